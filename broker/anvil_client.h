@@ -1,0 +1,36 @@
+/* Client side of anvil's CONNECT-DUMP (Dovecot 2.3, protocol 1).
+ *
+ * Anvil listens on a UNIX stream socket. The client sends its VERSION line
+ * and CONNECT-DUMP together; anvil sends no VERSION line of its own on this
+ * socket and answers with the dump lines, ending with an empty line, and
+ * then keeps the connection open. The client closes it once the empty line
+ * is read. */
+#ifndef KG_ANVIL_CLIENT_H
+#define KG_ANVIL_CLIENT_H
+
+#include <stddef.h>
+
+#include "anvil_dump.h"
+
+enum kg_anvil_status {
+	KG_ANVIL_OK = 0,
+	/* Anvil could not be reached or did not deliver a whole dump in
+	 * time: connect failure, timeout, early close, I/O error. */
+	KG_ANVIL_FAILED = -1,
+	/* fn returned non-zero: the dump was abandoned at that line. */
+	KG_ANVIL_STOPPED = -2,
+};
+
+/* Connects to the anvil socket at path, asks for the dump and feeds it to
+ * p, which is initialised here, calling fn(ctx, conn) for each good line.
+ * The whole exchange, connect included, ends within timeout_ms (> 0).
+ *
+ * Returns KG_ANVIL_OK with p->lines and p->malformed set; otherwise err
+ * holds a one-line reason, e.g. "cannot connect to anvil at PATH: ...",
+ * "anvil timed out after N ms", "anvil closed the connection mid-dump". */
+enum kg_anvil_status kg_anvil_dump(const char *path, int timeout_ms,
+                                   kg_conn_fn fn, void *ctx,
+                                   struct kg_dump_parser *p, char *err,
+                                   size_t errlen);
+
+#endif

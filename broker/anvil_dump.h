@@ -1,0 +1,71 @@
+/* Streaming parser for anvil's CONNECT-DUMP reply (Dovecot 2.3 protocol 1).
+ *
+ * Lines are "IDENT\tPID\tREFCOUNT\n", IDENT \001-escaped and either
+ * "service/ip/user" or "service/user"; an empty line ends the dump. As in
+ * doveadm, when IDENT has a second '/', the part before it is the address
+ * (not an address: the connection has none) and the rest, which may hold
+ * more '/', is the user name. Every byte is hostile: a malformed line is
+ * counted and skipped, never fatal. */
+#ifndef KG_ANVIL_DUMP_H
+#define KG_ANVIL_DUMP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "limits.h"
+
+struct kg_conn {
+	uint32_t pid;      /* 1..INT_MAX */
+	uint32_t refcount; /* >= 1: connections of this ident on this pid */
+	struct kg_addr addr;
+	const char *service;
+	size_t service_len;
+	const char *user; /* unescaped; may hold any byte but NUL */
+	size_t user_len;
+};
+
+enum kg_line_err {
+	KG_LINE_OK = 0,
+	KG_LINE_FIELDS,   /* not exactly three tab-separated fields */
+	KG_LINE_ESCAPE,   /* bad \001 escape */
+	KG_LINE_IDENT,    /* no '/', empty or overlong service, empty user */
+	KG_LINE_PID,      /* not decimal 1..INT_MAX */
+	KG_LINE_REFCOUNT, /* not decimal 1..UINT32_MAX */
+	KG_LINE_TOO_LONG, /* over KG_ANVIL_LINE_MAX bytes */
+};
+
+const char *kg_line_strerror(enum kg_line_err e);
+
+/* Parses one line (without its '\n'). User and service point into
+ * scratch, which needs len bytes. */
+enum kg_line_err kg_anvil_parse_line(const char *line, size_t len,
+				     struct kg_conn *out, char *scratch);
+
+/* Writes c as a dump line (without '\n') with anvil's escaping; returns the
+ * length, or 0 if cap is too small. Used by tests and the fuzz property. */
+size_t kg_anvil_format_line(const struct kg_conn *c, char *buf, size_t cap);
+
+typedef int (*kg_conn_fn)(void *ctx, const struct kg_conn *c);
+
+struct kg_dump_parser {
+	size_t len;        /* bytes held in line */
+	bool skipping;     /* inside an overlong line: drop until '\n' */
+	bool done;         /* the empty line was seen */
+	uint64_t lines;    /* good lines */
+	uint64_t malformed;
+	enum kg_line_err first_err;
+	char line[KG_ANVIL_LINE_MAX];
+	char scratch[KG_ANVIL_LINE_MAX];
+};
+
+void kg_dump_init(struct kg_dump_parser *p);
+
+/* Feeds bytes as read from anvil. Calls fn for each good line. Stops at
+ * the empty line (p->done); *used tells how much of buf was consumed.
+ * Returns 0, or the first non-zero value fn returned. */
+int kg_dump_feed(struct kg_dump_parser *p, const char *buf, size_t len,
+		 kg_conn_fn fn, void *ctx, size_t *used);
+
+#endif

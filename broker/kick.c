@@ -1,0 +1,187 @@
+#include "kick.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plan.h"
+#include "reply_send.h"
+#include "verify.h"
+
+struct refusal {
+	uint32_t pid;
+	uint8_t reason;
+};
+
+/* What happened to the planned processes. */
+struct outcome {
+	uint32_t *signalled; /* (dry run: passed the checks) */
+	size_t n_signalled;
+	struct refusal *refused;
+	size_t n_refused;
+	size_t n_gone;
+};
+
+static void send_users(struct kg_job *job, enum kg_rec_type type,
+                       const struct kg_str *u, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		kg_rw_user(job->w, type, u[i].s, u[i].len);
+}
+
+static void send_outcome(struct kg_job *job, const struct outcome *o)
+{
+	for (size_t i = 0; i < o->n_signalled; i++)
+		kg_rw_pid(job->w, o->signalled[i]);
+	for (size_t i = 0; i < o->n_refused; i++)
+		kg_rw_refused(job->w, o->refused[i].pid, o->refused[i].reason);
+}
+
+/* Checks (dry_run) or checks and signals every planned pid, sorting each
+ * into signalled or refused. */
+static void run_targets(const struct kg_verify_cfg *vc,
+                        const struct kg_plan_result *res, struct outcome *o)
+{
+	o->n_signalled = o->n_refused = o->n_gone = 0;
+	for (size_t i = 0; i < res->n_pids; i++) {
+		int r = kg_verify_signal(vc, (pid_t)res->pids[i]);
+
+		if (r == 0) {
+			o->signalled[o->n_signalled++] = res->pids[i];
+			continue;
+		}
+		o->refused[o->n_refused++] =
+		        (struct refusal){res->pids[i], (uint8_t)r};
+		if (r == KG_REFUSE_GONE)
+			o->n_gone++;
+	}
+}
+
+static bool over_limit(struct kg_job *job, const struct kg_plan_result *res,
+                       struct kg_reply_end *end)
+{
+	char text[KG_ERRTEXT_MAX + 1];
+
+	if (job->dec.max_sessions == 0 ||
+	    res->conns_kicked <= job->dec.max_sessions)
+		return false;
+	snprintf(text, sizeof(text),
+	         "refused: the kick would disconnect %u connections; the "
+	         "rule allows at most %u",
+	         res->conns_kicked, job->dec.max_sessions);
+	kg_end_set_error(end, text);
+	end->status = KG_EXIT_NOPERM;
+	kg_job_finish(job, end, "over-limit");
+	return true;
+}
+
+/* Every target is verified before any is signalled: one that fails
+ * (not a Dovecot mail process) stops the whole kick, as anvil naming a
+ * foreign pid means its data cannot be trusted. */
+static void execute(struct kg_job *job, const struct kg_plan_result *res,
+                    struct outcome *o, struct kg_reply_end *end)
+{
+	const char *services[KG_CONF_MAX_SERVICES];
+	struct kg_verify_cfg vc = {.services = services,
+	                           .n_services = job->cfg->n_services,
+	                           .dry_run = true};
+	char err[KG_ERRTEXT_MAX + 1];
+	bool dry = job->req.flags & KG_REQ_DRY_RUN;
+
+	for (size_t i = 0; i < job->cfg->n_services; i++)
+		services[i] = job->cfg->services[i];
+	if (kg_master_pid(job->cfg->instances[job->instance].anvil, &vc.master,
+	                  err, sizeof(err)) < 0) {
+		kg_job_refuse(job, KG_EXIT_UNAVAILABLE, "error", err);
+		return;
+	}
+	run_targets(&vc, res, o);
+	if (o->n_refused > o->n_gone) {
+		send_outcome(job, o);
+		end->status = KG_EXIT_NOPERM;
+		kg_end_set_error(end, "refused: a target is not a verified "
+		                      "Dovecot mail process; nothing was "
+		                      "signalled");
+		kg_job_finish(job, end, "refused");
+		return;
+	}
+	if (!dry) {
+		vc.dry_run = false;
+		run_targets(&vc, res, o);
+	}
+	job->audit.pids = o->signalled;
+	job->audit.n_pids = o->n_signalled;
+	send_users(job, KG_REC_KICKED, res->kicked, res->n_kicked);
+	send_outcome(job, o);
+	end->status = o->n_signalled > 0 ? KG_EXIT_OK : KG_EXIT_NOMATCH;
+	kg_job_finish(job, end, dry ? "dry-run" : "kicked");
+}
+
+static void kick_planned(struct kg_job *job, const struct kg_plan_result *res,
+                         struct kg_reply_end *end)
+{
+	struct outcome o = {
+	        .signalled = calloc(res->n_pids + 1, sizeof(uint32_t)),
+	        .refused = calloc(res->n_pids + 1, sizeof(struct refusal)),
+	};
+
+	end->conns = res->conns_kicked;
+	end->pids = (uint32_t)res->n_pids;
+	job->audit.conns = res->conns_kicked;
+	job->audit.users = res->kicked;
+	job->audit.n_users = res->n_kicked;
+	if (o.signalled == NULL || o.refused == NULL)
+		kg_job_refuse(job, KG_EXIT_SOFTWARE, "error", "out of memory");
+	else if (!over_limit(job, res, end))
+		execute(job, res, &o, end);
+	free(o.signalled);
+	free(o.refused);
+}
+
+static void reply_plan(struct kg_job *job, const struct kg_plan_result *res)
+{
+	struct kg_reply_end end = {0};
+
+	if (job->req.flags & KG_REQ_DRY_RUN)
+		end.flags |= KG_END_DRY_RUN;
+	switch (res->verdict) {
+	case KG_PLAN_NO_MATCH:
+		end.status = KG_EXIT_NOMATCH;
+		kg_job_finish(job, &end, "no-match");
+		break;
+	case KG_PLAN_NEED_FORCE:
+		send_users(job, KG_REC_WARN, res->warn, res->n_warn);
+		end.status = KG_EXIT_NEED_FORCE;
+		end.flags |= KG_END_NEED_FORCE;
+		kg_job_finish(job, &end, "need-force");
+		break;
+	case KG_PLAN_BLOCKED:
+		end.status = KG_EXIT_NOPERM;
+		end.outside_scope = res->outside_scope;
+		kg_job_finish(job, &end, "blocked-by-scope");
+		break;
+	case KG_PLAN_KICK:
+		kick_planned(job, res, &end);
+		break;
+	}
+}
+
+void kg_kick_serve(struct kg_job *job)
+{
+	struct kg_plan *plan = kg_plan_new(&job->req, &job->dec.scope);
+	struct kg_plan_result res;
+	char err[KG_ERRTEXT_MAX + 1];
+
+	if (plan == NULL) {
+		kg_job_refuse(job, KG_EXIT_SOFTWARE, "error", "out of memory");
+		return;
+	}
+	if (kg_broker_dump(job, kg_plan_add, plan, err, sizeof(err)) < 0 ||
+	    kg_plan_finish(plan, &res) < 0)
+		kg_job_refuse(job,
+		              err[0] ? KG_EXIT_UNAVAILABLE : KG_EXIT_SOFTWARE,
+		              "error", err[0] ? err : "out of memory");
+	else
+		reply_plan(job, &res);
+	kg_plan_free(plan);
+}

@@ -1,0 +1,162 @@
+/* kickgated: reads its config as root, opens the listening socket, then
+ * splits into the unprivileged frontend and the CAP_KILL-only broker. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "broker_proc.h"
+#include "config.h"
+#include "frontend_proc.h"
+#include "kg_config.h"
+#include "listener.h"
+#include "log.h"
+#include "sandbox.h"
+
+#define EXIT_CONFIG 78 /* sysexits' EX_CONFIG */
+
+struct options {
+	const char *config;
+	bool foreground;
+	bool check_only;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: kickgated [-c FILE] [-F] [-t]\n"
+	           "  -c FILE  configuration (default " KG_DEFAULT_CONFIG ")\n"
+	           "  -F       stay in the foreground, log to stderr\n"
+	           "  -t       check the configuration and exit\n");
+}
+
+static void parse_args(int argc, char **argv, struct options *o)
+{
+	int c;
+
+	*o = (struct options){.config = KG_DEFAULT_CONFIG};
+	while ((c = getopt(argc, argv, "+c:FtVh")) != -1) {
+		switch (c) {
+		case 'c':
+			o->config = optarg;
+			break;
+		case 'F':
+			o->foreground = true;
+			break;
+		case 't':
+			o->check_only = true;
+			break;
+		case 'V':
+			puts("kickgated " KG_VERSION);
+			exit(0);
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			exit(64);
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "kickgated: unexpected argument '%s'\n",
+		        argv[optind]);
+		exit(64);
+	}
+}
+
+/* Classic double fork: no controlling terminal, not a process group
+ * leader, stdio on /dev/null. */
+static void daemonize(void)
+{
+	int fd;
+
+	if (fork() != 0)
+		_exit(0);
+	setsid();
+	if (fork() != 0)
+		_exit(0);
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		close(fd);
+	}
+}
+
+/* The socket's directory, when missing (no systemd RuntimeDirectory). */
+static void make_listen_dir(const char *path)
+{
+	char dir[KG_PATH_MAX + 1];
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	if (mkdir(dirname(dir), 0755) < 0 && errno != EEXIST)
+		kg_log_err("mkdir for %s: %s", path, strerror(errno));
+}
+
+static void run_frontend(const struct kg_config *cfg, int listen_fd,
+                         int broker_fd)
+{
+	kg_log_role("frontend");
+	if (kg_sandbox_frontend(cfg->frontend_uid, cfg->frontend_gid) < 0)
+		_exit(1);
+	kg_frontend_run(listen_fd, broker_fd, (int)cfg->client_timeout_ms);
+}
+
+int main(int argc, char **argv)
+{
+	struct options o;
+	struct kg_config cfg;
+	int errors, listen_fd, sp[2];
+	pid_t child;
+
+	parse_args(argc, argv, &o);
+	errors = kg_config_load(o.config, &cfg, stderr);
+	if (o.check_only) {
+		if (errors == 0)
+			printf("%s: ok\n", o.config);
+		kg_config_free(&cfg);
+		return errors == 0 ? 0 : 1;
+	}
+	if (errors > 0)
+		return EXIT_CONFIG;
+	if (geteuid() != 0) {
+		fprintf(stderr, "kickgated: must be started as root\n");
+		return 1;
+	}
+	kg_log_open("kickgated", o.foreground);
+	if (!o.foreground)
+		daemonize();
+	signal(SIGPIPE, SIG_IGN);
+	make_listen_dir(cfg.listen);
+	listen_fd = kg_listener_open(cfg.listen, cfg.listen_mode);
+	if (listen_fd < 0)
+		return 1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
+		kg_log_err("socketpair: %s", strerror(errno));
+		return 1;
+	}
+	child = fork();
+	if (child < 0) {
+		kg_log_err("fork: %s", strerror(errno));
+		return 1;
+	}
+	if (child == 0) {
+		close(sp[0]);
+		run_frontend(&cfg, listen_fd, sp[1]);
+	}
+	close(sp[1]);
+	close(listen_fd);
+	kg_log_role("broker");
+	kg_log_info("listening on %s, frontend pid %d", cfg.listen, (int)child);
+	if (kg_sandbox_broker() < 0)
+		return 1;
+	kg_broker_run(&cfg, sp[0]);
+}

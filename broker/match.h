@@ -1,0 +1,16 @@
+/* Whether a connection is one a request names: the planner and the who
+ * collector share this single definition. */
+#ifndef KG_MATCH_H
+#define KG_MATCH_H
+
+#include <stdbool.h>
+
+#include "anvil_dump.h"
+#include "wire.h"
+
+/* True when c's user matches the request's glob and c's address lies in
+ * its network, for the parts the request gives. The caller's scope is a
+ * separate test (kg_scope_contains). */
+bool kg_conn_matches(const struct kg_request *req, const struct kg_conn *c);
+
+#endif

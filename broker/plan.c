@@ -1,0 +1,285 @@
+#include "plan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "chunkarr.h"
+#include "match.h"
+#include "pidset.h"
+#include "strarena.h"
+
+/* A connection as the plan keeps it. One outside the scope keeps its pid
+ * and refcount only: its user is KG_STRARENA_NONE and its address is never
+ * stored. */
+struct plan_conn {
+	uint32_t pid; /* PID_MATCHED is set when the connection matches */
+	uint32_t refcount;
+	uint32_t user; /* in kg_plan.users */
+};
+
+/* Pids are 1..INT_MAX, which leaves the top bit free. */
+#define PID_MATCHED 0x80000000u
+#define PID_MASK 0x7fffffffu
+
+/* A matched process, indexed like kg_plan.matched.pids. */
+struct plan_proc {
+	uint64_t conns;   /* every connection it serves */
+	uint64_t outside; /* those outside the scope */
+	bool shared; /* serves an in-scope connection that does not match */
+};
+
+/* An in-scope connection on a matched process: the only connections whose
+ * users a result can name. */
+struct plan_named {
+	uint32_t user;
+	uint32_t proc; /* index in kg_plan.procs */
+	bool matches;
+};
+
+struct kg_plan {
+	struct kg_request req;
+	const struct kg_scope *scope;
+	/* In-scope user names, one per connection. They are appended, not
+	 * interned: on a host with a million connections a hash lookup per
+	 * dump line costs more than parsing the line, and only the names on
+	 * matched processes are ever read, deduplicated at the end. */
+	struct kg_strarena users;
+	struct kg_chunkarr conns; /* struct plan_conn */
+	size_t n_matched;         /* matching connections, unweighted */
+	uint64_t conns_matched;   /* their refcounts summed */
+	/* Filled by kg_plan_finish. */
+	struct kg_pidset matched;
+	struct plan_proc *procs;
+	struct plan_named *named;
+	size_t n_named;
+	struct kg_str *names; /* the result's kicked or warn list */
+};
+
+static uint32_t clamp32(uint64_t v)
+{
+	return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+struct kg_plan *kg_plan_new(const struct kg_request *req,
+			    const struct kg_scope *scope)
+{
+	struct kg_plan *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->req = *req;
+	p->scope = scope;
+	kg_chunkarr_init(&p->conns, sizeof(struct plan_conn));
+	kg_strarena_init(&p->users);
+	return p;
+}
+
+int kg_plan_add(void *plan, const struct kg_conn *c)
+{
+	struct kg_plan *p = plan;
+	struct plan_conn *pc;
+
+	/* A pid outside 1..INT_MAX would alias the flag bit, and pid 0 or a
+	 * negative pid means a process group to kill(2). */
+	if (c->pid == 0 || c->pid > PID_MASK)
+		return -1;
+	pc = kg_chunkarr_push(&p->conns);
+	if (!pc)
+		return -1;
+	pc->pid = c->pid;
+	pc->refcount = c->refcount;
+	pc->user = KG_STRARENA_NONE;
+	if (!kg_scope_contains(p->scope, c->user, c->user_len, &c->addr))
+		return 0;
+	if (kg_strarena_add(&p->users, c->user, c->user_len, &pc->user) < 0)
+		return -1;
+	if (kg_conn_matches(&p->req, c)) {
+		pc->pid |= PID_MATCHED;
+		p->n_matched++;
+		p->conns_matched += c->refcount;
+	}
+	return 0;
+}
+
+static const struct plan_conn *conn_at(const struct kg_plan *p, size_t i)
+{
+	return kg_chunkarr_at(&p->conns, i);
+}
+
+static int index_matched(struct kg_plan *p)
+{
+	uint32_t *pids = malloc(p->n_matched * sizeof(*pids));
+	size_t n = 0;
+
+	if (!pids)
+		return -1;
+	for (size_t i = 0; i < p->conns.n; i++) {
+		const struct plan_conn *c = conn_at(p, i);
+
+		if (c->pid & PID_MATCHED)
+			pids[n++] = c->pid & PID_MASK;
+	}
+	return kg_pidset_build(&p->matched, pids, n);
+}
+
+/* One pass over every connection: sums up each matched process (the dump
+ * scatters a process's connections among all the others) and keeps the
+ * in-scope connections on matched processes for the names. */
+static int tally(struct kg_plan *p)
+{
+	p->procs = calloc(p->matched.n, sizeof(*p->procs));
+	/* Sized for every connection; pages never written cost no memory. */
+	p->named = malloc(p->conns.n * sizeof(*p->named));
+	if (!p->procs || !p->named)
+		return -1;
+	for (size_t i = 0; i < p->conns.n; i++) {
+		const struct plan_conn *c = conn_at(p, i);
+		ptrdiff_t k = kg_pidset_find(&p->matched, c->pid & PID_MASK);
+
+		if (k < 0)
+			continue;
+		p->procs[k].conns += c->refcount;
+		if (c->user == KG_STRARENA_NONE) {
+			p->procs[k].outside += c->refcount;
+			continue;
+		}
+		if (!(c->pid & PID_MATCHED))
+			p->procs[k].shared = true;
+		p->named[p->n_named++] = (struct plan_named){
+			.user = c->user,
+			.proc = (uint32_t)k,
+			.matches = c->pid & PID_MATCHED,
+		};
+	}
+	return 0;
+}
+
+/* A name to sort, with its first bytes as a big-endian number: the order
+ * of the numbers agrees with the bytewise order of the names, so most
+ * comparisons never touch the names themselves. */
+struct sort_name {
+	uint64_t prefix;
+	struct kg_str s;
+};
+
+static uint64_t prefix_of(struct kg_str s)
+{
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < sizeof(v); i++)
+		v = v << 8 | (i < s.len ? (unsigned char)s.s[i] : 0);
+	return v;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	const struct sort_name *x = a;
+	const struct sort_name *y = b;
+
+	if (x->prefix != y->prefix)
+		return x->prefix < y->prefix ? -1 : 1;
+	return kg_str_cmp(x->s, y->s);
+}
+
+/* Fills p->names, sorted and each once, with the users of a kick (every
+ * user on a matched process) or of a warning (the users whose connections
+ * make a process shared). */
+static int collect_names(struct kg_plan *p, bool warn, size_t *n_names)
+{
+	struct sort_name *v = malloc(p->n_named * sizeof(*v));
+	size_t n = 0;
+	size_t k = 0;
+
+	if (!v)
+		return -1;
+	for (size_t i = 0; i < p->n_named; i++) {
+		const struct plan_named *c = &p->named[i];
+
+		if (warn && (c->matches || !p->procs[c->proc].shared))
+			continue;
+		v[n].s = kg_strarena_get(&p->users, c->user);
+		v[n].prefix = prefix_of(v[n].s);
+		n++;
+	}
+	qsort(v, n, sizeof(*v), cmp_names);
+	p->names = malloc(n * sizeof(*p->names));
+	if (!p->names) {
+		free(v);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!i || cmp_names(&v[i - 1], &v[i]))
+			p->names[k++] = v[i].s;
+	free(v);
+	*n_names = k;
+	return 0;
+}
+
+static int decide(struct kg_plan *p, struct kg_plan_result *out)
+{
+	uint64_t outside = 0;
+	uint64_t conns = 0;
+	bool shared = false;
+
+	for (size_t k = 0; k < p->matched.n; k++) {
+		outside += p->procs[k].outside;
+		conns += p->procs[k].conns;
+		shared |= p->procs[k].shared;
+	}
+	out->outside_scope = clamp32(outside);
+	if (outside) {
+		out->verdict = KG_PLAN_BLOCKED;
+		return 0;
+	}
+	if (shared && !(p->req.flags & KG_REQ_FORCE)) {
+		if (collect_names(p, true, &out->n_warn) < 0)
+			return -1;
+		out->verdict = KG_PLAN_NEED_FORCE;
+		out->warn = p->names;
+		return 0;
+	}
+	if (collect_names(p, false, &out->n_kicked) < 0)
+		return -1;
+	out->verdict = KG_PLAN_KICK;
+	out->kicked = p->names;
+	out->pids = p->matched.pids;
+	out->n_pids = p->matched.n;
+	out->conns_kicked = clamp32(conns);
+	return 0;
+}
+
+static void drop_result(struct kg_plan *p)
+{
+	kg_pidset_free(&p->matched);
+	free(p->procs);
+	free(p->named);
+	free(p->names);
+	p->procs = NULL;
+	p->named = NULL;
+	p->n_named = 0;
+	p->names = NULL;
+}
+
+int kg_plan_finish(struct kg_plan *p, struct kg_plan_result *out)
+{
+	drop_result(p);
+	memset(out, 0, sizeof(*out));
+	out->conns_matched = clamp32(p->conns_matched);
+	if (!p->n_matched) {
+		out->verdict = KG_PLAN_NO_MATCH;
+		return 0;
+	}
+	if (index_matched(p) < 0 || tally(p) < 0)
+		return -1;
+	return decide(p, out);
+}
+
+void kg_plan_free(struct kg_plan *p)
+{
+	if (!p)
+		return;
+	drop_result(p);
+	kg_strarena_free(&p->users);
+	kg_chunkarr_free(&p->conns);
+	free(p);
+}

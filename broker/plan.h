@@ -1,0 +1,64 @@
+/* The kick planner: from anvil's connections, the request and the caller's
+ * scope, decide which processes to signal.
+ *
+ * A connection matches when its user matches the glob and its address lies
+ * in the network (for the parts given). Connections outside the caller's
+ * scope never match and are never named in any output.
+ *
+ * A matched process is one serving at least one matching connection.
+ *  - It is blocked by scope when it also serves connections outside the
+ *    scope: never signalled, even with force; only counted.
+ *  - It is shared when it also serves in-scope connections that do not
+ *    match: signalled only with force.
+ * The kick is all or nothing: if any matched process is blocked, or shared
+ * without force, no process is signalled. */
+#ifndef KG_PLAN_H
+#define KG_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "anvil_dump.h"
+#include "scope.h"
+#include "wire.h"
+
+struct kg_plan; /* opaque; holds only in-scope data */
+
+enum kg_plan_verdict {
+	KG_PLAN_KICK,       /* signal pids */
+	KG_PLAN_NO_MATCH,   /* no in-scope connection matched */
+	KG_PLAN_NEED_FORCE, /* shared processes: warn users, signal nothing */
+	KG_PLAN_BLOCKED,    /* a matched process serves out-of-scope sessions */
+};
+
+struct kg_plan_result {
+	enum kg_plan_verdict verdict;
+	/* Processes to signal, ascending (KG_PLAN_KICK only). */
+	const uint32_t *pids;
+	size_t n_pids;
+	/* Users on the processes to signal, sorted bytewise, unique. For
+	 * KG_PLAN_KICK: every in-scope user on a signalled pid. */
+	const struct kg_str *kicked;
+	size_t n_kicked;
+	/* KG_PLAN_NEED_FORCE: in-scope users of non-matching connections on
+	 * shared processes, sorted, unique. */
+	const struct kg_str *warn;
+	size_t n_warn;
+	uint32_t conns_matched; /* matching connections (refcounts summed) */
+	uint32_t conns_kicked;  /* connections on the pids to signal */
+	uint32_t outside_scope; /* out-of-scope connections on matched pids */
+};
+
+/* Returns NULL on allocation failure. The request's op is ignored. */
+struct kg_plan *kg_plan_new(const struct kg_request *req,
+			    const struct kg_scope *scope);
+/* Adds one connection as parsed from the dump; -1 on allocation failure.
+ * Usable directly as a kg_conn_fn. */
+int kg_plan_add(void *plan, const struct kg_conn *c);
+/* Computes the decision; result pointers live until kg_plan_free. -1 on
+ * allocation failure. */
+int kg_plan_finish(struct kg_plan *p, struct kg_plan_result *out);
+void kg_plan_free(struct kg_plan *p);
+
+#endif

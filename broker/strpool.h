@@ -1,0 +1,45 @@
+/* String interning: one copy of each distinct byte string, named by a
+ * dense id (0, 1, 2, ... in order of first appearance).
+ *
+ * The strings live in a kg_strarena, so a kg_str taken from the pool stays
+ * valid until kg_strpool_free. Lookup uses
+ * a keyed hash (SipHash-1-3 under a random key), so names chosen by remote
+ * users cannot be crafted to collide. */
+#ifndef KG_STRPOOL_H
+#define KG_STRPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "str.h"
+#include "strarena.h"
+
+/* Longest string the pool takes. */
+#define KG_STRPOOL_LEN_MAX KG_STRARENA_LEN_MAX
+/* No id is ever this value: callers may use it for "no string". */
+#define KG_STRPOOL_NONE UINT32_MAX
+
+struct kg_strpool;
+
+/* NULL on allocation failure or when no random key can be had. */
+struct kg_strpool *kg_strpool_new(void);
+void kg_strpool_free(struct kg_strpool *p);
+
+/* Sets *id to the id of s[0..len), adding it if new. -1 on allocation
+ * failure, when len > KG_STRPOOL_LEN_MAX, or after kg_strpool_freeze. */
+int kg_strpool_intern(struct kg_strpool *p, const char *s, size_t len,
+		      uint32_t *id);
+
+/* Drops the lookup index, keeping the strings: a pool that is complete
+ * needs only kg_strpool_get. */
+void kg_strpool_freeze(struct kg_strpool *p);
+
+size_t kg_strpool_count(const struct kg_strpool *p);
+/* The string of id, id < kg_strpool_count. */
+struct kg_str kg_strpool_get(const struct kg_strpool *p, uint32_t id);
+
+/* Sorts ids by their strings, bytewise (unsigned bytes; a proper prefix
+ * sorts first). */
+void kg_strpool_sort(const struct kg_strpool *p, uint32_t *ids, size_t n);
+
+#endif

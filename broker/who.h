@@ -1,0 +1,42 @@
+/* The who collector: the in-scope connections a request names, as rows
+ * ready for kg_rw_who.
+ *
+ * A connection is listed when it is inside the caller's scope and matches
+ * the request (kg_conn_matches: glob and network, for the parts given).
+ * Connections outside the scope are dropped as they arrive. Rows come out
+ * sorted by user (bytewise), service, pid, then address; connections with
+ * the same user, service, pid and address share one row, their refcounts
+ * summed. */
+#ifndef KG_WHO_H
+#define KG_WHO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "anvil_dump.h"
+#include "scope.h"
+#include "wire.h"
+
+struct kg_who; /* opaque; holds only listed connections */
+
+struct kg_who_result {
+	size_t n_rows;
+	uint32_t conns; /* connections listed (refcounts summed) */
+	uint32_t pids;  /* distinct processes listed */
+};
+
+/* Returns NULL on allocation failure. The request's op and flags are
+ * ignored: one row per connection is the collector's only form. */
+struct kg_who *kg_who_new(const struct kg_request *req,
+			  const struct kg_scope *scope);
+/* Adds one connection as parsed from the dump; -1 on allocation failure.
+ * Usable directly as a kg_conn_fn. */
+int kg_who_add(void *who, const struct kg_conn *c);
+/* Sorts the rows; -1 on allocation failure. */
+int kg_who_finish(struct kg_who *w, struct kg_who_result *out);
+/* Row i (i < n_rows) in sorted order. Its strings live until
+ * kg_who_free. */
+void kg_who_row(const struct kg_who *w, size_t i, struct kg_who_row *out);
+void kg_who_free(struct kg_who *w);
+
+#endif

@@ -1,0 +1,198 @@
+/* kickgate: sends one request to kickgated and prints its reply. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cli_args.h"
+#include "cli_print.h"
+#include "kg_config.h"
+
+/* A broker that stays silent this long is given up on; it also bounds a
+ * connect to a broker whose backlog is full. */
+#define BROKER_TIMEOUT_S 120
+
+__attribute__((format(printf, 3, 4))) static int
+failf(struct kg_printer *p, int code, const char *fmt, ...)
+{
+	char msg[KG_CLI_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return kg_printer_fail(p, code, msg);
+}
+
+/* Sets *fd_out to the connected socket and returns 0, or reports why not
+ * and returns the exit code. */
+static int broker_connect(const char *path, struct kg_printer *p, int *fd_out)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct timeval tv = {.tv_sec = BROKER_TIMEOUT_S};
+	int fd, err;
+
+	/* The parser bounds the path to what sun_path holds with its NUL. */
+	memcpy(sun.sun_path, path, strlen(path));
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
+		err = errno;
+		if (fd >= 0)
+			close(fd);
+		return failf(p, KG_EXIT_SOFTWARE, "cannot create a socket: %s",
+		             strerror(err));
+	}
+	if (connect(fd, (const struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		err = errno;
+		close(fd);
+		return failf(p, KG_EXIT_UNAVAILABLE,
+		             "cannot reach the broker at %s: %s", path,
+		             strerror(err));
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+static int send_request(int fd, const struct kg_request *req,
+                        struct kg_printer *p)
+{
+	uint8_t buf[KG_REQ_MAX];
+	enum kg_wire_err e;
+	size_t len;
+	ssize_t n;
+
+	e = kg_request_encode(req, buf, sizeof(buf), &len);
+	if (e != KG_WIRE_OK)
+		return failf(p, KG_EXIT_SOFTWARE,
+		             "cannot encode the request: %s",
+		             kg_wire_strerror(e));
+	do
+		n = send(fd, buf, len, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return failf(p, KG_EXIT_UNAVAILABLE,
+		             "cannot send the request to the broker: %s",
+		             strerror(errno));
+	return 0;
+}
+
+/* One reply packet into buf; 0 at end of stream, -1 with errno set. A
+ * packet larger than buf is reported through *truncated. */
+static ssize_t recv_packet(int fd, uint8_t *buf, size_t cap, bool *truncated)
+{
+	struct iovec iov = {.iov_base = buf, .iov_len = cap};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	ssize_t n;
+
+	do
+		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	*truncated = n > 0 && (mh.msg_flags & MSG_TRUNC);
+	return n;
+}
+
+/* Reads and prints packets until the end packet; returns the exit code.
+ * Every read is bounded by the receive timeout. */
+static int receive_reply(int fd, struct kg_printer *p)
+{
+	static uint8_t pkt[KG_PKT_MAX];
+	enum kg_wire_err e;
+	bool truncated, is_end = false;
+	int cb_result;
+	ssize_t n;
+
+	while (!is_end) {
+		n = recv_packet(fd, pkt, sizeof(pkt), &truncated);
+		if (n == 0)
+			return failf(p, KG_EXIT_UNAVAILABLE,
+			             "broker closed the connection");
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return failf(p, KG_EXIT_UNAVAILABLE,
+			             "no reply from the broker within %d "
+			             "seconds",
+			             BROKER_TIMEOUT_S);
+		if (n < 0)
+			return failf(p, KG_EXIT_UNAVAILABLE,
+			             "cannot read the reply: %s",
+			             strerror(errno));
+		if (truncated)
+			return failf(p, KG_EXIT_SOFTWARE,
+			             "malformed reply from the broker: packet "
+			             "larger than %d bytes",
+			             KG_PKT_MAX);
+		e = kg_reply_decode(pkt, (size_t)n, &kg_printer_handler, p,
+		                    &is_end, &cb_result);
+		if (e != KG_WIRE_OK)
+			return failf(p, KG_EXIT_SOFTWARE,
+			             "malformed reply from the broker: %s",
+			             kg_wire_strerror(e));
+		if (cb_result != 0)
+			return cb_result;
+	}
+	return kg_printer_status(p);
+}
+
+static int run(const struct kg_cli *cli)
+{
+	struct kg_printer *p;
+	int fd = -1, rc;
+
+	p = kg_printer_new(stdout, stderr, cli->req.op, cli->req.flags,
+	                   cli->json);
+	if (p == NULL) {
+		fputs("kickgate: out of memory\n", stderr);
+		return KG_EXIT_SOFTWARE;
+	}
+	rc = broker_connect(cli->socket, p, &fd);
+	if (rc == 0)
+		rc = send_request(fd, &cli->req, p);
+	if (rc == 0)
+		rc = receive_reply(fd, p);
+	if (fd >= 0)
+		close(fd);
+	kg_printer_free(p);
+	return rc;
+}
+
+/* Output that never reached its destination is a failure too. */
+static int flush_output(int rc)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "kickgate: cannot write the output: %s\n",
+		        strerror(errno));
+		return KG_EXIT_SOFTWARE;
+	}
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	char msg[KG_CLI_MSG_MAX];
+	struct kg_cli cli;
+	int rc;
+
+	rc = kg_cli_parse(argc, argv, getenv("KICKGATE_SOCKET"), &cli, msg);
+	if (rc != 0) {
+		fprintf(stderr, "kickgate: %s\n", msg);
+		return rc;
+	}
+	switch (cli.action) {
+	case KG_CLI_HELP:
+		kg_cli_usage(stdout);
+		break;
+	case KG_CLI_VERSION:
+		puts("kickgate " KG_VERSION);
+		break;
+	case KG_CLI_RUN:
+		rc = run(&cli);
+		break;
+	}
+	return flush_output(rc);
+}

@@ -1,0 +1,726 @@
+/* Reply printing for the kickgate CLI. A kick reply is held until its end
+ * packet, whose verdict decides the wording; who rows stream out as they
+ * arrive, the default table holding only the current user's group (rows
+ * arrive sorted by user). */
+#include "cli_print.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "text.h"
+
+/* The most one held list may grow to. The broker is trusted, but the CLI
+ * bounds what it keeps all the same. */
+#define HOLD_MAX ((size_t)64 << 20)
+/* A uniq set keeps its slot table across groups up to this size. */
+#define UNIQ_KEEP_SLOTS 64
+
+static const char hexdigits[] = "0123456789abcdef";
+
+/* ------------------------------------------------------------ escaping */
+
+/* U+0080..U+009F: valid UTF-8, but terminals may act on them. */
+static bool is_c1(const unsigned char *s, size_t len)
+{
+	return len >= 2 && s[0] == 0xc2 && s[1] >= 0x80 && s[1] < 0xa0;
+}
+
+/* Length of the printable character at s[0..len), 0 when the bytes there
+ * are no valid UTF-8 character or a control character. */
+static size_t printable_len(const unsigned char *s, size_t len)
+{
+	size_t n = 2;
+
+	if (s[0] < 0x80)
+		n = 1;
+	else if (s[0] >= 0xf0)
+		n = 4;
+	else if (s[0] >= 0xe0)
+		n = 3;
+	if (n > len || is_c1(s, len) || !kg_text_ok((const char *)s, n))
+		return 0;
+	return n;
+}
+
+size_t kg_cli_escape(char *out, size_t cap, const char *s, size_t len,
+                     unsigned flags)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t o = 0, i = 0;
+
+	while (i < len) {
+		size_t n = printable_len(u + i, len - i);
+		bool plain = n > 0 && u[i] != '\\' &&
+		             !(u[i] == ' ' && (flags & KG_ESC_SPACE));
+		size_t need = plain ? n : KG_ESC_RATIO;
+
+		if (cap - o <= need)
+			break;
+		if (plain) {
+			memcpy(out + o, s + i, n);
+		} else {
+			n = 1;
+			out[o] = '\\';
+			out[o + 1] = 'x';
+			out[o + 2] = hexdigits[u[i] >> 4];
+			out[o + 3] = hexdigits[u[i] & 0xf];
+		}
+		o += need;
+		i += n;
+	}
+	out[o] = '\0';
+	return o;
+}
+
+/* A JSON string. Control characters become \u00NN; a byte that is not
+ * part of valid UTF-8 becomes \u00NN of its own value, so every name
+ * yields valid JSON. */
+static void json_str(FILE *f, const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0;
+
+	fputc('"', f);
+	while (i < len) {
+		size_t n = printable_len(u + i, len - i);
+
+		if (n == 0) {
+			bool c1 = is_c1(u + i, len - i);
+
+			fprintf(f, "\\u%04x", c1 ? u[i + 1] : u[i]);
+			i += c1 ? 2 : 1;
+			continue;
+		}
+		if (u[i] == '"' || u[i] == '\\')
+			fputc('\\', f);
+		fwrite(s + i, 1, n, f);
+		i += n;
+	}
+	fputc('"', f);
+}
+
+static void json_str_or_null(FILE *f, const char *s, size_t len)
+{
+	if (len == 0)
+		fputs("null", f);
+	else
+		json_str(f, s, len);
+}
+
+/* ------------------------------------------------------- held buffers */
+
+/* A growable byte buffer bounded by HOLD_MAX. */
+struct hold {
+	uint8_t *p;
+	size_t len;
+	size_t cap;
+};
+
+static int hold_add(struct hold *h, const void *src, size_t n)
+{
+	if (n == 0)
+		return 0;
+	if (n > HOLD_MAX - h->len)
+		return -1;
+	if (h->len + n > h->cap) {
+		size_t cap = h->cap > 0 ? h->cap : 256;
+		uint8_t *np;
+
+		while (cap < h->len + n)
+			cap *= 2;
+		np = realloc(h->p, cap);
+		if (np == NULL)
+			return -1;
+		h->p = np;
+		h->cap = cap;
+	}
+	memcpy(h->p + h->len, src, n);
+	h->len += n;
+	return 0;
+}
+
+/* Held names: a host-order u16 length, then the bytes. */
+static int hold_name(struct hold *h, const char *name, size_t len)
+{
+	uint16_t n = (uint16_t)len;
+
+	if (len > KG_USER_MAX || hold_add(h, &n, sizeof(n)) < 0)
+		return -1;
+	return hold_add(h, name, len);
+}
+
+/* Steps *off through the names of h; false after the last one. */
+static bool next_name(const struct hold *h, size_t *off, const char **name,
+                      size_t *len)
+{
+	uint16_t n;
+
+	if (*off >= h->len)
+		return false;
+	memcpy(&n, h->p + *off, sizeof(n));
+	*name = (const char *)h->p + *off + sizeof(n);
+	*len = n;
+	*off += sizeof(n) + n;
+	return true;
+}
+
+/* ------------------------------------------------------------ uniq set */
+
+/* Distinct short strings in the order first seen: one column of a who
+ * group. Open addressing at most half full, so a probe always ends. */
+struct uniq {
+	struct hold text; /* per entry: u8 length, bytes */
+	uint32_t *slot;   /* 0: empty, else 1 + offset of an entry */
+	size_t nslot;     /* 0 or a power of two */
+	size_t count;
+};
+
+static size_t str_hash(const char *s, size_t len)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)s[i]) * 16777619u;
+	return h;
+}
+
+static uint32_t *uniq_find(const struct uniq *u, const char *s, size_t len)
+{
+	size_t mask = u->nslot - 1;
+	size_t i = str_hash(s, len) & mask;
+
+	for (size_t probe = 0; probe < u->nslot; probe++) {
+		uint32_t *slot = &u->slot[i];
+		const uint8_t *e;
+
+		if (*slot == 0)
+			return slot;
+		e = u->text.p + *slot - 1;
+		if (e[0] == len && memcmp(e + 1, s, len) == 0)
+			return slot;
+		i = (i + 1) & mask;
+	}
+	return NULL;
+}
+
+static int uniq_grow(struct uniq *u)
+{
+	size_t nslot = u->nslot > 0 ? u->nslot * 2 : 16;
+	uint32_t *old = u->slot;
+
+	u->slot = calloc(nslot, sizeof(*u->slot));
+	if (u->slot == NULL) {
+		u->slot = old;
+		return -1;
+	}
+	free(old);
+	u->nslot = nslot;
+	for (size_t off = 0; off < u->text.len; off += 1 + u->text.p[off])
+		*uniq_find(u, (const char *)u->text.p + off + 1,
+		           u->text.p[off]) = (uint32_t)off + 1;
+	return 0;
+}
+
+static int uniq_add(struct uniq *u, const char *s, size_t len)
+{
+	uint8_t n = (uint8_t)len;
+	size_t off = u->text.len;
+	uint32_t *slot;
+
+	if (len > UINT8_MAX)
+		return -1;
+	if ((u->count + 1) * 2 > u->nslot && uniq_grow(u) < 0)
+		return -1;
+	slot = uniq_find(u, s, len);
+	if (*slot != 0)
+		return 0;
+	if (hold_add(&u->text, &n, 1) < 0 || hold_add(&u->text, s, len) < 0)
+		return -1;
+	*slot = (uint32_t)off + 1;
+	u->count++;
+	return 0;
+}
+
+/* A large table is dropped rather than cleared, so that one big group
+ * does not make every later group pay for clearing it. */
+static void uniq_clear(struct uniq *u)
+{
+	u->text.len = 0;
+	u->count = 0;
+	if (u->nslot > UNIQ_KEEP_SLOTS) {
+		free(u->slot);
+		u->slot = NULL;
+		u->nslot = 0;
+	} else if (u->nslot > 0) {
+		memset(u->slot, 0, u->nslot * sizeof(*u->slot));
+	}
+}
+
+static void uniq_print(FILE *f, const struct uniq *u)
+{
+	for (size_t off = 0; off < u->text.len; off += 1 + u->text.p[off]) {
+		if (off > 0)
+			fputc(' ', f);
+		fwrite(u->text.p + off + 1, 1, u->text.p[off], f);
+	}
+}
+
+static void uniq_free(struct uniq *u)
+{
+	free(u->text.p);
+	free(u->slot);
+}
+
+/* ------------------------------------------------------------- printer */
+
+/* The current user's line of the default who table. */
+struct group {
+	bool open;
+	struct hold user;
+	uint64_t conns;
+	struct uniq services;
+	struct uniq pids;
+	struct uniq ips;
+};
+
+struct kg_printer {
+	FILE *out;
+	FILE *err;
+	uint8_t op;
+	uint8_t flags;
+	bool json;
+	bool done;
+	int status;
+	char *esc; /* room for one escaped user name */
+	/* kick: held until the end packet */
+	struct hold kicked;
+	struct hold warn;
+	struct hold pids;    /* u32 each */
+	struct hold refused; /* u32 pid, u8 reason each */
+	/* who */
+	uint64_t lines; /* table lines or JSON rows printed */
+	struct group group;
+};
+
+/* What the last lines of output need: from the end packet, or from a
+ * failure that ended the reply early. */
+struct summary {
+	int status;
+	uint8_t flags;
+	uint32_t conns;
+	uint32_t pids;
+	uint32_t outside;
+	uint32_t malformed;
+	const char *error;
+	size_t error_len;
+};
+
+#define ESC_CAP (KG_ESC_RATIO * (size_t)KG_USER_MAX + 1)
+
+struct kg_printer *kg_printer_new(FILE *out, FILE *err, uint8_t op,
+                                  uint8_t flags, bool json)
+{
+	struct kg_printer *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return NULL;
+	p->esc = malloc(ESC_CAP);
+	if (p->esc == NULL) {
+		free(p);
+		return NULL;
+	}
+	p->out = out;
+	p->err = err;
+	p->op = op;
+	p->flags = flags;
+	p->json = json;
+	return p;
+}
+
+void kg_printer_free(struct kg_printer *p)
+{
+	if (p == NULL)
+		return;
+	free(p->esc);
+	free(p->kicked.p);
+	free(p->warn.p);
+	free(p->pids.p);
+	free(p->refused.p);
+	free(p->group.user.p);
+	uniq_free(&p->group.services);
+	uniq_free(&p->group.pids);
+	uniq_free(&p->group.ips);
+	free(p);
+}
+
+bool kg_printer_done(const struct kg_printer *p)
+{
+	return p->done;
+}
+
+int kg_printer_status(const struct kg_printer *p)
+{
+	return p->status;
+}
+
+/* Writes s escaped for text output. */
+static void put_text(struct kg_printer *p, FILE *f, const char *s, size_t len,
+                     unsigned flags)
+{
+	fwrite(p->esc, 1, kg_cli_escape(p->esc, ESC_CAP, s, len, flags), f);
+}
+
+/* ---------------------------------------------------------------- kick */
+
+static void names_text(struct kg_printer *p, const struct hold *h)
+{
+	const char *name, *sep = "";
+	size_t len, off = 0;
+
+	while (next_name(h, &off, &name, &len)) {
+		fputs(sep, p->out);
+		sep = " ";
+		put_text(p, p->out, name, len, KG_ESC_SPACE);
+	}
+	fputc('\n', p->out);
+}
+
+static void kick_text(struct kg_printer *p, const struct summary *s)
+{
+	FILE *f = p->out;
+	bool dry = s->flags & KG_END_DRY_RUN;
+	uint32_t pid;
+
+	if (p->kicked.len > 0) {
+		fputs(dry ? "dry run: would kick connections from the "
+		            "following users:\n"
+		          : "kicked connections from the following users:\n",
+		      f);
+		names_text(p, &p->kicked);
+		if (dry)
+			fprintf(f,
+			        "%" PRIu32 " connections in %" PRIu32
+			        " processes\n",
+			        s->conns, s->pids);
+	}
+	if (s->flags & KG_END_NEED_FORCE) {
+		fputs("warning: other connections would also be kicked from "
+		      "following users:\n",
+		      f);
+		names_text(p, &p->warn);
+		fputs("Use the '-f' option to enforce the disconnect.\n", f);
+	}
+	if (s->status == KG_EXIT_NOMATCH && p->kicked.len == 0)
+		fputs("no users kicked\n", f);
+	for (size_t off = 0; off < p->refused.len; off += 5) {
+		memcpy(&pid, p->refused.p + off, 4);
+		fprintf(f, "refused: pid %" PRIu32 ": %s\n", pid,
+		        kg_refuse_strerror(p->refused.p[off + 4]));
+	}
+	if (s->outside > 0)
+		fprintf(f,
+		        "refused: %" PRIu32 " connection(s) outside your "
+		        "scope share a matching process\n",
+		        s->outside);
+}
+
+static void names_json(FILE *f, const char *key, const struct hold *h)
+{
+	const char *name, *sep = "";
+	size_t len, off = 0;
+
+	fprintf(f, ",\"%s\":[", key);
+	while (next_name(h, &off, &name, &len)) {
+		fputs(sep, f);
+		sep = ",";
+		json_str(f, name, len);
+	}
+	fputc(']', f);
+}
+
+static void kick_json(struct kg_printer *p, const struct summary *s)
+{
+	FILE *f = p->out;
+	uint32_t pid;
+
+	fprintf(f, "{\"status\":%d,\"dry_run\":%s", s->status,
+	        s->flags & KG_END_DRY_RUN ? "true" : "false");
+	names_json(f, "kicked", &p->kicked);
+	fputs(",\"pids\":[", f);
+	for (size_t off = 0; off < p->pids.len; off += 4) {
+		memcpy(&pid, p->pids.p + off, 4);
+		fprintf(f, "%s%" PRIu32, off > 0 ? "," : "", pid);
+	}
+	fputc(']', f);
+	names_json(f, "warning", &p->warn);
+	fputs(",\"refused\":[", f);
+	for (size_t off = 0; off < p->refused.len; off += 5) {
+		memcpy(&pid, p->refused.p + off, 4);
+		fprintf(f, "%s{\"pid\":%" PRIu32 ",\"reason\":\"%s\"}",
+		        off > 0 ? "," : "", pid,
+		        kg_refuse_strerror(p->refused.p[off + 4]));
+	}
+	fprintf(f,
+	        "],\"outside_scope\":%" PRIu32 ",\"connections\":%" PRIu32
+	        ",\"processes\":%" PRIu32 ",\"malformed_anvil_lines\":%" PRIu32
+	        ",\"error\":",
+	        s->outside, s->conns, s->pids, s->malformed);
+	json_str_or_null(f, s->error, s->error_len);
+	fputs("}\n", f);
+}
+
+/* ----------------------------------------------------------------- who */
+
+static void who_header(struct kg_printer *p)
+{
+	if (p->lines++ > 0)
+		return;
+	fputs(p->flags & KG_REQ_SEPARATE ? "username proto pid ip\n"
+	                                 : "username # proto (pids) (ips)\n",
+	      p->out);
+}
+
+static void group_flush(struct kg_printer *p)
+{
+	struct group *g = &p->group;
+
+	if (!g->open)
+		return;
+	who_header(p);
+	put_text(p, p->out, (const char *)g->user.p, g->user.len, KG_ESC_SPACE);
+	fprintf(p->out, " %" PRIu64 " ", g->conns);
+	uniq_print(p->out, &g->services);
+	fputs(" (", p->out);
+	uniq_print(p->out, &g->pids);
+	fputs(") (", p->out);
+	uniq_print(p->out, &g->ips);
+	fputs(")\n", p->out);
+	g->open = false;
+	g->user.len = 0;
+	uniq_clear(&g->services);
+	uniq_clear(&g->pids);
+	uniq_clear(&g->ips);
+}
+
+static int group_add(struct kg_printer *p, const struct kg_who_row *row)
+{
+	struct group *g = &p->group;
+	char text[KG_ESC_RATIO * KG_SERVICE_MAX + 1];
+	size_t n;
+
+	if (g->open && (g->user.len != row->user_len ||
+	                (row->user_len > 0 &&
+	                 memcmp(g->user.p, row->user, row->user_len) != 0)))
+		group_flush(p);
+	if (!g->open) {
+		if (hold_add(&g->user, row->user, row->user_len) < 0)
+			return -1;
+		g->open = true;
+		g->conns = 0;
+	}
+	g->conns += row->conns;
+	n = kg_cli_escape(text, sizeof(text), row->service, row->service_len,
+	                  KG_ESC_SPACE);
+	if (uniq_add(&g->services, text, n) < 0)
+		return -1;
+	n = (size_t)snprintf(text, sizeof(text), "%" PRIu32, row->pid);
+	if (uniq_add(&g->pids, text, n) < 0)
+		return -1;
+	if (row->addr.family == KG_AF_NONE)
+		return 0;
+	kg_addr_format(&row->addr, text);
+	return uniq_add(&g->ips, text, strlen(text));
+}
+
+static void who_line(struct kg_printer *p, const struct kg_who_row *row)
+{
+	char ip[KG_NET_STRLEN];
+
+	who_header(p);
+	put_text(p, p->out, row->user, row->user_len, KG_ESC_SPACE);
+	fputc(' ', p->out);
+	put_text(p, p->out, row->service, row->service_len, KG_ESC_SPACE);
+	fprintf(p->out, " %" PRIu32, row->pid);
+	kg_addr_format(&row->addr, ip);
+	if (ip[0] != '\0')
+		fprintf(p->out, " %s", ip);
+	fputc('\n', p->out);
+}
+
+static void who_json_row(struct kg_printer *p, const struct kg_who_row *row)
+{
+	FILE *f = p->out;
+	char ip[KG_NET_STRLEN];
+
+	fputs(p->lines++ > 0 ? ",\n" : "{\"sessions\":[\n", f);
+	fputs("{\"user\":", f);
+	json_str(f, row->user, row->user_len);
+	fputs(",\"service\":", f);
+	json_str(f, row->service, row->service_len);
+	kg_addr_format(&row->addr, ip);
+	fprintf(f, ",\"pid\":%" PRIu32 ",\"ip\":", row->pid);
+	json_str_or_null(f, ip, strlen(ip));
+	fprintf(f, ",\"connections\":%" PRIu32 "}", row->conns);
+}
+
+static void who_text_end(struct kg_printer *p, const struct summary *s)
+{
+	group_flush(p);
+	if (p->lines == 0 && s->status == KG_EXIT_OK)
+		who_header(p);
+}
+
+static void who_json_end(struct kg_printer *p, const struct summary *s)
+{
+	FILE *f = p->out;
+
+	fputs(p->lines > 0 ? "\n" : "{\"sessions\":[", f);
+	fprintf(f,
+	        "],\"status\":%d,\"malformed_anvil_lines\":%" PRIu32
+	        ",\"error\":",
+	        s->status, s->malformed);
+	json_str_or_null(f, s->error, s->error_len);
+	fputs("}\n", f);
+}
+
+/* -------------------------------------------------------------- ending */
+
+static void error_line(struct kg_printer *p, const char *msg, size_t len)
+{
+	fputs("kickgate: ", p->err);
+	put_text(p, p->err, msg, len, 0);
+	fputc('\n', p->err);
+}
+
+/* complete: the end packet arrived, so the text output can be finished;
+ * after a failure only the error is reported. */
+static void finish(struct kg_printer *p, const struct summary *s, bool complete)
+{
+	bool kick = p->op == KG_OP_KICK;
+
+	if (p->json) {
+		if (kick)
+			kick_json(p, s);
+		else
+			who_json_end(p, s);
+	} else if (complete) {
+		if (kick)
+			kick_text(p, s);
+		else
+			who_text_end(p, s);
+	}
+	fflush(p->out);
+	if (s->error_len > 0)
+		error_line(p, s->error, s->error_len);
+	if (s->malformed > 0)
+		fprintf(p->err,
+		        "kickgate: warning: anvil sent %" PRIu32
+		        " malformed line(s), skipped\n",
+		        s->malformed);
+	p->status = s->status;
+	p->done = true;
+}
+
+int kg_printer_fail(struct kg_printer *p, int code, const char *msg)
+{
+	struct summary s = {
+	        .status = code, .error = msg, .error_len = strlen(msg)};
+
+	if (p->done)
+		error_line(p, msg, s.error_len);
+	else
+		finish(p, &s, false);
+	return code;
+}
+
+/* ------------------------------------------------------------ handlers */
+
+static int protocol_error(struct kg_printer *p, const char *what)
+{
+	char msg[128];
+
+	snprintf(msg, sizeof(msg), "malformed reply from the broker: %s", what);
+	return kg_printer_fail(p, KG_EXIT_SOFTWARE, msg);
+}
+
+static int too_large(struct kg_printer *p)
+{
+	return kg_printer_fail(p, KG_EXIT_SOFTWARE,
+	                       "reply too large to hold in memory");
+}
+
+static int on_user(void *ctx, enum kg_rec_type type, const char *name,
+                   size_t len)
+{
+	struct kg_printer *p = ctx;
+
+	if (p->op != KG_OP_KICK)
+		return protocol_error(p, "user list in a who reply");
+	if (hold_name(type == KG_REC_KICKED ? &p->kicked : &p->warn, name,
+	              len) < 0)
+		return too_large(p);
+	return 0;
+}
+
+static int on_pid(void *ctx, uint32_t pid)
+{
+	struct kg_printer *p = ctx;
+
+	if (p->op != KG_OP_KICK)
+		return protocol_error(p, "pid list in a who reply");
+	return hold_add(&p->pids, &pid, 4) < 0 ? too_large(p) : 0;
+}
+
+static int on_refused(void *ctx, uint32_t pid, uint8_t reason)
+{
+	struct kg_printer *p = ctx;
+	uint8_t rec[5];
+
+	if (p->op != KG_OP_KICK)
+		return protocol_error(p, "refused pid in a who reply");
+	memcpy(rec, &pid, 4);
+	rec[4] = reason;
+	return hold_add(&p->refused, rec, sizeof(rec)) < 0 ? too_large(p) : 0;
+}
+
+static int on_who(void *ctx, const struct kg_who_row *row)
+{
+	struct kg_printer *p = ctx;
+
+	if (p->op != KG_OP_WHO)
+		return protocol_error(p, "who row in a kick reply");
+	if (p->json)
+		who_json_row(p, row);
+	else if (p->flags & KG_REQ_SEPARATE)
+		who_line(p, row);
+	else if (group_add(p, row) < 0)
+		return too_large(p);
+	return 0;
+}
+
+static int on_end(void *ctx, const struct kg_reply_end *end)
+{
+	struct kg_printer *p = ctx;
+	struct summary s = {
+	        .status = end->status,
+	        .flags = end->flags,
+	        .conns = end->conns,
+	        .pids = end->pids,
+	        .outside = end->outside_scope,
+	        .malformed = end->malformed,
+	        .error = end->error,
+	        .error_len = end->error_len,
+	};
+
+	finish(p, &s, true);
+	return 0;
+}
+
+const struct kg_reply_handler kg_printer_handler = {
+        .user = on_user,
+        .pid = on_pid,
+        .refused = on_refused,
+        .who = on_who,
+        .end = on_end,
+};

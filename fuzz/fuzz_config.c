@@ -1,0 +1,66 @@
+/* Property: a configuration that parses without errors holds only
+ * normalized globs (normalizing one again gives it back, NUL-terminated)
+ * and canonical networks, every rule has a principal, and no rule allows
+ * an instance that does not exist. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "globparse.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static FILE *devnull;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	devnull = fopen("/dev/null", "w");
+	if (!devnull)
+		abort();
+	return 0;
+}
+
+static void check_glob(const struct kg_str *g)
+{
+	char out[KG_GLOB_MAX + 1];
+	size_t n;
+
+	if (g->s[g->len] != '\0' ||
+	    kg_glob_normalize(g->s, g->len, out, &n) != KG_GLOB_OK ||
+	    n != g->len || memcmp(out, g->s, n) != 0)
+		abort();
+}
+
+static void check_rule(const struct kg_config *cfg, const struct kg_rule *r)
+{
+	if (r->n_principals == 0 || r->n_globs == 0 || r->n_nets == 0)
+		abort();
+	for (size_t i = 0; i < r->n_globs; i++)
+		check_glob(&r->globs[i]);
+	for (size_t i = 0; i < r->n_nets; i++) {
+		if (!kg_net_canonical(&r->nets[i]))
+			abort();
+	}
+	for (int i = (int)cfg->n_instances; i < KG_CONF_MAX_INSTANCES; i++) {
+		if (kg_rule_has_instance(r, i))
+			abort();
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct kg_config cfg;
+
+	if (kg_config_parse_buf("fuzz", (const char *)data, size, &cfg,
+	                        devnull) == 0) {
+		for (size_t i = 0; i < cfg.n_rules; i++)
+			check_rule(&cfg, &cfg.rules[i]);
+	}
+	kg_config_free(&cfg);
+	return 0;
+}

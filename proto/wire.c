@@ -1,0 +1,661 @@
+/* Request and reply (de)serialization: explicit little-endian bytes, never
+ * a struct laid over a buffer, so layout and alignment never depend on the
+ * compiler. */
+#include "wire.h"
+
+#include <string.h>
+
+#include "text.h"
+
+#define REQ_HDR   8
+#define PKT_HDR   2
+#define REC_HDR   3
+#define END_FIXED (PKT_HDR + 2 + 4 * 4 + 1)
+/* pid_t is a signed int and the kernel never hands out pid 0. */
+#define PID_MAX_WIRE 0x7fffffffu
+
+/* Reading cursor: a read past the end sets short_read and yields zeros, so
+ * a parser checks once at the end instead of after every field. */
+struct rd {
+	const uint8_t *p;
+	size_t len;
+	size_t off;
+	bool short_read;
+};
+
+static const uint8_t *rd_bytes(struct rd *c, size_t n)
+{
+	const uint8_t *at;
+
+	if (c->short_read || n > c->len - c->off) {
+		c->short_read = true;
+		return NULL;
+	}
+	at = c->p + c->off;
+	c->off += n;
+	return at;
+}
+
+static uint8_t rd_u8(struct rd *c)
+{
+	const uint8_t *b = rd_bytes(c, 1);
+
+	return b ? b[0] : 0;
+}
+
+static uint16_t rd_u16(struct rd *c)
+{
+	const uint8_t *b = rd_bytes(c, 2);
+
+	return b ? (uint16_t)(b[0] | b[1] << 8) : 0;
+}
+
+static uint32_t rd_u32(struct rd *c)
+{
+	const uint8_t *b = rd_bytes(c, 4);
+
+	if (b == NULL)
+		return 0;
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+	       (uint32_t)b[3] << 24;
+}
+
+/* A message or payload must be consumed exactly. */
+static enum kg_wire_err rd_finish(const struct rd *c)
+{
+	if (c->short_read)
+		return KG_WIRE_SHORT;
+	return c->off == c->len ? KG_WIRE_OK : KG_WIRE_LONG;
+}
+
+/* Writers: the caller has already checked the room. */
+static uint8_t *put_u8(uint8_t *p, uint8_t v)
+{
+	p[0] = v;
+	return p + 1;
+}
+
+static uint8_t *put_u16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	return p + 2;
+}
+
+static uint8_t *put_u32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+	return p + 4;
+}
+
+static uint8_t *put_bytes(uint8_t *p, const void *s, size_t n)
+{
+	if (n > 0)
+		memcpy(p, s, n);
+	return p + n;
+}
+
+/* Compares through size_t so the check stays meaningful (and warning-free)
+ * whatever width the length field has. */
+static bool len_within(size_t len, size_t max)
+{
+	return len <= max;
+}
+
+static bool has_nul(const char *s, size_t len)
+{
+	return len > 0 && memchr(s, '\0', len) != NULL;
+}
+
+static bool family_known(uint8_t family)
+{
+	return family == KG_AF_NONE || family == KG_AF_INET ||
+	       family == KG_AF_INET6;
+}
+
+/* The first byte of every message is the version: checked before the
+ * length so that a peer speaking another version learns so. */
+static enum kg_wire_err version_check(const uint8_t *buf, size_t len,
+                                      size_t hdr)
+{
+	if (len == 0)
+		return KG_WIRE_SHORT;
+	if (buf[0] != KG_WIRE_VERSION)
+		return KG_WIRE_VERSION_BAD;
+	return len < hdr ? KG_WIRE_SHORT : KG_WIRE_OK;
+}
+
+const char *kg_wire_strerror(enum kg_wire_err e)
+{
+	switch (e) {
+	case KG_WIRE_OK:
+		return "ok";
+	case KG_WIRE_SHORT:
+		return "truncated";
+	case KG_WIRE_LONG:
+		return "trailing bytes";
+	case KG_WIRE_VERSION_BAD:
+		return "unsupported version";
+	case KG_WIRE_FIELD:
+		return "field out of range";
+	case KG_WIRE_TEXT:
+		return "invalid text";
+	}
+	return "unknown error";
+}
+
+const char *kg_refuse_strerror(uint8_t reason)
+{
+	switch (reason) {
+	case KG_REFUSE_NOT_DOVECOT:
+		return "not a Dovecot mail process";
+	case KG_REFUSE_GONE:
+		return "already gone";
+	case KG_REFUSE_SIGNAL:
+		return "signal failed";
+	}
+	return "unknown reason";
+}
+
+/* ------------------------------------------------------------ requests */
+
+/* kg_net_canonical knows only real networks; "no network" is canonical
+ * when every other field is zero. */
+static bool req_net_ok(const struct kg_net *n)
+{
+	static const struct kg_net none;
+
+	if (n->family == KG_AF_NONE)
+		return memcmp(n, &none, sizeof(none)) == 0;
+	return kg_net_canonical(n);
+}
+
+static enum kg_wire_err req_flags_check(const struct kg_request *r)
+{
+	uint8_t allowed;
+
+	switch (r->op) {
+	case KG_OP_KICK:
+		allowed = KG_REQ_FORCE | KG_REQ_DRY_RUN;
+		break;
+	case KG_OP_WHO:
+		allowed = KG_REQ_SEPARATE;
+		break;
+	default:
+		return KG_WIRE_FIELD;
+	}
+	return (r->flags & ~allowed) == 0 ? KG_WIRE_OK : KG_WIRE_FIELD;
+}
+
+enum kg_wire_err kg_request_check(const struct kg_request *r)
+{
+	enum kg_wire_err e = req_flags_check(r);
+
+	if (e != KG_WIRE_OK)
+		return e;
+	if (!req_net_ok(&r->net))
+		return KG_WIRE_FIELD;
+	if (r->op == KG_OP_KICK && r->glob_len == 0 &&
+	    r->net.family == KG_AF_NONE)
+		return KG_WIRE_FIELD;
+	if (!len_within(r->glob_len, KG_GLOB_MAX) ||
+	    !len_within(r->path_len, KG_PATH_MAX))
+		return KG_WIRE_FIELD;
+	if (!kg_text_ok(r->glob, r->glob_len) ||
+	    !kg_text_ok(r->path, r->path_len))
+		return KG_WIRE_TEXT;
+	if (r->path_len > 0 && r->path[0] != '/')
+		return KG_WIRE_FIELD;
+	return KG_WIRE_OK;
+}
+
+enum kg_wire_err kg_request_encode(const struct kg_request *r, uint8_t *buf,
+                                   size_t cap, size_t *len)
+{
+	enum kg_wire_err e = kg_request_check(r);
+	size_t net_len, need;
+	uint8_t *p = buf;
+
+	if (e != KG_WIRE_OK)
+		return e;
+	net_len = kg_family_len(r->net.family);
+	need = REQ_HDR + net_len + r->glob_len + r->path_len;
+	if (cap < need)
+		return KG_WIRE_LONG;
+	p = put_u8(p, KG_WIRE_VERSION);
+	p = put_u8(p, r->op);
+	p = put_u8(p, r->flags);
+	p = put_u8(p, r->net.family);
+	p = put_u8(p, r->net.prefix);
+	p = put_u8(p, r->glob_len);
+	p = put_u8(p, r->path_len);
+	p = put_u8(p, 0);
+	p = put_bytes(p, r->net.bytes, net_len);
+	p = put_bytes(p, r->glob, r->glob_len);
+	put_bytes(p, r->path, r->path_len);
+	*len = need;
+	return KG_WIRE_OK;
+}
+
+enum kg_wire_err kg_request_decode(const uint8_t *buf, size_t len,
+                                   struct kg_request *r)
+{
+	enum kg_wire_err e = version_check(buf, len, REQ_HDR);
+	struct rd c = {.p = buf, .len = len, .off = 1};
+	const uint8_t *net, *glob, *path;
+	uint8_t reserved;
+
+	if (e != KG_WIRE_OK)
+		return e;
+	memset(r, 0, sizeof(*r));
+	r->op = rd_u8(&c);
+	r->flags = rd_u8(&c);
+	r->net.family = rd_u8(&c);
+	r->net.prefix = rd_u8(&c);
+	r->glob_len = rd_u8(&c);
+	r->path_len = rd_u8(&c);
+	reserved = rd_u8(&c);
+	/* Fields that size the rest are checked before reading it. */
+	if (!family_known(r->net.family) || reserved != 0 ||
+	    !len_within(r->path_len, KG_PATH_MAX))
+		return KG_WIRE_FIELD;
+	net = rd_bytes(&c, kg_family_len(r->net.family));
+	glob = rd_bytes(&c, r->glob_len);
+	path = rd_bytes(&c, r->path_len);
+	e = rd_finish(&c);
+	if (e != KG_WIRE_OK)
+		return e;
+	put_bytes(r->net.bytes, net, kg_family_len(r->net.family));
+	put_bytes((uint8_t *)r->glob, glob, r->glob_len);
+	put_bytes((uint8_t *)r->path, path, r->path_len);
+	return kg_request_check(r);
+}
+
+/* ------------------------------------------------------ reply payloads */
+
+static enum kg_wire_err pid_check(uint32_t pid)
+{
+	return pid != 0 && pid <= PID_MAX_WIRE ? KG_WIRE_OK : KG_WIRE_FIELD;
+}
+
+/* User names are any bytes but NUL: anvil reports what remote users sent,
+ * and the CLI escapes it for display. */
+static enum kg_wire_err name_check(const char *name, size_t len)
+{
+	if (!len_within(len, KG_USER_MAX))
+		return KG_WIRE_FIELD;
+	return has_nul(name, len) ? KG_WIRE_TEXT : KG_WIRE_OK;
+}
+
+static enum kg_wire_err refused_check(uint32_t pid, uint8_t reason)
+{
+	if (reason < KG_REFUSE_NOT_DOVECOT || reason > KG_REFUSE_SIGNAL)
+		return KG_WIRE_FIELD;
+	return pid_check(pid);
+}
+
+/* An IPv4-mapped IPv6 address must travel as IPv4, as kg_addr stores it:
+ * one address, one encoding. */
+static bool addr_canonical(const struct kg_addr *a)
+{
+	struct kg_addr folded;
+
+	if (!family_known(a->family))
+		return false;
+	kg_addr_set(&folded, a->family, a->bytes);
+	return folded.family == a->family;
+}
+
+static enum kg_wire_err who_check(const struct kg_who_row *row)
+{
+	if (pid_check(row->pid) != KG_WIRE_OK || !addr_canonical(&row->addr))
+		return KG_WIRE_FIELD;
+	if (row->service_len == 0 ||
+	    !len_within(row->service_len, KG_SERVICE_MAX))
+		return KG_WIRE_FIELD;
+	if (has_nul(row->service, row->service_len))
+		return KG_WIRE_TEXT;
+	return name_check(row->user, row->user_len);
+}
+
+static size_t who_size(const struct kg_who_row *row)
+{
+	return 4 + 4 + 1 + kg_family_len(row->addr.family) + 1 +
+	       row->service_len + 2 + row->user_len;
+}
+
+static bool status_known(uint8_t status)
+{
+	switch (status) {
+	case KG_EXIT_OK:
+	case KG_EXIT_NEED_FORCE:
+	case KG_EXIT_USAGE:
+	case KG_EXIT_DATAERR:
+	case KG_EXIT_NOMATCH:
+	case KG_EXIT_UNAVAILABLE:
+	case KG_EXIT_SOFTWARE:
+	case KG_EXIT_NOPERM:
+		return true;
+	}
+	return false;
+}
+
+static enum kg_wire_err end_check(const struct kg_reply_end *end)
+{
+	const uint8_t known = KG_END_DRY_RUN | KG_END_NEED_FORCE;
+
+	if (!status_known(end->status) || (end->flags & ~known) != 0 ||
+	    !len_within(end->error_len, KG_ERRTEXT_MAX))
+		return KG_WIRE_FIELD;
+	return kg_text_ok(end->error, end->error_len) ? KG_WIRE_OK
+	                                              : KG_WIRE_TEXT;
+}
+
+/* ------------------------------------------------------- reply writer */
+
+void kg_rw_init(struct kg_reply_writer *w, kg_emit_fn emit, void *ctx)
+{
+	w->emit = emit;
+	w->ctx = ctx;
+	w->len = 0;
+	w->failed = 0;
+}
+
+/* Hands buf[0..len) to emit; a failure is final for this writer. */
+static int rw_emit(struct kg_reply_writer *w, size_t len)
+{
+	w->len = 0;
+	if (w->emit(w->ctx, w->buf, len) != 0) {
+		w->failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static int rw_flush(struct kg_reply_writer *w)
+{
+	return w->len > 0 ? rw_emit(w, w->len) : 0;
+}
+
+/* Appends a record header and returns where its payload goes, first
+ * emitting the current packet when the record would not fit in it. */
+static uint8_t *rw_reserve(struct kg_reply_writer *w, uint8_t type,
+                           size_t payload_len)
+{
+	size_t need = REC_HDR + payload_len;
+	uint8_t *p;
+
+	if (w->failed || payload_len > UINT16_MAX ||
+	    PKT_HDR + need > KG_PKT_MAX)
+		return NULL;
+	if (w->len + need > KG_PKT_MAX && rw_flush(w) < 0)
+		return NULL;
+	if (w->len == 0) {
+		put_u8(put_u8(w->buf, KG_WIRE_VERSION), KG_PKT_RECORDS);
+		w->len = PKT_HDR;
+	}
+	p = w->buf + w->len;
+	w->len += need;
+	p = put_u8(p, type);
+	return put_u16(p, (uint16_t)payload_len);
+}
+
+int kg_rw_user(struct kg_reply_writer *w, enum kg_rec_type type,
+               const char *name, size_t len)
+{
+	uint8_t *p;
+
+	if ((type != KG_REC_KICKED && type != KG_REC_WARN) ||
+	    name_check(name, len) != KG_WIRE_OK)
+		return -1;
+	p = rw_reserve(w, (uint8_t)type, len);
+	if (p == NULL)
+		return -1;
+	put_bytes(p, name, len);
+	return 0;
+}
+
+int kg_rw_pid(struct kg_reply_writer *w, uint32_t pid)
+{
+	uint8_t *p;
+
+	if (pid_check(pid) != KG_WIRE_OK)
+		return -1;
+	p = rw_reserve(w, KG_REC_PID, 4);
+	if (p == NULL)
+		return -1;
+	put_u32(p, pid);
+	return 0;
+}
+
+int kg_rw_refused(struct kg_reply_writer *w, uint32_t pid, uint8_t reason)
+{
+	uint8_t *p;
+
+	if (refused_check(pid, reason) != KG_WIRE_OK)
+		return -1;
+	p = rw_reserve(w, KG_REC_REFUSED, 5);
+	if (p == NULL)
+		return -1;
+	put_u8(put_u32(p, pid), reason);
+	return 0;
+}
+
+int kg_rw_who(struct kg_reply_writer *w, const struct kg_who_row *row)
+{
+	uint8_t *p;
+
+	if (who_check(row) != KG_WIRE_OK)
+		return -1;
+	p = rw_reserve(w, KG_REC_WHO, who_size(row));
+	if (p == NULL)
+		return -1;
+	p = put_u32(p, row->pid);
+	p = put_u32(p, row->conns);
+	p = put_u8(p, row->addr.family);
+	p = put_bytes(p, row->addr.bytes, kg_family_len(row->addr.family));
+	p = put_u8(p, (uint8_t)row->service_len);
+	p = put_bytes(p, row->service, row->service_len);
+	p = put_u16(p, (uint16_t)row->user_len);
+	put_bytes(p, row->user, row->user_len);
+	return 0;
+}
+
+int kg_rw_end(struct kg_reply_writer *w, const struct kg_reply_end *end)
+{
+	uint8_t *p;
+
+	if (w->failed || end_check(end) != KG_WIRE_OK || rw_flush(w) < 0)
+		return -1;
+	p = put_u8(w->buf, KG_WIRE_VERSION);
+	p = put_u8(p, KG_PKT_END);
+	p = put_u8(p, end->status);
+	p = put_u8(p, end->flags);
+	p = put_u32(p, end->conns);
+	p = put_u32(p, end->pids);
+	p = put_u32(p, end->outside_scope);
+	p = put_u32(p, end->malformed);
+	p = put_u8(p, end->error_len);
+	put_bytes(p, end->error, end->error_len);
+	return rw_emit(w, END_FIXED + end->error_len);
+}
+
+/* ------------------------------------------------------- reply reader */
+
+/* One parsed record; pointers refer into the packet. */
+struct rec {
+	uint8_t type;
+	const char *name;
+	size_t name_len;
+	uint32_t pid;
+	uint8_t reason;
+	struct kg_who_row who;
+};
+
+static enum kg_wire_err who_parse(struct rd *c, struct kg_who_row *row)
+{
+	const uint8_t *addr;
+	enum kg_wire_err e;
+
+	memset(row, 0, sizeof(*row));
+	row->pid = rd_u32(c);
+	row->conns = rd_u32(c);
+	row->addr.family = rd_u8(c);
+	/* The family sizes the address, so it is checked before reading
+	 * on; a short read yields family 0 and ends as KG_WIRE_SHORT. */
+	if (!family_known(row->addr.family))
+		return KG_WIRE_FIELD;
+	addr = rd_bytes(c, kg_family_len(row->addr.family));
+	if (addr != NULL)
+		put_bytes(row->addr.bytes, addr,
+		          kg_family_len(row->addr.family));
+	row->service_len = rd_u8(c);
+	row->service = (const char *)rd_bytes(c, row->service_len);
+	row->user_len = rd_u16(c);
+	row->user = (const char *)rd_bytes(c, row->user_len);
+	e = rd_finish(c);
+	return e != KG_WIRE_OK ? e : who_check(row);
+}
+
+/* Parses the payload of a record whose type and length are known. */
+static enum kg_wire_err payload_parse(struct rd *c, struct rec *r)
+{
+	enum kg_wire_err e;
+
+	switch (r->type) {
+	case KG_REC_KICKED:
+	case KG_REC_WARN:
+		r->name = (const char *)rd_bytes(c, c->len);
+		r->name_len = c->len;
+		return name_check(r->name, r->name_len);
+	case KG_REC_PID:
+		r->pid = rd_u32(c);
+		e = rd_finish(c);
+		return e != KG_WIRE_OK ? e : pid_check(r->pid);
+	case KG_REC_REFUSED:
+		r->pid = rd_u32(c);
+		r->reason = rd_u8(c);
+		e = rd_finish(c);
+		return e != KG_WIRE_OK ? e : refused_check(r->pid, r->reason);
+	case KG_REC_WHO:
+		return who_parse(c, &r->who);
+	}
+	return KG_WIRE_FIELD;
+}
+
+static enum kg_wire_err rec_parse(struct rd *c, struct rec *r)
+{
+	struct rd payload = {0};
+	size_t len;
+
+	r->type = rd_u8(c);
+	len = rd_u16(c);
+	payload.p = rd_bytes(c, len);
+	payload.len = len;
+	if (c->short_read)
+		return KG_WIRE_SHORT;
+	return payload_parse(&payload, r);
+}
+
+static int rec_dispatch(const struct kg_reply_handler *h, void *ctx,
+                        const struct rec *r)
+{
+	switch (r->type) {
+	case KG_REC_KICKED:
+	case KG_REC_WARN:
+		return h->user ? h->user(ctx, (enum kg_rec_type)r->type,
+		                         r->name, r->name_len)
+		               : 0;
+	case KG_REC_PID:
+		return h->pid ? h->pid(ctx, r->pid) : 0;
+	case KG_REC_REFUSED:
+		return h->refused ? h->refused(ctx, r->pid, r->reason) : 0;
+	case KG_REC_WHO:
+		return h->who ? h->who(ctx, &r->who) : 0;
+	}
+	return 0;
+}
+
+/* Walks the records after the packet header: with h NULL it only
+ * validates, so that the callbacks later see a packet known to be good.
+ * Each step consumes at least a record header, which bounds the loop. */
+static enum kg_wire_err records_walk(const uint8_t *pkt, size_t len,
+                                     const struct kg_reply_handler *h,
+                                     void *ctx, int *cb_result)
+{
+	struct rd c = {.p = pkt, .len = len, .off = PKT_HDR};
+
+	if (len == PKT_HDR)
+		return KG_WIRE_SHORT;
+	while (c.off < c.len) {
+		struct rec r;
+		enum kg_wire_err e = rec_parse(&c, &r);
+		int rc;
+
+		if (e != KG_WIRE_OK)
+			return e;
+		rc = h ? rec_dispatch(h, ctx, &r) : 0;
+		if (rc != 0) {
+			*cb_result = rc;
+			break;
+		}
+	}
+	return KG_WIRE_OK;
+}
+
+static enum kg_wire_err end_parse(const uint8_t *pkt, size_t len,
+                                  struct kg_reply_end *end)
+{
+	struct rd c = {.p = pkt, .len = len, .off = PKT_HDR};
+	const uint8_t *text;
+	enum kg_wire_err e;
+
+	memset(end, 0, sizeof(*end));
+	end->status = rd_u8(&c);
+	end->flags = rd_u8(&c);
+	end->conns = rd_u32(&c);
+	end->pids = rd_u32(&c);
+	end->outside_scope = rd_u32(&c);
+	end->malformed = rd_u32(&c);
+	end->error_len = rd_u8(&c);
+	text = rd_bytes(&c, end->error_len);
+	e = rd_finish(&c);
+	if (e != KG_WIRE_OK)
+		return e;
+	put_bytes((uint8_t *)end->error, text, end->error_len);
+	return end_check(end);
+}
+
+enum kg_wire_err kg_reply_decode(const uint8_t *pkt, size_t len,
+                                 const struct kg_reply_handler *h, void *ctx,
+                                 bool *is_end, int *cb_result)
+{
+	enum kg_wire_err e = version_check(pkt, len, PKT_HDR);
+	struct kg_reply_end end;
+
+	*is_end = false;
+	*cb_result = 0;
+	if (e != KG_WIRE_OK)
+		return e;
+	if (len > KG_PKT_MAX)
+		return KG_WIRE_LONG;
+	switch (pkt[1]) {
+	case KG_PKT_RECORDS:
+		e = records_walk(pkt, len, NULL, NULL, cb_result);
+		if (e != KG_WIRE_OK)
+			return e;
+		return records_walk(pkt, len, h, ctx, cb_result);
+	case KG_PKT_END:
+		e = end_parse(pkt, len, &end);
+		if (e != KG_WIRE_OK)
+			return e;
+		*is_end = true;
+		if (h != NULL && h->end != NULL)
+			*cb_result = h->end(ctx, &end);
+		return KG_WIRE_OK;
+	}
+	return KG_WIRE_FIELD;
+}

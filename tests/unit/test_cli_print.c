@@ -1,0 +1,709 @@
+/* kickgate output: replies built with the reply writer, decoded and printed
+ * to memory, compared with the exact text and JSON. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_print.h"
+
+/* ------------------------------------------------------------ fixture */
+
+#define MAX_PKTS 64
+
+/* Packets as the broker's writer emits them. */
+struct pkts {
+	uint8_t *data[MAX_PKTS];
+	size_t len[MAX_PKTS];
+	size_t n;
+};
+
+static int collect(void *ctx, const uint8_t *pkt, size_t len)
+{
+	struct pkts *ps = ctx;
+
+	assert_true(ps->n < MAX_PKTS);
+	ps->data[ps->n] = malloc(len);
+	assert_non_null(ps->data[ps->n]);
+	memcpy(ps->data[ps->n], pkt, len);
+	ps->len[ps->n++] = len;
+	return 0;
+}
+
+/* One reply under construction, and what printing it produced. */
+struct run {
+	struct kg_reply_writer w;
+	struct pkts pkts;
+	char *out;
+	char *err;
+	int status;
+};
+
+static struct run *run_new(void)
+{
+	struct run *r = calloc(1, sizeof(*r));
+
+	assert_non_null(r);
+	kg_rw_init(&r->w, collect, &r->pkts);
+	return r;
+}
+
+static void run_free(struct run *r)
+{
+	for (size_t i = 0; i < r->pkts.n; i++)
+		free(r->pkts.data[i]);
+	free(r->out);
+	free(r->err);
+	free(r);
+}
+
+static void add_user(struct run *r, enum kg_rec_type type, const char *name)
+{
+	assert_int_equal(kg_rw_user(&r->w, type, name, strlen(name)), 0);
+}
+
+static void add_users(struct run *r, enum kg_rec_type type,
+                      const char *const *names)
+{
+	for (; *names != NULL; names++)
+		add_user(r, type, *names);
+}
+
+/* addr NULL: a connection without an address. */
+static void add_who(struct run *r, const char *user, const char *service,
+                    uint32_t pid, uint32_t conns, const struct kg_addr *addr)
+{
+	struct kg_who_row row = {
+	        .pid = pid,
+	        .conns = conns,
+	        .service = service,
+	        .service_len = strlen(service),
+	        .user = user,
+	        .user_len = strlen(user),
+	};
+
+	if (addr != NULL)
+		row.addr = *addr;
+	assert_int_equal(kg_rw_who(&r->w, &row), 0);
+}
+
+static void end(struct run *r, uint8_t status, uint8_t flags, uint32_t conns,
+                uint32_t pids, uint32_t outside, uint32_t malformed,
+                const char *error)
+{
+	struct kg_reply_end e = {
+	        .status = status,
+	        .flags = flags,
+	        .conns = conns,
+	        .pids = pids,
+	        .outside_scope = outside,
+	        .malformed = malformed,
+	        .error_len = (uint8_t)strlen(error),
+	};
+
+	memcpy(e.error, error, e.error_len);
+	assert_int_equal(kg_rw_end(&r->w, &e), 0);
+}
+
+/* Decodes and prints every packet, as the CLI does. Returns the last
+ * callback result. */
+static int print(struct run *r, uint8_t op, uint8_t flags, bool json)
+{
+	size_t out_len, err_len;
+	FILE *out = open_memstream(&r->out, &out_len);
+	FILE *err = open_memstream(&r->err, &err_len);
+	struct kg_printer *p;
+	bool is_end = false;
+	int cb = 0;
+
+	assert_non_null(out);
+	assert_non_null(err);
+	p = kg_printer_new(out, err, op, flags, json);
+	assert_non_null(p);
+	for (size_t i = 0; i < r->pkts.n && cb == 0; i++) {
+		assert_false(is_end);
+		assert_int_equal(
+		        kg_reply_decode(r->pkts.data[i], r->pkts.len[i],
+		                        &kg_printer_handler, p, &is_end, &cb),
+		        KG_WIRE_OK);
+	}
+	assert_true(kg_printer_done(p));
+	r->status = kg_printer_status(p);
+	kg_printer_free(p);
+	assert_int_equal(fclose(out), 0);
+	assert_int_equal(fclose(err), 0);
+	return cb;
+}
+
+static struct kg_addr v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
+{
+	const uint8_t bytes[4] = {a, b, c, d};
+	struct kg_addr addr;
+
+	kg_addr_set(&addr, KG_AF_INET, bytes);
+	return addr;
+}
+
+static struct kg_addr v6_doc(uint8_t last)
+{
+	const uint8_t bytes[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = last};
+	struct kg_addr addr;
+
+	kg_addr_set(&addr, KG_AF_INET6, bytes);
+	return addr;
+}
+
+/* --------------------------------------------------------------- kick */
+
+static const char *const bar_baz[] = {"bar", "baz", NULL};
+
+static struct run *kicked_bar_baz(uint8_t status, uint8_t flags)
+{
+	struct run *r = run_new();
+
+	add_users(r, KG_REC_KICKED, bar_baz);
+	assert_int_equal(kg_rw_pid(&r->w, 8135), 0);
+	assert_int_equal(kg_rw_pid(&r->w, 9112), 0);
+	end(r, status, flags, 3, 2, 0, 0, "");
+	return r;
+}
+
+static void test_kicked_lists_users_on_one_line(void **state)
+{
+	struct run *r = kicked_bar_baz(0, 0);
+
+	(void)state;
+	assert_int_equal(print(r, KG_OP_KICK, 0, false), 0);
+	assert_int_equal(r->status, 0);
+	assert_string_equal(r->out,
+	                    "kicked connections from the following users:\n"
+	                    "bar baz\n");
+	assert_string_equal(r->err, "");
+	run_free(r);
+}
+
+static void test_kicked_json(void **state)
+{
+	struct run *r = kicked_bar_baz(0, 0);
+
+	(void)state;
+	print(r, KG_OP_KICK, 0, true);
+	assert_string_equal(
+	        r->out,
+	        "{\"status\":0,\"dry_run\":false,\"kicked\":[\"bar\",\"baz\"],"
+	        "\"pids\":[8135,9112],\"warning\":[],\"refused\":[],"
+	        "\"outside_scope\":0,\"connections\":3,\"processes\":2,"
+	        "\"malformed_anvil_lines\":0,\"error\":null}\n");
+	assert_string_equal(r->err, "");
+	run_free(r);
+}
+
+static void test_dry_run_counts_connections_and_processes(void **state)
+{
+	struct run *r = kicked_bar_baz(0, KG_END_DRY_RUN);
+
+	(void)state;
+	print(r, KG_OP_KICK, KG_REQ_DRY_RUN, false);
+	assert_int_equal(r->status, 0);
+	assert_string_equal(
+	        r->out, "dry run: would kick connections from the following "
+	                "users:\n"
+	                "bar baz\n"
+	                "3 connections in 2 processes\n");
+	run_free(r);
+}
+
+static void test_dry_run_json_sets_dry_run(void **state)
+{
+	struct run *r = kicked_bar_baz(0, KG_END_DRY_RUN);
+
+	(void)state;
+	print(r, KG_OP_KICK, KG_REQ_DRY_RUN, true);
+	assert_non_null(strstr(r->out, "{\"status\":0,\"dry_run\":true,"));
+	run_free(r);
+}
+
+static struct run *need_force(void)
+{
+	static const char *const others[] = {"carol", "dave", NULL};
+	struct run *r = run_new();
+
+	add_users(r, KG_REC_WARN, others);
+	end(r, KG_EXIT_NEED_FORCE, KG_END_NEED_FORCE, 0, 0, 0, 0, "");
+	return r;
+}
+
+static void test_need_force_warns_and_names_option(void **state)
+{
+	struct run *r = need_force();
+
+	(void)state;
+	print(r, KG_OP_KICK, 0, false);
+	assert_int_equal(r->status, 1);
+	assert_string_equal(r->out,
+	                    "warning: other connections would also be kicked "
+	                    "from following users:\n"
+	                    "carol dave\n"
+	                    "Use the '-f' option to enforce the disconnect.\n");
+	run_free(r);
+}
+
+static void test_need_force_json_lists_warning(void **state)
+{
+	struct run *r = need_force();
+
+	(void)state;
+	print(r, KG_OP_KICK, 0, true);
+	assert_string_equal(
+	        r->out,
+	        "{\"status\":1,\"dry_run\":false,\"kicked\":[],\"pids\":[],"
+	        "\"warning\":[\"carol\",\"dave\"],\"refused\":[],"
+	        "\"outside_scope\":0,\"connections\":0,\"processes\":0,"
+	        "\"malformed_anvil_lines\":0,\"error\":null}\n");
+	run_free(r);
+}
+
+static void test_no_match_says_no_users_kicked(void **state)
+{
+	struct run *r = run_new();
+
+	(void)state;
+	end(r, KG_EXIT_NOMATCH, 0, 0, 0, 0, 0, "");
+	print(r, KG_OP_KICK, 0, false);
+	assert_int_equal(r->status, 68);
+	assert_string_equal(r->out, "no users kicked\n");
+	assert_string_equal(r->err, "");
+	run_free(r);
+}
+
+static struct run *with_refusals(void)
+{
+	struct run *r = run_new();
+
+	add_user(r, KG_REC_KICKED, "bar");
+	assert_int_equal(kg_rw_pid(&r->w, 10), 0);
+	assert_int_equal(kg_rw_refused(&r->w, 11, KG_REFUSE_GONE), 0);
+	assert_int_equal(kg_rw_refused(&r->w, 12, KG_REFUSE_NOT_DOVECOT), 0);
+	end(r, 0, 0, 1, 1, 0, 0, "");
+	return r;
+}
+
+static void test_refused_pids_follow_the_list(void **state)
+{
+	struct run *r = with_refusals();
+
+	(void)state;
+	print(r, KG_OP_KICK, 0, false);
+	assert_string_equal(r->out,
+	                    "kicked connections from the following users:\n"
+	                    "bar\n"
+	                    "refused: pid 11: already gone\n"
+	                    "refused: pid 12: not a Dovecot mail process\n");
+	run_free(r);
+}
+
+static void test_refused_pids_json(void **state)
+{
+	struct run *r = with_refusals();
+
+	(void)state;
+	print(r, KG_OP_KICK, 0, true);
+	assert_non_null(strstr(r->out,
+	                       "\"refused\":[{\"pid\":11,\"reason\":\"already "
+	                       "gone\"},{\"pid\":12,\"reason\":\"not a "
+	                       "Dovecot mail process\"}],"));
+	run_free(r);
+}
+
+static void test_outside_scope_and_error_are_reported(void **state)
+{
+	struct run *r = run_new();
+
+	(void)state;
+	end(r, KG_EXIT_NOPERM, 0, 0, 0, 3, 2,
+	    "a matching process serves sessions outside your scope");
+	print(r, KG_OP_KICK, KG_REQ_FORCE, false);
+	assert_int_equal(r->status, 77);
+	assert_string_equal(r->out, "refused: 3 connection(s) outside your "
+	                            "scope share a matching process\n");
+	assert_string_equal(r->err,
+	                    "kickgate: a matching process serves sessions "
+	                    "outside your scope\n"
+	                    "kickgate: warning: anvil sent 2 malformed "
+	                    "line(s), skipped\n");
+	run_free(r);
+}
+
+static void test_outside_scope_and_error_json(void **state)
+{
+	struct run *r = run_new();
+
+	(void)state;
+	end(r, KG_EXIT_NOPERM, 0, 0, 0, 3, 2, "denied \"by\" policy");
+	print(r, KG_OP_KICK, 0, true);
+	assert_string_equal(
+	        r->out,
+	        "{\"status\":77,\"dry_run\":false,\"kicked\":[],\"pids\":[],"
+	        "\"warning\":[],\"refused\":[],\"outside_scope\":3,"
+	        "\"connections\":0,\"processes\":0,"
+	        "\"malformed_anvil_lines\":2,"
+	        "\"error\":\"denied \\\"by\\\" policy\"}\n");
+	run_free(r);
+}
+
+/* ---------------------------------------------------------------- who */
+
+static struct run *who_rows(void)
+{
+	struct run *r = run_new();
+	struct kg_addr a1 = v4(192, 0, 2, 1), a6 = v6_doc(1);
+
+	add_who(r, "alice", "imap", 100, 1, &a1);
+	add_who(r, "alice", "pop3", 101, 2, &a1);
+	add_who(r, "alice", "imap", 100, 1, &a6);
+	add_who(r, "bob", "imap", 200, 1, NULL);
+	end(r, 0, 0, 5, 3, 0, 0, "");
+	return r;
+}
+
+static void test_who_groups_per_user(void **state)
+{
+	struct run *r = who_rows();
+
+	(void)state;
+	print(r, KG_OP_WHO, 0, false);
+	assert_int_equal(r->status, 0);
+	assert_string_equal(r->out, "username # proto (pids) (ips)\n"
+	                            "alice 4 imap pop3 (100 101) (192.0.2.1 "
+	                            "2001:db8::1)\n"
+	                            "bob 1 imap (200) ()\n");
+	run_free(r);
+}
+
+static void test_who_separate_prints_each_row(void **state)
+{
+	struct run *r = who_rows();
+
+	(void)state;
+	print(r, KG_OP_WHO, KG_REQ_SEPARATE, false);
+	assert_string_equal(r->out, "username proto pid ip\n"
+	                            "alice imap 100 192.0.2.1\n"
+	                            "alice pop3 101 192.0.2.1\n"
+	                            "alice imap 100 2001:db8::1\n"
+	                            "bob imap 200\n");
+	run_free(r);
+}
+
+static void test_who_json_lists_sessions(void **state)
+{
+	struct run *r = who_rows();
+
+	(void)state;
+	print(r, KG_OP_WHO, 0, true);
+	assert_string_equal(
+	        r->out,
+	        "{\"sessions\":[\n"
+	        "{\"user\":\"alice\",\"service\":\"imap\",\"pid\":100,"
+	        "\"ip\":\"192.0.2.1\",\"connections\":1},\n"
+	        "{\"user\":\"alice\",\"service\":\"pop3\",\"pid\":101,"
+	        "\"ip\":\"192.0.2.1\",\"connections\":2},\n"
+	        "{\"user\":\"alice\",\"service\":\"imap\",\"pid\":100,"
+	        "\"ip\":\"2001:db8::1\",\"connections\":1},\n"
+	        "{\"user\":\"bob\",\"service\":\"imap\",\"pid\":200,"
+	        "\"ip\":null,\"connections\":1}\n"
+	        "],\"status\":0,\"malformed_anvil_lines\":0,\"error\":null}\n");
+	run_free(r);
+}
+
+static void test_who_empty_listing(void **state)
+{
+	struct run *ok = run_new(), *none = run_new(), *json = run_new();
+
+	(void)state;
+	end(ok, 0, 0, 0, 0, 0, 0, "");
+	print(ok, KG_OP_WHO, 0, false);
+	assert_string_equal(ok->out, "username # proto (pids) (ips)\n");
+	end(none, KG_EXIT_NOMATCH, 0, 0, 0, 0, 0, "");
+	print(none, KG_OP_WHO, KG_REQ_SEPARATE, false);
+	assert_int_equal(none->status, 68);
+	assert_string_equal(none->out, "");
+	end(json, KG_EXIT_NOMATCH, 0, 0, 0, 0, 0, "");
+	print(json, KG_OP_WHO, 0, true);
+	assert_string_equal(json->out,
+	                    "{\"sessions\":[],\"status\":68,"
+	                    "\"malformed_anvil_lines\":0,\"error\":null}\n");
+	run_free(ok);
+	run_free(none);
+	run_free(json);
+}
+
+/* A group past the kept slot table size, then groups after it: every pid
+ * and address listed once, in the order first seen. */
+static void test_who_large_group_lists_each_value_once(void **state)
+{
+	struct run *r = run_new();
+	char *want = NULL;
+	size_t want_len = 0;
+	FILE *f = open_memstream(&want, &want_len);
+
+	(void)state;
+	assert_non_null(f);
+	for (uint32_t round = 0; round < 2; round++) {
+		for (uint32_t pid = 1000; pid < 1300; pid++) {
+			struct kg_addr a = v4(10, 0, (uint8_t)(pid % 7), 1);
+
+			add_who(r, "many", "imap", pid, 1, &a);
+		}
+	}
+	add_who(r, "next", "pop3", 5, 1, NULL);
+	add_who(r, "next", "pop3", 5, 1, NULL);
+	end(r, 0, 0, 602, 301, 0, 0, "");
+	print(r, KG_OP_WHO, 0, false);
+
+	fputs("username # proto (pids) (ips)\nmany 600 imap (", f);
+	for (uint32_t pid = 1000; pid < 1300; pid++)
+		fprintf(f, "%s%u", pid > 1000 ? " " : "", pid);
+	fputs(") (", f);
+	for (uint32_t i = 0; i < 7; i++)
+		fprintf(f, "%s10.0.%u.1", i > 0 ? " " : "", (1000 + i) % 7);
+	fputs(")\nnext 2 pop3 (5) ()\n", f);
+	assert_int_equal(fclose(f), 0);
+	assert_string_equal(r->out, want);
+	free(want);
+	run_free(r);
+}
+
+/* ------------------------------------------------------ hostile names */
+
+static const char *const hostile[] = {
+        "a\tb",
+        "new\nline",
+        "sp ace",
+        "\xff",
+        "back\\slash",
+        "j\xc3\xbcrgen",
+        "\xc2\x9b"
+        "2J",
+        "quo\"te",
+        "\xe2\x82",
+        NULL,
+};
+
+static void test_hostile_names_are_escaped_in_text(void **state)
+{
+	struct run *r = run_new();
+
+	(void)state;
+	add_users(r, KG_REC_KICKED, hostile);
+	end(r, 0, 0, 9, 1, 0, 0, "");
+	print(r, KG_OP_KICK, 0, false);
+	assert_string_equal(r->out,
+	                    "kicked connections from the following users:\n"
+	                    "a\\x09b new\\x0aline sp\\x20ace \\xff "
+	                    "back\\x5cslash j\xc3\xbcrgen \\xc2\\x9b2J "
+	                    "quo\"te \\xe2\\x82\n");
+	run_free(r);
+}
+
+static void test_hostile_names_are_valid_json(void **state)
+{
+	struct run *r = run_new();
+
+	(void)state;
+	add_users(r, KG_REC_KICKED, hostile);
+	end(r, 0, 0, 9, 1, 0, 0, "");
+	print(r, KG_OP_KICK, 0, true);
+	assert_non_null(strstr(r->out,
+	                       "\"kicked\":[\"a\\u0009b\",\"new\\u000aline\","
+	                       "\"sp ace\",\"\\u00ff\",\"back\\\\slash\","
+	                       "\"j\xc3\xbcrgen\",\"\\u009b2J\",\"quo\\\"te\","
+	                       "\"\\u00e2\\u0082\"],"));
+	run_free(r);
+}
+
+static void test_hostile_who_rows_are_escaped(void **state)
+{
+	struct run *r = run_new();
+	struct kg_addr a = v4(192, 0, 2, 9);
+
+	(void)state;
+	add_who(r, "eve 1 imap (1) (192.0.2.1)\nmallory", "im ap", 300, 1, &a);
+	end(r, 0, 0, 1, 1, 0, 0, "");
+	print(r, KG_OP_WHO, KG_REQ_SEPARATE, false);
+	assert_string_equal(r->out, "username proto pid ip\n"
+	                            "eve\\x201\\x20imap\\x20(1)\\x20(192.0.2.1)"
+	                            "\\x0amallory im\\x20ap 300 192.0.2.9\n");
+	run_free(r);
+}
+
+/* ------------------------------------------------------------- errors */
+
+static void test_record_of_the_other_command_is_rejected(void **state)
+{
+	struct run *r = run_new();
+
+	(void)state;
+	add_who(r, "alice", "imap", 100, 1, NULL);
+	end(r, 0, 0, 1, 1, 0, 0, "");
+	assert_int_equal(print(r, KG_OP_KICK, 0, false), KG_EXIT_SOFTWARE);
+	assert_int_equal(r->status, KG_EXIT_SOFTWARE);
+	assert_string_equal(r->out, "");
+	assert_string_equal(r->err, "kickgate: malformed reply from the "
+	                            "broker: who row in a kick reply\n");
+	run_free(r);
+}
+
+static void test_failure_completes_the_json_document(void **state)
+{
+	struct run *r = run_new();
+	size_t out_len, err_len;
+	FILE *out = open_memstream(&r->out, &out_len);
+	FILE *err = open_memstream(&r->err, &err_len);
+	struct kg_printer *p;
+	bool is_end;
+	int cb;
+
+	(void)state;
+	add_who(r, "alice", "imap", 100, 1, NULL);
+	assert_int_equal(kg_rw_end(&r->w, &(struct kg_reply_end){0}), 0);
+	p = kg_printer_new(out, err, KG_OP_WHO, 0, true);
+	assert_non_null(p);
+	/* Only the record packet arrives; then the broker is gone. */
+	assert_int_equal(kg_reply_decode(r->pkts.data[0], r->pkts.len[0],
+	                                 &kg_printer_handler, p, &is_end, &cb),
+	                 KG_WIRE_OK);
+	assert_false(kg_printer_done(p));
+	assert_int_equal(kg_printer_fail(p, KG_EXIT_UNAVAILABLE,
+	                                 "broker closed the connection"),
+	                 KG_EXIT_UNAVAILABLE);
+	assert_true(kg_printer_done(p));
+	assert_int_equal(kg_printer_status(p), KG_EXIT_UNAVAILABLE);
+	kg_printer_free(p);
+	assert_int_equal(fclose(out), 0);
+	assert_int_equal(fclose(err), 0);
+	assert_string_equal(r->out,
+	                    "{\"sessions\":[\n"
+	                    "{\"user\":\"alice\",\"service\":\"imap\","
+	                    "\"pid\":100,\"ip\":null,\"connections\":1}\n"
+	                    "],\"status\":69,\"malformed_anvil_lines\":0,"
+	                    "\"error\":\"broker closed the connection\"}\n");
+	assert_string_equal(r->err, "kickgate: broker closed the connection\n");
+	run_free(r);
+}
+
+static void test_failure_in_text_prints_only_the_error(void **state)
+{
+	char *out_text = NULL, *err_text = NULL;
+	size_t out_len, err_len;
+	FILE *out = open_memstream(&out_text, &out_len);
+	FILE *err = open_memstream(&err_text, &err_len);
+	struct kg_printer *p = kg_printer_new(out, err, KG_OP_KICK, 0, false);
+
+	(void)state;
+	assert_non_null(p);
+	kg_printer_fail(p, KG_EXIT_UNAVAILABLE,
+	                "cannot reach the broker at /run/k\x1b.sock: No such "
+	                "file or directory");
+	kg_printer_free(p);
+	assert_int_equal(fclose(out), 0);
+	assert_int_equal(fclose(err), 0);
+	assert_string_equal(out_text, "");
+	assert_string_equal(err_text,
+	                    "kickgate: cannot reach the broker at "
+	                    "/run/k\\x1b.sock: No such file or directory\n");
+	free(out_text);
+	free(err_text);
+}
+
+/* ----------------------------------------------------------- escaping */
+
+struct esc_case {
+	const char *in;
+	size_t len;
+	unsigned flags;
+	const char *want;
+};
+
+static void test_escape_table(void **state)
+{
+	static const struct esc_case cases[] = {
+	        {"plain", 5, 0, "plain"},
+	        {"a b", 3, 0, "a b"},
+	        {"a b", 3, KG_ESC_SPACE, "a\\x20b"},
+	        {"nul\0x", 5, 0, "nul\\x00x"},
+	        {"\x7f", 1, 0, "\\x7f"},
+	        {"\\", 1, 0, "\\x5c"},
+	        {"\xc3\xa9", 2, 0, "\xc3\xa9"},
+	        {"\xc3", 1, 0, "\\xc3"},
+	        {"\xc0\xaf", 2, 0, "\\xc0\\xaf"},          /* overlong '/' */
+	        {"\xed\xa0\x80", 3, 0, "\\xed\\xa0\\x80"}, /* surrogate */
+	        {"\xf0\x9f\x98\x80", 4, 0, "\xf0\x9f\x98\x80"},
+	        {"\xc2\x85", 2, 0, "\\xc2\\x85"}, /* C1 NEL */
+	        {"\xc2\xa0", 2, 0, "\xc2\xa0"},   /* NBSP is printable */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char out[64];
+		size_t n = kg_cli_escape(out, sizeof(out), cases[i].in,
+		                         cases[i].len, cases[i].flags);
+
+		if (strcmp(out, cases[i].want) != 0)
+			fail_msg("case %zu: got '%s', want '%s'", i, out,
+			         cases[i].want);
+		assert_int_equal(n, strlen(cases[i].want));
+	}
+}
+
+static void test_escape_stops_at_a_whole_unit(void **state)
+{
+	char out[6];
+
+	(void)state;
+	/* "ab" fits, the 4-byte escape of the tab does not. */
+	assert_int_equal(kg_cli_escape(out, sizeof(out), "ab\tc", 4, 0), 2);
+	assert_string_equal(out, "ab");
+	assert_int_equal(kg_cli_escape(out, 1, "abc", 3, 0), 0);
+	assert_string_equal(out, "");
+	/* A multibyte character is never split. */
+	assert_int_equal(kg_cli_escape(out, 4, "ab\xc3\xa9", 4, 0), 2);
+	assert_string_equal(out, "ab");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_kicked_lists_users_on_one_line),
+	        cmocka_unit_test(test_kicked_json),
+	        cmocka_unit_test(test_dry_run_counts_connections_and_processes),
+	        cmocka_unit_test(test_dry_run_json_sets_dry_run),
+	        cmocka_unit_test(test_need_force_warns_and_names_option),
+	        cmocka_unit_test(test_need_force_json_lists_warning),
+	        cmocka_unit_test(test_no_match_says_no_users_kicked),
+	        cmocka_unit_test(test_refused_pids_follow_the_list),
+	        cmocka_unit_test(test_refused_pids_json),
+	        cmocka_unit_test(test_outside_scope_and_error_are_reported),
+	        cmocka_unit_test(test_outside_scope_and_error_json),
+	        cmocka_unit_test(test_who_groups_per_user),
+	        cmocka_unit_test(test_who_separate_prints_each_row),
+	        cmocka_unit_test(test_who_json_lists_sessions),
+	        cmocka_unit_test(test_who_empty_listing),
+	        cmocka_unit_test(test_who_large_group_lists_each_value_once),
+	        cmocka_unit_test(test_hostile_names_are_escaped_in_text),
+	        cmocka_unit_test(test_hostile_names_are_valid_json),
+	        cmocka_unit_test(test_hostile_who_rows_are_escaped),
+	        cmocka_unit_test(test_record_of_the_other_command_is_rejected),
+	        cmocka_unit_test(test_failure_completes_the_json_document),
+	        cmocka_unit_test(test_failure_in_text_prints_only_the_error),
+	        cmocka_unit_test(test_escape_table),
+	        cmocka_unit_test(test_escape_stops_at_a_whole_unit),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

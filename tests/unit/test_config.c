@@ -1,0 +1,700 @@
+/* kickgated.conf parsing: defaults, every key, every error class. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "globparse.h"
+#include "netparse.h"
+
+#define RULE "[rule r]\nprincipals = uid:1\n"
+
+/* Parses text as "t.conf"; *errs gets everything written to the error
+ * stream (free it). */
+static int parse(const char *text, size_t len, struct kg_config *cfg,
+                 char **errs)
+{
+	size_t errs_len;
+	FILE *f = open_memstream(errs, &errs_len);
+	int n;
+
+	assert_non_null(f);
+	n = kg_config_parse_buf("t.conf", text, len, cfg, f);
+	assert_int_equal(fclose(f), 0);
+	return n;
+}
+
+/* Parses text that must be free of errors. */
+static void parse_ok(const char *text, struct kg_config *cfg)
+{
+	char *errs;
+	int n = parse(text, strlen(text), cfg, &errs);
+
+	assert_string_equal(errs, "");
+	assert_int_equal(n, 0);
+	free(errs);
+}
+
+/* Parses text[0..len) that must give exactly the error lines in want. */
+static void parse_fails_len(const char *text, size_t len, const char *want)
+{
+	struct kg_config cfg;
+	char *errs;
+	int n = parse(text, len, &cfg, &errs);
+	int lines = 0;
+
+	for (const char *c = want; *c; c++)
+		lines += *c == '\n';
+	assert_string_equal(errs, want);
+	assert_int_equal(n, lines);
+	assert_true(n > 0);
+	free(errs);
+	kg_config_free(&cfg);
+}
+
+static void parse_fails(const char *text, const char *want)
+{
+	parse_fails_len(text, strlen(text), want);
+}
+
+static void test_empty_file_gives_defaults(void **state)
+{
+	struct kg_config cfg;
+
+	(void)state;
+	parse_ok("", &cfg);
+	assert_string_equal(cfg.listen, "/run/kickgate/kickgate.sock");
+	assert_int_equal(cfg.listen_mode, 0666);
+	assert_int_equal(cfg.frontend_uid, 65534);
+	assert_int_equal(cfg.frontend_gid, 65534);
+	assert_int_equal(cfg.n_services, 4);
+	assert_string_equal(cfg.services[0], "imap");
+	assert_string_equal(cfg.services[1], "pop3");
+	assert_string_equal(cfg.services[2], "submission");
+	assert_string_equal(cfg.services[3], "managesieve");
+	assert_int_equal(cfg.client_timeout_ms, 5000);
+	assert_int_equal(cfg.anvil_timeout_ms, 30000);
+	assert_int_equal(cfg.audit, KG_AUDIT_SYSLOG);
+	assert_int_equal(cfg.n_instances, 1);
+	assert_string_equal(cfg.instances[0].name, "default");
+	assert_string_equal(cfg.instances[0].anvil, "/run/dovecot/anvil");
+	assert_int_equal(cfg.n_rules, 0);
+	assert_false(cfg.root_named);
+	kg_config_free(&cfg);
+}
+
+static void test_broker_keys_are_parsed(void **state)
+{
+	struct kg_config cfg;
+
+	(void)state;
+	parse_ok("[broker]\n"
+	         "listen = /run/kg/s.sock\n"
+	         "listen_mode = 0660\n"
+	         "anvil = /run/dovecot-a/anvil\n"
+	         "frontend_user = daemon\n"
+	         "services = imap lmtp-x pop3\n"
+	         "client_timeout_ms = 1\n"
+	         "anvil_timeout_ms = 600000\n"
+	         "audit = stderr\n",
+	         &cfg);
+	assert_string_equal(cfg.listen, "/run/kg/s.sock");
+	assert_int_equal(cfg.listen_mode, 0660);
+	assert_string_equal(cfg.instances[0].anvil, "/run/dovecot-a/anvil");
+	assert_int_equal(cfg.frontend_uid, 1);
+	assert_int_equal(cfg.frontend_gid, 1);
+	assert_int_equal(cfg.n_services, 3);
+	assert_string_equal(cfg.services[1], "lmtp-x");
+	assert_int_equal(cfg.client_timeout_ms, 1);
+	assert_int_equal(cfg.anvil_timeout_ms, 600000);
+	assert_int_equal(cfg.audit, KG_AUDIT_STDERR);
+	kg_config_free(&cfg);
+}
+
+static void test_rule_defaults(void **state)
+{
+	struct kg_config cfg;
+	const struct kg_rule *r;
+
+	(void)state;
+	parse_ok("[rule r]\nprincipals = uid:1234\n", &cfg);
+	assert_int_equal(cfg.n_rules, 1);
+	r = &cfg.rules[0];
+	assert_string_equal(r->name, "r");
+	assert_int_equal(r->n_principals, 1);
+	assert_int_equal(r->principals[0].kind, KG_PRINCIPAL_UID);
+	assert_int_equal(r->principals[0].id, 1234);
+	assert_int_equal(r->n_globs, 1);
+	assert_string_equal(r->globs[0].s, "*");
+	assert_true(r->all_users);
+	assert_int_equal(r->n_nets, 2);
+	assert_int_equal(r->nets[0].family, KG_AF_INET);
+	assert_int_equal(r->nets[0].prefix, 0);
+	assert_int_equal(r->nets[1].family, KG_AF_INET6);
+	assert_int_equal(r->nets[1].prefix, 0);
+	assert_true(r->all_nets);
+	assert_false(r->force);
+	assert_true(r->who);
+	assert_int_equal(r->max_sessions, 0);
+	assert_true(kg_rule_has_instance(r, 0));
+	assert_false(kg_rule_has_instance(r, 1));
+	kg_config_free(&cfg);
+}
+
+static void assert_net(const struct kg_net *n, const char *want)
+{
+	char text[KG_NET_STRLEN];
+
+	kg_net_format(n, text);
+	assert_string_equal(text, want);
+}
+
+/* Instance "late" is defined after the rule naming it. */
+static void test_rule_keys_are_parsed(void **state)
+{
+	struct kg_config cfg;
+	const struct kg_rule *r;
+
+	(void)state;
+	parse_ok("[rule r]\n"
+	         "principals = user:daemon group:nogroup uid:0 gid:7\n"
+	         "users = *@Tenant-A.example  Foo**bar\n"
+	         "networks = 192.0.2.7/24\t2001:DB8::/32\n"
+	         "force = yes\n"
+	         "max_sessions = 1000000000\n"
+	         "instances = late\n"
+	         "who = no\n"
+	         "[instance late]\n"
+	         "anvil = /run/late/anvil\n",
+	         &cfg);
+	r = &cfg.rules[0];
+	assert_int_equal(r->n_principals, 4);
+	assert_int_equal(r->principals[0].kind, KG_PRINCIPAL_UID);
+	assert_int_equal(r->principals[0].id, 1);
+	assert_int_equal(r->principals[1].kind, KG_PRINCIPAL_GID);
+	assert_int_equal(r->principals[1].id, 65534);
+	assert_int_equal(r->principals[2].kind, KG_PRINCIPAL_UID);
+	assert_int_equal(r->principals[2].id, 0);
+	assert_int_equal(r->principals[3].kind, KG_PRINCIPAL_GID);
+	assert_int_equal(r->principals[3].id, 7);
+	assert_true(cfg.root_named);
+	assert_int_equal(r->n_globs, 2);
+	assert_string_equal(r->globs[0].s, "*@tenant-a.example");
+	assert_int_equal(r->globs[0].len, 18);
+	assert_string_equal(r->globs[1].s, "foo*bar");
+	assert_false(r->all_users);
+	assert_int_equal(r->n_nets, 2);
+	assert_net(&r->nets[0], "192.0.2.0/24");
+	assert_net(&r->nets[1], "2001:db8::/32");
+	assert_false(r->all_nets);
+	assert_true(r->force);
+	assert_int_equal(r->max_sessions, 1000000000);
+	assert_false(kg_rule_has_instance(r, 0));
+	assert_true(kg_rule_has_instance(r, 1));
+	assert_false(r->who);
+	kg_config_free(&cfg);
+}
+
+static void test_user_root_names_uid_0(void **state)
+{
+	struct kg_config cfg;
+
+	(void)state;
+	parse_ok("[rule r]\nprincipals = user:root\n", &cfg);
+	assert_true(cfg.root_named);
+	kg_config_free(&cfg);
+	parse_ok("[rule r]\nprincipals = group:root gid:0 uid:1\n", &cfg);
+	assert_false(cfg.root_named);
+	kg_config_free(&cfg);
+}
+
+static void test_all_nets_needs_both_families(void **state)
+{
+	struct kg_config cfg;
+
+	(void)state;
+	parse_ok("[rule a]\nprincipals = uid:1\nnetworks = ::/0 0.0.0.0/0\n"
+	         "[rule b]\nprincipals = uid:1\nnetworks = 0.0.0.0/0\n",
+	         &cfg);
+	assert_true(cfg.rules[0].all_nets);
+	assert_false(cfg.rules[1].all_nets);
+	kg_config_free(&cfg);
+}
+
+static void test_instances_by_name_and_path(void **state)
+{
+	struct kg_config cfg;
+
+	(void)state;
+	parse_ok("[instance a]\nanvil = /run/a/anvil\n"
+	         "[instance b.2]\nanvil = /run/b/anvil\n",
+	         &cfg);
+	assert_int_equal(cfg.n_instances, 3);
+	assert_int_equal(kg_config_instance_by_name(&cfg, "default"), 0);
+	assert_int_equal(kg_config_instance_by_name(&cfg, "a"), 1);
+	assert_int_equal(kg_config_instance_by_name(&cfg, "b.2"), 2);
+	assert_int_equal(kg_config_instance_by_name(&cfg, "c"), -1);
+	assert_int_equal(kg_config_instance_by_path(&cfg, "/run/dovecot/anvil"),
+	                 0);
+	assert_int_equal(kg_config_instance_by_path(&cfg, "/run/b/anvil"), 2);
+	assert_int_equal(kg_config_instance_by_path(&cfg, "/run/b//anvil"), -1);
+	assert_int_equal(kg_config_instance_by_path(&cfg, "/run/b/anvil/"), -1);
+	kg_config_free(&cfg);
+}
+
+/* ';' and '#' start a comment only at the start of a line or after a
+ * blank. */
+static void test_comments(void **state)
+{
+	struct kg_config cfg;
+
+	(void)state;
+	parse_ok("# leading\n"
+	         "  ; indented\n"
+	         "\t\n"
+	         "[rule r] ; after a header\n"
+	         "principals = uid:5 # after a value\n"
+	         "users = a;b c#d\t;tab before\n"
+	         "[broker]\t# tab before\n",
+	         &cfg);
+	assert_int_equal(cfg.rules[0].n_principals, 1);
+	assert_int_equal(cfg.rules[0].n_globs, 2);
+	assert_string_equal(cfg.rules[0].globs[0].s, "a;b");
+	assert_string_equal(cfg.rules[0].globs[1].s, "c#d");
+	kg_config_free(&cfg);
+	parse_fails(RULE "max_sessions = 9;\n",
+	            "t.conf:3: max_sessions: '9;' is not a decimal number\n");
+	parse_fails("[broker]# no blank before\n",
+	            "t.conf:1: section header does not end with ']'\n");
+}
+
+struct error_case {
+	const char *name;
+	const char *text;
+	const char *want;
+};
+
+static const struct error_case error_cases[] = {
+        {"unknown section", "[foo]\nbar = 1\n",
+         "t.conf:1: unknown section [foo]\n"},
+        {"unknown section with name", "[rules x]\n",
+         "t.conf:1: unknown section [rules x]\n"},
+        {"broker takes no name", "[broker x]\n",
+         "t.conf:1: unknown section [broker x]\n"},
+        {"unknown broker key", "[broker]\nlisten_port = 1\n",
+         "t.conf:2: unknown key 'listen_port' in [broker]\n"},
+        {"unknown rule key", RULE "user = x\n",
+         "t.conf:3: unknown key 'user' in [rule r]\n"},
+        {"key of another section", "[instance i]\nanvil = /a\nforce = yes\n",
+         "t.conf:3: unknown key 'force' in [instance i]\n"},
+        {"key outside a section", "listen = /x\n",
+         "t.conf:1: key 'listen' is outside any section\n"},
+        {"no equals sign", "[broker]\nlisten /x\n",
+         "t.conf:2: expected 'key = value' or a [section] header\n"},
+        {"unterminated header", "[broker\n",
+         "t.conf:1: section header does not end with ']'\n"},
+        {"missing section name", "[rule]\n",
+         "t.conf:1: [rule]: name must be 1 to 64 of A-Z a-z 0-9 _ . -\n"},
+        {"bad section name", "[rule a/b]\n",
+         "t.conf:1: [rule a/b]: name must be 1 to 64 of A-Z a-z 0-9 _ . -\n"},
+        {"overlong section name",
+         "[rule "
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]\n",
+         "t.conf:1: [rule "
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]: "
+         "name must be 1 to 64 of A-Z a-z 0-9 _ . -\n"},
+        {"duplicate broker", "[broker]\n[broker]\naudit = x\n",
+         "t.conf:2: duplicate section [broker]\n"},
+        {"duplicate rule", RULE RULE "force = x\n",
+         "t.conf:3: duplicate rule 'r'\n"},
+        {"duplicate instance",
+         "[instance i]\nanvil = /a\n[instance i]\nanvil = /b\n",
+         "t.conf:3: duplicate instance 'i'\n"},
+        {"reserved instance name", "[instance default]\nanvil = /a\n",
+         "t.conf:1: instance name 'default' is reserved for [broker]'s "
+         "anvil\n"},
+        {"duplicate key", RULE "force = yes\nforce = no\n",
+         "t.conf:4: duplicate key 'force' in [rule r]\n"},
+        {"empty value", RULE "users =\n", "t.conf:3: users: empty value\n"},
+        {"value only a comment", RULE "users = ; none\n",
+         "t.conf:3: users: empty value\n"},
+        {"missing principals", "[rule r]\nforce = no\n",
+         "t.conf:1: [rule r]: missing required key 'principals'\n"},
+        {"missing anvil", "[instance i]\n[rule r]\nprincipals = uid:1\n",
+         "t.conf:1: [instance i]: missing required key 'anvil'\n"},
+        {"unknown user", "[rule r]\nprincipals = user:kg-no-such-user\n",
+         "t.conf:2: principals: unknown user 'kg-no-such-user'\n"},
+        {"unknown group", "[rule r]\nprincipals = group:kg-no-such-group\n",
+         "t.conf:2: principals: unknown group 'kg-no-such-group'\n"},
+        {"unknown principal kind", "[rule r]\nprincipals = login:root\n",
+         "t.conf:2: principals: 'login:root' is not user:, group:, uid: or "
+         "gid:\n"},
+        {"principal without colon", "[rule r]\nprincipals = root\n",
+         "t.conf:2: principals: 'root' is not user:, group:, uid: or gid:\n"},
+        {"principal without name", "[rule r]\nprincipals = user:\n",
+         "t.conf:2: principals: 'user:' needs a name of 1 to 255 bytes\n"},
+        {"uid out of range", "[rule r]\nprincipals = uid:4294967295\n",
+         "t.conf:2: principals: 4294967295 is out of range (0 to "
+         "4294967294)\n"},
+        {"gid with sign", "[rule r]\nprincipals = gid:-1\n",
+         "t.conf:2: principals: '-1' is not a decimal number\n"},
+        {"instance not defined", RULE "instances = default nope\n",
+         "t.conf:3: instances: instance 'nope' is not defined\n"},
+        {"number with trailing junk", RULE "max_sessions = 50x\n",
+         "t.conf:3: max_sessions: '50x' is not a decimal number\n"},
+        {"number with plus", RULE "max_sessions = +5\n",
+         "t.conf:3: max_sessions: '+5' is not a decimal number\n"},
+        {"number with minus", RULE "max_sessions = -5\n",
+         "t.conf:3: max_sessions: '-5' is not a decimal number\n"},
+        {"number with leading zero", RULE "max_sessions = 050\n",
+         "t.conf:3: max_sessions: '050' is not a decimal number\n"},
+        {"number too large", RULE "max_sessions = 1000000001\n",
+         "t.conf:3: max_sessions: 1000000001 is out of range (0 to "
+         "1000000000)\n"},
+        {"number far too large",
+         RULE "max_sessions = 99999999999999999999999\n",
+         "t.conf:3: max_sessions: 99999999999999999999999 is out of range (0 "
+         "to 1000000000)\n"},
+        {"timeout zero", "[broker]\nclient_timeout_ms = 0\n",
+         "t.conf:2: client_timeout_ms: 0 is out of range (1 to 600000)\n"},
+        {"timeout too large", "[broker]\nanvil_timeout_ms = 600001\n",
+         "t.conf:2: anvil_timeout_ms: 600001 is out of range (1 to 600000)\n"},
+        {"bad boolean", RULE "force = true\n",
+         "t.conf:3: force: 'true' is not yes or no\n"},
+        {"boolean is case sensitive", RULE "who = Yes\n",
+         "t.conf:3: who: 'Yes' is not yes or no\n"},
+        {"relative path", "[broker]\nlisten = run/s\n",
+         "t.conf:2: listen: 'run/s' is not an absolute path\n"},
+        {"path too long",
+         "[instance i]\nanvil = "
+         "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+         "a"
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+         "t.conf:2: anvil: path is longer than 107 bytes\n"},
+        {"path not utf-8", "[broker]\nanvil = /run/\xff\n",
+         "t.conf:2: anvil: path holds a tab or is not valid UTF-8\n"},
+        {"same anvil twice", "[instance i]\nanvil = /run/dovecot/anvil\n",
+         "t.conf:2: anvil: '/run/dovecot/anvil' is already the anvil of "
+         "instance 'default'\n"},
+        {"mode without leading zero", "[broker]\nlisten_mode = 666\n",
+         "t.conf:2: listen_mode: '666' is not an octal mode from 00 to "
+         "0777\n"},
+        {"mode not octal", "[broker]\nlisten_mode = 0668\n",
+         "t.conf:2: listen_mode: '0668' is not an octal mode from 00 to "
+         "0777\n"},
+        {"mode too large", "[broker]\nlisten_mode = 01777\n",
+         "t.conf:2: listen_mode: '01777' is not an octal mode from 00 to "
+         "0777\n"},
+        {"bad service", "[broker]\nservices = imap IMAP pop_3\n",
+         "t.conf:2: services: bad service name 'IMAP' (a-z, 0-9, '-', at most "
+         "32 bytes)\n"
+         "t.conf:2: services: bad service name 'pop_3' (a-z, 0-9, '-', at "
+         "most 32 bytes)\n"},
+        {"too many services",
+         "[broker]\nservices = a b c d e f g h i j k l m n o p q\n",
+         "t.conf:2: services: more than 16 entries\n"},
+        {"bad audit", "[broker]\naudit = file\n",
+         "t.conf:2: audit: 'file' is not syslog or stderr\n"},
+        {"unknown frontend user", "[broker]\nfrontend_user = kg-no-such-user\n",
+         "t.conf:2: frontend_user: unknown user 'kg-no-such-user'\n"},
+        {"root frontend user", "[broker]\nfrontend_user = root\n",
+         "t.conf:2: frontend_user: 'root' has uid or gid 0\n"},
+        {"control byte", "[broker]\x01\n",
+         "t.conf:1: control byte 0x01 in column 9\n"},
+        {"carriage return", "[broker]\r\n",
+         "t.conf:1: control byte 0x0d in column 9\n"},
+        {"delete byte", "#\x7f\n", "t.conf:1: control byte 0x7f in column 2\n"},
+};
+
+static void test_each_error_class(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(error_cases) / sizeof(error_cases[0]);
+	     i++) {
+		print_message("case: %s\n", error_cases[i].name);
+		parse_fails(error_cases[i].text, error_cases[i].want);
+	}
+}
+
+static void test_nul_byte_is_a_control_byte(void **state)
+{
+	static const char text[] = "[broker]\nlisten = /a\0b\n";
+
+	(void)state;
+	parse_fails_len(text, sizeof(text) - 1,
+	                "t.conf:2: control byte 0x00 in column 12\n");
+}
+
+static void test_bad_glob_says_why(void **state)
+{
+	char want[256];
+
+	(void)state;
+	snprintf(want, sizeof(want), "t.conf:3: users: glob '\xff' %s\n",
+	         kg_glob_strerror(KG_GLOB_BAD_BYTE));
+	parse_fails(RULE "users = a \xff b\n", want);
+}
+
+static void test_bad_network_says_why(void **state)
+{
+	const char *why = NULL;
+	struct kg_net net;
+	char want[256];
+
+	(void)state;
+	assert_false(kg_net_parse("192.0.2.1/33", 12, &net, &why));
+	assert_non_null(why);
+	snprintf(want, sizeof(want),
+	         "t.conf:3: networks: network '192.0.2.1/33' %s\n", why);
+	parse_fails(RULE "networks = 192.0.2.0/24 192.0.2.1/33\n", want);
+}
+
+/* Repeats unit n times after head, into a heap buffer. */
+static char *repeat(const char *head, const char *unit, size_t n)
+{
+	size_t hl = strlen(head), ul = strlen(unit);
+	char *buf = malloc(hl + ul * n + 1);
+
+	assert_non_null(buf);
+	memcpy(buf, head, hl);
+	for (size_t i = 0; i < n; i++)
+		memcpy(buf + hl + i * ul, unit, ul);
+	buf[hl + ul * n] = '\0';
+	return buf;
+}
+
+static void test_overlong_line(void **state)
+{
+	char *text = repeat("[broker]\n#", "x", KG_CONF_LINE_MAX);
+	struct kg_config cfg;
+
+	(void)state;
+	parse_fails(text, "t.conf:2: line is longer than 4096 bytes\n");
+	text[strlen(text) - 1] = '\0';
+	parse_ok(text, &cfg);
+	kg_config_free(&cfg);
+	free(text);
+}
+
+static void test_too_many_principals(void **state)
+{
+	char *text = repeat("[rule r]\nprincipals =", " uid:1",
+	                    KG_CONF_MAX_LIST + 1);
+
+	(void)state;
+	parse_fails(text, "t.conf:2: principals: more than 64 entries\n");
+	free(text);
+}
+
+static void test_too_many_globs_and_networks(void **state)
+{
+	char *text = repeat(RULE "users =", " a*", KG_CONF_MAX_LIST + 2);
+	char *nets = repeat(RULE "networks =", " ::1", KG_CONF_MAX_LIST + 1);
+
+	(void)state;
+	parse_fails(text, "t.conf:3: users: more than 64 entries\n");
+	parse_fails(nets, "t.conf:3: networks: more than 64 entries\n");
+	free(text);
+	free(nets);
+}
+
+static void test_too_many_instances(void **state)
+{
+	char *text = malloc(KG_CONF_MAX_INSTANCES * 48);
+	size_t len = 0;
+	char want[64];
+
+	(void)state;
+	assert_non_null(text);
+	for (int i = 1; i <= KG_CONF_MAX_INSTANCES; i++)
+		len += (size_t)sprintf(text + len,
+		                       "[instance i%d]\nanvil = /a/%d\n", i, i);
+	snprintf(want, sizeof(want), "t.conf:%d: more than 256 instances\n",
+	         2 * KG_CONF_MAX_INSTANCES - 1);
+	parse_fails_len(text, len, want);
+	free(text);
+}
+
+static void test_too_many_rules(void **state)
+{
+	char *text = malloc((KG_CONF_MAX_RULES + 1) * 40);
+	size_t len = 0;
+	char want[64];
+
+	(void)state;
+	assert_non_null(text);
+	for (int i = 0; i <= KG_CONF_MAX_RULES; i++)
+		len += (size_t)sprintf(text + len,
+		                       "[rule r%d]\nprincipals = uid:%d\n", i,
+		                       i + 1);
+	snprintf(want, sizeof(want), "t.conf:%d: more than 1024 rules\n",
+	         2 * KG_CONF_MAX_RULES + 1);
+	parse_fails_len(text, len, want);
+	free(text);
+}
+
+static void test_too_large_buffer(void **state)
+{
+	char *text = calloc(1, KG_CONF_FILE_MAX + 1);
+
+	(void)state;
+	assert_non_null(text);
+	memset(text, '\n', KG_CONF_FILE_MAX + 1);
+	parse_fails_len(text, KG_CONF_FILE_MAX + 1,
+	                "t.conf:0: file is larger than 1048576 bytes\n");
+	free(text);
+}
+
+/* Later errors are still found after earlier ones, each at its line. */
+static void test_all_errors_are_reported(void **state)
+{
+	static const char text[] = "[broker]\n"
+	                           "listen_mode = 999\n"
+	                           "bogus = 1\n"
+	                           "[rule a]\n"
+	                           "principals = uid:1 user:kg-no-such-user\n"
+	                           "force = perhaps\n"
+	                           "instances = missing\n"
+	                           "[rule b]\n"
+	                           "users = x\n"
+	                           "[rule a]\n"
+	                           "[instance c]\n"
+	                           "anvil = relative\n";
+
+	(void)state;
+	parse_fails(text,
+	            "t.conf:2: listen_mode: '999' is not an octal mode from 00 "
+	            "to 0777\n"
+	            "t.conf:3: unknown key 'bogus' in [broker]\n"
+	            "t.conf:5: principals: unknown user 'kg-no-such-user'\n"
+	            "t.conf:6: force: 'perhaps' is not yes or no\n"
+	            "t.conf:8: [rule b]: missing required key 'principals'\n"
+	            "t.conf:10: duplicate rule 'a'\n"
+	            "t.conf:12: anvil: 'relative' is not an absolute path\n"
+	            "t.conf:7: instances: instance 'missing' is not "
+	            "defined\n");
+}
+
+/* Writes text to a new file with the given mode; returns its path. */
+static char *write_file(const char *text, mode_t mode)
+{
+	static unsigned int serial;
+	char *path;
+	int fd;
+
+	assert_true(asprintf(&path, "/tmp/kg-test-config-%ld-%u",
+	                     (long)getpid(), serial++) > 0);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	assert_int_equal(fchmod(fd, mode), 0);
+	assert_int_equal(close(fd), 0);
+	return path;
+}
+
+/* Loads path and returns what was written to the error stream. */
+static char *load(const char *path, int *n)
+{
+	struct kg_config cfg;
+	size_t len;
+	char *errs;
+	FILE *f = open_memstream(&errs, &len);
+
+	assert_non_null(f);
+	*n = kg_config_load(path, &cfg, f);
+	assert_int_equal(fclose(f), 0);
+	kg_config_free(&cfg);
+	return errs;
+}
+
+static void test_load_reads_a_file(void **state)
+{
+	char *path = write_file(RULE "force = maybe\n", 0600);
+	char *errs, want[128];
+	int n;
+
+	(void)state;
+	errs = load(path, &n);
+	snprintf(want, sizeof(want), "%s:3: force: 'maybe' is not yes or no\n",
+	         path);
+	assert_string_equal(errs, want);
+	assert_int_equal(n, 1);
+	free(errs);
+	unlink(path);
+	free(path);
+}
+
+static void test_load_refuses_writable_file(void **state)
+{
+	char *path = write_file(RULE, 0602);
+	char *errs, want[128];
+	int n;
+
+	(void)state;
+	errs = load(path, &n);
+	snprintf(want, sizeof(want),
+	         "%s:0: file is writable by group or others (mode 0602)\n",
+	         path);
+	assert_string_equal(errs, want);
+	assert_int_equal(n, 1);
+	free(errs);
+	unlink(path);
+	free(path);
+}
+
+static void test_load_reports_open_failure(void **state)
+{
+	char *errs;
+	int n;
+
+	(void)state;
+	errs = load("/nonexistent/kickgated.conf", &n);
+	assert_string_equal(errs, "/nonexistent/kickgated.conf:0: cannot "
+	                          "open: No such file or directory\n");
+	assert_int_equal(n, 1);
+	free(errs);
+	errs = load("/tmp", &n);
+	assert_string_equal(errs, "/tmp:0: not a regular file\n");
+	assert_int_equal(n, 1);
+	free(errs);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_empty_file_gives_defaults),
+	        cmocka_unit_test(test_broker_keys_are_parsed),
+	        cmocka_unit_test(test_rule_defaults),
+	        cmocka_unit_test(test_rule_keys_are_parsed),
+	        cmocka_unit_test(test_user_root_names_uid_0),
+	        cmocka_unit_test(test_all_nets_needs_both_families),
+	        cmocka_unit_test(test_instances_by_name_and_path),
+	        cmocka_unit_test(test_comments),
+	        cmocka_unit_test(test_each_error_class),
+	        cmocka_unit_test(test_nul_byte_is_a_control_byte),
+	        cmocka_unit_test(test_bad_glob_says_why),
+	        cmocka_unit_test(test_bad_network_says_why),
+	        cmocka_unit_test(test_overlong_line),
+	        cmocka_unit_test(test_too_many_principals),
+	        cmocka_unit_test(test_too_many_globs_and_networks),
+	        cmocka_unit_test(test_too_many_instances),
+	        cmocka_unit_test(test_too_many_rules),
+	        cmocka_unit_test(test_too_large_buffer),
+	        cmocka_unit_test(test_all_errors_are_reported),
+	        cmocka_unit_test(test_load_reads_a_file),
+	        cmocka_unit_test(test_load_refuses_writable_file),
+	        cmocka_unit_test(test_load_reports_open_failure),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

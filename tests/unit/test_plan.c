@@ -1,0 +1,700 @@
+/* The kick planner: verdicts, pids, user lists, counters and scope
+ * confinement, from tables of connections; then a randomized comparison
+ * with a direct restatement of the rules in plan.h. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "match.h"
+#include "netparse.h"
+#include "plan.h"
+
+#define MAX_CONNS 8
+#define MAX_PIDS 8
+
+struct tconn {
+	uint32_t pid; /* 0 ends the list */
+	const char *user;
+	const char *addr; /* NULL: no address */
+	uint32_t refcount; /* 0 stands for 1 */
+};
+
+struct plan_case {
+	const char *name;
+	const char *glob; /* NULL: none */
+	const char *net;  /* NULL: none */
+	bool force;
+	bool tenant_a; /* scope *@tenant-a.example instead of everything */
+	struct tconn conns[MAX_CONNS];
+	enum kg_plan_verdict verdict;
+	uint32_t pids[MAX_PIDS]; /* 0 ends the list */
+	const char *kicked;      /* names joined by spaces */
+	const char *warn;
+	uint32_t conns_matched;
+	uint32_t conns_kicked;
+	uint32_t outside_scope;
+	const char *hidden; /* a name no output may hold */
+	uint32_t hidden_pid;
+};
+
+static const struct kg_str tenant_a_glob = {"*@tenant-a.example", 18};
+
+static const struct kg_scope scope_all = {.all_users = true,
+					  .all_nets = true};
+static const struct kg_scope scope_tenant_a = {
+	.globs = &tenant_a_glob,
+	.n_globs = 1,
+	.all_nets = true,
+};
+
+static struct kg_addr parse_addr(const char *text)
+{
+	struct kg_addr a;
+	struct kg_net n;
+
+	if (!text) {
+		kg_addr_set(&a, KG_AF_NONE, NULL);
+		return a;
+	}
+	assert_true(kg_net_parse(text, strlen(text), &n, NULL));
+	kg_addr_set(&a, n.family, n.bytes);
+	return a;
+}
+
+static struct kg_request make_req(const char *glob, const char *net,
+				  bool force)
+{
+	struct kg_request r;
+
+	memset(&r, 0, sizeof(r));
+	r.op = KG_OP_KICK;
+	r.flags = force ? KG_REQ_FORCE : 0;
+	if (glob) {
+		r.glob_len = (uint8_t)strlen(glob);
+		memcpy(r.glob, glob, r.glob_len);
+	}
+	if (net)
+		assert_true(kg_net_parse(net, strlen(net), &r.net, NULL));
+	return r;
+}
+
+static int add_conn(struct kg_plan *p, const struct tconn *t)
+{
+	struct kg_conn c = {
+		.pid = t->pid,
+		.refcount = t->refcount ? t->refcount : 1,
+		.addr = parse_addr(t->addr),
+		.service = "imap",
+		.service_len = 4,
+		.user = t->user,
+		.user_len = strlen(t->user),
+	};
+
+	return kg_plan_add(p, &c);
+}
+
+static void join(const struct kg_str *names, size_t n, char *buf, size_t cap)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		assert_true(len + names[i].len + 2 <= cap);
+		if (i)
+			buf[len++] = ' ';
+		memcpy(buf + len, names[i].s, names[i].len);
+		len += names[i].len;
+		buf[len] = '\0';
+	}
+}
+
+static void assert_hidden(const struct kg_plan_result *r, const char *name,
+			  uint32_t pid)
+{
+	const struct kg_str *lists[] = {r->kicked, r->warn};
+	const size_t lens[] = {r->n_kicked, r->n_warn};
+
+	for (size_t l = 0; l < 2; l++)
+		for (size_t i = 0; name && i < lens[l]; i++)
+			assert_false(lists[l][i].len == strlen(name) &&
+				     !memcmp(lists[l][i].s, name,
+					     lists[l][i].len));
+	for (size_t i = 0; pid && i < r->n_pids; i++)
+		assert_int_not_equal(r->pids[i], pid);
+}
+
+static void check_case(const struct plan_case *tc)
+{
+	struct kg_request req = make_req(tc->glob, tc->net, tc->force);
+	struct kg_plan *p =
+		kg_plan_new(&req, tc->tenant_a ? &scope_tenant_a : &scope_all);
+	struct kg_plan_result r;
+	char buf[256];
+	size_t n_pids = 0;
+
+	print_message("case: %s\n", tc->name);
+	assert_non_null(p);
+	for (const struct tconn *t = tc->conns; t->pid; t++)
+		assert_int_equal(add_conn(p, t), 0);
+	assert_int_equal(kg_plan_finish(p, &r), 0);
+
+	assert_int_equal(r.verdict, tc->verdict);
+	while (n_pids < MAX_PIDS && tc->pids[n_pids])
+		n_pids++;
+	assert_int_equal(r.n_pids, n_pids);
+	for (size_t i = 0; i < n_pids; i++)
+		assert_int_equal(r.pids[i], tc->pids[i]);
+	join(r.kicked, r.n_kicked, buf, sizeof(buf));
+	assert_string_equal(buf, tc->kicked ? tc->kicked : "");
+	join(r.warn, r.n_warn, buf, sizeof(buf));
+	assert_string_equal(buf, tc->warn ? tc->warn : "");
+	assert_int_equal(r.conns_matched, tc->conns_matched);
+	assert_int_equal(r.conns_kicked, tc->conns_kicked);
+	assert_int_equal(r.outside_scope, tc->outside_scope);
+	assert_hidden(&r, tc->hidden, tc->hidden_pid);
+	kg_plan_free(p);
+}
+
+static const struct plan_case cases[] = {
+	{
+		.name = "glob and network pick the v4 connections",
+		.glob = "foo",
+		.net = "192.0.2.0/24",
+		.conns = {{1, "foo", "192.0.2.53", 1},
+			  {2, "foo", "192.0.2.111", 1},
+			  {3, "foo", "fd95:4eed:38ba::25", 1}},
+		.verdict = KG_PLAN_KICK,
+		.pids = {1, 2},
+		.kicked = "foo",
+		.conns_matched = 2,
+		.conns_kicked = 2,
+	},
+	{
+		.name = "question mark matches exactly one byte",
+		.glob = "ba?",
+		.conns = {{10, "bar", NULL, 1},
+			  {11, "baz", NULL, 1},
+			  {12, "bart", NULL, 1},
+			  {13, "jane", NULL, 1}},
+		.verdict = KG_PLAN_KICK,
+		.pids = {10, 11},
+		.kicked = "bar baz",
+		.conns_matched = 2,
+		.conns_kicked = 2,
+	},
+	{
+		.name = "shared process without force warns, signals nothing",
+		.glob = "bar",
+		.conns = {{20, "bar", "127.0.0.4", 1},
+			  {20, "jane", "::1", 1},
+			  {21, "bar", NULL, 1}},
+		.verdict = KG_PLAN_NEED_FORCE,
+		.warn = "jane",
+		.conns_matched = 2,
+	},
+	{
+		.name = "shared process with force is kicked with all users",
+		.glob = "bar",
+		.force = true,
+		.conns = {{20, "bar", "127.0.0.4", 1},
+			  {20, "jane", "::1", 1},
+			  {21, "bar", NULL, 1}},
+		.verdict = KG_PLAN_KICK,
+		.pids = {20, 21},
+		.kicked = "bar jane",
+		.conns_matched = 2,
+		.conns_kicked = 3,
+	},
+	{
+		.name = "same user on another address makes the process shared",
+		.glob = "foo",
+		.net = "127.0.0.2/32",
+		.conns = {{30, "foo", "127.0.0.2", 1},
+			  {30, "foo", "127.0.0.3", 1}},
+		.verdict = KG_PLAN_NEED_FORCE,
+		.warn = "foo",
+		.conns_matched = 1,
+	},
+	{
+		.name = "out-of-scope process is neither kicked nor named",
+		.glob = "*",
+		.tenant_a = true,
+		.conns = {{40, "a@tenant-a.example", NULL, 1},
+			  {41, "x@tenant-b.example", NULL, 1}},
+		.verdict = KG_PLAN_KICK,
+		.pids = {40},
+		.kicked = "a@tenant-a.example",
+		.conns_matched = 1,
+		.conns_kicked = 1,
+		.hidden = "x@tenant-b.example",
+		.hidden_pid = 41,
+	},
+	{
+		.name = "out-of-scope session on a matched process blocks force",
+		.glob = "a@tenant-a.example",
+		.force = true,
+		.tenant_a = true,
+		.conns = {{50, "a@tenant-a.example", NULL, 1},
+			  {50, "x@tenant-b.example", NULL, 1}},
+		.verdict = KG_PLAN_BLOCKED,
+		.conns_matched = 1,
+		.outside_scope = 1,
+		.hidden = "x@tenant-b.example",
+		.hidden_pid = 50,
+	},
+	{
+		.name = "blocked wins over need-force",
+		.glob = "a@tenant-a.example",
+		.tenant_a = true,
+		.conns = {{50, "a@tenant-a.example", NULL, 1},
+			  {50, "x@tenant-b.example", NULL, 2},
+			  {51, "a@tenant-a.example", NULL, 1},
+			  {51, "b@tenant-a.example", NULL, 1}},
+		.verdict = KG_PLAN_BLOCKED,
+		.conns_matched = 2,
+		.outside_scope = 2,
+		.hidden = "x@tenant-b.example",
+		.hidden_pid = 50,
+	},
+	{
+		.name = "out-of-scope process with no match does not block",
+		.glob = "a*",
+		.tenant_a = true,
+		.conns = {{42, "ax@tenant-b.example", NULL, 1},
+			  {40, "a@tenant-a.example", NULL, 1}},
+		.verdict = KG_PLAN_KICK,
+		.pids = {40},
+		.kicked = "a@tenant-a.example",
+		.conns_matched = 1,
+		.conns_kicked = 1,
+		.hidden = "ax@tenant-b.example",
+		.hidden_pid = 42,
+	},
+	{
+		.name = "out-of-scope user matching the glob is no match",
+		.glob = "x@*",
+		.tenant_a = true,
+		.conns = {{41, "x@tenant-b.example", NULL, 1}},
+		.verdict = KG_PLAN_NO_MATCH,
+		.hidden = "x@tenant-b.example",
+		.hidden_pid = 41,
+	},
+	{
+		.name = "no matching connection",
+		.glob = "nobody",
+		.conns = {{1, "foo", NULL, 3}, {2, "bar", "192.0.2.1", 1}},
+		.verdict = KG_PLAN_NO_MATCH,
+	},
+	{
+		.name = "network given, connection without address: no match",
+		.net = "0.0.0.0/0",
+		.conns = {{1, "foo", NULL, 1}},
+		.verdict = KG_PLAN_NO_MATCH,
+	},
+	{
+		.name = "a refcount of three is three connections",
+		.glob = "foo",
+		.conns = {{60, "foo", "192.0.2.9", 3}},
+		.verdict = KG_PLAN_KICK,
+		.pids = {60},
+		.kicked = "foo",
+		.conns_matched = 3,
+		.conns_kicked = 3,
+	},
+	{
+		.name = "refcounts weigh matched and kicked separately",
+		.glob = "foo",
+		.force = true,
+		.conns = {{61, "foo", NULL, 3}, {61, "bar", NULL, 2}},
+		.verdict = KG_PLAN_KICK,
+		.pids = {61},
+		.kicked = "bar foo",
+		.conns_matched = 3,
+		.conns_kicked = 5,
+	},
+	{
+		.name = "glob is case-insensitive, names keep their bytes",
+		.glob = "foo",
+		.conns = {{70, "FOO", NULL, 1},
+			  {71, "bar", NULL, 1},
+			  {70, "foo", "192.0.2.1", 1},
+			  {72, "baz", NULL, 1},
+			  {70, "Foo", "2001:db8::1", 1}},
+		.verdict = KG_PLAN_KICK,
+		.pids = {70},
+		.kicked = "FOO Foo foo",
+		.conns_matched = 3,
+		.conns_kicked = 3,
+	},
+	{
+		.name = "non-matching connection after the match, pids apart",
+		.glob = "foo",
+		.conns = {{80, "foo", NULL, 1},
+			  {81, "foo", NULL, 1},
+			  {82, "bar", NULL, 1},
+			  {80, "jane", NULL, 1},
+			  {83, "zed", NULL, 1}},
+		.verdict = KG_PLAN_NEED_FORCE,
+		.warn = "jane",
+		.conns_matched = 2,
+	},
+	{
+		.name = "non-matching connection before the match",
+		.glob = "foo",
+		.force = true,
+		.conns = {{90, "jane", NULL, 1},
+			  {91, "bar", NULL, 1},
+			  {90, "foo", NULL, 1},
+			  {92, "foo", NULL, 1},
+			  {90, "adam", NULL, 1}},
+		.verdict = KG_PLAN_KICK,
+		.pids = {90, 92},
+		.kicked = "adam foo jane",
+		.conns_matched = 2,
+		.conns_kicked = 4,
+	},
+	{
+		.name = "pids ascending and users unique whatever the order",
+		.glob = "u*",
+		.conns = {{2147483647, "u1", NULL, 1},
+			  {300, "u2", NULL, 1},
+			  {7, "u1", NULL, 1},
+			  {300, "u1", NULL, 1},
+			  {1, "u2", NULL, 1}},
+		.verdict = KG_PLAN_KICK,
+		.pids = {1, 7, 300, 2147483647},
+		.kicked = "u1 u2",
+		.conns_matched = 5,
+		.conns_kicked = 5,
+	},
+	{
+		.name = "warn lists each user once, sorted bytewise",
+		.glob = "foo",
+		.conns = {{5, "foo", NULL, 1},
+			  {5, "zoe", NULL, 1},
+			  {6, "foo", NULL, 1},
+			  {6, "zoe", NULL, 1},
+			  {6, "Zoe", NULL, 1},
+			  {6, "\xc3\xa9mile", NULL, 1}},
+		.verdict = KG_PLAN_NEED_FORCE,
+		.warn = "Zoe zoe \xc3\xa9mile",
+		.conns_matched = 2,
+	},
+	{
+		.name = "network only: every user inside it",
+		.net = "2001:db8::/32",
+		.conns = {{8, "a", "2001:db8::1", 1},
+			  {9, "b", "2001:db9::1", 1},
+			  {8, "c", "2001:db8:ffff::1", 1}},
+		.verdict = KG_PLAN_KICK,
+		.pids = {8},
+		.kicked = "a c",
+		.conns_matched = 2,
+		.conns_kicked = 2,
+	},
+};
+
+static void test_plan_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		check_case(&cases[i]);
+}
+
+static void test_plan_rejects_pid_outside_range(void **state)
+{
+	static const uint32_t bad[] = {0, 2147483648u, UINT32_MAX};
+	struct kg_request req = make_req("foo", NULL, true);
+	struct kg_plan *p = kg_plan_new(&req, &scope_all);
+	struct kg_plan_result r;
+
+	(void)state;
+	assert_non_null(p);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct tconn t = {bad[i], "foo", NULL, 1};
+
+		assert_int_equal(add_conn(p, &t), -1);
+	}
+	assert_int_equal(kg_plan_finish(p, &r), 0);
+	assert_int_equal(r.verdict, KG_PLAN_NO_MATCH);
+	kg_plan_free(p);
+}
+
+static void test_plan_finish_twice_same_result(void **state)
+{
+	struct kg_request req = make_req("b*", NULL, true);
+	struct kg_plan *p = kg_plan_new(&req, &scope_all);
+	struct tconn conns[] = {{3, "bob", NULL, 1}, {3, "al", NULL, 1}};
+	struct kg_plan_result r1;
+	struct kg_plan_result r2;
+
+	(void)state;
+	assert_non_null(p);
+	for (size_t i = 0; i < 2; i++)
+		assert_int_equal(add_conn(p, &conns[i]), 0);
+	assert_int_equal(kg_plan_finish(p, &r1), 0);
+	assert_int_equal(kg_plan_finish(p, &r2), 0);
+	assert_int_equal(r2.verdict, KG_PLAN_KICK);
+	assert_int_equal(r2.n_pids, 1);
+	assert_int_equal(r2.pids[0], 3);
+	assert_int_equal(r2.n_kicked, 2);
+	assert_int_equal(r1.conns_kicked, r2.conns_kicked);
+	kg_plan_free(p);
+}
+
+/* Tens of thousands of processes: chunk and index growth, and a tenth of
+ * them matched by tenant. */
+static void test_plan_many_processes(void **state)
+{
+	enum { N = 50000, TENANTS = 10 };
+	struct kg_request req = make_req("*@tenant7.example", NULL, false);
+	struct kg_plan *p = kg_plan_new(&req, &scope_all);
+	struct kg_plan_result r;
+	char user[64];
+
+	(void)state;
+	assert_non_null(p);
+	for (uint32_t i = 0; i < N; i++) {
+		/* Pids in a scrambled order. */
+		uint32_t pid = 1 + (uint32_t)(((uint64_t)i * 7919) % N);
+		struct tconn t = {pid, user, NULL, 1};
+
+		snprintf(user, sizeof(user), "user%u@tenant%u.example", pid,
+			 pid % TENANTS);
+		assert_int_equal(add_conn(p, &t), 0);
+	}
+	assert_int_equal(kg_plan_finish(p, &r), 0);
+	assert_int_equal(r.verdict, KG_PLAN_KICK);
+	assert_int_equal(r.n_pids, N / TENANTS);
+	assert_int_equal(r.n_kicked, N / TENANTS);
+	assert_int_equal(r.conns_kicked, N / TENANTS);
+	for (size_t i = 0; i < r.n_pids; i++) {
+		assert_int_equal(r.pids[i] % TENANTS, 7);
+		if (i)
+			assert_true(r.pids[i - 1] < r.pids[i]);
+	}
+	for (size_t i = 1; i < r.n_kicked; i++) {
+		const struct kg_str *a = &r.kicked[i - 1];
+		const struct kg_str *b = &r.kicked[i];
+		size_t m = a->len < b->len ? a->len : b->len;
+		int c = memcmp(a->s, b->s, m);
+
+		assert_true(c < 0 || (c == 0 && a->len < b->len));
+	}
+	kg_plan_free(p);
+}
+
+/* The randomized comparison: small dumps drawn from a few users, pids and
+ * addresses, checked against the rules restated connection by
+ * connection. */
+#define R_CONNS 24
+#define R_ROUNDS 3000
+
+static const char *const r_users[] = {
+	"a@tenant-a.example", "b@tenant-a.example", "A@TENANT-A.EXAMPLE",
+	"x@tenant-b.example", "y@tenant-b.example",
+};
+static const char *const r_addrs[] = {NULL, "192.0.2.1", "192.0.2.200",
+				      "2001:db8::7"};
+static const char *const r_globs[] = {NULL, "a*", "*@tenant-a.example",
+				      "?@*", "x*"};
+static const char *const r_nets[] = {NULL, "192.0.2.0/25", "::/0"};
+
+struct oracle {
+	enum kg_plan_verdict verdict;
+	uint32_t pids[R_CONNS];
+	size_t n_pids;
+	const char *names[R_CONNS];
+	size_t n_names;
+	uint64_t matched;
+	uint64_t kicked;
+	uint64_t outside;
+};
+
+struct r_conn {
+	struct tconn t;
+	bool in; /* inside the scope */
+	bool m;  /* matches the request */
+};
+
+static bool r_on_matched(const struct r_conn *c, size_t n, uint32_t pid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (c[i].m && c[i].t.pid == pid)
+			return true;
+	return false;
+}
+
+static bool r_shared(const struct r_conn *c, size_t n, uint32_t pid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (c[i].in && !c[i].m && c[i].t.pid == pid)
+			return true;
+	return false;
+}
+
+static int cmp_u32p(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a;
+	uint32_t y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int cmp_strp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void r_add_name(struct oracle *o, const char *name)
+{
+	for (size_t i = 0; i < o->n_names; i++)
+		if (strcmp(o->names[i], name) == 0)
+			return;
+	o->names[o->n_names++] = name;
+}
+
+static void r_add_pid(struct oracle *o, uint32_t pid)
+{
+	for (size_t i = 0; i < o->n_pids; i++)
+		if (o->pids[i] == pid)
+			return;
+	o->pids[o->n_pids++] = pid;
+}
+
+/* The rules of plan.h, one connection at a time, quadratic on purpose. */
+static void r_expect(const struct r_conn *c, size_t n, bool force,
+		     struct oracle *o)
+{
+	bool shared = false;
+
+	memset(o, 0, sizeof(*o));
+	for (size_t i = 0; i < n; i++) {
+		if (c[i].m)
+			o->matched += c[i].t.refcount;
+		if (!r_on_matched(c, n, c[i].t.pid))
+			continue;
+		o->kicked += c[i].t.refcount;
+		if (!c[i].in)
+			o->outside += c[i].t.refcount;
+		shared |= c[i].in && !c[i].m;
+	}
+	if (!o->matched)
+		o->verdict = KG_PLAN_NO_MATCH;
+	else if (o->outside)
+		o->verdict = KG_PLAN_BLOCKED;
+	else if (shared && !force)
+		o->verdict = KG_PLAN_NEED_FORCE;
+	else
+		o->verdict = KG_PLAN_KICK;
+	for (size_t i = 0; i < n; i++) {
+		if (!c[i].in || !r_on_matched(c, n, c[i].t.pid))
+			continue;
+		if (o->verdict == KG_PLAN_KICK) {
+			r_add_name(o, c[i].t.user);
+			r_add_pid(o, c[i].t.pid);
+		} else if (o->verdict == KG_PLAN_NEED_FORCE && !c[i].m &&
+			   r_shared(c, n, c[i].t.pid)) {
+			r_add_name(o, c[i].t.user);
+		}
+	}
+	qsort(o->pids, o->n_pids, sizeof(o->pids[0]), cmp_u32p);
+	qsort(o->names, o->n_names, sizeof(o->names[0]), cmp_strp);
+	if (o->verdict != KG_PLAN_KICK)
+		o->kicked = 0;
+}
+
+static void r_compare(const struct oracle *o, const struct kg_plan_result *r)
+{
+	const struct kg_str *names =
+		o->verdict == KG_PLAN_KICK ? r->kicked : r->warn;
+	size_t n_names = o->verdict == KG_PLAN_KICK ? r->n_kicked : r->n_warn;
+
+	assert_int_equal(r->verdict, o->verdict);
+	assert_int_equal(r->n_pids, o->n_pids);
+	for (size_t i = 0; i < o->n_pids; i++)
+		assert_int_equal(r->pids[i], o->pids[i]);
+	assert_int_equal(r->n_kicked + r->n_warn, o->n_names);
+	assert_int_equal(n_names, o->n_names);
+	for (size_t i = 0; i < o->n_names; i++) {
+		assert_int_equal(names[i].len, strlen(o->names[i]));
+		assert_memory_equal(names[i].s, o->names[i], names[i].len);
+	}
+	assert_int_equal(r->conns_matched, o->matched);
+	assert_int_equal(r->conns_kicked, o->kicked);
+	assert_int_equal(r->outside_scope, o->outside);
+}
+
+static uint32_t r_next(uint64_t *seed, uint32_t bound)
+{
+	*seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
+	return (uint32_t)((*seed >> 33) % bound);
+}
+
+#define PICK(seed, arr) (arr[r_next(seed, sizeof(arr) / sizeof(arr[0]))])
+
+static void test_plan_matches_rules_on_random_dumps(void **state)
+{
+	uint64_t seed = 12345;
+
+	(void)state;
+	for (int round = 0; round < R_ROUNDS; round++) {
+		bool tenant_a = r_next(&seed, 2);
+		const struct kg_scope *scope =
+			tenant_a ? &scope_tenant_a : &scope_all;
+		struct kg_request req = make_req(PICK(&seed, r_globs),
+						 PICK(&seed, r_nets),
+						 r_next(&seed, 2));
+		struct kg_plan *p = kg_plan_new(&req, scope);
+		size_t n = 1 + r_next(&seed, R_CONNS);
+		struct r_conn c[R_CONNS];
+		struct kg_plan_result r;
+		struct oracle o;
+
+		assert_non_null(p);
+		for (size_t i = 0; i < n; i++) {
+			struct kg_conn kc;
+
+			c[i].t = (struct tconn){1 + r_next(&seed, 8),
+						PICK(&seed, r_users),
+						PICK(&seed, r_addrs),
+						1 + r_next(&seed, 3)};
+			kc = (struct kg_conn){
+				.pid = c[i].t.pid,
+				.refcount = c[i].t.refcount,
+				.addr = parse_addr(c[i].t.addr),
+				.user = c[i].t.user,
+				.user_len = strlen(c[i].t.user),
+			};
+			c[i].in = kg_scope_contains(scope, kc.user,
+						    kc.user_len, &kc.addr);
+			c[i].m = c[i].in && kg_conn_matches(&req, &kc);
+			assert_int_equal(kg_plan_add(p, &kc), 0);
+		}
+		r_expect(c, n, req.flags & KG_REQ_FORCE, &o);
+		assert_int_equal(kg_plan_finish(p, &r), 0);
+		r_compare(&o, &r);
+		kg_plan_free(p);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_plan_table),
+		cmocka_unit_test(test_plan_rejects_pid_outside_range),
+		cmocka_unit_test(test_plan_finish_twice_same_result),
+		cmocka_unit_test(test_plan_many_processes),
+		cmocka_unit_test(test_plan_matches_rules_on_random_dumps),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,146 @@
+/* kg_scope_contains: user and address must both be inside the scope. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "netparse.h"
+#include "scope.h"
+
+static const struct kg_str tenant_globs[] = {
+        {"*@tenant-a.example", 18},
+        {"helpdesk?", 9},
+};
+
+static struct kg_net tenant_nets[2];
+
+static int setup_nets(void **state)
+{
+	(void)state;
+	if (!kg_net_parse("198.51.100.0/24", 15, &tenant_nets[0], NULL) ||
+	    !kg_net_parse("2001:db8::/32", 13, &tenant_nets[1], NULL))
+		return -1;
+	return 0;
+}
+
+static struct kg_addr addr_v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
+{
+	const uint8_t bytes[4] = {a, b, c, d};
+	struct kg_addr addr;
+
+	kg_addr_set(&addr, KG_AF_INET, bytes);
+	return addr;
+}
+
+static struct kg_addr no_addr(void)
+{
+	struct kg_addr addr;
+
+	kg_addr_set(&addr, KG_AF_NONE, NULL);
+	return addr;
+}
+
+static bool contains(const struct kg_scope *s, const char *user,
+                     struct kg_addr addr)
+{
+	return kg_scope_contains(s, user, strlen(user), &addr);
+}
+
+static void test_scope_needs_user_and_address(void **state)
+{
+	const struct kg_scope s = {
+	        .globs = tenant_globs,
+	        .n_globs = 2,
+	        .nets = tenant_nets,
+	        .n_nets = 2,
+	};
+	struct kg_addr inside = addr_v4(198, 51, 100, 7);
+	struct kg_addr outside = addr_v4(203, 0, 113, 7);
+
+	(void)state;
+	assert_true(contains(&s, "alice@tenant-a.example", inside));
+	assert_true(contains(&s, "Alice@Tenant-A.example", inside));
+	assert_true(contains(&s, "helpdesk1", inside));
+	assert_false(contains(&s, "alice@tenant-b.example", inside));
+	assert_false(contains(&s, "helpdesk12", inside));
+	assert_false(contains(&s, "alice@tenant-a.example", outside));
+	assert_false(contains(&s, "alice@tenant-a.example", no_addr()));
+}
+
+/* anvil may report an IPv4 client as ::ffff:a.b.c.d; it is folded to IPv4
+ * and lies in the IPv4 network, not in an IPv6 one. */
+static void test_scope_v4_mapped_address(void **state)
+{
+	static const uint8_t mapped[16] = {[10] = 0xff, [11] = 0xff, 198,
+	                                   51,          100,         7};
+	const struct kg_scope v4 = {
+	        .all_users = true, .nets = &tenant_nets[0], .n_nets = 1};
+	const struct kg_scope v6 = {
+	        .all_users = true, .nets = &tenant_nets[1], .n_nets = 1};
+	struct kg_addr a;
+
+	(void)state;
+	kg_addr_set(&a, KG_AF_INET6, mapped);
+	assert_true(contains(&v4, "anyone", a));
+	assert_false(contains(&v6, "anyone", a));
+}
+
+static void test_scope_all_flags(void **state)
+{
+	const struct kg_scope everything = {.all_users = true,
+	                                    .all_nets = true};
+	const struct kg_scope all_nets = {
+	        .globs = tenant_globs, .n_globs = 1, .all_nets = true};
+	const struct kg_scope all_users = {
+	        .all_users = true, .nets = tenant_nets, .n_nets = 2};
+	const struct kg_scope nothing = {0};
+	struct kg_addr a = addr_v4(203, 0, 113, 7);
+
+	(void)state;
+	assert_true(contains(&everything, "root", no_addr()));
+	assert_true(contains(&everything, "", a));
+	assert_true(contains(&all_nets, "bob@tenant-a.example", no_addr()));
+	assert_false(contains(&all_nets, "bob@tenant-b.example", a));
+	assert_true(contains(&all_users, "bob@tenant-b.example",
+	                     addr_v4(198, 51, 100, 1)));
+	assert_false(contains(&all_users, "bob@tenant-b.example", a));
+	assert_false(contains(&all_users, "bob@tenant-b.example", no_addr()));
+	assert_false(contains(&nothing, "bob", no_addr()));
+	assert_false(contains(&nothing, "bob", a));
+}
+
+/* A /0 admits every address of its family, but no connection without an
+ * address: only all_nets does that. */
+static void test_scope_zero_prefix_needs_an_address(void **state)
+{
+	struct kg_net any[2];
+	struct kg_scope s = {.all_users = true, .nets = any, .n_nets = 2};
+	const uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
+	struct kg_addr a;
+
+	(void)state;
+	assert_true(kg_net_parse("0.0.0.0/0", 9, &any[0], NULL));
+	assert_true(kg_net_parse("::/0", 4, &any[1], NULL));
+	kg_addr_set(&a, KG_AF_INET6, v6);
+	assert_true(contains(&s, "x", a));
+	assert_true(contains(&s, "x", addr_v4(1, 2, 3, 4)));
+	assert_false(contains(&s, "x", no_addr()));
+	s.n_nets = 1;
+	assert_false(contains(&s, "x", a));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_scope_needs_user_and_address),
+	        cmocka_unit_test(test_scope_v4_mapped_address),
+	        cmocka_unit_test(test_scope_all_flags),
+	        cmocka_unit_test(test_scope_zero_prefix_needs_an_address),
+	};
+
+	return cmocka_run_group_tests(tests, setup_nets, NULL);
+}

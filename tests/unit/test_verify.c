@@ -1,0 +1,566 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "verify.h"
+#include "wire.h"
+
+static const char *const services[] = {"imap", "pop3"};
+
+static struct kg_verify_cfg cfg_for(pid_t master, bool dry_run)
+{
+	struct kg_verify_cfg c = {.master = master,
+	                          .services = services,
+	                          .n_services = 2,
+	                          .dry_run = dry_run};
+	return c;
+}
+
+/* ---- /proc/PID/stat parsing ---- */
+
+struct stat_case {
+	const char *line;
+	int ok;
+	pid_t pid;
+	const char *comm;
+	char state;
+	pid_t ppid;
+};
+
+static const struct stat_case stat_cases[] = {
+        {"123 (imap) S 1 123 123 0 -1\n", 1, 123, "imap", 'S', 1},
+        {"123 (a) (b) R 77 5 6\n", 1, 123, "a) (b", 'R', 77},
+        {"123 (x)) ) Z 9 1\n", 1, 123, "x)) ", 'Z', 9},
+        {"123 () S 1 2\n", 1, 123, "", 'S', 1},
+        {"1 (init) S 0 1\n", 1, 1, "init", 'S', 0},
+        {"123 (sp ace) S 2147483647 2\n", 1, 123, "sp ace", 'S', 2147483647},
+        {"123 (x) S 1 2", 0, 0, NULL, 0, 0},
+        {"123 (x)\n", 0, 0, NULL, 0, 0},
+        {"123 (x) S 1\n", 0, 0, NULL, 0, 0},
+        {"abc (x) S 1 2\n", 0, 0, NULL, 0, 0},
+        {"0 (x) S 1 2\n", 0, 0, NULL, 0, 0},
+        {"0123 (x) S 1 2\n", 0, 0, NULL, 0, 0},
+        {"123  (x) S 1 2\n", 0, 0, NULL, 0, 0},
+        {"(x) S 1 2\n", 0, 0, NULL, 0, 0},
+        {"123 x) S 1 2\n", 0, 0, NULL, 0, 0},
+        {"123 (x S 1 2\n", 0, 0, NULL, 0, 0},
+        {"123 (x)S 1 2\n", 0, 0, NULL, 0, 0},
+        {"123 (x)  1 2\n", 0, 0, NULL, 0, 0},
+        {"123 (x) SS 1 2\n", 0, 0, NULL, 0, 0},
+        {"123 (x) S -1 2\n", 0, 0, NULL, 0, 0},
+        {"123 (x) S 2147483648 2\n", 0, 0, NULL, 0, 0},
+        {"123 (x) S 99999999999 2\n", 0, 0, NULL, 0, 0},
+        {"123 (x) S 1x 2\n", 0, 0, NULL, 0, 0},
+};
+
+static void test_stat_lines_parse_as_the_table_says(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(stat_cases) / sizeof(stat_cases[0]);
+	     i++) {
+		const struct stat_case *c = &stat_cases[i];
+		struct kg_proc_stat st;
+		int rc = kg_proc_stat_parse(c->line, strlen(c->line), &st);
+
+		if (!c->ok) {
+			if (rc != -1)
+				fail_msg("accepted: %s", c->line);
+			continue;
+		}
+		if (rc != 0)
+			fail_msg("rejected: %s", c->line);
+		assert_int_equal(st.pid, c->pid);
+		assert_string_equal(st.comm, c->comm);
+		assert_int_equal(st.state, c->state);
+		assert_int_equal(st.ppid, c->ppid);
+	}
+}
+
+static void test_stat_comm_length_is_bounded(void **state)
+{
+	char line[200];
+	struct kg_proc_stat st;
+	int n;
+
+	(void)state;
+	n = snprintf(line, sizeof(line), "5 (%.*s) S 1 2\n", KG_COMM_MAX,
+	             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	assert_int_equal(kg_proc_stat_parse(line, (size_t)n, &st), 0);
+	assert_int_equal(strlen(st.comm), KG_COMM_MAX);
+	n = snprintf(line, sizeof(line), "5 (%.*s) S 1 2\n", KG_COMM_MAX + 1,
+	             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	assert_int_equal(kg_proc_stat_parse(line, (size_t)n, &st), -1);
+}
+
+static void test_stat_comm_with_nul_is_rejected(void **state)
+{
+	static const char line[] = "5 (a\0b) S 1 2\n";
+	struct kg_proc_stat st;
+
+	(void)state;
+	assert_int_equal(kg_proc_stat_parse(line, sizeof(line) - 1, &st), -1);
+}
+
+/* ---- processes to verify ---- */
+
+static void wait_byte(int fd)
+{
+	char c;
+
+	assert_int_equal(read(fd, &c, 1), 1);
+}
+
+/* A child that names itself, reports ready, and waits for a signal. */
+static pid_t spawn_named(const char *name)
+{
+	int p[2];
+	pid_t pid;
+
+	assert_int_equal(pipe(p), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_NAME, name, 0, 0, 0);
+		if (write(p[1], "r", 1) != 1)
+			_exit(2);
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	wait_byte(p[0]);
+	close(p[0]);
+	return pid;
+}
+
+static bool still_running(pid_t pid)
+{
+	return waitpid(pid, NULL, WNOHANG) == 0;
+}
+
+static void end_child(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+static void assert_died_of_sigterm(pid_t pid)
+{
+	int st;
+
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGTERM);
+}
+
+static void test_mail_process_of_master_is_signalled(void **state)
+{
+	struct kg_verify_cfg cfg = cfg_for(getpid(), false);
+	pid_t pid = spawn_named("imap");
+
+	(void)state;
+	assert_int_equal(kg_verify_signal(&cfg, pid), 0);
+	assert_died_of_sigterm(pid);
+}
+
+static void test_other_service_in_list_is_signalled(void **state)
+{
+	struct kg_verify_cfg cfg = cfg_for(getpid(), false);
+	pid_t pid = spawn_named("pop3");
+
+	(void)state;
+	assert_int_equal(kg_verify_signal(&cfg, pid), 0);
+	assert_died_of_sigterm(pid);
+}
+
+static void test_dry_run_signals_nothing(void **state)
+{
+	struct kg_verify_cfg cfg = cfg_for(getpid(), true);
+	pid_t pid = spawn_named("imap");
+
+	(void)state;
+	assert_int_equal(kg_verify_signal(&cfg, pid), 0);
+	assert_true(still_running(pid));
+	end_child(pid);
+}
+
+static void check_refused_alive(const char *name, pid_t master)
+{
+	struct kg_verify_cfg cfg = cfg_for(master, false);
+	pid_t pid = spawn_named(name);
+
+	assert_int_equal(kg_verify_signal(&cfg, pid), KG_REFUSE_NOT_DOVECOT);
+	assert_true(still_running(pid));
+	end_child(pid);
+}
+
+static void test_foreign_name_is_refused(void **state)
+{
+	(void)state;
+	check_refused_alive("sleeper", getpid());
+}
+
+/* Only exact service names count: not login processes, not prefixes. */
+static void test_near_service_names_are_refused(void **state)
+{
+	(void)state;
+	check_refused_alive("imap-login", getpid());
+	check_refused_alive("ima", getpid());
+	check_refused_alive("IMAP", getpid());
+	check_refused_alive("imap ", getpid());
+}
+
+static void test_wrong_master_is_refused(void **state)
+{
+	(void)state;
+	check_refused_alive("imap", getppid());
+}
+
+/* "imap) (" must be read as that whole name, not as "imap". */
+static void test_comm_with_parens_is_read_whole(void **state)
+{
+	static const char *const odd[] = {"imap) (", "pop3"};
+	struct kg_verify_cfg cfg = cfg_for(getpid(), false);
+	pid_t pid;
+
+	(void)state;
+	check_refused_alive("imap) (", getpid());
+	cfg.services = odd;
+	pid = spawn_named("imap) (");
+	assert_int_equal(kg_verify_signal(&cfg, pid), 0);
+	assert_died_of_sigterm(pid);
+}
+
+/* The middle child forks a grandchild named "imap" and sends its pid. */
+static void test_grandchild_is_refused(void **state)
+{
+	struct kg_verify_cfg cfg = cfg_for(getpid(), false);
+	int p[2];
+	pid_t mid, grand;
+
+	(void)state;
+	assert_int_equal(pipe(p), 0);
+	mid = fork();
+	assert_true(mid >= 0);
+	if (mid == 0) {
+		if (fork() == 0) {
+			pid_t self = getpid();
+
+			prctl(PR_SET_NAME, "imap", 0, 0, 0);
+			if (write(p[1], &self, sizeof(self)) != sizeof(self))
+				_exit(2);
+		}
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	assert_int_equal(read(p[0], &grand, sizeof(grand)), sizeof(grand));
+	close(p[0]);
+	assert_int_equal(kg_verify_signal(&cfg, grand), KG_REFUSE_NOT_DOVECOT);
+	assert_int_equal(kill(grand, 0), 0);
+	/* This process is a subreaper (see main): the grandchild comes back
+	 * to it once the middle child is gone. */
+	end_child(mid);
+	end_child(grand);
+}
+
+static void test_reaped_child_is_gone(void **state)
+{
+	struct kg_verify_cfg cfg = cfg_for(getpid(), false);
+	pid_t pid = fork();
+
+	(void)state;
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(0);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	assert_int_equal(kg_verify_signal(&cfg, pid), KG_REFUSE_GONE);
+}
+
+static void test_zombie_is_gone(void **state)
+{
+	struct kg_verify_cfg cfg = cfg_for(getpid(), false);
+	siginfo_t si;
+	pid_t pid = fork();
+
+	(void)state;
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_NAME, "imap", 0, 0, 0);
+		_exit(0);
+	}
+	/* Wait for the exit but leave the zombie in place. */
+	assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
+	assert_int_equal(kg_verify_signal(&cfg, pid), KG_REFUSE_GONE);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+}
+
+static void test_nonpositive_pids_are_refused(void **state)
+{
+	struct kg_verify_cfg cfg = cfg_for(getpid(), false);
+
+	(void)state;
+	assert_int_equal(kg_verify_signal(&cfg, 0), KG_REFUSE_NOT_DOVECOT);
+	assert_int_equal(kg_verify_signal(&cfg, -1), KG_REFUSE_NOT_DOVECOT);
+}
+
+static void test_unset_master_refuses_everything(void **state)
+{
+	(void)state;
+	check_refused_alive("imap", 0);
+}
+
+struct thread_arg {
+	int ready[2];
+	int quit[2];
+};
+
+static void *named_thread(void *p)
+{
+	struct thread_arg *a = p;
+	pid_t tid = gettid();
+	char c;
+
+	prctl(PR_SET_NAME, "imap", 0, 0, 0);
+	if (write(a->ready[1], &tid, sizeof(tid)) != sizeof(tid) ||
+	    read(a->quit[0], &c, 1) != 1)
+		return NULL;
+	return p;
+}
+
+/* A thread id is not a process, whatever its name and parent: the
+ * thread's stat shows "imap" and this process's parent, the master here. */
+static void test_thread_id_is_refused(void **state)
+{
+	struct kg_verify_cfg cfg = cfg_for(getppid(), false);
+	struct thread_arg a;
+	pthread_t t;
+	pid_t tid;
+	void *ret;
+
+	(void)state;
+	assert_int_equal(pipe(a.ready), 0);
+	assert_int_equal(pipe(a.quit), 0);
+	assert_int_equal(pthread_create(&t, NULL, named_thread, &a), 0);
+	assert_int_equal(read(a.ready[0], &tid, sizeof(tid)), sizeof(tid));
+	assert_int_equal(kg_verify_signal(&cfg, tid), KG_REFUSE_NOT_DOVECOT);
+	assert_int_equal(write(a.quit[1], "q", 1), 1);
+	assert_int_equal(pthread_join(t, &ret), 0);
+	assert_ptr_equal(ret, &a);
+	close(a.ready[0]);
+	close(a.ready[1]);
+	close(a.quit[0]);
+	close(a.quit[1]);
+}
+
+/* ---- master.pid ---- */
+
+struct pid_dir {
+	char dir[64];
+	char anvil[96];
+	char pidfile[96];
+	char err[256];
+};
+
+static int serial;
+
+static int pid_dir_setup(void **state)
+{
+	struct pid_dir *d = calloc(1, sizeof(*d));
+
+	assert_non_null(d);
+	snprintf(d->dir, sizeof(d->dir), "/tmp/kg-verify-test.%d.%d",
+	         (int)getpid(), serial++);
+	assert_int_equal(mkdir(d->dir, 0700), 0);
+	snprintf(d->anvil, sizeof(d->anvil), "%s/anvil", d->dir);
+	snprintf(d->pidfile, sizeof(d->pidfile), "%s/master.pid", d->dir);
+	*state = d;
+	return 0;
+}
+
+static int pid_dir_teardown(void **state)
+{
+	struct pid_dir *d = *state;
+
+	unlink(d->pidfile);
+	rmdir(d->dir);
+	free(d);
+	return 0;
+}
+
+static void write_pidfile(const struct pid_dir *d, const char *text)
+{
+	FILE *f = fopen(d->pidfile, "w");
+
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void test_master_pid_of_dovecot_is_accepted(void **state)
+{
+	struct pid_dir *d = *state;
+	pid_t master = spawn_named("dovecot"), got = 0;
+	char text[32];
+
+	snprintf(text, sizeof(text), "%d\n", (int)master);
+	write_pidfile(d, text);
+	assert_int_equal(kg_master_pid(d->anvil, &got, d->err, sizeof(d->err)),
+	                 0);
+	assert_int_equal(got, master);
+	snprintf(text, sizeof(text), "%d", (int)master);
+	write_pidfile(d, text);
+	got = 0;
+	assert_int_equal(kg_master_pid(d->anvil, &got, d->err, sizeof(d->err)),
+	                 0);
+	assert_int_equal(got, master);
+	end_child(master);
+}
+
+static void test_master_pid_of_other_process_is_refused(void **state)
+{
+	struct pid_dir *d = *state;
+	char text[32], want[256];
+	pid_t got;
+
+	snprintf(text, sizeof(text), "%d\n", (int)getpid());
+	write_pidfile(d, text);
+	assert_int_equal(kg_master_pid(d->anvil, &got, d->err, sizeof(d->err)),
+	                 -1);
+	snprintf(want, sizeof(want),
+	         "process %d named in %s is not a running Dovecot master",
+	         (int)getpid(), d->pidfile);
+	assert_string_equal(d->err, want);
+}
+
+static const char *const bad_pidfiles[] = {
+        "",
+        "\n",
+        "abc\n",
+        "12a\n",
+        "-5\n",
+        "+5\n",
+        " 5\n",
+        "5 \n",
+        "5\n\n",
+        "0\n",
+        "05\n",
+        "2147483648",
+        "99999999999",
+        "1\r\n",
+        "1\n2\n",
+        "123456789012345678901234567890\n",
+};
+
+static void test_malformed_master_pid_is_refused(void **state)
+{
+	struct pid_dir *d = *state;
+	char want[256];
+	pid_t got;
+
+	snprintf(want, sizeof(want), "%s does not hold a process id",
+	         d->pidfile);
+	for (size_t i = 0; i < sizeof(bad_pidfiles) / sizeof(bad_pidfiles[0]);
+	     i++) {
+		write_pidfile(d, bad_pidfiles[i]);
+		if (kg_master_pid(d->anvil, &got, d->err, sizeof(d->err)) != -1)
+			fail_msg("accepted master.pid \"%s\"", bad_pidfiles[i]);
+		assert_string_equal(d->err, want);
+	}
+}
+
+static void test_missing_master_pid_is_reported(void **state)
+{
+	struct pid_dir *d = *state;
+	char want[256];
+	pid_t got;
+
+	snprintf(want, sizeof(want), "cannot open %s: %s", d->pidfile,
+	         strerror(ENOENT));
+	assert_int_equal(kg_master_pid(d->anvil, &got, d->err, sizeof(d->err)),
+	                 -1);
+	assert_string_equal(d->err, want);
+}
+
+/* A FIFO would block a plain open; it must be refused at once. */
+static void test_fifo_master_pid_is_refused(void **state)
+{
+	struct pid_dir *d = *state;
+	char want[256];
+	pid_t got;
+
+	assert_int_equal(mkfifo(d->pidfile, 0600), 0);
+	snprintf(want, sizeof(want), "%s is not a regular file", d->pidfile);
+	assert_int_equal(kg_master_pid(d->anvil, &got, d->err, sizeof(d->err)),
+	                 -1);
+	assert_string_equal(d->err, want);
+}
+
+static void test_relative_anvil_path_is_refused(void **state)
+{
+	struct pid_dir *d = *state;
+	pid_t got;
+
+	assert_int_equal(kg_master_pid("anvil", &got, d->err, sizeof(d->err)),
+	                 -1);
+	assert_string_equal(d->err, "anvil path is not absolute");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_stat_lines_parse_as_the_table_says),
+	        cmocka_unit_test(test_stat_comm_length_is_bounded),
+	        cmocka_unit_test(test_stat_comm_with_nul_is_rejected),
+	        cmocka_unit_test(test_mail_process_of_master_is_signalled),
+	        cmocka_unit_test(test_other_service_in_list_is_signalled),
+	        cmocka_unit_test(test_dry_run_signals_nothing),
+	        cmocka_unit_test(test_foreign_name_is_refused),
+	        cmocka_unit_test(test_near_service_names_are_refused),
+	        cmocka_unit_test(test_wrong_master_is_refused),
+	        cmocka_unit_test(test_comm_with_parens_is_read_whole),
+	        cmocka_unit_test(test_grandchild_is_refused),
+	        cmocka_unit_test(test_reaped_child_is_gone),
+	        cmocka_unit_test(test_zombie_is_gone),
+	        cmocka_unit_test(test_nonpositive_pids_are_refused),
+	        cmocka_unit_test(test_unset_master_refuses_everything),
+	        cmocka_unit_test(test_thread_id_is_refused),
+	        cmocka_unit_test_setup_teardown(
+	                test_master_pid_of_dovecot_is_accepted, pid_dir_setup,
+	                pid_dir_teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_master_pid_of_other_process_is_refused,
+	                pid_dir_setup, pid_dir_teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_malformed_master_pid_is_refused, pid_dir_setup,
+	                pid_dir_teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_missing_master_pid_is_reported, pid_dir_setup,
+	                pid_dir_teardown),
+	        cmocka_unit_test_setup_teardown(test_fifo_master_pid_is_refused,
+	                                        pid_dir_setup,
+	                                        pid_dir_teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_relative_anvil_path_is_refused, pid_dir_setup,
+	                pid_dir_teardown),
+	};
+
+	/* Orphaned grandchildren come back here to be reaped. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
