@@ -16,39 +16,40 @@
 #include "anvil_dump.h"
 #include "match.h"
 #include "plan.h"
+#include "who.h"
 
-#define N_LINES 1000000u
+#define N_LINES   1000000u
 #define N_TENANTS 10u
-#define LINE_CAP 96
-#define REPEATS 5
+#define LINE_CAP  96
+#define REPEATS   5
 /* Bytes handed to the parser at a time, as a socket read would. */
 #define READ_SIZE 65536
 
-static const struct kg_scope scope_all = {.all_users = true,
-					  .all_nets = true};
+static const struct kg_scope scope_all = {.all_users = true, .all_nets = true};
 
 /* What a run feeds the parsed lines to. The first two are references:
  * the parser alone, then the parser and the request's match test (glob),
  * which the planner runs on every line, so that the planner's own cost
  * reads as the difference. */
-enum mode { PARSE, MATCH, PLAN };
+enum mode { PARSE, MATCH, PLAN, WHO };
 
 struct scenario {
 	const char *name;
 	enum mode mode;
 	const char *glob;
 	enum kg_plan_verdict verdict;
-	size_t n_pids;
+	size_t n_pids; /* also the rows a who run lists */
 };
 
 #define NO_MATCH_GLOB "*@nowhere.example"
-#define TENTH_GLOB "*@tenant7.example"
+#define TENTH_GLOB    "*@tenant7.example"
 
 static const struct scenario scenarios[] = {
-	{"parse only", PARSE, NULL, KG_PLAN_NO_MATCH, 0},
-	{"parse+match", MATCH, NO_MATCH_GLOB, KG_PLAN_NO_MATCH, 0},
-	{"no match", PLAN, NO_MATCH_GLOB, KG_PLAN_NO_MATCH, 0},
-	{"10% match", PLAN, TENTH_GLOB, KG_PLAN_KICK, N_LINES / N_TENANTS},
+        {"parse only", PARSE, NULL, KG_PLAN_NO_MATCH, 0},
+        {"parse+match", MATCH, NO_MATCH_GLOB, KG_PLAN_NO_MATCH, 0},
+        {"no match", PLAN, NO_MATCH_GLOB, KG_PLAN_NO_MATCH, 0},
+        {"10% match", PLAN, TENTH_GLOB, KG_PLAN_KICK, N_LINES / N_TENANTS},
+        {"who 10%", WHO, TENTH_GLOB, KG_PLAN_KICK, N_LINES / N_TENANTS},
 };
 
 static char *generate(size_t *len)
@@ -65,16 +66,16 @@ static char *generate(size_t *len)
 
 		if (i % 2)
 			w = snprintf(buf + n, LINE_CAP,
-				     "imap/2001:db8:%x:%x::%x/user%u@tenant%u."
-				     "example\t%u\t1\n",
-				     i >> 16, i & 0xffff, pid, i, i % N_TENANTS,
-				     pid);
+			             "imap/2001:db8:%x:%x::%x/user%u@tenant%u."
+			             "example\t%u\t1\n",
+			             i >> 16, i & 0xffff, pid & 0xffff, i,
+			             i % N_TENANTS, pid);
 		else
 			w = snprintf(buf + n, LINE_CAP,
-				     "imap/10.%u.%u.%u/user%u@tenant%u.example"
-				     "\t%u\t1\n",
-				     (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff,
-				     i, i % N_TENANTS, pid);
+			             "imap/10.%u.%u.%u/user%u@tenant%u.example"
+			             "\t%u\t1\n",
+			             (i >> 16) & 0xff, (i >> 8) & 0xff,
+			             i & 0xff, i, i % N_TENANTS, pid);
 		if (w <= 0 || w >= LINE_CAP) {
 			free(buf);
 			return NULL;
@@ -127,12 +128,17 @@ static double now(void)
 struct counter {
 	const struct kg_request *req;
 	size_t n;
+	size_t v6;
 };
 
+/* Counts the IPv6 connections, to confirm that the dump is as mixed as
+ * intended. */
 static int count_line(void *ctx, const struct kg_conn *c)
 {
-	(void)c;
-	((struct counter *)ctx)->n++;
+	struct counter *k = ctx;
+
+	k->n++;
+	k->v6 += c->addr.family == KG_AF_INET6;
 	return 0;
 }
 
@@ -149,11 +155,10 @@ static int count_match(void *ctx, const struct kg_conn *c)
 struct run {
 	double feed;  /* seconds: parse and add */
 	double total; /* seconds: with kg_plan_finish */
-	long peak_kib;
 };
 
 static int feed_all(struct kg_dump_parser *dp, const char *in, size_t len,
-		    kg_conn_fn fn, void *ctx)
+                    kg_conn_fn fn, void *ctx)
 {
 	size_t off = 0;
 
@@ -170,8 +175,30 @@ static int feed_all(struct kg_dump_parser *dp, const char *in, size_t len,
 	return dp->done && dp->lines == N_LINES && !dp->malformed ? 0 : -1;
 }
 
+/* The who collector on the same dump: rows for the matching tenth. */
+static int run_who(const struct scenario *s, const struct kg_request *req,
+                   const char *in, size_t len, struct run *r)
+{
+	struct kg_dump_parser *dp = malloc(sizeof(*dp));
+	struct kg_who *w = kg_who_new(req, &scope_all);
+	struct kg_who_result res;
+	int rc = -1;
+	double t0 = now();
+
+	if (dp && w && feed_all(dp, in, len, kg_who_add, w) == 0) {
+		r->feed = now() - t0;
+		rc = kg_who_finish(w, &res);
+		r->total = now() - t0;
+	}
+	if (rc == 0 && (res.n_rows != s->n_pids || res.pids != s->n_pids))
+		rc = -1;
+	kg_who_free(w);
+	free(dp);
+	return rc;
+}
+
 static int run_once(const struct scenario *s, const char *in, size_t len,
-		    struct run *r)
+                    struct run *r)
 {
 	struct kg_dump_parser *dp = malloc(sizeof(*dp));
 	struct kg_request req = {.op = KG_OP_KICK};
@@ -187,10 +214,15 @@ static int run_once(const struct scenario *s, const char *in, size_t len,
 		req.glob_len = (uint8_t)strlen(s->glob);
 		memcpy(req.glob, s->glob, req.glob_len);
 	}
+	if (s->mode == WHO) {
+		free(dp);
+		return run_who(s, &req, in, len, r);
+	}
 	if (s->mode != PLAN) {
-		rc = feed_all(dp, in, len, s->mode == PARSE ? count_line
-							    : count_match,
-			      &k);
+		rc = feed_all(dp, in, len,
+		              s->mode == PARSE ? count_line : count_match, &k);
+		if (s->mode == PARSE && k.v6 != N_LINES / 2)
+			rc = -1;
 		r->feed = r->total = now() - t0;
 		free(dp);
 		return rc;
@@ -223,30 +255,34 @@ static double median(double *v)
 }
 
 static int bench(const struct scenario *s, const char *in, size_t len,
-		 long base_kib)
+                 long base_kib)
 {
 	double feed[REPEATS];
 	double total[REPEATS];
-	long peak = 0;
+	long hwm = 0;
+	long maxrss = 0;
 
 	for (int i = 0; i < REPEATS; i++) {
+		struct rusage ru;
 		struct run r;
-		long hwm;
 
 		malloc_trim(0);
-		if (reset_peak() < 0 || run_once(s, in, len, &r) < 0) {
+		if (reset_peak() < 0 || run_once(s, in, len, &r) < 0 ||
+		    getrusage(RUSAGE_SELF, &ru) < 0) {
 			fprintf(stderr, "bench_plan: %s failed\n", s->name);
 			return -1;
 		}
-		hwm = status_kib("VmHWM");
 		feed[i] = r.feed;
 		total[i] = r.total;
-		if (hwm - base_kib > peak)
-			peak = hwm - base_kib;
+		if (status_kib("VmHWM") > hwm)
+			hwm = status_kib("VmHWM");
+		if (ru.ru_maxrss > maxrss)
+			maxrss = ru.ru_maxrss;
 	}
-	printf("%-11s %10.1f %10.2f %10.2f %14.1f\n", s->name,
+	printf("%-11s %8.1f %9.2f %9.2f %10.1f %10.1f\n", s->name,
 	       median(feed) * 1e3, N_LINES / median(feed) / 1e6,
-	       N_LINES / median(total) / 1e6, (double)peak / 1024);
+	       N_LINES / median(total) / 1e6, (double)(hwm - base_kib) / 1024,
+	       (double)maxrss / 1024);
 	return 0;
 }
 
@@ -254,7 +290,6 @@ int main(void)
 {
 	size_t len;
 	char *in = generate(&len);
-	struct rusage ru;
 	long base;
 
 	if (!in) {
@@ -263,18 +298,17 @@ int main(void)
 	}
 	malloc_trim(0);
 	base = status_kib("VmRSS");
-	printf("dump: %u lines, %.1f MiB; resident with dump: %.1f MiB\n",
+	printf("dump: %u lines, %.1f MiB; resident with the dump: %.1f MiB\n",
 	       N_LINES, (double)len / (1 << 20), (double)base / 1024);
-	printf("median of %d runs; peak = VmHWM - resident with dump\n\n",
+	printf("CPU time, median of %d runs. Mlines/s: parse and add; with "
+	       "finish.\npeak: VmHWM minus resident with the dump. maxrss: "
+	       "ru_maxrss, dump included.\n\n",
 	       REPEATS);
-	printf("%-11s %10s %10s %10s %14s\n", "scenario", "feed ms",
-	       "Mlines/s", "+finish", "peak MiB");
+	printf("%-11s %8s %9s %9s %10s %10s\n", "scenario", "feed ms",
+	       "Mlines/s", "+finish", "peak MiB", "maxrss MiB");
 	for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
 		if (bench(&scenarios[i], in, len, base) < 0)
 			return 1;
-	getrusage(RUSAGE_SELF, &ru);
-	printf("\nru_maxrss (whole process, dump included): %.1f MiB\n",
-	       (double)ru.ru_maxrss / 1024);
 	free(in);
 	return 0;
 }

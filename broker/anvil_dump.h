@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "addr.h"
-#include "limits.h"
+#include "kg_limits.h"
 
 struct kg_conn {
 	uint32_t pid;      /* 1..INT_MAX */

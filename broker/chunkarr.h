@@ -11,7 +11,7 @@
 
 /* Records per chunk, as a power of two. */
 #define KG_CHUNKARR_SHIFT 14
-#define KG_CHUNKARR_RECS ((size_t)1 << KG_CHUNKARR_SHIFT)
+#define KG_CHUNKARR_RECS  ((size_t)1 << KG_CHUNKARR_SHIFT)
 
 struct kg_chunkarr {
 	size_t rec_size;

@@ -156,7 +156,7 @@ int main(int argc, char **argv)
 	close(listen_fd);
 	kg_log_role("broker");
 	kg_log_info("listening on %s, frontend pid %d", cfg.listen, (int)child);
-	if (kg_sandbox_broker() < 0)
+	if (kg_sandbox_broker(cfg.instances, cfg.n_instances) < 0)
 		return 1;
 	kg_broker_run(&cfg, sp[0]);
 }

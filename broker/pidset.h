@@ -13,8 +13,8 @@
 struct kg_pidset {
 	uint32_t *pids; /* ascending, unique */
 	size_t n;
-	uint32_t *dir; /* bucket b holds pids[dir[b] .. dir[b + 1]) */
-	uint32_t base; /* pids[0] */
+	uint32_t *dir;  /* bucket b holds pids[dir[b] .. dir[b + 1]) */
+	uint32_t base;  /* pids[0] */
 	unsigned shift; /* bucket of pid: (pid - base) >> shift */
 };
 

@@ -19,7 +19,7 @@ struct plan_conn {
 
 /* Pids are 1..INT_MAX, which leaves the top bit free. */
 #define PID_MATCHED 0x80000000u
-#define PID_MASK 0x7fffffffu
+#define PID_MASK    0x7fffffffu
 
 /* A matched process, indexed like kg_plan.matched.pids. */
 struct plan_proc {
@@ -32,7 +32,6 @@ struct plan_proc {
  * users a result can name. */
 struct plan_named {
 	uint32_t user;
-	uint32_t proc; /* index in kg_plan.procs */
 	bool matches;
 };
 
@@ -61,7 +60,7 @@ static uint32_t clamp32(uint64_t v)
 }
 
 struct kg_plan *kg_plan_new(const struct kg_request *req,
-			    const struct kg_scope *scope)
+                            const struct kg_scope *scope)
 {
 	struct kg_plan *p = calloc(1, sizeof(*p));
 
@@ -146,29 +145,29 @@ static int tally(struct kg_plan *p)
 		if (!(c->pid & PID_MATCHED))
 			p->procs[k].shared = true;
 		p->named[p->n_named++] = (struct plan_named){
-			.user = c->user,
-			.proc = (uint32_t)k,
-			.matches = c->pid & PID_MATCHED,
+		        .user = c->user,
+		        .matches = c->pid & PID_MATCHED,
 		};
 	}
 	return 0;
 }
 
-/* A name to sort, with its first bytes as a big-endian number: the order
- * of the numbers agrees with the bytewise order of the names, so most
- * comparisons never touch the names themselves. */
+/* A name to sort, with its first 16 bytes as two big-endian numbers
+ * (zero-padded): their order agrees with the bytewise order of the
+ * names, so most comparisons never touch the names themselves. */
 struct sort_name {
-	uint64_t prefix;
+	uint64_t prefix[2];
 	struct kg_str s;
 };
 
-static uint64_t prefix_of(struct kg_str s)
+static void set_prefix(struct sort_name *n)
 {
-	uint64_t v = 0;
-
-	for (size_t i = 0; i < sizeof(v); i++)
-		v = v << 8 | (i < s.len ? (unsigned char)s.s[i] : 0);
-	return v;
+	n->prefix[0] = 0;
+	n->prefix[1] = 0;
+	for (size_t i = 0; i < 16; i++)
+		n->prefix[i / 8] =
+		        n->prefix[i / 8] << 8 |
+		        (i < n->s.len ? (unsigned char)n->s.s[i] : 0);
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -176,14 +175,15 @@ static int cmp_names(const void *a, const void *b)
 	const struct sort_name *x = a;
 	const struct sort_name *y = b;
 
-	if (x->prefix != y->prefix)
-		return x->prefix < y->prefix ? -1 : 1;
+	for (size_t i = 0; i < 2; i++)
+		if (x->prefix[i] != y->prefix[i])
+			return x->prefix[i] < y->prefix[i] ? -1 : 1;
 	return kg_str_cmp(x->s, y->s);
 }
 
 /* Fills p->names, sorted and each once, with the users of a kick (every
  * user on a matched process) or of a warning (the users whose connections
- * make a process shared). */
+ * make a matched process shared). */
 static int collect_names(struct kg_plan *p, bool warn, size_t *n_names)
 {
 	struct sort_name *v = malloc(p->n_named * sizeof(*v));
@@ -195,11 +195,12 @@ static int collect_names(struct kg_plan *p, bool warn, size_t *n_names)
 	for (size_t i = 0; i < p->n_named; i++) {
 		const struct plan_named *c = &p->named[i];
 
-		if (warn && (c->matches || !p->procs[c->proc].shared))
+		/* A matched process that serves a connection that does not
+		 * match is shared by definition. */
+		if (warn && c->matches)
 			continue;
 		v[n].s = kg_strarena_get(&p->users, c->user);
-		v[n].prefix = prefix_of(v[n].s);
-		n++;
+		set_prefix(&v[n++]);
 	}
 	qsort(v, n, sizeof(*v), cmp_names);
 	p->names = malloc(n * sizeof(*p->names));

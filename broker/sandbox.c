@@ -3,127 +3,270 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/landlock.h>
 #include <linux/securebits.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/capability.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 
+/* One seccomp rule: a call, why a role needs it, and the argument checks
+ * that must all hold (an unused check has op 0, which no comparison is).
+ * err 0 allows the call; otherwise the call fails with that errno, for
+ * calls libc makes in paths that cope with failure. Every call that no
+ * rule matches kills the process. */
 struct rule {
 	int nr;
+	int err;
+	struct scmp_arg_cmp args[3];
 	const char *why;
 };
+
+/* clang-format off */
+#define ALLOW(call, reason) {.nr = SCMP_SYS(call), .why = (reason)}
+#define ALLOW_IF(call, reason, ...) \
+	{.nr = SCMP_SYS(call), .why = (reason), .args = {__VA_ARGS__}}
+#define REFUSE(call, errnum, reason) \
+	{.nr = SCMP_SYS(call), .err = (errnum), .why = (reason)}
+#define REFUSE_IF(call, errnum, reason, ...) \
+	{.nr = SCMP_SYS(call), .err = (errnum), .why = (reason), \
+	 .args = {__VA_ARGS__}}
+
+#define ARG_EQ(i, v) {(i), SCMP_CMP_EQ, (scmp_datum_t)(v), 0}
+/* No bit of bits set; every bit of bits set. */
+#define ARG_NONE(i, bits) {(i), SCMP_CMP_MASKED_EQ, (scmp_datum_t)(bits), 0}
+#define ARG_ALL(i, bits) \
+	{(i), SCMP_CMP_MASKED_EQ, (scmp_datum_t)(bits), (scmp_datum_t)(bits)}
+/* clang-format on */
+
+/* Everything an open may carry besides O_RDONLY (which is 0). */
+#define READ_ONLY_OPEN (O_CLOEXEC | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW)
 
 /* The frontend: serve sockets it already has, nothing else. It cannot
  * open a file, create or connect a socket, or signal anything. */
 static const struct rule frontend_rules[] = {
-        {SCMP_SYS(accept4), "accept clients on the listening socket"},
-        {SCMP_SYS(recvfrom), "read a client's request"},
-        {SCMP_SYS(sendto), "error replies to clients; syslog lines"},
-        {SCMP_SYS(sendmsg), "hand request and client fd to the broker"},
-        {SCMP_SYS(poll), "wait for clients and the broker"},
-        {SCMP_SYS(ppoll), "poll() as some libc versions issue it"},
-        {SCMP_SYS(close), "drop a client after forwarding"},
-        {SCMP_SYS(write), "log lines to stderr"},
-        {SCMP_SYS(clock_gettime), "client deadlines (vDSO fallback)"},
-        {SCMP_SYS(getpid), "syslog's LOG_PID"},
-        {SCMP_SYS(brk), "malloc in libc's formatting"},
-        {SCMP_SYS(getrandom), "libc seeds malloc\'s tcache key"},
-        {SCMP_SYS(mmap), "malloc in libc's formatting"},
-        {SCMP_SYS(munmap), "free"},
-        {SCMP_SYS(rt_sigreturn), "return from a signal handler"},
-        {SCMP_SYS(exit_group), "stop when the broker is gone"},
-        {SCMP_SYS(exit), "thread exit in libc paths"},
+        ALLOW(accept4, "accept clients on the listening socket"),
+        ALLOW(recvfrom, "read a client's request"),
+        ALLOW(sendto, "error replies to clients; syslog lines"),
+        ALLOW(sendmsg, "hand request and client fd to the broker"),
+        ALLOW(poll, "wait for clients and the broker"),
+        ALLOW(ppoll, "poll() as some libc versions issue it"),
+        ALLOW(restart_syscall, "resume poll() after SIGSTOP and SIGCONT"),
+        ALLOW(close, "drop a client after forwarding"),
+        ALLOW_IF(write, "log lines, to stderr only", ARG_EQ(0, STDERR_FILENO)),
+        ALLOW(clock_gettime, "client deadlines (vDSO fallback)"),
+        ALLOW(getpid, "syslog's LOG_PID"),
+        ALLOW(brk, "malloc in syslog's formatting"),
+        ALLOW_IF(mmap, "malloc; never executable memory",
+                 ARG_NONE(2, PROT_EXEC)),
+        ALLOW(munmap, "free"),
+        ALLOW(exit_group, "stop when the broker is gone"),
+        REFUSE(socket, EACCES,
+               "syslog's reconnect after a syslogd restart fails: the "
+               "line is lost, not the process"),
 };
 
 /* The broker: ask anvil over a new AF_UNIX socket, read /proc and
  * master.pid, signal verified processes through pidfds, answer clients. */
 static const struct rule broker_rules[] = {
-        {SCMP_SYS(recvmsg), "requests and client fds from the frontend"},
-        {SCMP_SYS(sendto), "replies to clients; syslog lines"},
-        {SCMP_SYS(connect), "connect to anvil"},
-        {SCMP_SYS(getsockopt), "SO_PEERCRED, SO_PEERGROUPS of a client"},
-        {SCMP_SYS(setsockopt), "send timeout on a client socket"},
-        {SCMP_SYS(read), "anvil's dump, /proc/PID/stat, master.pid"},
-        {SCMP_SYS(write), "request to anvil; log lines to stderr"},
-        {SCMP_SYS(poll), "anvil deadline"},
-        {SCMP_SYS(ppoll), "poll() as some libc versions issue it"},
-        {SCMP_SYS(close), "close client, anvil, pidfd, files"},
-        {SCMP_SYS(fstat), "stdio on an opened file"},
-        {SCMP_SYS(newfstatat), "stdio on an opened file"},
-        {SCMP_SYS(lseek), "stdio on an opened file"},
-        {SCMP_SYS(pidfd_open), "pin a target process before checking it"},
-        {SCMP_SYS(clock_gettime), "deadlines, audit time (vDSO fallback)"},
-        {SCMP_SYS(getpid), "syslog's LOG_PID"},
-        {SCMP_SYS(brk), "malloc: dump and plan"},
-        {SCMP_SYS(getrandom), "libc seeds malloc\'s tcache key"},
-        {SCMP_SYS(mmap), "malloc: large dumps"},
-        {SCMP_SYS(munmap), "free"},
-        {SCMP_SYS(mremap), "realloc of large arrays"},
-        {SCMP_SYS(madvise), "free returning memory"},
-        {SCMP_SYS(rt_sigreturn), "return from a signal handler"},
-        {SCMP_SYS(exit_group), "stop when the frontend is gone"},
-        {SCMP_SYS(exit), "thread exit in libc paths"},
+        ALLOW(recvmsg, "requests and client fds from the frontend"),
+        ALLOW(sendto, "replies to clients, the request to anvil, syslog"),
+        ALLOW_IF(socket, "anvil and syslog; never a network socket",
+                 ARG_EQ(0, AF_UNIX)),
+        ALLOW(connect, "anvil and syslog"),
+        ALLOW_IF(getsockopt, "SO_DOMAIN of a client's socket",
+                 ARG_EQ(1, SOL_SOCKET), ARG_EQ(2, SO_DOMAIN)),
+        ALLOW_IF(getsockopt, "SO_PEERCRED: the caller's uid and gid",
+                 ARG_EQ(1, SOL_SOCKET), ARG_EQ(2, SO_PEERCRED)),
+        ALLOW_IF(getsockopt, "SO_PEERGROUPS: the caller's groups",
+                 ARG_EQ(1, SOL_SOCKET), ARG_EQ(2, SO_PEERGROUPS)),
+        ALLOW_IF(setsockopt, "send timeouts on client and anvil sockets",
+                 ARG_EQ(1, SOL_SOCKET), ARG_EQ(2, SO_SNDTIMEO)),
+        ALLOW_IF(openat,
+                 "/proc/PID/stat, master.pid, /etc/passwd: read "
+                 "only, never create",
+                 ARG_NONE(2, ~(scmp_datum_t)READ_ONLY_OPEN)),
+        ALLOW(read, "anvil's dump, /proc/PID/stat, master.pid"),
+        ALLOW_IF(write, "log and audit lines, to stderr only",
+                 ARG_EQ(0, STDERR_FILENO)),
+        ALLOW(access, "audit's check that /dev/log is writable"),
+        ALLOW(poll, "anvil deadline"),
+        ALLOW(ppoll, "poll() as some libc versions issue it"),
+        ALLOW(restart_syscall, "resume poll() after SIGSTOP and SIGCONT"),
+        ALLOW(close, "close client, anvil, pidfd, files"),
+        ALLOW(fstat, "stdio on an opened file"),
+        ALLOW(newfstatat, "stdio; libc's check of nsswitch.conf"),
+        ALLOW(lseek, "stdio on an opened file"),
+        ALLOW_IF(pidfd_open, "pin a target process before checking it",
+                 ARG_EQ(1, 0)),
+        ALLOW_IF(pidfd_send_signal, "SIGTERM: the kick", ARG_EQ(1, SIGTERM),
+                 ARG_EQ(2, 0), ARG_EQ(3, 0)),
+        ALLOW_IF(pidfd_send_signal, "signal 0: is the target still there",
+                 ARG_EQ(1, 0), ARG_EQ(2, 0), ARG_EQ(3, 0)),
+        ALLOW(clock_gettime, "deadlines, audit time (vDSO fallback)"),
+        ALLOW(getpid, "syslog's LOG_PID"),
+        ALLOW(getrandom, "hash keys of the per-request string pool"),
+        ALLOW(brk, "malloc: dump and plan"),
+        ALLOW_IF(mmap, "malloc: large dumps; never executable memory",
+                 ARG_NONE(2, PROT_EXEC)),
+        REFUSE_IF(mmap, EPERM,
+                  "libc loading an NSS module for the audit line's user "
+                  "name fails cleanly",
+                  ARG_ALL(2, PROT_EXEC)),
+        REFUSE(mprotect, EPERM, "as for mmap: no memory turns executable"),
+        ALLOW(munmap, "free"),
+        ALLOW(mremap, "realloc of large arrays"),
+        ALLOW(madvise, "free returning memory"),
+        ALLOW(exit_group, "stop when the frontend is gone"),
 };
 
-static int add_rules(scmp_filter_ctx ctx, const struct rule *r, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r[i].nr, 0) < 0)
-			return -1;
-	return 0;
-}
+#define N_RULES(t) (sizeof(t) / sizeof((t)[0]))
 
-/* Rules that need argument checks, one call each so each reads alone. */
-static int add_broker_arg_rules(scmp_filter_ctx ctx)
-{
-	const scmp_datum_t write_flags =
-	        O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_TMPFILE;
-
-	/* socket: AF_UNIX only, for anvil; never a network socket. */
-	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-	                     SCMP_A0(SCMP_CMP_EQ, AF_UNIX)) < 0)
-		return -1;
-	/* openat: read-only, never create or write. */
-	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
-	                     SCMP_A2(SCMP_CMP_MASKED_EQ, write_flags, 0)) < 0)
-		return -1;
-	/* pidfd_send_signal: SIGTERM to kick, 0 to probe liveness. */
-	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(pidfd_send_signal),
-	                     1, SCMP_A1(SCMP_CMP_EQ, SIGTERM)) < 0 ||
-	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(pidfd_send_signal),
-	                     1, SCMP_A1(SCMP_CMP_EQ, 0)) < 0)
-		return -1;
-	/* fcntl: only F_GETFL/F_SETFL, for a non-blocking anvil socket. */
-	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
-	                     SCMP_A1(SCMP_CMP_EQ, F_GETFL)) < 0 ||
-	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
-	                     SCMP_A1(SCMP_CMP_EQ, F_SETFL)) < 0)
-		return -1;
-	return 0;
-}
-
-static int load_filter(const struct rule *r, size_t n,
-                       int (*extra)(scmp_filter_ctx))
+static int load_filter(const struct rule *r, size_t n)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
 	int rc = -1;
+	size_t i;
 
 	if (ctx == NULL)
 		return -1;
-	if (add_rules(ctx, r, n) == 0 && (extra == NULL || extra(ctx) == 0) &&
-	    seccomp_load(ctx) == 0)
+	for (i = 0; i < n; i++) {
+		uint32_t act = r[i].err ? SCMP_ACT_ERRNO((uint32_t)r[i].err)
+		                        : SCMP_ACT_ALLOW;
+		unsigned int n_args = 0;
+
+		while (n_args < 3 && r[i].args[n_args].op != 0)
+			n_args++;
+		if (seccomp_rule_add_array(ctx, act, r[i].nr, n_args,
+		                           r[i].args) < 0)
+			break;
+	}
+	if (i == n && seccomp_load(ctx) == 0)
 		rc = 0;
 	seccomp_release(ctx);
 	return rc;
+}
+
+/* Landlock constants and the ruleset layout of ABI 6, for kernel headers
+ * older than the kernel. An older kernel accepts the larger structure as
+ * long as the fields it does not know are zero. */
+#ifndef LANDLOCK_ACCESS_FS_TRUNCATE
+#define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)
+#endif
+#ifndef LANDLOCK_ACCESS_FS_IOCTL_DEV
+#define LANDLOCK_ACCESS_FS_IOCTL_DEV (1ULL << 15)
+#endif
+#ifndef LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET
+#define LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0)
+#endif
+#ifndef LANDLOCK_SCOPE_SIGNAL
+#define LANDLOCK_SCOPE_SIGNAL (1ULL << 1)
+#endif
+
+struct ruleset_attr {
+	uint64_t handled_access_fs;
+	uint64_t handled_access_net;
+	uint64_t scoped;
+};
+
+/* Every filesystem right of the ABI: a right left unhandled would stay
+ * allowed everywhere. */
+static uint64_t fs_rights(int abi)
+{
+	uint64_t r = (LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1;
+
+	if (abi >= 2)
+		r |= LANDLOCK_ACCESS_FS_REFER;
+	if (abi >= 3)
+		r |= LANDLOCK_ACCESS_FS_TRUNCATE;
+	if (abi >= 5)
+		r |= LANDLOCK_ACCESS_FS_IOCTL_DEV;
+	return r;
+}
+
+/* A ruleset that denies all filesystem access and, from ABI 6, scopes.
+ * Sets *fd to -1 when the kernel has no Landlock (logged) and returns 0;
+ * returns -1 on any other failure. */
+static int ruleset_new(uint64_t scopes, int *fd)
+{
+	struct ruleset_attr attr = {0};
+	int abi = (int)syscall(SYS_landlock_create_ruleset, NULL, 0,
+	                       LANDLOCK_CREATE_RULESET_VERSION);
+
+	*fd = -1;
+	if (abi < 0) {
+		if (errno != ENOSYS && errno != EOPNOTSUPP)
+			return -1;
+		kg_log_info("sandbox: no Landlock in this kernel (%s); "
+		            "confined by seccomp and capabilities only",
+		            strerror(errno));
+		return 0;
+	}
+	attr.handled_access_fs = fs_rights(abi);
+	if (abi >= 6)
+		attr.scoped = scopes;
+	*fd = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
+	return *fd < 0 ? -1 : 0;
+}
+
+/* Lets the ruleset read files beneath path. A path that does not exist is
+ * logged and left out: nothing can be read there then. */
+static int ruleset_allow_read(int fd, const char *path)
+{
+	struct landlock_path_beneath_attr pb = {
+	        .allowed_access = LANDLOCK_ACCESS_FS_READ_FILE};
+	int rc;
+
+	pb.parent_fd = open(path, O_PATH | O_CLOEXEC);
+	if (pb.parent_fd < 0) {
+		if (errno != ENOENT)
+			return -1;
+		kg_log_err("sandbox: %s does not exist; nothing in it can be "
+		           "read until kickgated restarts",
+		           path);
+		return 0;
+	}
+	rc = (int)syscall(SYS_landlock_add_rule, fd, LANDLOCK_RULE_PATH_BENEATH,
+	                  &pb, 0);
+	close(pb.parent_fd);
+	return rc < 0 ? -1 : 0;
+}
+
+/* The anvil socket's directory holds master.pid. A socket directly in /
+ * would open the whole tree, so it gets no rule. */
+static int ruleset_allow_anvil_dir(int fd, const char *anvil)
+{
+	char dir[KG_PATH_MAX + 1];
+	const char *slash = strrchr(anvil, '/');
+	size_t len = slash == NULL ? 0 : (size_t)(slash - anvil);
+
+	if (anvil[0] != '/' || len == 0 || len >= sizeof(dir)) {
+		kg_log_err("sandbox: anvil %s: no directory to allow reading "
+		           "master.pid in",
+		           anvil);
+		return 0;
+	}
+	memcpy(dir, anvil, len);
+	dir[len] = '\0';
+	return ruleset_allow_read(fd, dir);
+}
+
+static int ruleset_enforce(int fd)
+{
+	if (fd < 0)
+		return 0;
+	return syscall(SYS_landlock_restrict_self, fd, 0) < 0 ? -1 : 0;
 }
 
 static int drop_bounding_and_ambient(void)
@@ -150,8 +293,9 @@ static int set_caps(const cap_value_t *keep, int n)
 	return rc;
 }
 
-/* Last step before the filter: a uid change resets the dumpable flag, so
- * this comes after it. */
+/* Last step before Landlock and the filter: a uid change resets the
+ * dumpable flag, so this comes after it, and Landlock needs
+ * no_new_privs. */
 static int harden_process(void)
 {
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
@@ -182,6 +326,8 @@ static int fail(const char *step)
 
 int kg_sandbox_frontend(uid_t uid, gid_t gid)
 {
+	int ll, rc;
+
 	if (uid == 0) {
 		errno = EINVAL;
 		return fail("frontend_user must not be root");
@@ -202,25 +348,52 @@ int kg_sandbox_frontend(uid_t uid, gid_t gid)
 		return fail("clearing capabilities");
 	if (harden_process() < 0)
 		return fail("prctl");
-	if (load_filter(frontend_rules,
-	                sizeof(frontend_rules) / sizeof(frontend_rules[0]),
-	                NULL) < 0)
-		return fail("seccomp");
+	if (ruleset_new(LANDLOCK_SCOPE_SIGNAL |
+	                        LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET,
+	                &ll) < 0)
+		return fail("landlock ruleset");
+	rc = ruleset_enforce(ll);
+	if (rc < 0)
+		fail("landlock");
+	if (ll >= 0)
+		close(ll);
+	if (rc == 0 && load_filter(frontend_rules, N_RULES(frontend_rules)) < 0)
+		rc = fail("seccomp");
+	return rc;
+}
+
+/* The broker's ruleset, built while it may still open any path. It must
+ * signal Dovecot's processes, so it gets no signal scope. */
+static int broker_ruleset(const struct kg_instance *instances, size_t n,
+                          int *fd)
+{
+	if (ruleset_new(LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET, fd) < 0)
+		return -1;
+	if (*fd < 0)
+		return 0;
+	if (ruleset_allow_read(*fd, "/proc") < 0 ||
+	    ruleset_allow_read(*fd, "/etc/passwd") < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (ruleset_allow_anvil_dir(*fd, instances[i].anvil) < 0)
+			return -1;
 	return 0;
 }
 
-int kg_sandbox_broker(void)
+static int drop_broker_privileges(void)
 {
 	static const cap_value_t keep[] = {CAP_KILL};
 
-	tzset();
 	/* uid 0 keeps owning root's files (anvil is 0600 root) but gains
-	 * nothing from it: no capabilities on exec or uid change. */
+	 * nothing from it: no capabilities on exec or uid change, none
+	 * raised into the ambient set. */
 	if (prctl(PR_SET_SECUREBITS,
 	          SECBIT_NOROOT | SECBIT_NOROOT_LOCKED |
 	                  SECBIT_NO_SETUID_FIXUP |
 	                  SECBIT_NO_SETUID_FIXUP_LOCKED |
-	                  SECBIT_KEEP_CAPS_LOCKED,
+	                  SECBIT_KEEP_CAPS_LOCKED |
+	                  SECBIT_NO_CAP_AMBIENT_RAISE |
+	                  SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED,
 	          0, 0, 0) < 0)
 		return fail("securebits");
 	if (drop_bounding_and_ambient() < 0)
@@ -229,9 +402,24 @@ int kg_sandbox_broker(void)
 		return fail("capabilities");
 	if (harden_process() < 0)
 		return fail("prctl");
-	if (load_filter(broker_rules,
-	                sizeof(broker_rules) / sizeof(broker_rules[0]),
-	                add_broker_arg_rules) < 0)
-		return fail("seccomp");
 	return 0;
+}
+
+int kg_sandbox_broker(const struct kg_instance *instances, size_t n)
+{
+	int ll, rc;
+
+	tzset();
+	if (broker_ruleset(instances, n, &ll) < 0) {
+		rc = fail("landlock rules");
+	} else {
+		rc = drop_broker_privileges();
+		if (rc == 0 && ruleset_enforce(ll) < 0)
+			rc = fail("landlock");
+	}
+	if (ll >= 0)
+		close(ll);
+	if (rc == 0 && load_filter(broker_rules, N_RULES(broker_rules)) < 0)
+		rc = fail("seccomp");
+	return rc;
 }

@@ -7,8 +7,8 @@
  * reference can name is left out so that no reference reaches
  * KG_STRARENA_NONE. */
 #define CHUNK_SHIFT 20
-#define CHUNK_SIZE ((size_t)1 << CHUNK_SHIFT)
-#define CHUNKS_MAX (((size_t)1 << (32 - CHUNK_SHIFT)) - 1)
+#define CHUNK_SIZE  ((size_t)1 << CHUNK_SHIFT)
+#define CHUNKS_MAX  (((size_t)1 << (32 - CHUNK_SHIFT)) - 1)
 /* A length is stored as 7-bit groups, low first: at most 3 bytes for
  * KG_STRARENA_LEN_MAX. */
 #define LEN_HDR_MAX 3
@@ -50,7 +50,7 @@ static int add_chunk(struct kg_strarena *a)
 }
 
 int kg_strarena_add(struct kg_strarena *a, const char *s, size_t len,
-		    uint32_t *ref)
+                    uint32_t *ref)
 {
 	unsigned char hdr[LEN_HDR_MAX];
 	size_t hdr_len;
@@ -74,8 +74,8 @@ int kg_strarena_add(struct kg_strarena *a, const char *s, size_t len,
 struct kg_str kg_strarena_get(const struct kg_strarena *a, uint32_t ref)
 {
 	const unsigned char *e =
-		(const unsigned char *)a->chunks[ref >> CHUNK_SHIFT] +
-		(ref & (CHUNK_SIZE - 1));
+	        (const unsigned char *)a->chunks[ref >> CHUNK_SHIFT] +
+	        (ref & (CHUNK_SIZE - 1));
 	size_t len = 0;
 	size_t n = 0;
 

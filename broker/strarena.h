@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "limits.h"
+#include "kg_limits.h"
 #include "str.h"
 
 /* Longest string the arena takes. */
@@ -29,7 +29,7 @@ void kg_strarena_init(struct kg_strarena *a);
  * failure, when len > KG_STRARENA_LEN_MAX, or when the arena is full
  * (4 GiB). */
 int kg_strarena_add(struct kg_strarena *a, const char *s, size_t len,
-		    uint32_t *ref);
+                    uint32_t *ref);
 struct kg_str kg_strarena_get(const struct kg_strarena *a, uint32_t ref);
 /* Bytewise comparison (unsigned bytes; a proper prefix sorts first). */
 int kg_str_cmp(struct kg_str x, struct kg_str y);

@@ -92,7 +92,7 @@ static inline uint8_t tag_of(uint64_t h)
 struct kg_str kg_strpool_get(const struct kg_strpool *p, uint32_t id)
 {
 	return kg_strarena_get(&p->arena,
-			       *(const uint32_t *)kg_chunkarr_at(&p->refs, id));
+	                       *(const uint32_t *)kg_chunkarr_at(&p->refs, id));
 }
 
 size_t kg_strpool_count(const struct kg_strpool *p)
@@ -180,20 +180,18 @@ void kg_strpool_freeze(struct kg_strpool *p)
 }
 
 /* Copies s into the arena and gives it the next id. */
-static int append(struct kg_strpool *p, const char *s, size_t len,
-		  uint32_t *id)
+static int append(struct kg_strpool *p, const char *s, size_t len, uint32_t *id)
 {
-	uint32_t *ref;
+	uint32_t ref;
+	uint32_t *slot;
 
-	if (p->refs.n >= KG_STRPOOL_NONE)
+	if (p->refs.n >= KG_STRPOOL_NONE ||
+	    kg_strarena_add(&p->arena, s, len, &ref) < 0)
 		return -1;
-	ref = kg_chunkarr_push(&p->refs);
-	if (!ref)
+	slot = kg_chunkarr_push(&p->refs);
+	if (!slot)
 		return -1;
-	if (kg_strarena_add(&p->arena, s, len, ref) < 0) {
-		p->refs.n--;
-		return -1;
-	}
+	*slot = ref;
 	*id = (uint32_t)(p->refs.n - 1);
 	return 0;
 }
@@ -232,7 +230,7 @@ static int cmp_ids(const void *a, const void *b, void *ctx)
 	const struct kg_strpool *p = ctx;
 
 	return kg_str_cmp(kg_strpool_get(p, *(const uint32_t *)a),
-			  kg_strpool_get(p, *(const uint32_t *)b));
+	                  kg_strpool_get(p, *(const uint32_t *)b));
 }
 
 void kg_strpool_sort(const struct kg_strpool *p, uint32_t *ids, size_t n)

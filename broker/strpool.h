@@ -28,7 +28,7 @@ void kg_strpool_free(struct kg_strpool *p);
 /* Sets *id to the id of s[0..len), adding it if new. -1 on allocation
  * failure, when len > KG_STRPOOL_LEN_MAX, or after kg_strpool_freeze. */
 int kg_strpool_intern(struct kg_strpool *p, const char *s, size_t len,
-		      uint32_t *id);
+                      uint32_t *id);
 
 /* Drops the lookup index, keeping the strings: a pool that is complete
  * needs only kg_strpool_get. */

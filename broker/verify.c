@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "limits.h"
+#include "kg_limits.h"
 #include "wire.h"
 
 /* A whole stat line is about 1 KiB at most: 52 numeric fields and comm. */

@@ -122,19 +122,23 @@ static uint32_t sat_add(uint32_t a, uint32_t b)
 	return b > UINT32_MAX - a ? UINT32_MAX : a + b;
 }
 
-/* Folds rows equal in every key into the first of them. */
+/* Folds rows equal in every key into the first of them. The refcounts
+ * move, so each group's sum stays the same and sorting again finds the
+ * same rows. */
 static void merge_equal(struct kg_who *w, size_t n)
 {
 	w->n_order = 1;
 	for (size_t i = 1; i < n; i++) {
 		uint32_t *kept = &w->order[w->n_order - 1];
 		struct who_row *r = row_at(w, *kept);
+		struct who_row *dup = row_at(w, w->order[i]);
 
-		if (cmp_rows(kept, &w->order[i], w))
+		if (cmp_rows(kept, &w->order[i], w)) {
 			w->order[w->n_order++] = w->order[i];
-		else
-			r->conns = sat_add(r->conns,
-			                   row_at(w, w->order[i])->conns);
+			continue;
+		}
+		r->conns = sat_add(r->conns, dup->conns);
+		dup->conns = 0;
 	}
 }
 

@@ -25,14 +25,16 @@ struct kg_who_result {
 	uint32_t pids;  /* distinct processes listed */
 };
 
-/* Returns NULL on allocation failure. The request's op and flags are
- * ignored: one row per connection is the collector's only form. */
+/* Returns NULL on allocation failure. The request is copied; the scope
+ * is used in place and must outlive the collector. The request's op and
+ * flags are ignored: grouping rows for display is the client's job. */
 struct kg_who *kg_who_new(const struct kg_request *req,
-			  const struct kg_scope *scope);
+                          const struct kg_scope *scope);
 /* Adds one connection as parsed from the dump; -1 on allocation failure.
  * Usable directly as a kg_conn_fn. */
 int kg_who_add(void *who, const struct kg_conn *c);
-/* Sorts the rows; -1 on allocation failure. */
+/* Sorts the rows; -1 on allocation failure. Afterwards kg_who_add
+ * fails: the collection is complete. */
 int kg_who_finish(struct kg_who *w, struct kg_who_result *out);
 /* Row i (i < n_rows) in sorted order. Its strings live until
  * kg_who_free. */

@@ -12,9 +12,6 @@
 #include "netparse.h"
 #include "text.h"
 
-#define STR_(x) #x
-#define STR(x)  STR_(x)
-
 /* Bytes of an argument quoted in a message; longer ones end in "...". */
 #define QUOTE_MAX 64
 #define QUOTE_CAP (KG_ESC_RATIO * QUOTE_MAX + sizeof("..."))
@@ -62,9 +59,8 @@ static int check_lengths(int argc, char *const argv[], char *msg)
 	for (int i = 1; i < argc; i++) {
 		if (strnlen(argv[i], KG_CLI_ARG_MAX + 1) > KG_CLI_ARG_MAX)
 			return fail(msg, KG_EXIT_USAGE,
-			            "argument '%s' is longer than " STR(
-			                    KG_CLI_ARG_MAX) " bytes",
-			            quote(q, argv[i]));
+			            "argument '%s' is longer than %d bytes",
+			            quote(q, argv[i]), KG_CLI_ARG_MAX);
 	}
 	return 0;
 }
@@ -170,10 +166,9 @@ static int set_anvil(struct kg_request *req, const char *arg, char *msg)
 
 	if (arg[0] != '/' || len > KG_PATH_MAX || !kg_text_ok(arg, len))
 		return fail(msg, KG_EXIT_USAGE,
-		            "-a needs an absolute path of at most " STR(
-		                    KG_PATH_MAX) " bytes without control "
-		                                 "bytes, not '%s'",
-		            quote(q, arg));
+		            "-a needs an absolute path of at most %d bytes "
+		            "without control bytes, not '%s'",
+		            KG_PATH_MAX, quote(q, arg));
 	memcpy(req->path, arg, len + 1);
 	req->path_len = (uint8_t)len;
 	return 0;
@@ -187,9 +182,9 @@ static int check_socket(const char *path, const char *origin, char *msg)
 
 	if (len == 0 || len > KG_PATH_MAX)
 		return fail(msg, KG_EXIT_USAGE,
-		            "%s: the broker socket path must have 1 to " STR(
-		                    KG_PATH_MAX) " bytes, not '%s'",
-		            origin, quote(q, path));
+		            "%s: the broker socket path must have 1 to %d "
+		            "bytes, not '%s'",
+		            origin, KG_PATH_MAX, quote(q, path));
 	return 0;
 }
 

@@ -15,6 +15,8 @@
 #define HOLD_MAX ((size_t)64 << 20)
 /* A uniq set keeps its slot table across groups up to this size. */
 #define UNIQ_KEEP_SLOTS 64
+/* A held refusal: u32 pid, u8 reason. */
+#define REFUSED_SIZE 5
 
 static const char hexdigits[] = "0123456789abcdef";
 
@@ -297,7 +299,7 @@ struct kg_printer {
 	struct hold kicked;
 	struct hold warn;
 	struct hold pids;    /* u32 each */
-	struct hold refused; /* u32 pid, u8 reason each */
+	struct hold refused; /* REFUSED_SIZE each */
 	/* who */
 	uint64_t lines; /* table lines or JSON rows printed */
 	struct group group;
@@ -354,11 +356,6 @@ void kg_printer_free(struct kg_printer *p)
 	free(p);
 }
 
-bool kg_printer_done(const struct kg_printer *p)
-{
-	return p->done;
-}
-
 int kg_printer_status(const struct kg_printer *p)
 {
 	return p->status;
@@ -413,7 +410,7 @@ static void kick_text(struct kg_printer *p, const struct summary *s)
 	}
 	if (s->status == KG_EXIT_NOMATCH && p->kicked.len == 0)
 		fputs("no users kicked\n", f);
-	for (size_t off = 0; off < p->refused.len; off += 5) {
+	for (size_t off = 0; off < p->refused.len; off += REFUSED_SIZE) {
 		memcpy(&pid, p->refused.p + off, 4);
 		fprintf(f, "refused: pid %" PRIu32 ": %s\n", pid,
 		        kg_refuse_strerror(p->refused.p[off + 4]));
@@ -455,7 +452,7 @@ static void kick_json(struct kg_printer *p, const struct summary *s)
 	fputc(']', f);
 	names_json(f, "warning", &p->warn);
 	fputs(",\"refused\":[", f);
-	for (size_t off = 0; off < p->refused.len; off += 5) {
+	for (size_t off = 0; off < p->refused.len; off += REFUSED_SIZE) {
 		memcpy(&pid, p->refused.p + off, 4);
 		fprintf(f, "%s{\"pid\":%" PRIu32 ",\"reason\":\"%s\"}",
 		        off > 0 ? "," : "", pid,
@@ -625,7 +622,11 @@ static void finish(struct kg_printer *p, const struct summary *s, bool complete)
 int kg_printer_fail(struct kg_printer *p, int code, const char *msg)
 {
 	struct summary s = {
-	        .status = code, .error = msg, .error_len = strlen(msg)};
+	        .status = code,
+	        .flags = p->flags & KG_REQ_DRY_RUN ? KG_END_DRY_RUN : 0,
+	        .error = msg,
+	        .error_len = strlen(msg),
+	};
 
 	if (p->done)
 		error_line(p, msg, s.error_len);
@@ -675,7 +676,7 @@ static int on_pid(void *ctx, uint32_t pid)
 static int on_refused(void *ctx, uint32_t pid, uint8_t reason)
 {
 	struct kg_printer *p = ctx;
-	uint8_t rec[5];
+	uint8_t rec[REFUSED_SIZE];
 
 	if (p->op != KG_OP_KICK)
 		return protocol_error(p, "refused pid in a who reply");

@@ -42,8 +42,6 @@ extern const struct kg_reply_handler kg_printer_handler;
  * completes the document with status code and error msg. Returns code. */
 int kg_printer_fail(struct kg_printer *p, int code, const char *msg);
 
-/* True once the end packet was printed or the output failed. */
-bool kg_printer_done(const struct kg_printer *p);
 /* The exit code: the end packet's status, or the failure's code. */
 int kg_printer_status(const struct kg_printer *p);
 

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "limits.h"
+#include "kg_limits.h"
 
 enum kg_glob_err {
 	KG_GLOB_OK = 0,

@@ -10,7 +10,7 @@
 #include <sys/types.h>
 
 #include "addr.h"
-#include "limits.h"
+#include "kg_limits.h"
 #include "str.h"
 
 #define KG_CONF_FILE_MAX      (1024 * 1024) /* bytes */

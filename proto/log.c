@@ -20,6 +20,9 @@ void kg_log_role(const char *role)
 }
 
 static void kg_vlog(int prio, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
+static void kg_vlog(int prio, const char *fmt, va_list ap)
 {
 	char line[1024];
 

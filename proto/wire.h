@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 #include "addr.h"
-#include "limits.h"
+#include "kg_limits.h"
 
 #define KG_WIRE_VERSION 1
 

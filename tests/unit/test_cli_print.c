@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli_print.h"
+#include "text.h"
 
 /* ------------------------------------------------------------ fixture */
 
@@ -133,7 +134,7 @@ static int print(struct run *r, uint8_t op, uint8_t flags, bool json)
 		                        &kg_printer_handler, p, &is_end, &cb),
 		        KG_WIRE_OK);
 	}
-	assert_true(kg_printer_done(p));
+	assert_true(is_end || cb != 0);
 	r->status = kg_printer_status(p);
 	kg_printer_free(p);
 	assert_int_equal(fclose(out), 0);
@@ -578,11 +579,10 @@ static void test_failure_completes_the_json_document(void **state)
 	assert_int_equal(kg_reply_decode(r->pkts.data[0], r->pkts.len[0],
 	                                 &kg_printer_handler, p, &is_end, &cb),
 	                 KG_WIRE_OK);
-	assert_false(kg_printer_done(p));
+	assert_false(is_end);
 	assert_int_equal(kg_printer_fail(p, KG_EXIT_UNAVAILABLE,
 	                                 "broker closed the connection"),
 	                 KG_EXIT_UNAVAILABLE);
-	assert_true(kg_printer_done(p));
 	assert_int_equal(kg_printer_status(p), KG_EXIT_UNAVAILABLE);
 	kg_printer_free(p);
 	assert_int_equal(fclose(out), 0);
@@ -617,6 +617,37 @@ static void test_failure_in_text_prints_only_the_error(void **state)
 	assert_string_equal(err_text,
 	                    "kickgate: cannot reach the broker at "
 	                    "/run/k\\x1b.sock: No such file or directory\n");
+	free(out_text);
+	free(err_text);
+}
+
+static void test_failure_in_kick_json_is_a_whole_document(void **state)
+{
+	char *out_text = NULL, *err_text = NULL;
+	size_t out_len, err_len;
+	FILE *out = open_memstream(&out_text, &out_len);
+	FILE *err = open_memstream(&err_text, &err_len);
+	struct kg_printer *p =
+	        kg_printer_new(out, err, KG_OP_KICK, KG_REQ_DRY_RUN, true);
+
+	(void)state;
+	assert_non_null(p);
+	assert_int_equal(kg_printer_fail(p, KG_EXIT_UNAVAILABLE,
+	                                 "no reply from the broker within 120 "
+	                                 "seconds"),
+	                 KG_EXIT_UNAVAILABLE);
+	kg_printer_free(p);
+	assert_int_equal(fclose(out), 0);
+	assert_int_equal(fclose(err), 0);
+	assert_string_equal(
+	        out_text,
+	        "{\"status\":69,\"dry_run\":true,\"kicked\":[],\"pids\":[],"
+	        "\"warning\":[],\"refused\":[],\"outside_scope\":0,"
+	        "\"connections\":0,\"processes\":0,"
+	        "\"malformed_anvil_lines\":0,\"error\":\"no reply from the "
+	        "broker within 120 seconds\"}\n");
+	assert_string_equal(err_text, "kickgate: no reply from the broker "
+	                              "within 120 seconds\n");
 	free(out_text);
 	free(err_text);
 }
@@ -676,6 +707,65 @@ static void test_escape_stops_at_a_whole_unit(void **state)
 	assert_string_equal(out, "ab");
 }
 
+/* Undoes kg_cli_escape; false when out holds a backslash that does not
+ * start a whole \xNN escape. */
+static bool unescape(const char *in, size_t len, char *out, size_t *out_len)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned v;
+
+		if (in[i] != '\\') {
+			out[o++] = in[i];
+			continue;
+		}
+		if (len - i < 4 || in[i + 1] != 'x' ||
+		    sscanf(in + i + 2, "%2x", &v) != 1)
+			return false;
+		out[o++] = (char)v;
+		i += 3;
+	}
+	*out_len = o;
+	return true;
+}
+
+/* Bytes that stress the escaper: controls, space, backslash, C1 leads,
+ * UTF-8 leads and continuations, 0xff. */
+static const uint8_t tricky[] = {0x00, 0x09, 0x0a, 0x1b, 0x20, 0x41, 0x5c,
+                                 0x7f, 0x80, 0x85, 0x9b, 0xa0, 0xbf, 0xc2,
+                                 0xc3, 0xe2, 0xed, 0xf0, 0xf4, 0xff};
+
+/* For pseudo-random inputs the escaped text is printable UTF-8 without
+ * spaces, and decodes back to the input: no two names print alike. */
+static void test_escape_is_printable_and_reversible(void **state)
+{
+	uint32_t seed = 12345;
+
+	(void)state;
+	for (int round = 0; round < 20000; round++) {
+		char in[24], out[KG_ESC_RATIO * sizeof(in) + 1], back[24];
+		size_t len, n, back_len;
+
+		seed = seed * 1103515245u + 12345u;
+		len = (seed >> 16) % sizeof(in);
+		for (size_t i = 0; i < len; i++) {
+			seed = seed * 1103515245u + 12345u;
+			in[i] = (char)tricky[(seed >> 16) % sizeof(tricky)];
+		}
+		n = kg_cli_escape(out, sizeof(out), in, len, KG_ESC_SPACE);
+		assert_int_equal(n, strlen(out));
+		assert_true(kg_text_ok(out, n));
+		assert_null(memchr(out, ' ', n));
+		for (size_t i = 0; i + 1 < n; i++)
+			assert_false((uint8_t)out[i] == 0xc2 &&
+			             (uint8_t)out[i + 1] < 0xa0);
+		assert_true(unescape(out, n, back, &back_len));
+		assert_int_equal(back_len, len);
+		assert_memory_equal(back, in, len);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -701,8 +791,10 @@ int main(void)
 	        cmocka_unit_test(test_record_of_the_other_command_is_rejected),
 	        cmocka_unit_test(test_failure_completes_the_json_document),
 	        cmocka_unit_test(test_failure_in_text_prints_only_the_error),
+	        cmocka_unit_test(test_failure_in_kick_json_is_a_whole_document),
 	        cmocka_unit_test(test_escape_table),
 	        cmocka_unit_test(test_escape_stops_at_a_whole_unit),
+	        cmocka_unit_test(test_escape_is_printable_and_reversible),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

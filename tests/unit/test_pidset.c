@@ -25,26 +25,26 @@ struct pid_case {
 };
 
 static const struct pid_case cases[] = {
-	{"one pid", {42}, 1, {42}, 1, {0, 41, 43, UINT32_MAX}},
-	{"duplicates and disorder",
-	 {9, 3, 9, 1, 3, 3, 7},
-	 7,
-	 {1, 3, 7, 9},
-	 4,
-	 {0, 2, 8, 10}},
-	{"the extremes of the range",
-	 {UINT32_MAX, 0, 2147483647, 1},
-	 4,
-	 {0, 1, 2147483647, UINT32_MAX},
-	 4,
-	 {2, 2147483646, 2147483648u, UINT32_MAX - 1}},
-	{"dense run then one far outlier",
-	 {100, 101, 102, 103, 104, 105, 106, 107, 4000000000u},
-	 9,
-	 {100, 101, 102, 103, 104, 105, 106, 107, 4000000000u},
-	 9,
-	 {99, 108, 3999999999u, 4000000001u}},
-	{"all equal", {5, 5, 5, 5}, 4, {5}, 1, {4, 6, 0, 1}},
+        {"one pid", {42}, 1, {42}, 1, {0, 41, 43, UINT32_MAX}},
+        {"duplicates and disorder",
+         {9, 3, 9, 1, 3, 3, 7},
+         7,
+         {1, 3, 7, 9},
+         4,
+         {0, 2, 8, 10}},
+        {"the extremes of the range",
+         {UINT32_MAX, 0, 2147483647, 1},
+         4,
+         {0, 1, 2147483647, UINT32_MAX},
+         4,
+         {2, 2147483646, 2147483648u, UINT32_MAX - 1}},
+        {"dense run then one far outlier",
+         {100, 101, 102, 103, 104, 105, 106, 107, 4000000000u},
+         9,
+         {100, 101, 102, 103, 104, 105, 106, 107, 4000000000u},
+         9,
+         {99, 108, 3999999999u, 4000000001u}},
+        {"all equal", {5, 5, 5, 5}, 4, {5}, 1, {4, 6, 0, 1}},
 };
 
 static void check_case(const struct pid_case *tc)
@@ -96,8 +96,7 @@ static int cmp_u32(const void *a, const void *b)
 static void test_pidset_random_against_bsearch(void **state)
 {
 	enum { N = 100000 };
-	static const uint32_t ranges[] = {50, 4194304, 2147483647u,
-					  UINT32_MAX};
+	static const uint32_t ranges[] = {50, 4194304, 2147483647u, UINT32_MAX};
 	uint64_t seed = 99;
 
 	(void)state;
@@ -128,9 +127,9 @@ static void test_pidset_random_against_bsearch(void **state)
 			seed = seed * 6364136223846793005ULL + 1;
 			probe = (uint32_t)((seed >> 32) % ranges[r]);
 			hit = bsearch(&probe, ref, n_ref, sizeof(*ref),
-				      cmp_u32);
+			              cmp_u32);
 			assert_int_equal(kg_pidset_find(&s, probe),
-					 hit ? hit - ref : -1);
+			                 hit ? hit - ref : -1);
 		}
 		free(ref);
 		kg_pidset_free(&s);
@@ -140,9 +139,9 @@ static void test_pidset_random_against_bsearch(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_pidset_table),
-		cmocka_unit_test(test_pidset_empty),
-		cmocka_unit_test(test_pidset_random_against_bsearch),
+	        cmocka_unit_test(test_pidset_table),
+	        cmocka_unit_test(test_pidset_empty),
+	        cmocka_unit_test(test_pidset_random_against_bsearch),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,12 +18,12 @@
 #include "plan.h"
 
 #define MAX_CONNS 8
-#define MAX_PIDS 8
+#define MAX_PIDS  8
 
 struct tconn {
 	uint32_t pid; /* 0 ends the list */
 	const char *user;
-	const char *addr; /* NULL: no address */
+	const char *addr;  /* NULL: no address */
 	uint32_t refcount; /* 0 stands for 1 */
 };
 
@@ -47,12 +47,11 @@ struct plan_case {
 
 static const struct kg_str tenant_a_glob = {"*@tenant-a.example", 18};
 
-static const struct kg_scope scope_all = {.all_users = true,
-					  .all_nets = true};
+static const struct kg_scope scope_all = {.all_users = true, .all_nets = true};
 static const struct kg_scope scope_tenant_a = {
-	.globs = &tenant_a_glob,
-	.n_globs = 1,
-	.all_nets = true,
+        .globs = &tenant_a_glob,
+        .n_globs = 1,
+        .all_nets = true,
 };
 
 static struct kg_addr parse_addr(const char *text)
@@ -69,8 +68,7 @@ static struct kg_addr parse_addr(const char *text)
 	return a;
 }
 
-static struct kg_request make_req(const char *glob, const char *net,
-				  bool force)
+static struct kg_request make_req(const char *glob, const char *net, bool force)
 {
 	struct kg_request r;
 
@@ -89,13 +87,13 @@ static struct kg_request make_req(const char *glob, const char *net,
 static int add_conn(struct kg_plan *p, const struct tconn *t)
 {
 	struct kg_conn c = {
-		.pid = t->pid,
-		.refcount = t->refcount ? t->refcount : 1,
-		.addr = parse_addr(t->addr),
-		.service = "imap",
-		.service_len = 4,
-		.user = t->user,
-		.user_len = strlen(t->user),
+	        .pid = t->pid,
+	        .refcount = t->refcount ? t->refcount : 1,
+	        .addr = parse_addr(t->addr),
+	        .service = "imap",
+	        .service_len = 4,
+	        .user = t->user,
+	        .user_len = strlen(t->user),
 	};
 
 	return kg_plan_add(p, &c);
@@ -117,16 +115,16 @@ static void join(const struct kg_str *names, size_t n, char *buf, size_t cap)
 }
 
 static void assert_hidden(const struct kg_plan_result *r, const char *name,
-			  uint32_t pid)
+                          uint32_t pid)
 {
 	const struct kg_str *lists[] = {r->kicked, r->warn};
 	const size_t lens[] = {r->n_kicked, r->n_warn};
 
 	for (size_t l = 0; l < 2; l++)
 		for (size_t i = 0; name && i < lens[l]; i++)
-			assert_false(lists[l][i].len == strlen(name) &&
-				     !memcmp(lists[l][i].s, name,
-					     lists[l][i].len));
+			assert_false(
+			        lists[l][i].len == strlen(name) &&
+			        !memcmp(lists[l][i].s, name, lists[l][i].len));
 	for (size_t i = 0; pid && i < r->n_pids; i++)
 		assert_int_not_equal(r->pids[i], pid);
 }
@@ -135,7 +133,7 @@ static void check_case(const struct plan_case *tc)
 {
 	struct kg_request req = make_req(tc->glob, tc->net, tc->force);
 	struct kg_plan *p =
-		kg_plan_new(&req, tc->tenant_a ? &scope_tenant_a : &scope_all);
+	        kg_plan_new(&req, tc->tenant_a ? &scope_tenant_a : &scope_all);
 	struct kg_plan_result r;
 	char buf[256];
 	size_t n_pids = 0;
@@ -164,242 +162,261 @@ static void check_case(const struct plan_case *tc)
 }
 
 static const struct plan_case cases[] = {
-	{
-		.name = "glob and network pick the v4 connections",
-		.glob = "foo",
-		.net = "192.0.2.0/24",
-		.conns = {{1, "foo", "192.0.2.53", 1},
-			  {2, "foo", "192.0.2.111", 1},
-			  {3, "foo", "fd95:4eed:38ba::25", 1}},
-		.verdict = KG_PLAN_KICK,
-		.pids = {1, 2},
-		.kicked = "foo",
-		.conns_matched = 2,
-		.conns_kicked = 2,
-	},
-	{
-		.name = "question mark matches exactly one byte",
-		.glob = "ba?",
-		.conns = {{10, "bar", NULL, 1},
-			  {11, "baz", NULL, 1},
-			  {12, "bart", NULL, 1},
-			  {13, "jane", NULL, 1}},
-		.verdict = KG_PLAN_KICK,
-		.pids = {10, 11},
-		.kicked = "bar baz",
-		.conns_matched = 2,
-		.conns_kicked = 2,
-	},
-	{
-		.name = "shared process without force warns, signals nothing",
-		.glob = "bar",
-		.conns = {{20, "bar", "127.0.0.4", 1},
-			  {20, "jane", "::1", 1},
-			  {21, "bar", NULL, 1}},
-		.verdict = KG_PLAN_NEED_FORCE,
-		.warn = "jane",
-		.conns_matched = 2,
-	},
-	{
-		.name = "shared process with force is kicked with all users",
-		.glob = "bar",
-		.force = true,
-		.conns = {{20, "bar", "127.0.0.4", 1},
-			  {20, "jane", "::1", 1},
-			  {21, "bar", NULL, 1}},
-		.verdict = KG_PLAN_KICK,
-		.pids = {20, 21},
-		.kicked = "bar jane",
-		.conns_matched = 2,
-		.conns_kicked = 3,
-	},
-	{
-		.name = "same user on another address makes the process shared",
-		.glob = "foo",
-		.net = "127.0.0.2/32",
-		.conns = {{30, "foo", "127.0.0.2", 1},
-			  {30, "foo", "127.0.0.3", 1}},
-		.verdict = KG_PLAN_NEED_FORCE,
-		.warn = "foo",
-		.conns_matched = 1,
-	},
-	{
-		.name = "out-of-scope process is neither kicked nor named",
-		.glob = "*",
-		.tenant_a = true,
-		.conns = {{40, "a@tenant-a.example", NULL, 1},
-			  {41, "x@tenant-b.example", NULL, 1}},
-		.verdict = KG_PLAN_KICK,
-		.pids = {40},
-		.kicked = "a@tenant-a.example",
-		.conns_matched = 1,
-		.conns_kicked = 1,
-		.hidden = "x@tenant-b.example",
-		.hidden_pid = 41,
-	},
-	{
-		.name = "out-of-scope session on a matched process blocks force",
-		.glob = "a@tenant-a.example",
-		.force = true,
-		.tenant_a = true,
-		.conns = {{50, "a@tenant-a.example", NULL, 1},
-			  {50, "x@tenant-b.example", NULL, 1}},
-		.verdict = KG_PLAN_BLOCKED,
-		.conns_matched = 1,
-		.outside_scope = 1,
-		.hidden = "x@tenant-b.example",
-		.hidden_pid = 50,
-	},
-	{
-		.name = "blocked wins over need-force",
-		.glob = "a@tenant-a.example",
-		.tenant_a = true,
-		.conns = {{50, "a@tenant-a.example", NULL, 1},
-			  {50, "x@tenant-b.example", NULL, 2},
-			  {51, "a@tenant-a.example", NULL, 1},
-			  {51, "b@tenant-a.example", NULL, 1}},
-		.verdict = KG_PLAN_BLOCKED,
-		.conns_matched = 2,
-		.outside_scope = 2,
-		.hidden = "x@tenant-b.example",
-		.hidden_pid = 50,
-	},
-	{
-		.name = "out-of-scope process with no match does not block",
-		.glob = "a*",
-		.tenant_a = true,
-		.conns = {{42, "ax@tenant-b.example", NULL, 1},
-			  {40, "a@tenant-a.example", NULL, 1}},
-		.verdict = KG_PLAN_KICK,
-		.pids = {40},
-		.kicked = "a@tenant-a.example",
-		.conns_matched = 1,
-		.conns_kicked = 1,
-		.hidden = "ax@tenant-b.example",
-		.hidden_pid = 42,
-	},
-	{
-		.name = "out-of-scope user matching the glob is no match",
-		.glob = "x@*",
-		.tenant_a = true,
-		.conns = {{41, "x@tenant-b.example", NULL, 1}},
-		.verdict = KG_PLAN_NO_MATCH,
-		.hidden = "x@tenant-b.example",
-		.hidden_pid = 41,
-	},
-	{
-		.name = "no matching connection",
-		.glob = "nobody",
-		.conns = {{1, "foo", NULL, 3}, {2, "bar", "192.0.2.1", 1}},
-		.verdict = KG_PLAN_NO_MATCH,
-	},
-	{
-		.name = "network given, connection without address: no match",
-		.net = "0.0.0.0/0",
-		.conns = {{1, "foo", NULL, 1}},
-		.verdict = KG_PLAN_NO_MATCH,
-	},
-	{
-		.name = "a refcount of three is three connections",
-		.glob = "foo",
-		.conns = {{60, "foo", "192.0.2.9", 3}},
-		.verdict = KG_PLAN_KICK,
-		.pids = {60},
-		.kicked = "foo",
-		.conns_matched = 3,
-		.conns_kicked = 3,
-	},
-	{
-		.name = "refcounts weigh matched and kicked separately",
-		.glob = "foo",
-		.force = true,
-		.conns = {{61, "foo", NULL, 3}, {61, "bar", NULL, 2}},
-		.verdict = KG_PLAN_KICK,
-		.pids = {61},
-		.kicked = "bar foo",
-		.conns_matched = 3,
-		.conns_kicked = 5,
-	},
-	{
-		.name = "glob is case-insensitive, names keep their bytes",
-		.glob = "foo",
-		.conns = {{70, "FOO", NULL, 1},
-			  {71, "bar", NULL, 1},
-			  {70, "foo", "192.0.2.1", 1},
-			  {72, "baz", NULL, 1},
-			  {70, "Foo", "2001:db8::1", 1}},
-		.verdict = KG_PLAN_KICK,
-		.pids = {70},
-		.kicked = "FOO Foo foo",
-		.conns_matched = 3,
-		.conns_kicked = 3,
-	},
-	{
-		.name = "non-matching connection after the match, pids apart",
-		.glob = "foo",
-		.conns = {{80, "foo", NULL, 1},
-			  {81, "foo", NULL, 1},
-			  {82, "bar", NULL, 1},
-			  {80, "jane", NULL, 1},
-			  {83, "zed", NULL, 1}},
-		.verdict = KG_PLAN_NEED_FORCE,
-		.warn = "jane",
-		.conns_matched = 2,
-	},
-	{
-		.name = "non-matching connection before the match",
-		.glob = "foo",
-		.force = true,
-		.conns = {{90, "jane", NULL, 1},
-			  {91, "bar", NULL, 1},
-			  {90, "foo", NULL, 1},
-			  {92, "foo", NULL, 1},
-			  {90, "adam", NULL, 1}},
-		.verdict = KG_PLAN_KICK,
-		.pids = {90, 92},
-		.kicked = "adam foo jane",
-		.conns_matched = 2,
-		.conns_kicked = 4,
-	},
-	{
-		.name = "pids ascending and users unique whatever the order",
-		.glob = "u*",
-		.conns = {{2147483647, "u1", NULL, 1},
-			  {300, "u2", NULL, 1},
-			  {7, "u1", NULL, 1},
-			  {300, "u1", NULL, 1},
-			  {1, "u2", NULL, 1}},
-		.verdict = KG_PLAN_KICK,
-		.pids = {1, 7, 300, 2147483647},
-		.kicked = "u1 u2",
-		.conns_matched = 5,
-		.conns_kicked = 5,
-	},
-	{
-		.name = "warn lists each user once, sorted bytewise",
-		.glob = "foo",
-		.conns = {{5, "foo", NULL, 1},
-			  {5, "zoe", NULL, 1},
-			  {6, "foo", NULL, 1},
-			  {6, "zoe", NULL, 1},
-			  {6, "Zoe", NULL, 1},
-			  {6, "\xc3\xa9mile", NULL, 1}},
-		.verdict = KG_PLAN_NEED_FORCE,
-		.warn = "Zoe zoe \xc3\xa9mile",
-		.conns_matched = 2,
-	},
-	{
-		.name = "network only: every user inside it",
-		.net = "2001:db8::/32",
-		.conns = {{8, "a", "2001:db8::1", 1},
-			  {9, "b", "2001:db9::1", 1},
-			  {8, "c", "2001:db8:ffff::1", 1}},
-		.verdict = KG_PLAN_KICK,
-		.pids = {8},
-		.kicked = "a c",
-		.conns_matched = 2,
-		.conns_kicked = 2,
-	},
+        {
+                .name = "glob and network pick the v4 connections",
+                .glob = "foo",
+                .net = "192.0.2.0/24",
+                .conns = {{1, "foo", "192.0.2.53", 1},
+                          {2, "foo", "192.0.2.111", 1},
+                          {3, "foo", "fd95:4eed:38ba::25", 1}},
+                .verdict = KG_PLAN_KICK,
+                .pids = {1, 2},
+                .kicked = "foo",
+                .conns_matched = 2,
+                .conns_kicked = 2,
+        },
+        {
+                .name = "question mark matches exactly one byte",
+                .glob = "ba?",
+                .conns = {{10, "bar", NULL, 1},
+                          {11, "baz", NULL, 1},
+                          {12, "bart", NULL, 1},
+                          {13, "jane", NULL, 1}},
+                .verdict = KG_PLAN_KICK,
+                .pids = {10, 11},
+                .kicked = "bar baz",
+                .conns_matched = 2,
+                .conns_kicked = 2,
+        },
+        {
+                .name = "shared process without force warns, signals nothing",
+                .glob = "bar",
+                .conns = {{20, "bar", "127.0.0.4", 1},
+                          {20, "jane", "::1", 1},
+                          {21, "bar", NULL, 1}},
+                .verdict = KG_PLAN_NEED_FORCE,
+                .warn = "jane",
+                .conns_matched = 2,
+        },
+        {
+                .name = "shared process with force is kicked with all users",
+                .glob = "bar",
+                .force = true,
+                .conns = {{20, "bar", "127.0.0.4", 1},
+                          {20, "jane", "::1", 1},
+                          {21, "bar", NULL, 1}},
+                .verdict = KG_PLAN_KICK,
+                .pids = {20, 21},
+                .kicked = "bar jane",
+                .conns_matched = 2,
+                .conns_kicked = 3,
+        },
+        {
+                .name = "same user on another address makes the process shared",
+                .glob = "foo",
+                .net = "127.0.0.2/32",
+                .conns = {{30, "foo", "127.0.0.2", 1},
+                          {30, "foo", "127.0.0.3", 1}},
+                .verdict = KG_PLAN_NEED_FORCE,
+                .warn = "foo",
+                .conns_matched = 1,
+        },
+        {
+                .name = "out-of-scope process is neither kicked nor named",
+                .glob = "*",
+                .tenant_a = true,
+                .conns = {{40, "a@tenant-a.example", NULL, 1},
+                          {41, "x@tenant-b.example", NULL, 1}},
+                .verdict = KG_PLAN_KICK,
+                .pids = {40},
+                .kicked = "a@tenant-a.example",
+                .conns_matched = 1,
+                .conns_kicked = 1,
+                .hidden = "x@tenant-b.example",
+                .hidden_pid = 41,
+        },
+        {
+                .name = "out-of-scope session on a matched process blocks "
+                        "force",
+                .glob = "a@tenant-a.example",
+                .force = true,
+                .tenant_a = true,
+                .conns = {{50, "a@tenant-a.example", NULL, 1},
+                          {50, "x@tenant-b.example", NULL, 1}},
+                .verdict = KG_PLAN_BLOCKED,
+                .conns_matched = 1,
+                .outside_scope = 1,
+                .hidden = "x@tenant-b.example",
+                .hidden_pid = 50,
+        },
+        {
+                .name = "blocked wins over need-force",
+                .glob = "a@tenant-a.example",
+                .tenant_a = true,
+                .conns = {{50, "a@tenant-a.example", NULL, 1},
+                          {50, "x@tenant-b.example", NULL, 2},
+                          {51, "a@tenant-a.example", NULL, 1},
+                          {51, "b@tenant-a.example", NULL, 1}},
+                .verdict = KG_PLAN_BLOCKED,
+                .conns_matched = 2,
+                .outside_scope = 2,
+                .hidden = "x@tenant-b.example",
+                .hidden_pid = 50,
+        },
+        {
+                .name = "out-of-scope process with no match does not block",
+                .glob = "a*",
+                .tenant_a = true,
+                .conns = {{42, "ax@tenant-b.example", NULL, 1},
+                          {40, "a@tenant-a.example", NULL, 1}},
+                .verdict = KG_PLAN_KICK,
+                .pids = {40},
+                .kicked = "a@tenant-a.example",
+                .conns_matched = 1,
+                .conns_kicked = 1,
+                .hidden = "ax@tenant-b.example",
+                .hidden_pid = 42,
+        },
+        {
+                .name = "out-of-scope user matching the glob is no match",
+                .glob = "x@*",
+                .tenant_a = true,
+                .conns = {{41, "x@tenant-b.example", NULL, 1}},
+                .verdict = KG_PLAN_NO_MATCH,
+                .hidden = "x@tenant-b.example",
+                .hidden_pid = 41,
+        },
+        {
+                .name = "no matching connection",
+                .glob = "nobody",
+                .conns = {{1, "foo", NULL, 3}, {2, "bar", "192.0.2.1", 1}},
+                .verdict = KG_PLAN_NO_MATCH,
+        },
+        {
+                .name = "network given, connection without address: no match",
+                .net = "0.0.0.0/0",
+                .conns = {{1, "foo", NULL, 1}},
+                .verdict = KG_PLAN_NO_MATCH,
+        },
+        {
+                .name = "a refcount of three is three connections",
+                .glob = "foo",
+                .conns = {{60, "foo", "192.0.2.9", 3}},
+                .verdict = KG_PLAN_KICK,
+                .pids = {60},
+                .kicked = "foo",
+                .conns_matched = 3,
+                .conns_kicked = 3,
+        },
+        {
+                .name = "refcounts weigh matched and kicked separately",
+                .glob = "foo",
+                .force = true,
+                .conns = {{61, "foo", NULL, 3}, {61, "bar", NULL, 2}},
+                .verdict = KG_PLAN_KICK,
+                .pids = {61},
+                .kicked = "bar foo",
+                .conns_matched = 3,
+                .conns_kicked = 5,
+        },
+        {
+                .name = "glob is case-insensitive, names keep their bytes",
+                .glob = "foo",
+                .conns = {{70, "FOO", NULL, 1},
+                          {71, "bar", NULL, 1},
+                          {70, "foo", "192.0.2.1", 1},
+                          {72, "baz", NULL, 1},
+                          {70, "Foo", "2001:db8::1", 1}},
+                .verdict = KG_PLAN_KICK,
+                .pids = {70},
+                .kicked = "FOO Foo foo",
+                .conns_matched = 3,
+                .conns_kicked = 3,
+        },
+        {
+                .name = "non-matching connection after the match, pids apart",
+                .glob = "foo",
+                .conns = {{80, "foo", NULL, 1},
+                          {81, "foo", NULL, 1},
+                          {82, "bar", NULL, 1},
+                          {80, "jane", NULL, 1},
+                          {83, "zed", NULL, 1}},
+                .verdict = KG_PLAN_NEED_FORCE,
+                .warn = "jane",
+                .conns_matched = 2,
+        },
+        {
+                .name = "non-matching connection before the match",
+                .glob = "foo",
+                .force = true,
+                .conns = {{90, "jane", NULL, 1},
+                          {91, "bar", NULL, 1},
+                          {90, "foo", NULL, 1},
+                          {92, "foo", NULL, 1},
+                          {90, "adam", NULL, 1}},
+                .verdict = KG_PLAN_KICK,
+                .pids = {90, 92},
+                .kicked = "adam foo jane",
+                .conns_matched = 2,
+                .conns_kicked = 4,
+        },
+        {
+                .name = "pids ascending and users unique whatever the order",
+                .glob = "u*",
+                .conns = {{2147483647, "u1", NULL, 1},
+                          {300, "u2", NULL, 1},
+                          {7, "u1", NULL, 1},
+                          {300, "u1", NULL, 1},
+                          {1, "u2", NULL, 1}},
+                .verdict = KG_PLAN_KICK,
+                .pids = {1, 7, 300, 2147483647},
+                .kicked = "u1 u2",
+                .conns_matched = 5,
+                .conns_kicked = 5,
+        },
+        {
+                .name = "warn lists each user once, sorted bytewise",
+                .glob = "foo",
+                .conns = {{5, "foo", NULL, 1},
+                          {5, "zoe", NULL, 1},
+                          {6, "foo", NULL, 1},
+                          {6, "zoe", NULL, 1},
+                          {6, "Zoe", NULL, 1},
+                          {6, "\xc3\xa9mile", NULL, 1}},
+                .verdict = KG_PLAN_NEED_FORCE,
+                .warn = "Zoe zoe \xc3\xa9mile",
+                .conns_matched = 2,
+        },
+        {
+                .name = "names sort bytewise: prefixes, long shared starts",
+                .glob = "*",
+                .conns = {{4, "alanis", NULL, 1},
+                          {4, "alan\xff", NULL, 1},
+                          {4, "user1234@b", NULL, 1},
+                          {4, "al\x01", NULL, 1},
+                          {4, "alan", NULL, 1},
+                          {4, "user12345@a", NULL, 1},
+                          {4, "al", NULL, 1},
+                          {4, "alan", NULL, 1}},
+                .verdict = KG_PLAN_KICK,
+                .pids = {4},
+                .kicked = "al al\x01 alan alanis alan\xff user12345@a "
+                          "user1234@b",
+                .conns_matched = 8,
+                .conns_kicked = 8,
+        },
+        {
+                .name = "network only: every user inside it",
+                .net = "2001:db8::/32",
+                .conns = {{8, "a", "2001:db8::1", 1},
+                          {9, "b", "2001:db9::1", 1},
+                          {8, "c", "2001:db8:ffff::1", 1}},
+                .verdict = KG_PLAN_KICK,
+                .pids = {8},
+                .kicked = "a c",
+                .conns_matched = 2,
+                .conns_kicked = 2,
+        },
 };
 
 static void test_plan_table(void **state)
@@ -468,7 +485,7 @@ static void test_plan_many_processes(void **state)
 		struct tconn t = {pid, user, NULL, 1};
 
 		snprintf(user, sizeof(user), "user%u@tenant%u.example", pid,
-			 pid % TENANTS);
+		         pid % TENANTS);
 		assert_int_equal(add_conn(p, &t), 0);
 	}
 	assert_int_equal(kg_plan_finish(p, &r), 0);
@@ -495,17 +512,17 @@ static void test_plan_many_processes(void **state)
 /* The randomized comparison: small dumps drawn from a few users, pids and
  * addresses, checked against the rules restated connection by
  * connection. */
-#define R_CONNS 24
+#define R_CONNS  24
 #define R_ROUNDS 3000
 
 static const char *const r_users[] = {
-	"a@tenant-a.example", "b@tenant-a.example", "A@TENANT-A.EXAMPLE",
-	"x@tenant-b.example", "y@tenant-b.example",
+        "a@tenant-a.example", "b@tenant-a.example", "A@TENANT-A.EXAMPLE",
+        "x@tenant-b.example", "y@tenant-b.example",
 };
 static const char *const r_addrs[] = {NULL, "192.0.2.1", "192.0.2.200",
-				      "2001:db8::7"};
-static const char *const r_globs[] = {NULL, "a*", "*@tenant-a.example",
-				      "?@*", "x*"};
+                                      "2001:db8::7"};
+static const char *const r_globs[] = {NULL, "a*", "*@tenant-a.example", "?@*",
+                                      "x*"};
 static const char *const r_nets[] = {NULL, "192.0.2.0/25", "::/0"};
 
 struct oracle {
@@ -572,7 +589,7 @@ static void r_add_pid(struct oracle *o, uint32_t pid)
 
 /* The rules of plan.h, one connection at a time, quadratic on purpose. */
 static void r_expect(const struct r_conn *c, size_t n, bool force,
-		     struct oracle *o)
+                     struct oracle *o)
 {
 	bool shared = false;
 
@@ -602,7 +619,7 @@ static void r_expect(const struct r_conn *c, size_t n, bool force,
 			r_add_name(o, c[i].t.user);
 			r_add_pid(o, c[i].t.pid);
 		} else if (o->verdict == KG_PLAN_NEED_FORCE && !c[i].m &&
-			   r_shared(c, n, c[i].t.pid)) {
+		           r_shared(c, n, c[i].t.pid)) {
 			r_add_name(o, c[i].t.user);
 		}
 	}
@@ -615,7 +632,7 @@ static void r_expect(const struct r_conn *c, size_t n, bool force,
 static void r_compare(const struct oracle *o, const struct kg_plan_result *r)
 {
 	const struct kg_str *names =
-		o->verdict == KG_PLAN_KICK ? r->kicked : r->warn;
+	        o->verdict == KG_PLAN_KICK ? r->kicked : r->warn;
 	size_t n_names = o->verdict == KG_PLAN_KICK ? r->n_kicked : r->n_warn;
 
 	assert_int_equal(r->verdict, o->verdict);
@@ -649,10 +666,10 @@ static void test_plan_matches_rules_on_random_dumps(void **state)
 	for (int round = 0; round < R_ROUNDS; round++) {
 		bool tenant_a = r_next(&seed, 2);
 		const struct kg_scope *scope =
-			tenant_a ? &scope_tenant_a : &scope_all;
-		struct kg_request req = make_req(PICK(&seed, r_globs),
-						 PICK(&seed, r_nets),
-						 r_next(&seed, 2));
+		        tenant_a ? &scope_tenant_a : &scope_all;
+		struct kg_request req =
+		        make_req(PICK(&seed, r_globs), PICK(&seed, r_nets),
+		                 r_next(&seed, 2));
 		struct kg_plan *p = kg_plan_new(&req, scope);
 		size_t n = 1 + r_next(&seed, R_CONNS);
 		struct r_conn c[R_CONNS];
@@ -663,19 +680,18 @@ static void test_plan_matches_rules_on_random_dumps(void **state)
 		for (size_t i = 0; i < n; i++) {
 			struct kg_conn kc;
 
-			c[i].t = (struct tconn){1 + r_next(&seed, 8),
-						PICK(&seed, r_users),
-						PICK(&seed, r_addrs),
-						1 + r_next(&seed, 3)};
+			c[i].t = (struct tconn){
+			        1 + r_next(&seed, 8), PICK(&seed, r_users),
+			        PICK(&seed, r_addrs), 1 + r_next(&seed, 3)};
 			kc = (struct kg_conn){
-				.pid = c[i].t.pid,
-				.refcount = c[i].t.refcount,
-				.addr = parse_addr(c[i].t.addr),
-				.user = c[i].t.user,
-				.user_len = strlen(c[i].t.user),
+			        .pid = c[i].t.pid,
+			        .refcount = c[i].t.refcount,
+			        .addr = parse_addr(c[i].t.addr),
+			        .user = c[i].t.user,
+			        .user_len = strlen(c[i].t.user),
 			};
-			c[i].in = kg_scope_contains(scope, kc.user,
-						    kc.user_len, &kc.addr);
+			c[i].in = kg_scope_contains(scope, kc.user, kc.user_len,
+			                            &kc.addr);
 			c[i].m = c[i].in && kg_conn_matches(&req, &kc);
 			assert_int_equal(kg_plan_add(p, &kc), 0);
 		}
@@ -689,11 +705,11 @@ static void test_plan_matches_rules_on_random_dumps(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_plan_table),
-		cmocka_unit_test(test_plan_rejects_pid_outside_range),
-		cmocka_unit_test(test_plan_finish_twice_same_result),
-		cmocka_unit_test(test_plan_many_processes),
-		cmocka_unit_test(test_plan_matches_rules_on_random_dumps),
+	        cmocka_unit_test(test_plan_table),
+	        cmocka_unit_test(test_plan_rejects_pid_outside_range),
+	        cmocka_unit_test(test_plan_finish_twice_same_result),
+	        cmocka_unit_test(test_plan_many_processes),
+	        cmocka_unit_test(test_plan_matches_rules_on_random_dumps),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

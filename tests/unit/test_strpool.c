@@ -22,8 +22,8 @@ static uint32_t intern(struct kg_strpool *p, const char *s, size_t len)
 	return id;
 }
 
-static void assert_str(const struct kg_strpool *p, uint32_t id,
-		       const char *s, size_t len)
+static void assert_str(const struct kg_strpool *p, uint32_t id, const char *s,
+                       size_t len)
 {
 	struct kg_str t = kg_strpool_get(p, id);
 
@@ -37,8 +37,8 @@ static void test_strpool_same_bytes_same_id(void **state)
 		const char *s;
 		size_t len;
 	} strs[] = {
-		{"foo", 3},   {"FOO", 3},      {"foo\0bar", 7}, {"foo\0baz", 7},
-		{"fo", 2},    {"", 0},         {"\xff\x01", 2}, {"foo ", 4},
+	        {"foo", 3}, {"FOO", 3}, {"foo\0bar", 7}, {"foo\0baz", 7},
+	        {"fo", 2},  {"", 0},    {"\xff\x01", 2}, {"foo ", 4},
 	};
 	struct kg_strpool *p = kg_strpool_new();
 	uint32_t ids[sizeof(strs) / sizeof(strs[0])];
@@ -60,10 +60,10 @@ static void test_strpool_same_bytes_same_id(void **state)
 
 static void test_strpool_sorts_bytewise(void **state)
 {
-	static const char *const in[] = {"b", "\xc3\xa9", "B", "ab", "a",
-					 "\x7f", "abc", "aB"};
-	static const char *const want[] = {"B", "a", "aB", "ab", "abc", "b",
-					   "\x7f", "\xc3\xa9"};
+	static const char *const in[] = {"b", "\xc3\xa9", "B",   "ab",
+	                                 "a", "\x7f",     "abc", "aB"};
+	static const char *const want[] = {"B",   "a", "aB",   "ab",
+	                                   "abc", "b", "\x7f", "\xc3\xa9"};
 	struct kg_strpool *p = kg_strpool_new();
 	uint32_t ids[8];
 
@@ -81,8 +81,8 @@ static void test_strpool_sorts_bytewise(void **state)
  * the limit; one past it is refused. */
 static void test_strpool_lengths_and_limit(void **state)
 {
-	static const size_t lens[] = {1, 127, 128, 16383, 16384,
-				      KG_STRPOOL_LEN_MAX};
+	static const size_t lens[] = {1,     127,   128,
+	                              16383, 16384, KG_STRPOOL_LEN_MAX};
 	struct kg_strpool *p = kg_strpool_new();
 	char *buf = malloc(KG_STRPOOL_LEN_MAX + 1);
 	uint32_t ids[6];
@@ -99,8 +99,8 @@ static void test_strpool_lengths_and_limit(void **state)
 		memset(buf, 'a' + (int)i, lens[i]);
 		assert_str(p, ids[i], buf, lens[i]);
 	}
-	assert_int_equal(
-		kg_strpool_intern(p, buf, KG_STRPOOL_LEN_MAX + 1, &id), -1);
+	assert_int_equal(kg_strpool_intern(p, buf, KG_STRPOOL_LEN_MAX + 1, &id),
+	                 -1);
 	free(buf);
 	kg_strpool_free(p);
 }
@@ -116,8 +116,9 @@ static void test_strpool_many_strings(void **state)
 	assert_non_null(p);
 	for (unsigned round = 0; round < 2; round++) {
 		for (unsigned i = 0; i < N; i++) {
-			int len = snprintf(buf, sizeof(buf),
-					   "user%u@tenant%u.example", i, i % 10);
+			int len =
+			        snprintf(buf, sizeof(buf),
+			                 "user%u@tenant%u.example", i, i % 10);
 
 			assert_int_equal(intern(p, buf, (size_t)len), i);
 		}
@@ -125,7 +126,7 @@ static void test_strpool_many_strings(void **state)
 	assert_int_equal(kg_strpool_count(p), N);
 	for (unsigned i = 0; i < N; i += 997) {
 		int len = snprintf(buf, sizeof(buf), "user%u@tenant%u.example",
-				   i, i % 10);
+		                   i, i % 10);
 
 		assert_str(p, i, buf, (size_t)len);
 	}
@@ -149,11 +150,11 @@ static void test_strpool_frozen_keeps_strings(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_strpool_same_bytes_same_id),
-		cmocka_unit_test(test_strpool_sorts_bytewise),
-		cmocka_unit_test(test_strpool_lengths_and_limit),
-		cmocka_unit_test(test_strpool_many_strings),
-		cmocka_unit_test(test_strpool_frozen_keeps_strings),
+	        cmocka_unit_test(test_strpool_same_bytes_same_id),
+	        cmocka_unit_test(test_strpool_sorts_bytewise),
+	        cmocka_unit_test(test_strpool_lengths_and_limit),
+	        cmocka_unit_test(test_strpool_many_strings),
+	        cmocka_unit_test(test_strpool_frozen_keeps_strings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -46,12 +46,11 @@ struct who_case {
 
 static const struct kg_str tenant_a_glob = {"*@tenant-a.example", 18};
 
-static const struct kg_scope scope_all = {.all_users = true,
-					  .all_nets = true};
+static const struct kg_scope scope_all = {.all_users = true, .all_nets = true};
 static const struct kg_scope scope_tenant_a = {
-	.globs = &tenant_a_glob,
-	.n_globs = 1,
-	.all_nets = true,
+        .globs = &tenant_a_glob,
+        .n_globs = 1,
+        .all_nets = true,
 };
 
 static struct kg_addr parse_addr(const char *text)
@@ -86,13 +85,13 @@ static struct kg_request make_req(const char *glob, const char *net)
 static int add_conn(struct kg_who *w, const struct tconn *t)
 {
 	struct kg_conn c = {
-		.pid = t->pid,
-		.refcount = t->refcount,
-		.addr = parse_addr(t->addr),
-		.service = t->service,
-		.service_len = strlen(t->service),
-		.user = t->user,
-		.user_len = strlen(t->user),
+	        .pid = t->pid,
+	        .refcount = t->refcount,
+	        .addr = parse_addr(t->addr),
+	        .service = t->service,
+	        .service_len = strlen(t->service),
+	        .user = t->user,
+	        .user_len = strlen(t->user),
 	};
 
 	return kg_who_add(w, &c);
@@ -116,7 +115,7 @@ static void check_case(const struct who_case *tc)
 {
 	struct kg_request req = make_req(tc->glob, tc->net);
 	struct kg_who *w =
-		kg_who_new(&req, tc->tenant_a ? &scope_tenant_a : &scope_all);
+	        kg_who_new(&req, tc->tenant_a ? &scope_tenant_a : &scope_all);
 	struct kg_who_result r;
 	size_t n_rows = 0;
 
@@ -140,99 +139,100 @@ static void check_case(const struct who_case *tc)
 }
 
 static const struct who_case cases[] = {
-	{
-		.name = "sorted by user bytewise, service, pid, address",
-		.conns = {{7, "imap", "bob", "192.0.2.1", 1},
-			  {5, "pop3", "alice", NULL, 1},
-			  {5, "imap", "alice", "2001:db8::1", 2},
-			  {5, "imap", "alice", "192.0.2.9", 1},
-			  {3, "imap", "alice", "192.0.2.9", 1},
-			  {4, "imap", "Bob", NULL, 1},
-			  {5, "imap", "alice", "192.0.2.10", 1},
-			  {5, "imap", "alice", NULL, 1}},
-		.rows = {{"Bob", "imap", 4, "", 1},
-			 {"alice", "imap", 3, "192.0.2.9", 1},
-			 {"alice", "imap", 5, "", 1},
-			 {"alice", "imap", 5, "192.0.2.9", 1},
-			 {"alice", "imap", 5, "192.0.2.10", 1},
-			 {"alice", "imap", 5, "2001:db8::1", 2},
-			 {"alice", "pop3", 5, "", 1},
-			 {"bob", "imap", 7, "192.0.2.1", 1}},
-		.pids = 4,
-		.conns_total = 9,
-	},
-	{
-		.name = "out-of-scope connections are not listed",
-		.tenant_a = true,
-		.conns = {{41, "imap", "x@tenant-b.example", "192.0.2.1", 1},
-			  {40, "imap", "a@tenant-a.example", "192.0.2.2", 1},
-			  {40, "imap", "y@tenant-b.example", "192.0.2.3", 1}},
-		.rows = {{"a@tenant-a.example", "imap", 40, "192.0.2.2", 1}},
-		.pids = 1,
-		.conns_total = 1,
-	},
-	{
-		.name = "glob filters case-insensitively",
-		.glob = "ba?",
-		.conns = {{10, "imap", "bar", NULL, 1},
-			  {11, "imap", "BAZ", NULL, 3},
-			  {12, "imap", "bart", NULL, 1},
-			  {13, "imap", "jane", NULL, 1}},
-		.rows = {{"BAZ", "imap", 11, "", 3}, {"bar", "imap", 10, "", 1}},
-		.pids = 2,
-		.conns_total = 4,
-	},
-	{
-		.name = "network filters across v4, mapped v4 and v6",
-		.net = "192.0.2.0/24",
-		.conns = {{1, "imap", "foo", "192.0.2.53", 1},
-			  {2, "imap", "foo", "::ffff:192.0.2.54", 1},
-			  {3, "imap", "foo", "fd95:4eed:38ba::25", 1},
-			  {4, "imap", "foo", NULL, 1},
-			  {5, "imap", "foo", "198.51.100.1", 1}},
-		.rows = {{"foo", "imap", 1, "192.0.2.53", 1},
-			 {"foo", "imap", 2, "192.0.2.54", 1}},
-		.pids = 2,
-		.conns_total = 2,
-	},
-	{
-		.name = "v6 network with a glob",
-		.glob = "*@x",
-		.net = "fd95::/16",
-		.conns = {{1, "pop3", "a@x", "fd95:4eed:38ba::25", 1},
-			  {2, "pop3", "a@y", "fd95:4eed:38ba::26", 1},
-			  {3, "pop3", "b@x", "192.0.2.1", 1}},
-		.rows = {{"a@x", "pop3", 1, "fd95:4eed:38ba::25", 1}},
-		.pids = 1,
-		.conns_total = 1,
-	},
-	{
-		.name = "equal rows merge, refcounts summed",
-		.conns = {{9, "imap", "foo", "192.0.2.1", 2},
-			  {9, "imap", "foo", "192.0.2.2", 1},
-			  {9, "imap", "foo", "192.0.2.1", 3},
-			  {9, "imap", "FOO", "192.0.2.1", 1}},
-		.rows = {{"FOO", "imap", 9, "192.0.2.1", 1},
-			 {"foo", "imap", 9, "192.0.2.1", 5},
-			 {"foo", "imap", 9, "192.0.2.2", 1}},
-		.pids = 1,
-		.conns_total = 7,
-	},
-	{
-		.name = "a merged refcount saturates",
-		.conns = {{9, "imap", "foo", NULL, UINT32_MAX},
-			  {9, "imap", "foo", NULL, 2}},
-		.rows = {{"foo", "imap", 9, "", UINT32_MAX}},
-		.pids = 1,
-		.conns_total = UINT32_MAX,
-	},
-	{
-		.name = "nothing matches: no rows",
-		.glob = "nobody",
-		.conns = {{1, "imap", "foo", NULL, 1}},
-		.pids = 0,
-		.conns_total = 0,
-	},
+        {
+                .name = "sorted by user bytewise, service, pid, address",
+                .conns = {{7, "imap", "bob", "192.0.2.1", 1},
+                          {5, "pop3", "alice", NULL, 1},
+                          {5, "imap", "alice", "2001:db8::1", 2},
+                          {5, "imap", "alice", "192.0.2.9", 1},
+                          {3, "imap", "alice", "192.0.2.9", 1},
+                          {4, "imap", "Bob", NULL, 1},
+                          {5, "imap", "alice", "192.0.2.10", 1},
+                          {5, "imap", "alice", NULL, 1}},
+                .rows = {{"Bob", "imap", 4, "", 1},
+                         {"alice", "imap", 3, "192.0.2.9", 1},
+                         {"alice", "imap", 5, "", 1},
+                         {"alice", "imap", 5, "192.0.2.9", 1},
+                         {"alice", "imap", 5, "192.0.2.10", 1},
+                         {"alice", "imap", 5, "2001:db8::1", 2},
+                         {"alice", "pop3", 5, "", 1},
+                         {"bob", "imap", 7, "192.0.2.1", 1}},
+                .pids = 4,
+                .conns_total = 9,
+        },
+        {
+                .name = "out-of-scope connections are not listed",
+                .tenant_a = true,
+                .conns = {{41, "imap", "x@tenant-b.example", "192.0.2.1", 1},
+                          {40, "imap", "a@tenant-a.example", "192.0.2.2", 1},
+                          {40, "imap", "y@tenant-b.example", "192.0.2.3", 1}},
+                .rows = {{"a@tenant-a.example", "imap", 40, "192.0.2.2", 1}},
+                .pids = 1,
+                .conns_total = 1,
+        },
+        {
+                .name = "glob filters case-insensitively",
+                .glob = "ba?",
+                .conns = {{10, "imap", "bar", NULL, 1},
+                          {11, "imap", "BAZ", NULL, 3},
+                          {12, "imap", "bart", NULL, 1},
+                          {13, "imap", "jane", NULL, 1}},
+                .rows = {{"BAZ", "imap", 11, "", 3},
+                         {"bar", "imap", 10, "", 1}},
+                .pids = 2,
+                .conns_total = 4,
+        },
+        {
+                .name = "network filters across v4, mapped v4 and v6",
+                .net = "192.0.2.0/24",
+                .conns = {{1, "imap", "foo", "192.0.2.53", 1},
+                          {2, "imap", "foo", "::ffff:192.0.2.54", 1},
+                          {3, "imap", "foo", "fd95:4eed:38ba::25", 1},
+                          {4, "imap", "foo", NULL, 1},
+                          {5, "imap", "foo", "198.51.100.1", 1}},
+                .rows = {{"foo", "imap", 1, "192.0.2.53", 1},
+                         {"foo", "imap", 2, "192.0.2.54", 1}},
+                .pids = 2,
+                .conns_total = 2,
+        },
+        {
+                .name = "v6 network with a glob",
+                .glob = "*@x",
+                .net = "fd95::/16",
+                .conns = {{1, "pop3", "a@x", "fd95:4eed:38ba::25", 1},
+                          {2, "pop3", "a@y", "fd95:4eed:38ba::26", 1},
+                          {3, "pop3", "b@x", "192.0.2.1", 1}},
+                .rows = {{"a@x", "pop3", 1, "fd95:4eed:38ba::25", 1}},
+                .pids = 1,
+                .conns_total = 1,
+        },
+        {
+                .name = "equal rows merge, refcounts summed",
+                .conns = {{9, "imap", "foo", "192.0.2.1", 2},
+                          {9, "imap", "foo", "192.0.2.2", 1},
+                          {9, "imap", "foo", "192.0.2.1", 3},
+                          {9, "imap", "FOO", "192.0.2.1", 1}},
+                .rows = {{"FOO", "imap", 9, "192.0.2.1", 1},
+                         {"foo", "imap", 9, "192.0.2.1", 5},
+                         {"foo", "imap", 9, "192.0.2.2", 1}},
+                .pids = 1,
+                .conns_total = 7,
+        },
+        {
+                .name = "a merged refcount saturates",
+                .conns = {{9, "imap", "foo", NULL, UINT32_MAX},
+                          {9, "imap", "foo", NULL, 2}},
+                .rows = {{"foo", "imap", 9, "", UINT32_MAX}},
+                .pids = 1,
+                .conns_total = UINT32_MAX,
+        },
+        {
+                .name = "nothing matches: no rows",
+                .glob = "nobody",
+                .conns = {{1, "imap", "foo", NULL, 1}},
+                .pids = 0,
+                .conns_total = 0,
+        },
 };
 
 static void test_who_table(void **state)
@@ -248,11 +248,10 @@ static void test_who_table(void **state)
 
 static void make_name(unsigned i, char *buf, size_t cap)
 {
-	static const char *const suffixes[] = {"", "", "x", "\xc3\xa9",
-					       "\xff"};
+	static const char *const suffixes[] = {"", "", "x", "\xc3\xa9", "\xff"};
 
 	snprintf(buf, cap, "%c%u%s", i % 5 == 1 ? 'U' : 'u', i / 5,
-		 suffixes[i % 5]);
+	         suffixes[i % 5]);
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -275,7 +274,7 @@ static void test_who_interning_keeps_names_exact(void **state)
 	for (unsigned pass = 0; pass < 2; pass++) {
 		for (unsigned i = 0; i < N_USERS; i++) {
 			struct tconn t = {1 + i + pass * N_USERS, "imap", buf,
-					  NULL, 1};
+			                  NULL, 1};
 
 			make_name(i, buf, sizeof(buf));
 			assert_int_equal(add_conn(w, &t), 0);
@@ -308,11 +307,43 @@ static void test_who_interning_keeps_names_exact(void **state)
 	kg_who_free(w);
 }
 
+static void test_who_finish_twice_same_rows(void **state)
+{
+	static const struct tconn conns[] = {
+	        {9, "imap", "foo", "192.0.2.1", 2},
+	        {8, "imap", "bar", NULL, 1},
+	        {9, "imap", "foo", "192.0.2.1", 3},
+	        {9, "imap", "foo", "192.0.2.1", 4},
+	};
+	struct kg_request req = make_req(NULL, NULL);
+	struct kg_who *w = kg_who_new(&req, &scope_all);
+	struct kg_who_result r;
+	struct kg_who_row row;
+
+	(void)state;
+	assert_non_null(w);
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(add_conn(w, &conns[i]), 0);
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(kg_who_finish(w, &r), 0);
+		assert_int_equal(r.n_rows, 2);
+		assert_int_equal(r.conns, 10);
+		assert_int_equal(r.pids, 2);
+		kg_who_row(w, 1, &row);
+		assert_row(&row,
+		           &(struct trow){"foo", "imap", 9, "192.0.2.1", 9});
+	}
+	/* The collection is complete. */
+	assert_int_equal(add_conn(w, &conns[1]), -1);
+	kg_who_free(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_who_table),
-		cmocka_unit_test(test_who_interning_keeps_names_exact),
+	        cmocka_unit_test(test_who_table),
+	        cmocka_unit_test(test_who_interning_keeps_names_exact),
+	        cmocka_unit_test(test_who_finish_twice_same_rows),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

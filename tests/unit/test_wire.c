@@ -647,7 +647,8 @@ static void test_reply_oversized_packet_long(void **state)
 	(void)state;
 	assert_non_null(pkt);
 	memset(pkt, 'n', KG_PKT_MAX + 1);
-	/* Two user records covering the whole buffer, sized by argument. */
+	/* Two user records; the second one's length makes the packet end
+	 * at total bytes. */
 	pkt[0] = KG_WIRE_VERSION;
 	pkt[1] = KG_PKT_RECORDS;
 	pkt[2] = KG_REC_KICKED;

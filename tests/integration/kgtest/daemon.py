@@ -1,0 +1,314 @@
+"""kickgated under test, and the kickgate CLI pointed at it.
+
+Kickgated writes a configuration from the [broker], [instance] and [rule]
+settings it is given into a temporary directory of its own, together with
+the listening socket, starts `kickgated -F` from $KG_BUILD_DIR with audit
+lines on stderr (captured to a file there), and waits, bounded, until the
+daemon listens. The broker is the started process; the frontend is its only
+child. Leaving the with block stops both (SIGTERM, then SIGKILL after a
+while) and removes the directory.
+
+The directory is world-traversable and the socket keeps the daemon's
+default mode, so callers with other uids (run(..., uid=...)) can connect;
+whether they get anything is the policy's business.
+"""
+
+import collections
+import os
+import pwd
+import re
+import select
+import shutil
+import signal
+import subprocess
+import tempfile
+
+from kgtest.env import wait_until
+
+BUILD_DIR_ENV = "KG_BUILD_DIR"
+START_TIMEOUT = 15
+STOP_TIMEOUT = 10
+CMD_TIMEOUT = 30
+AUDIT_WAIT = 5
+SUN_PATH_MAX = 107
+LOG_PREFIX = "kickgated"
+AUDIT_PREFIX = "kickgated: audit: "
+LISTENING_RE = re.compile(r"^kickgated\[broker\]: listening on .*, "
+                          r"frontend pid (\d+)$", re.MULTILINE)
+
+
+class DaemonError(RuntimeError):
+    pass
+
+
+def build_dir():
+    path = os.environ.get(BUILD_DIR_ENV)
+    if not path:
+        raise DaemonError(f"{BUILD_DIR_ENV} is not set (meson test sets it "
+                          "to the build directory)")
+    return path
+
+
+class Result(collections.namedtuple("Result", "code out err")):
+    """(exit code, stdout, stderr) of one kickgate run; .pid is the pid
+    the broker saw, which the audit line names."""
+
+    def __new__(cls, code, out, err, pid):
+        self = super().__new__(cls, code, out, err)
+        self.pid = pid
+        return self
+
+
+def _ini_value(value):
+    if isinstance(value, bool):
+        text = "yes" if value else "no"
+    elif isinstance(value, (list, tuple)):
+        text = " ".join(str(v) for v in value)
+    else:
+        text = str(value)
+    if any(c in text for c in "\n\r\0"):
+        raise ValueError(f"line break or NUL in a config value: {text!r}")
+    return text
+
+
+def _section(header, settings):
+    lines = [f"[{header}]"]
+    lines += [f"{key} = {_ini_value(v)}" for key, v in settings.items()]
+    return "\n".join(lines) + "\n"
+
+
+def parse_audit(line):
+    """An audit line (without its prefix) as {key: value}; a quoted value
+    (the glob) loses its quotes. Escaping keeps spaces out of values."""
+    fields = {}
+    for item in line.split(" "):
+        key, sep, value = item.partition("=")
+        if sep:
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            fields[key] = value
+    return fields
+
+
+def _children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def _wait_pidfd(pidfd, timeout):
+    """True once the process behind pidfd has exited (readable pidfd)."""
+    ready, _, _ = select.select([pidfd], [], [], timeout)
+    return bool(ready)
+
+
+class Kickgated:
+    """A running kickgated; use as a context manager.
+
+    broker: [broker] keys (listen and audit are set here); instances:
+    {name: anvil path}; rules: {name: {key: value}}, written in order.
+    Values may be strings, numbers, booleans or lists (joined by spaces).
+    """
+
+    def __init__(self, broker=None, instances=None, rules=None):
+        self.broker = dict(broker or {})
+        self.instances = dict(instances or {})
+        self.rules = dict(rules or {})
+        for key in ("listen", "audit"):
+            if key in self.broker:
+                raise ValueError(f"[broker] {key} is set by Kickgated")
+        self.dir = None
+        self._proc = None
+        self._frontend_pidfd = None
+
+    # Paths -------------------------------------------------------------
+
+    @property
+    def sock(self):
+        return os.path.join(self.dir, "kg.sock")
+
+    @property
+    def conf_path(self):
+        return os.path.join(self.dir, "kickgated.conf")
+
+    @property
+    def log_path(self):
+        return os.path.join(self.dir, "kickgated.stderr")
+
+    # Lifecycle -----------------------------------------------------------
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def start(self):
+        try:
+            self.dir = tempfile.mkdtemp(prefix="kgk", dir="/tmp")
+            os.chmod(self.dir, 0o755)
+            if len(self.sock) > SUN_PATH_MAX:
+                raise DaemonError(f"temp dir path too long: {self.dir}")
+            self._write_conf()
+            self._launch()
+        except BaseException:
+            self.stop()
+            raise
+
+    def config_text(self):
+        broker = {"listen": self.sock, "audit": "stderr", **self.broker}
+        text = _section("broker", broker)
+        for name, anvil in self.instances.items():
+            text += _section(f"instance {name}", {"anvil": anvil})
+        for name, settings in self.rules.items():
+            text += _section(f"rule {name}", settings)
+        return text
+
+    def _write_conf(self):
+        fd = os.open(self.conf_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                     0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self.config_text())
+
+    def _launch(self):
+        argv = [os.path.join(build_dir(), "kickgated"), "-F", "-c",
+                self.conf_path]
+        with open(self.log_path, "w") as log:
+            self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                          stdout=log, stderr=log)
+        frontend = wait_until(lambda: self._proc.poll() is not None
+                              or self._listening(), START_TIMEOUT)
+        if self._proc.poll() is not None:
+            raise DaemonError(f"kickgated exited with {self._proc.returncode}"
+                              f" during start: {self.log_text()}")
+        if not frontend:
+            raise DaemonError(f"kickgated not listening within "
+                              f"{START_TIMEOUT}s: {self.log_text()}")
+        # Held until stop(): the frontend's pid cannot be reused meanwhile.
+        self._frontend_pidfd = os.pidfd_open(frontend)
+        if frontend not in _children(self._proc.pid):
+            raise DaemonError(f"frontend pid {frontend} is not a child of "
+                              f"the broker {self._proc.pid}")
+
+    def _listening(self):
+        m = LISTENING_RE.search(self.log_text())
+        if m is None or not os.path.exists(self.sock):
+            return None
+        return int(m.group(1))
+
+    def stop(self):
+        """Stops both processes (bounded) and removes the directory."""
+        try:
+            self._stop_processes()
+        finally:
+            if self.dir:
+                shutil.rmtree(self.dir, ignore_errors=True)
+                self.dir = None
+
+    def _stop_processes(self):
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.terminate()
+            try:
+                self._proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(STOP_TIMEOUT)
+        if self._frontend_pidfd is not None:
+            # The frontend stops when the broker is gone; if it does not,
+            # the pidfd still names exactly it.
+            if not _wait_pidfd(self._frontend_pidfd, STOP_TIMEOUT):
+                signal.pidfd_send_signal(self._frontend_pidfd,
+                                         signal.SIGKILL)
+                _wait_pidfd(self._frontend_pidfd, STOP_TIMEOUT)
+            os.close(self._frontend_pidfd)
+            self._frontend_pidfd = None
+
+    # Queries -------------------------------------------------------------
+
+    def pids(self):
+        """{"broker": pid, "frontend": pid} of the running daemon; a
+        process that is gone is missing."""
+        found = {}
+        if self._proc is not None and self._proc.poll() is None:
+            found["broker"] = self._proc.pid
+            children = _children(self._proc.pid)
+            if len(children) == 1:
+                found["frontend"] = children[0]
+        return found
+
+    def running(self):
+        return set(self.pids()) == {"broker", "frontend"}
+
+    def log_text(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except (OSError, TypeError):
+            return ""
+
+    def audit_lines(self):
+        """The audit lines so far, without their prefix."""
+        return [line[len(AUDIT_PREFIX):]
+                for line in self.log_text().splitlines()
+                if line.startswith(AUDIT_PREFIX)]
+
+    def audit_for(self, pid, timeout=AUDIT_WAIT):
+        """The parsed audit lines naming client pid, once there is one.
+
+        The broker writes the line after the reply, so it may trail the
+        CLI's exit by a moment.
+        """
+        def lines():
+            return [a for a in map(parse_audit, self.audit_lines())
+                    if a.get("pid") == str(pid)]
+        wait_until(lines, timeout)
+        return lines()
+
+    def run(self, *args, uid=None, gid=None, groups=None, env=None):
+        """Runs kickgate ARGS with -S SOCK after the command word.
+
+        uid: run as that uid (gid defaults to its passwd group, or the uid;
+        groups to none). env: variables to add, or remove when None.
+        Returns a Result.
+        """
+        argv = [os.path.join(build_dir(), "kickgate")]
+        if args:
+            argv += [args[0], "-S", self.sock, *args[1:]]
+        if uid is not None:
+            argv = _setpriv(uid, gid, groups) + argv
+        full_env = dict(os.environ)
+        for key, value in (env or {}).items():
+            if value is None:
+                full_env.pop(key, None)
+            else:
+                full_env[key] = value
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=full_env,
+                                encoding="utf-8", errors="surrogateescape")
+        try:
+            out, err = proc.communicate(timeout=CMD_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise
+        return Result(proc.returncode, out, err, proc.pid)
+
+
+def _setpriv(uid, gid, groups):
+    """setpriv execs the command, so the broker sees its pid."""
+    if gid is None:
+        try:
+            gid = pwd.getpwuid(uid).pw_gid
+        except KeyError:
+            gid = uid
+    argv = ["setpriv", "--reuid", str(uid), "--regid", str(gid)]
+    if groups:
+        argv += ["--groups", ",".join(str(g) for g in groups)]
+    else:
+        argv.append("--clear-groups")
+    return argv + ["--"]

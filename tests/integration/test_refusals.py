@@ -1,0 +1,303 @@
+#!/usr/bin/env python3
+"""kickgated refuses to signal what anvil names unless it is the instance's
+Dovecot mail process, asks only configured anvil sockets, and reports an
+unreachable anvil.
+
+Fake anvils (tests/tools/fake_anvil.py) configured as instances name
+processes this test started, or pids that are gone; their master.pid
+names the real Dovecot master or this test. Everything kickgated must
+never signal is a child of this test, so the test sees whether it
+survived.
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import types
+
+from kgtest import env
+from kgtest.daemon import Kickgated
+from kgtest.dovecot import Dovecot
+from kgtest.runner import Runner, check
+from kgtest.scenarios import disconnected, pids_by_session, session_key
+from kgtest.sessions import ImapSession, open_sessions
+
+FAKE_ANVIL = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                          os.pardir, "tools", "fake_anvil.py")
+USERS = {"foo": "foo-pw"}
+EXIT_NO_MATCH = 68
+EXIT_UNAVAILABLE = 69
+EXIT_NOPERM = 77
+START_TIMEOUT = 10
+STOP_TIMEOUT = 10
+FAKE_LIFETIME = 280
+CHILD_LIFETIME = "120"
+# How long a process that was wrongly sent SIGTERM would take to die.
+SURVIVE_WAIT = 1.0
+NOT_DOVECOT = "not a Dovecot mail process"
+GONE = "already gone"
+
+
+class FakeAnvil:
+    """fake_anvil.py serving dump in a directory of its own, with
+    master.pid holding master and a count file of its connections."""
+
+    def __init__(self, parent, name, dump, master):
+        self.dir = os.path.join(parent, name)
+        os.mkdir(self.dir)
+        self.path = os.path.join(self.dir, "anvil")
+        self.count_path = os.path.join(self.dir, "count")
+        dump_path = os.path.join(self.dir, "dump")
+        with open(dump_path, "w") as f:
+            f.write(dump)
+        self.proc = subprocess.Popen(
+            [sys.executable, FAKE_ANVIL, "--socket", self.path, "--dump",
+             dump_path, "--count-file", self.count_path,
+             "--master-pid-file", str(master),
+             "--lifetime", str(FAKE_LIFETIME)],
+            stdin=subprocess.DEVNULL)
+        if not env.wait_until(lambda: os.path.exists(self.path) or
+                              self.proc.poll() is not None, START_TIMEOUT) \
+                or self.proc.poll() is not None:
+            self.stop()
+            raise RuntimeError(f"fake anvil {name} did not start")
+
+    def connections(self):
+        try:
+            with open(self.count_path) as f:
+                return len(f.read().splitlines())
+        except FileNotFoundError:
+            return 0
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            self.proc.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(STOP_TIMEOUT)
+
+
+def dump_line(user, pid, ip="127.0.0.2", service="imap"):
+    return f"{service}/{ip}/{user}\t{pid}\t1\n"
+
+
+def start_child(stack, argv):
+    """A child of this test, killed and reaped on leaving the stack."""
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+
+    def end():
+        proc.kill()
+        proc.wait(STOP_TIMEOUT)
+
+    stack.callback(end)
+    return proc
+
+
+def gone_pid():
+    """The pid of a process that has exited and been reaped."""
+    proc = subprocess.Popen(["true"])
+    proc.wait(STOP_TIMEOUT)
+    return proc.pid
+
+
+@contextlib.contextmanager
+def setup():
+    """A real Dovecot, fake anvils for every case, one kickgated with the
+    fake anvils as instances, and the processes they name."""
+    with contextlib.ExitStack() as stack:
+        st = types.SimpleNamespace()
+        st.dovecot = stack.enter_context(Dovecot(USERS))
+        master = st.dovecot.master_pid()
+        st.tmp = tempfile.mkdtemp(prefix="kgr", dir="/tmp")
+        stack.callback(shutil.rmtree, st.tmp, ignore_errors=True)
+        os.chmod(st.tmp, 0o755)
+        # An unrelated process, and one with a mail service's name.
+        st.sleeper = start_child(stack, ["sleep", CHILD_LIFETIME])
+        imap = os.path.join(st.tmp, "imap")
+        shutil.copy(shutil.which("sleep"), imap)
+        st.imap = start_child(stack, [imap, CHILD_LIFETIME])
+        st.gone = gone_pid()
+        # The real session kicked through a fake anvil in the mixed case.
+        st.session = open_sessions(st.dovecot,
+                                   [(ImapSession, "foo", "127.0.0.2")])[0]
+        stack.callback(st.session.close)
+        st.session_pid = pids_by_session(st.dovecot)[
+            session_key(st.session)]
+        fakes = {
+            "sleeper": (dump_line("victim", st.sleeper.pid), master),
+            "imap_not_master_child": (dump_line("victim", st.imap.pid),
+                                      master),
+            "master_is_test": (dump_line("victim", st.imap.pid),
+                               os.getpid()),
+            "gone": (dump_line("victim", st.gone), master),
+            "mixed": (dump_line("foo", st.session_pid) +
+                      dump_line("ghost", st.gone), master),
+            "unconfigured": (dump_line("victim", st.sleeper.pid), master),
+        }
+        st.fake = {}
+        for name, (dump, pid) in fakes.items():
+            st.fake[name] = FakeAnvil(st.tmp, name, dump + "\n", pid)
+            stack.callback(st.fake[name].stop)
+        # An anvil socket file nobody listens on, as after a crash, and a
+        # path with nothing at all.
+        st.dead_anvil = os.path.join(st.tmp, "dead-anvil")
+        with socket.socket(socket.AF_UNIX) as dead:
+            dead.bind(st.dead_anvil)
+        st.missing_anvil = os.path.join(st.tmp, "missing", "anvil")
+        instances = {name: fake.path for name, fake in st.fake.items()
+                     if name != "unconfigured"}
+        instances.update({"dead": st.dead_anvil,
+                          "missing": st.missing_anvil})
+        st.kg = stack.enter_context(Kickgated(
+            {"anvil": st.dovecot.anvil_path}, instances=instances))
+        yield st
+
+
+def survives(proc):
+    time.sleep(SURVIVE_WAIT)
+    return proc.poll() is None
+
+
+def check_refused(st, fake, proc, reason=NOT_DOVECOT):
+    """kick -a FAKE victim, as text and JSON: refused with exit 77, the pid
+    named with reason, nothing signalled, the process alive."""
+    path = st.fake[fake].path
+    res = st.kg.run("kick", "-a", path, "victim")
+    res_json = st.kg.run("kick", "-j", "-a", path, "victim")
+    check(survives(proc), f"pid {proc.pid} was killed")
+    check(res.code == EXIT_NOPERM, f"exit {res.code}: {res.out!r} "
+                                   f"{res.err!r}")
+    check(f"refused: pid {proc.pid}: {reason}\n" in res.out,
+          f"output {res.out!r}")
+    check("kicked connections" not in res.out, f"output {res.out!r}")
+    doc = json.loads(res_json.out)
+    check((res_json.code, doc["status"], doc["kicked"], doc["pids"],
+           doc["refused"]) ==
+          (EXIT_NOPERM, EXIT_NOPERM, [], [],
+           [{"pid": proc.pid, "reason": reason}]),
+          f"kick -j: exit {res_json.code}, JSON {doc}")
+    audit = st.kg.audit_for(res_json.pid)
+    check(len(audit) == 1 and audit[0]["outcome"] == "refused" and
+          audit[0]["pids"] == "", f"audit {audit}")
+
+
+def case_unrelated_process(st):
+    check_refused(st, "sleeper", st.sleeper)
+
+
+def case_mail_named_process_not_masters_child(st):
+    check_refused(st, "imap_not_master_child", st.imap)
+
+
+def case_master_pid_names_the_test(st):
+    """master.pid names this test, whose child has a mail service's name:
+    a parent check against that pid alone would pass."""
+    check_refused(st, "master_is_test", st.imap)
+
+
+def case_gone_pid(st):
+    path = st.fake["gone"].path
+    res = st.kg.run("kick", "-a", path, "victim")
+    check(res.code == EXIT_NO_MATCH, f"exit {res.code}: {res.err!r}")
+    check(f"refused: pid {st.gone}: {GONE}\n" in res.out,
+          f"output {res.out!r}")
+    # Nothing was signalled, so no user may be reported as kicked.
+    check("kicked connections" not in res.out,
+          f"output reports a kick: {res.out!r}")
+    res = st.kg.run("kick", "-j", "-a", path, "victim")
+    doc = json.loads(res.out)
+    check((res.code, doc["kicked"], doc["pids"], doc["refused"]) ==
+          (EXIT_NO_MATCH, [], [], [{"pid": st.gone, "reason": GONE}]),
+          f"kick -j: exit {res.code}, JSON {doc}")
+
+
+def case_gone_pid_beside_a_live_session(st):
+    """The live session is kicked; only its user is reported kicked."""
+    path = st.fake["mixed"].path
+    res = st.kg.run("kick", "-a", path, "*")
+    check(res.code == 0, f"exit {res.code}: {res.err!r}")
+    gone = disconnected([st.session], expect=[st.session])
+    check(gone == {st.session}, f"{st.session!r} still connected")
+    check(res.out == "kicked connections from the following users:\n"
+                     f"foo\nrefused: pid {st.gone}: {GONE}\n",
+          f"output {res.out!r}")
+
+
+def case_unconfigured_anvil(st):
+    fake = st.fake["unconfigured"]
+    res = st.kg.run("kick", "-a", fake.path, "victim")
+    check(res.code == EXIT_NOPERM, f"exit {res.code}")
+    check(res.err == f"kickgate: anvil socket {fake.path} is not a "
+                     "configured instance\n", f"stderr {res.err!r}")
+    res = st.kg.run("who", "-a", fake.path)
+    check(res.code == EXIT_NOPERM, f"who: exit {res.code}")
+    check(fake.connections() == 0,
+          f"the unconfigured anvil got {fake.connections()} connections")
+    check(survives(st.sleeper), "the pid it names was killed")
+
+
+def case_configured_path_spelled_differently(st):
+    """-a is compared byte for byte: another spelling of a configured path
+    is not that instance."""
+    fake = st.fake["sleeper"]
+    before = fake.connections()
+    for path in (fake.path.replace("/anvil", "//anvil"), fake.path + "/",
+                 os.path.join(fake.dir, ".", "anvil")):
+        res = st.kg.run("who", "-a", path)
+        check(res.code == EXIT_NOPERM and "not a configured instance"
+              in res.err, f"who -a {path}: exit {res.code}, {res.err!r}")
+    check(fake.connections() == before, "the anvil was asked")
+
+
+def case_anvil_absent(st):
+    for path, why in ((st.missing_anvil, "No such file or directory"),
+                      (st.dead_anvil, "Connection refused")):
+        for args in (["who", "-a", path], ["kick", "-a", path, "foo"]):
+            res = st.kg.run(*args)
+            check(res.code == EXIT_UNAVAILABLE,
+                  f"{args}: exit {res.code}, {res.err!r}")
+            check(res.err == f"kickgate: cannot connect to anvil at {path}:"
+                             f" {why}\n", f"{args}: stderr {res.err!r}")
+            check(res.out == "", f"{args}: stdout {res.out!r}")
+
+
+def case_daemon_still_serves(st):
+    res = st.kg.run("who", "-1")
+    check(res.code == 0, f"who: exit {res.code}, {res.err!r}")
+    check(st.kg.running(), f"daemon processes {st.kg.pids()}")
+
+
+CASES = [
+    ("unrelated_process_refused_and_survives", case_unrelated_process),
+    ("mail_named_process_outside_dovecot_refused_and_survives",
+     case_mail_named_process_not_masters_child),
+    ("master_pid_naming_the_test_refused_and_process_survives",
+     case_master_pid_names_the_test),
+    ("gone_pid_reported_as_already_gone", case_gone_pid),
+    ("gone_pid_beside_live_session_reports_only_the_kicked_user",
+     case_gone_pid_beside_a_live_session),
+    ("unconfigured_anvil_denied_without_connecting", case_unconfigured_anvil),
+    ("other_spelling_of_configured_path_denied",
+     case_configured_path_spelled_differently),
+    ("absent_anvil_is_unavailable", case_anvil_absent),
+    ("daemon_still_serves", case_daemon_still_serves),
+]
+
+
+def main():
+    env.require_root_and_dovecot()
+    runner = Runner()
+    runner.group(CASES, setup)
+    return runner.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
