@@ -42,6 +42,14 @@ void kg_job_refuse(struct kg_job *job, uint8_t status, const char *outcome,
 	kg_job_finish(job, &end, outcome);
 }
 
+void kg_job_dump_error(struct kg_job *job, const char *err)
+{
+	if (err[0] != '\0')
+		kg_job_refuse(job, KG_EXIT_UNAVAILABLE, "error", err);
+	else
+		kg_job_refuse(job, KG_EXIT_SOFTWARE, "error", "out of memory");
+}
+
 void kg_job_finish(struct kg_job *job, struct kg_reply_end *end,
                    const char *outcome)
 {
@@ -102,14 +110,12 @@ static void serve_who(struct kg_job *job)
 	char err[KG_ERRTEXT_MAX + 1];
 
 	if (who == NULL) {
-		kg_job_refuse(job, KG_EXIT_SOFTWARE, "error", "out of memory");
+		kg_job_dump_error(job, "");
 		return;
 	}
 	if (kg_broker_dump(job, kg_who_add, who, err, sizeof(err)) < 0 ||
 	    kg_who_finish(who, &res) < 0) {
-		kg_job_refuse(job,
-		              err[0] ? KG_EXIT_UNAVAILABLE : KG_EXIT_SOFTWARE,
-		              "error", err[0] ? err : "out of memory");
+		kg_job_dump_error(job, err);
 		kg_who_free(who);
 		return;
 	}

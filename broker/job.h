@@ -28,6 +28,10 @@ struct kg_job {
 void kg_job_refuse(struct kg_job *job, uint8_t status, const char *outcome,
 		   const char *text);
 
+/* Answers a failed dump or collection: anvil's reason when err holds one
+ * (69), otherwise running out of memory (70). */
+void kg_job_dump_error(struct kg_job *job, const char *err);
+
 /* Sends the end packet, then writes the audit line with outcome. */
 void kg_job_finish(struct kg_job *job, struct kg_reply_end *end,
 		   const char *outcome);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "plan.h"
 #include "reply_send.h"
 #include "verify.h"
@@ -75,26 +76,48 @@ static bool over_limit(struct kg_job *job, const struct kg_plan_result *res,
 	return true;
 }
 
+/* The instance's master, or 0 when master.pid does not name a running
+ * Dovecot master: then no target can pass verification, and the reply
+ * says so per pid rather than blaming anvil. */
+static pid_t instance_master(struct kg_job *job)
+{
+	const char *anvil = job->cfg->instances[job->instance].anvil;
+	char err[KG_ERRTEXT_MAX + 1];
+	pid_t master;
+
+	if (kg_master_pid(anvil, &master, err, sizeof(err)) == 0)
+		return master;
+	kg_log_err("instance %s: %s", job->cfg->instances[job->instance].name,
+	           err);
+	return 0;
+}
+
+/* Users reported kicked are those of the processes really signalled: a
+ * process that was already gone kicked nobody. */
+static int narrow_to_signalled(struct kg_plan *plan, struct outcome *o,
+                               struct kg_plan_result *res)
+{
+	if (o->n_signalled == res->n_pids)
+		return 0;
+	return kg_plan_restrict(plan, o->signalled, o->n_signalled, res);
+}
+
 /* Every target is verified before any is signalled: one that fails
  * (not a Dovecot mail process) stops the whole kick, as anvil naming a
  * foreign pid means its data cannot be trusted. */
-static void execute(struct kg_job *job, const struct kg_plan_result *res,
-                    struct outcome *o, struct kg_reply_end *end)
+static void execute(struct kg_job *job, struct kg_plan *plan,
+                    struct kg_plan_result *res, struct outcome *o,
+                    struct kg_reply_end *end)
 {
 	const char *services[KG_CONF_MAX_SERVICES];
 	struct kg_verify_cfg vc = {.services = services,
 	                           .n_services = job->cfg->n_services,
+	                           .master = instance_master(job),
 	                           .dry_run = true};
-	char err[KG_ERRTEXT_MAX + 1];
 	bool dry = job->req.flags & KG_REQ_DRY_RUN;
 
 	for (size_t i = 0; i < job->cfg->n_services; i++)
 		services[i] = job->cfg->services[i];
-	if (kg_master_pid(job->cfg->instances[job->instance].anvil, &vc.master,
-	                  err, sizeof(err)) < 0) {
-		kg_job_refuse(job, KG_EXIT_UNAVAILABLE, "error", err);
-		return;
-	}
 	run_targets(&vc, res, o);
 	if (o->n_refused > o->n_gone) {
 		send_outcome(job, o);
@@ -109,16 +132,26 @@ static void execute(struct kg_job *job, const struct kg_plan_result *res,
 		vc.dry_run = false;
 		run_targets(&vc, res, o);
 	}
+	if (narrow_to_signalled(plan, o, res) < 0) {
+		kg_job_dump_error(job, "");
+		return;
+	}
 	job->audit.pids = o->signalled;
 	job->audit.n_pids = o->n_signalled;
+	job->audit.users = res->kicked;
+	job->audit.n_users = res->n_kicked;
+	job->audit.conns = end->conns = res->conns_kicked;
+	end->pids = (uint32_t)o->n_signalled;
 	send_users(job, KG_REC_KICKED, res->kicked, res->n_kicked);
 	send_outcome(job, o);
 	end->status = o->n_signalled > 0 ? KG_EXIT_OK : KG_EXIT_NOMATCH;
-	kg_job_finish(job, end, dry ? "dry-run" : "kicked");
+	kg_job_finish(job, end, o->n_signalled == 0 ? "gone"
+	                        : dry               ? "dry-run"
+	                                            : "kicked");
 }
 
-static void kick_planned(struct kg_job *job, const struct kg_plan_result *res,
-                         struct kg_reply_end *end)
+static void kick_planned(struct kg_job *job, struct kg_plan *plan,
+                         struct kg_plan_result *res, struct kg_reply_end *end)
 {
 	struct outcome o = {
 	        .signalled = calloc(res->n_pids + 1, sizeof(uint32_t)),
@@ -128,17 +161,16 @@ static void kick_planned(struct kg_job *job, const struct kg_plan_result *res,
 	end->conns = res->conns_kicked;
 	end->pids = (uint32_t)res->n_pids;
 	job->audit.conns = res->conns_kicked;
-	job->audit.users = res->kicked;
-	job->audit.n_users = res->n_kicked;
 	if (o.signalled == NULL || o.refused == NULL)
-		kg_job_refuse(job, KG_EXIT_SOFTWARE, "error", "out of memory");
+		kg_job_dump_error(job, "");
 	else if (!over_limit(job, res, end))
-		execute(job, res, &o, end);
+		execute(job, plan, res, &o, end);
 	free(o.signalled);
 	free(o.refused);
 }
 
-static void reply_plan(struct kg_job *job, const struct kg_plan_result *res)
+static void reply_plan(struct kg_job *job, struct kg_plan *plan,
+                       struct kg_plan_result *res)
 {
 	struct kg_reply_end end = {0};
 
@@ -161,7 +193,7 @@ static void reply_plan(struct kg_job *job, const struct kg_plan_result *res)
 		kg_job_finish(job, &end, "blocked-by-scope");
 		break;
 	case KG_PLAN_KICK:
-		kick_planned(job, res, &end);
+		kick_planned(job, plan, res, &end);
 		break;
 	}
 }
@@ -173,15 +205,13 @@ void kg_kick_serve(struct kg_job *job)
 	char err[KG_ERRTEXT_MAX + 1];
 
 	if (plan == NULL) {
-		kg_job_refuse(job, KG_EXIT_SOFTWARE, "error", "out of memory");
+		kg_job_dump_error(job, "");
 		return;
 	}
 	if (kg_broker_dump(job, kg_plan_add, plan, err, sizeof(err)) < 0 ||
 	    kg_plan_finish(plan, &res) < 0)
-		kg_job_refuse(job,
-		              err[0] ? KG_EXIT_UNAVAILABLE : KG_EXIT_SOFTWARE,
-		              "error", err[0] ? err : "out of memory");
+		kg_job_dump_error(job, err);
 	else
-		reply_plan(job, &res);
+		reply_plan(job, plan, &res);
 	kg_plan_free(plan);
 }

@@ -32,6 +32,7 @@ struct plan_proc {
  * users a result can name. */
 struct plan_named {
 	uint32_t user;
+	uint32_t proc; /* index into kg_plan.procs */
 	bool matches;
 };
 
@@ -146,6 +147,7 @@ static int tally(struct kg_plan *p)
 			p->procs[k].shared = true;
 		p->named[p->n_named++] = (struct plan_named){
 		        .user = c->user,
+		        .proc = (uint32_t)k,
 		        .matches = c->pid & PID_MATCHED,
 		};
 	}
@@ -182,9 +184,11 @@ static int cmp_names(const void *a, const void *b)
 }
 
 /* Fills p->names, sorted and each once, with the users of a kick (every
- * user on a matched process) or of a warning (the users whose connections
- * make a matched process shared). */
-static int collect_names(struct kg_plan *p, bool warn, size_t *n_names)
+ * user on a matched process, or only on those with keep[k] set when keep
+ * is given) or of a warning (the users whose connections make a matched
+ * process shared). */
+static int collect_names(struct kg_plan *p, bool warn, const bool *keep,
+                         size_t *n_names)
 {
 	struct sort_name *v = malloc(p->n_named * sizeof(*v));
 	size_t n = 0;
@@ -192,12 +196,14 @@ static int collect_names(struct kg_plan *p, bool warn, size_t *n_names)
 
 	if (!v)
 		return -1;
+	free(p->names);
+	p->names = NULL;
 	for (size_t i = 0; i < p->n_named; i++) {
 		const struct plan_named *c = &p->named[i];
 
 		/* A matched process that serves a connection that does not
 		 * match is shared by definition. */
-		if (warn && c->matches)
+		if ((warn && c->matches) || (keep && !keep[c->proc]))
 			continue;
 		v[n].s = kg_strarena_get(&p->users, c->user);
 		set_prefix(&v[n++]);
@@ -233,13 +239,13 @@ static int decide(struct kg_plan *p, struct kg_plan_result *out)
 		return 0;
 	}
 	if (shared && !(p->req.flags & KG_REQ_FORCE)) {
-		if (collect_names(p, true, &out->n_warn) < 0)
+		if (collect_names(p, true, NULL, &out->n_warn) < 0)
 			return -1;
 		out->verdict = KG_PLAN_NEED_FORCE;
 		out->warn = p->names;
 		return 0;
 	}
-	if (collect_names(p, false, &out->n_kicked) < 0)
+	if (collect_names(p, false, NULL, &out->n_kicked) < 0)
 		return -1;
 	out->verdict = KG_PLAN_KICK;
 	out->kicked = p->names;
@@ -273,6 +279,32 @@ int kg_plan_finish(struct kg_plan *p, struct kg_plan_result *out)
 	if (index_matched(p) < 0 || tally(p) < 0)
 		return -1;
 	return decide(p, out);
+}
+
+int kg_plan_restrict(struct kg_plan *p, const uint32_t *pids, size_t n,
+                     struct kg_plan_result *out)
+{
+	bool *keep = calloc(p->matched.n + 1, sizeof(*keep));
+	uint64_t conns = 0;
+	int rc;
+
+	if (!keep)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		ptrdiff_t k = kg_pidset_find(&p->matched, pids[i]);
+
+		if (k >= 0 && !keep[k]) {
+			keep[k] = true;
+			conns += p->procs[k].conns;
+		}
+	}
+	rc = collect_names(p, false, keep, &out->n_kicked);
+	free(keep);
+	if (rc < 0)
+		return -1;
+	out->kicked = p->names;
+	out->conns_kicked = clamp32(conns);
+	return 0;
 }
 
 void kg_plan_free(struct kg_plan *p)

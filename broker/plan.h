@@ -59,6 +59,12 @@ int kg_plan_add(void *plan, const struct kg_conn *c);
 /* Computes the decision; result pointers live until kg_plan_free. -1 on
  * allocation failure. */
 int kg_plan_finish(struct kg_plan *p, struct kg_plan_result *out);
+/* After a KG_PLAN_KICK result: narrows out->kicked and out->conns_kicked
+ * to the processes in pids[0..n) (some of out->pids: those really
+ * signalled), so no user is reported kicked whose process was not. The
+ * pid list itself is left alone. -1 on allocation failure. */
+int kg_plan_restrict(struct kg_plan *p, const uint32_t *pids, size_t n,
+                     struct kg_plan_result *out);
 void kg_plan_free(struct kg_plan *p);
 
 #endif

@@ -90,7 +90,7 @@ static int forward(int broker_fd, int client_fd, const uint8_t *msg,
 
 /* Reads the client's one request; returns true when the client is done
  * with (forwarded, rejected or gone). */
-static bool serve_client(int broker_fd, int fd)
+static bool serve_client(int broker_fd, int fd, short revents)
 {
 	uint8_t buf[KG_REQ_MAX + 1];
 	struct kg_request req;
@@ -102,8 +102,14 @@ static bool serve_client(int broker_fd, int fd)
 
 	if (n < 0)
 		return errno != EAGAIN && errno != EINTR;
-	if (n == 0)
+	/* On SOCK_SEQPACKET, 0 is either the peer's end or an empty packet;
+	 * only a hang-up tells them apart. */
+	if (n == 0) {
+		if (!(revents & (POLLHUP | POLLRDHUP)))
+			kg_reply_error(fd, KG_EXIT_USAGE,
+			               "malformed request: empty packet");
 		return true;
+	}
 	if ((size_t)n > KG_REQ_MAX) {
 		kg_reply_error(fd, KG_EXIT_USAGE, "malformed request: too long");
 		return true;
@@ -157,7 +163,7 @@ void kg_frontend_run(int listen_fd, int broker_fd, int timeout_ms)
 
 		for (size_t i = 0; i < polled; i++)
 			pfds[FIXED_SLOTS + i] = (struct pollfd){
-				.fd = clients[i].fd, .events = POLLIN};
+				.fd = clients[i].fd, .events = POLLIN | POLLRDHUP};
 		if (poll(pfds, FIXED_SLOTS + polled, poll_timeout()) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -173,7 +179,8 @@ void kg_frontend_run(int listen_fd, int broker_fd, int timeout_ms)
 		 * freed slot, which has already been visited. */
 		for (size_t i = polled; i-- > 0;)
 			if (pfds[FIXED_SLOTS + i].revents &&
-			    serve_client(broker_fd, clients[i].fd))
+			    serve_client(broker_fd, clients[i].fd,
+			                 pfds[FIXED_SLOTS + i].revents))
 				drop_client(i);
 		expire_clients();
 		if (pfds[0].revents & POLLIN)

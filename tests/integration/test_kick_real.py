@@ -34,6 +34,7 @@ WARNING_TEXT = ("warning: other connections would also be kicked from "
 # Settling time before counting audit lines: a duplicate line would be
 # written right after the first.
 AUDIT_SETTLE = 0.5
+AUDIT_TIMEOUT = 10
 
 # Shared imap process: these three IMAP sessions share one process, the
 # POP3 session has its own.
@@ -303,7 +304,7 @@ def case_shared_force(st):
 def case_one_audit_line_per_request(st):
     """Over the whole group: as many audit lines as requests, one each."""
     env.wait_until(lambda: len(st.kg.audit_lines()) >= len(st.requests),
-                   10)
+                   AUDIT_TIMEOUT)
     time.sleep(AUDIT_SETTLE)
     got = collections.Counter(parse_audit(line).get("pid")
                               for line in st.kg.audit_lines())

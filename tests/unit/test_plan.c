@@ -702,6 +702,40 @@ static void test_plan_matches_rules_on_random_dumps(void **state)
 	}
 }
 
+/* Only the users of processes really signalled are reported: narrowing
+ * to a subset drops the users and connections of the others. */
+static void test_plan_restrict_to_signalled(void **state)
+{
+	static const struct tconn conns[] = {
+	        {.pid = 60, .user = "foo", .addr = "192.0.2.1"},
+	        {.pid = 61, .user = "ghost", .addr = "192.0.2.2", .refcount = 2},
+	        {.pid = 60, .user = "bar", .addr = "192.0.2.3"},
+	};
+	struct kg_request req = make_req(NULL, "192.0.2.0/24", true);
+	struct kg_plan *p = kg_plan_new(&req, &scope_all);
+	struct kg_plan_result r;
+	const uint32_t keep[] = {60};
+	char names[64];
+
+	(void)state;
+	assert_non_null(p);
+	for (size_t i = 0; i < sizeof(conns) / sizeof(conns[0]); i++)
+		assert_int_equal(add_conn(p, &conns[i]), 0);
+	assert_int_equal(kg_plan_finish(p, &r), 0);
+	assert_int_equal(r.verdict, KG_PLAN_KICK);
+	assert_int_equal(r.conns_kicked, 4);
+	join(r.kicked, r.n_kicked, names, sizeof(names));
+	assert_string_equal(names, "bar foo ghost");
+	assert_int_equal(kg_plan_restrict(p, keep, 1, &r), 0);
+	join(r.kicked, r.n_kicked, names, sizeof(names));
+	assert_string_equal(names, "bar foo");
+	assert_int_equal(r.conns_kicked, 2);
+	assert_int_equal(kg_plan_restrict(p, keep, 0, &r), 0);
+	assert_int_equal(r.n_kicked, 0);
+	assert_int_equal(r.conns_kicked, 0);
+	kg_plan_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -710,6 +744,7 @@ int main(void)
 	        cmocka_unit_test(test_plan_finish_twice_same_result),
 	        cmocka_unit_test(test_plan_many_processes),
 	        cmocka_unit_test(test_plan_matches_rules_on_random_dumps),
+	        cmocka_unit_test(test_plan_restrict_to_signalled),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

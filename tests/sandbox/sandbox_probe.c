@@ -1,0 +1,720 @@
+/* sandbox_probe ROLE ACTION DIR
+ *
+ * Enters ROLE's sandbox (frontend or broker) through the function the
+ * daemon uses, then makes the one call ACTION names and reports what
+ * happened:
+ *   exit 0          the call succeeded
+ *   exit 100+errno  the call failed with errno
+ *   killed          by the sandbox (SIGSYS for seccomp)
+ *   exit 2, 3       set-up before the sandbox failed; the sandbox refused
+ * "sandboxed" goes to stderr once the sandbox is in place.
+ *
+ * Everything a call needs is prepared before the sandbox: sockets, a child
+ * running as nobody to signal, and in DIR (prepared by the driver with
+ * master.pid and a file only nobody may read) a listening socket "anvil",
+ * whose directory the broker's Landlock rules allow. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/bpf.h>
+#include <linux/capability.h>
+#include <linux/io_uring.h>
+#include <linux/keyctl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/pidfd.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "sandbox.h"
+
+#define EXIT_SETUP   2
+#define EXIT_SANDBOX 3
+#define EXIT_ERRNO   100
+
+static struct {
+	const char *dir;
+	char anvil[KG_PATH_MAX + 1];
+	uid_t nobody_uid;
+	gid_t nobody_gid;
+	pid_t child;      /* runs as nobody; exits when the probe does */
+	int pair[2];      /* connected SOCK_SEQPACKET pair */
+	int listener;     /* autobound abstract listener, one client queued */
+	int loose_stream; /* unconnected AF_UNIX stream socket */
+	int loose_dgram;  /* unbound AF_UNIX datagram socket */
+	struct sockaddr_un abstract; /* the listener's abstract address */
+	socklen_t abstract_len;
+	int abstract_dgram; /* an autobound abstract datagram receiver */
+	struct sockaddr_un abstract_rx;
+	socklen_t abstract_rx_len;
+} p;
+
+static char *const no_args[] = {"true", NULL};
+
+static int in_dir(const char *name, char *out, size_t cap)
+{
+	return snprintf(out, cap, "%s/%s", p.dir, name) < (int)cap ? 0 : -1;
+}
+
+static int open_ret(const char *path, int flags)
+{
+	int fd = open(path, flags, 0600);
+
+	return fd < 0 ? -1 : 0;
+}
+
+static int do_execve(void)
+{
+	return execve("/bin/true", no_args, environ);
+}
+
+static int do_execveat(void)
+{
+	return (int)syscall(SYS_execveat, AT_FDCWD, "/bin/true", no_args,
+	                    environ, 0);
+}
+
+/* A successful clone returns in the child too: it leaves at once. */
+static int leave_if_child(long rc)
+{
+	if (rc == 0)
+		_exit(0);
+	return rc < 0 ? -1 : 0;
+}
+
+static int do_fork(void)
+{
+	return leave_if_child(fork());
+}
+
+static int do_clone_newuser(void)
+{
+	return leave_if_child(
+	        syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0));
+}
+
+static int do_clone3(void)
+{
+	struct clone_args ca = {.flags = CLONE_NEWNS, .exit_signal = SIGCHLD};
+
+	return leave_if_child(syscall(SYS_clone3, &ca, sizeof(ca)));
+}
+
+static int do_unshare(void)
+{
+	return unshare(CLONE_NEWNS);
+}
+
+static int do_ptrace(void)
+{
+	return (int)ptrace(PTRACE_ATTACH, p.child, 0, 0);
+}
+
+static int do_process_vm_readv(void)
+{
+	char buf[8];
+	struct iovec local = {buf, sizeof(buf)}, remote = {&p, sizeof(buf)};
+
+	return process_vm_readv(p.child, &local, 1, &remote, 1, 0) < 0 ? -1 : 0;
+}
+
+static int do_process_vm_writev(void)
+{
+	char buf[8] = {0};
+	struct iovec local = {buf, sizeof(buf)}, remote = {&p, sizeof(buf)};
+
+	return process_vm_writev(p.child, &local, 1, &remote, 1, 0) < 0 ? -1
+	                                                                : 0;
+}
+
+static int do_open_proc_stat(void)
+{
+	return open_ret("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+}
+
+static int do_open_master_pid(void)
+{
+	char path[KG_PATH_MAX + 32];
+
+	if (in_dir("master.pid", path, sizeof(path)) < 0)
+		return -1;
+	return open_ret(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+}
+
+static int do_open_passwd(void)
+{
+	return open_ret("/etc/passwd", O_RDONLY | O_CLOEXEC);
+}
+
+/* Readable by uid 0 through ownership alone: only Landlock stops it. */
+static int do_open_shadow(void)
+{
+	return open_ret("/etc/shadow", O_RDONLY | O_CLOEXEC);
+}
+
+/* Mode 0600, owned by nobody, inside an allowed directory: only missing
+ * capabilities (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH) stop uid 0. */
+static int do_open_foreign(void)
+{
+	char path[KG_PATH_MAX + 32];
+
+	if (in_dir("foreign", path, sizeof(path)) < 0)
+		return -1;
+	return open_ret(path, O_RDONLY | O_CLOEXEC);
+}
+
+static int do_open_write(void)
+{
+	char path[KG_PATH_MAX + 32];
+
+	if (in_dir("created", path, sizeof(path)) < 0)
+		return -1;
+	return open_ret(path, O_WRONLY | O_CREAT | O_CLOEXEC);
+}
+
+static int do_open_mem(void)
+{
+	return open_ret("/proc/self/mem", O_RDWR | O_CLOEXEC);
+}
+
+static int do_open_dir(void)
+{
+	return open_ret("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+static int do_access(void)
+{
+	return access("/proc/self/stat", R_OK);
+}
+
+static int new_socket(int domain, int type)
+{
+	int fd = socket(domain, type | SOCK_CLOEXEC, 0);
+
+	return fd < 0 ? -1 : 0;
+}
+
+static int do_socket_unix(void)
+{
+	return new_socket(AF_UNIX, SOCK_STREAM);
+}
+
+static int do_socket_inet(void)
+{
+	return new_socket(AF_INET, SOCK_STREAM);
+}
+
+static int do_socket_inet6(void)
+{
+	return new_socket(AF_INET6, SOCK_DGRAM);
+}
+
+static int do_socket_netlink(void)
+{
+	return new_socket(AF_NETLINK, SOCK_RAW);
+}
+
+static int do_connect_anvil(void)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+	memcpy(sa.sun_path, p.anvil, strlen(p.anvil) + 1);
+	return connect(p.loose_stream, (struct sockaddr *)&sa, sizeof(sa));
+}
+
+static int do_connect_abstract(void)
+{
+	return connect(p.loose_stream, (struct sockaddr *)&p.abstract,
+	               p.abstract_len);
+}
+
+static int do_sendto_abstract(void)
+{
+	return sendto(p.loose_dgram, "x", 1, 0,
+	              (struct sockaddr *)&p.abstract_rx, p.abstract_rx_len) < 0
+	               ? -1
+	               : 0;
+}
+
+static int do_send(void)
+{
+	return send(p.pair[0], "x", 1, MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
+static int do_sendmsg_fd(void)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl = {{0}};
+	struct iovec iov = {"x", 1};
+	struct msghdr mh = {.msg_iov = &iov,
+	                    .msg_iovlen = 1,
+	                    .msg_control = ctl.buf,
+	                    .msg_controllen = sizeof(ctl.buf)};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &p.pair[0], sizeof(int));
+	return sendmsg(p.pair[0], &mh, MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
+static int do_recvmsg(void)
+{
+	char buf[4];
+	struct iovec iov = {buf, sizeof(buf)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+
+	if (send(p.pair[1], "x", 1, MSG_NOSIGNAL) < 0)
+		return -1;
+	return recvmsg(p.pair[0], &mh, 0) < 0 ? -1 : 0;
+}
+
+static int do_accept(void)
+{
+	int fd = accept4(p.listener, NULL, NULL, SOCK_CLOEXEC);
+
+	return fd < 0 ? -1 : 0;
+}
+
+static int get_opt(int opt)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	return getsockopt(p.pair[0], SOL_SOCKET, opt, &cred, &len);
+}
+
+static int do_getsockopt_peercred(void)
+{
+	return get_opt(SO_PEERCRED);
+}
+
+static int do_getsockopt_type(void)
+{
+	return get_opt(SO_TYPE);
+}
+
+static int do_setsockopt_rcvbuf(void)
+{
+	int v = 4096;
+
+	return setsockopt(p.pair[0], SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+}
+
+static int do_write_stdout(void)
+{
+	return write(STDOUT_FILENO, "x\n", 2) < 0 ? -1 : 0;
+}
+
+static int do_write_stderr(void)
+{
+	return write(STDERR_FILENO, "x\n", 2) < 0 ? -1 : 0;
+}
+
+static int do_kill(void)
+{
+	return kill(p.child, SIGTERM);
+}
+
+static int do_tkill(void)
+{
+	return (int)syscall(SYS_tkill, p.child, SIGTERM);
+}
+
+static int do_tgkill(void)
+{
+	return (int)syscall(SYS_tgkill, p.child, p.child, SIGTERM);
+}
+
+static int child_pidfd(void)
+{
+	return pidfd_open(p.child, 0);
+}
+
+static int do_pidfd_open(void)
+{
+	return child_pidfd() < 0 ? -1 : 0;
+}
+
+static int pidfd_signal(int sig)
+{
+	int fd = child_pidfd();
+
+	return fd < 0 ? -1 : pidfd_send_signal(fd, sig, NULL, 0);
+}
+
+static int do_pidfd_signal0(void)
+{
+	return pidfd_signal(0);
+}
+
+/* The child runs as nobody: only CAP_KILL lets uid 0 signal it. Success
+ * means it is gone, which its pidfd reports. */
+static int do_pidfd_sigterm(void)
+{
+	int fd = child_pidfd();
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+	if (fd < 0 || pidfd_send_signal(fd, SIGTERM, NULL, 0) < 0)
+		return -1;
+	if (poll(&pfd, 1, 5000) != 1) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	return 0;
+}
+
+static int do_pidfd_sigkill(void)
+{
+	return pidfd_signal(SIGKILL);
+}
+
+static int do_pidfd_sigterm_siginfo(void)
+{
+	siginfo_t si = {.si_signo = SIGTERM, .si_code = SI_QUEUE};
+	int fd = child_pidfd();
+
+	return fd < 0 ? -1 : pidfd_send_signal(fd, SIGTERM, &si, 0);
+}
+
+static int do_setuid(void)
+{
+	return (int)syscall(SYS_setuid, p.nobody_uid);
+}
+
+static int do_setresuid(void)
+{
+	return (int)syscall(SYS_setresuid, 0, 0, 0);
+}
+
+static int do_setgid(void)
+{
+	return (int)syscall(SYS_setgid, p.nobody_gid);
+}
+
+static int do_setgroups(void)
+{
+	return (int)syscall(SYS_setgroups, 0, NULL);
+}
+
+/* Asks for CAP_SYS_ADMIN back. */
+static int do_capset(void)
+{
+	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct data[2] = {{0}};
+
+	data[0].effective = data[0].permitted = 1u << CAP_SYS_ADMIN;
+	return (int)syscall(SYS_capset, &hdr, data);
+}
+
+static int do_mount(void)
+{
+	return mount("none", p.dir, "tmpfs", 0, NULL);
+}
+
+static int do_chroot(void)
+{
+	return chroot("/");
+}
+
+static int do_bpf(void)
+{
+	union bpf_attr attr = {.map_type = BPF_MAP_TYPE_ARRAY,
+	                       .key_size = 4,
+	                       .value_size = 4,
+	                       .max_entries = 1};
+
+	return syscall(SYS_bpf, BPF_MAP_CREATE, &attr, sizeof(attr)) < 0 ? -1
+	                                                                 : 0;
+}
+
+static int do_userfaultfd(void)
+{
+	return syscall(SYS_userfaultfd, O_CLOEXEC) < 0 ? -1 : 0;
+}
+
+static int do_io_uring_setup(void)
+{
+	struct io_uring_params params = {0};
+
+	return syscall(SYS_io_uring_setup, 4, &params) < 0 ? -1 : 0;
+}
+
+static int do_keyctl(void)
+{
+	return syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID,
+	               KEY_SPEC_SESSION_KEYRING, 0) < 0
+	               ? -1
+	               : 0;
+}
+
+static int do_mmap_exec(void)
+{
+	void *m = mmap(NULL, 4096, PROT_READ | PROT_EXEC,
+	               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return m == MAP_FAILED ? -1 : 0;
+}
+
+static int do_mprotect_exec(void)
+{
+	void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (m == MAP_FAILED)
+		return -1;
+	return mprotect(m, 4096, PROT_READ | PROT_EXEC);
+}
+
+static int do_malloc_large(void)
+{
+	size_t n = 64u << 20;
+	char *m = malloc(n);
+
+	if (m == NULL)
+		return -1;
+	memset(m, 1, n);
+	free(m);
+	return 0;
+}
+
+static int do_prctl(void)
+{
+	return prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+}
+
+/* The audit line's lookup for a uid that no passwd line has: libc then
+ * tries its other NSS modules, which must fail without killing. Only
+ * returning matters, not the answer. */
+static int do_getpwuid_unknown(void)
+{
+	struct passwd pw, *res;
+	char buf[1024];
+
+	getpwuid_r(54321, &pw, buf, sizeof(buf), &res);
+	return 0;
+}
+
+/* Waits until stdin closes, so the driver can inspect /proc/PID or stop
+ * and continue the probe inside poll(). */
+static int do_hold(void)
+{
+	struct pollfd pfd = {.fd = STDIN_FILENO, .events = POLLIN};
+
+	return poll(&pfd, 1, 60000) == 1 ? 0 : -1;
+}
+
+struct action {
+	const char *name;
+	int (*fn)(void);
+};
+
+static const struct action actions[] = {
+        {"execve", do_execve},
+        {"execveat", do_execveat},
+        {"fork", do_fork},
+        {"clone_newuser", do_clone_newuser},
+        {"clone3_newns", do_clone3},
+        {"unshare", do_unshare},
+        {"ptrace", do_ptrace},
+        {"process_vm_readv", do_process_vm_readv},
+        {"process_vm_writev", do_process_vm_writev},
+        {"open_proc_stat", do_open_proc_stat},
+        {"open_master_pid", do_open_master_pid},
+        {"open_passwd", do_open_passwd},
+        {"open_shadow", do_open_shadow},
+        {"open_foreign", do_open_foreign},
+        {"open_write", do_open_write},
+        {"open_mem_rdwr", do_open_mem},
+        {"open_dir", do_open_dir},
+        {"access", do_access},
+        {"socket_unix", do_socket_unix},
+        {"socket_inet", do_socket_inet},
+        {"socket_inet6", do_socket_inet6},
+        {"socket_netlink", do_socket_netlink},
+        {"connect_anvil", do_connect_anvil},
+        {"connect_abstract", do_connect_abstract},
+        {"sendto_abstract", do_sendto_abstract},
+        {"send", do_send},
+        {"sendmsg_fd", do_sendmsg_fd},
+        {"recvmsg", do_recvmsg},
+        {"accept", do_accept},
+        {"getsockopt_peercred", do_getsockopt_peercred},
+        {"getsockopt_type", do_getsockopt_type},
+        {"setsockopt_rcvbuf", do_setsockopt_rcvbuf},
+        {"write_stdout", do_write_stdout},
+        {"write_stderr", do_write_stderr},
+        {"kill", do_kill},
+        {"tkill", do_tkill},
+        {"tgkill", do_tgkill},
+        {"pidfd_open", do_pidfd_open},
+        {"pidfd_signal0", do_pidfd_signal0},
+        {"pidfd_sigterm", do_pidfd_sigterm},
+        {"pidfd_sigkill", do_pidfd_sigkill},
+        {"pidfd_sigterm_siginfo", do_pidfd_sigterm_siginfo},
+        {"setuid", do_setuid},
+        {"setresuid", do_setresuid},
+        {"setgid", do_setgid},
+        {"setgroups", do_setgroups},
+        {"capset", do_capset},
+        {"mount", do_mount},
+        {"chroot", do_chroot},
+        {"bpf", do_bpf},
+        {"userfaultfd", do_userfaultfd},
+        {"io_uring_setup", do_io_uring_setup},
+        {"keyctl", do_keyctl},
+        {"mmap_exec", do_mmap_exec},
+        {"mprotect_exec", do_mprotect_exec},
+        {"malloc_large", do_malloc_large},
+        {"prctl", do_prctl},
+        {"getpwuid_unknown", do_getpwuid_unknown},
+        {"hold", do_hold},
+};
+
+static void lookup_nobody(void)
+{
+	struct passwd *pw = getpwnam("nobody");
+
+	if (pw == NULL || pw->pw_uid == 0) {
+		fprintf(stderr, "sandbox_probe: no unprivileged user nobody\n");
+		exit(EXIT_SETUP);
+	}
+	p.nobody_uid = pw->pw_uid;
+	p.nobody_gid = pw->pw_gid;
+}
+
+/* A child as nobody that lives until the probe exits. */
+static int start_child(void)
+{
+	pid_t parent = getpid();
+
+	p.child = fork();
+	if (p.child < 0)
+		return -1;
+	if (p.child > 0)
+		return 0;
+	/* The death signal is cleared by a uid change: set it after. */
+	if (setgroups(0, NULL) < 0 ||
+	    setresgid(p.nobody_gid, p.nobody_gid, p.nobody_gid) < 0 ||
+	    setresuid(p.nobody_uid, p.nobody_uid, p.nobody_uid) < 0 ||
+	    prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(1);
+	for (;;)
+		pause();
+}
+
+/* Binds fd to a fresh abstract address chosen by the kernel. */
+static int autobind(int fd, struct sockaddr_un *sa, socklen_t *len)
+{
+	sa_family_t family = AF_UNIX;
+
+	*len = sizeof(*sa);
+	if (bind(fd, (struct sockaddr *)&family, sizeof(family)) < 0)
+		return -1;
+	return getsockname(fd, (struct sockaddr *)sa, len);
+}
+
+static int listen_anvil(void)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd;
+
+	if (snprintf(p.anvil, sizeof(p.anvil), "%s/anvil", p.dir) >=
+	    (int)sizeof(p.anvil))
+		return -1;
+	memcpy(sa.sun_path, p.anvil, strlen(p.anvil) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -1;
+	return listen(fd, 4);
+}
+
+static int prepare_sockets(void)
+{
+	int client;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p.pair) < 0)
+		return -1;
+	p.listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (p.listener < 0 ||
+	    autobind(p.listener, &p.abstract, &p.abstract_len) < 0 ||
+	    listen(p.listener, 4) < 0)
+		return -1;
+	client = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (client < 0 ||
+	    connect(client, (struct sockaddr *)&p.abstract, p.abstract_len) < 0)
+		return -1;
+	p.abstract_dgram = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (p.abstract_dgram < 0 ||
+	    autobind(p.abstract_dgram, &p.abstract_rx, &p.abstract_rx_len) < 0)
+		return -1;
+	p.loose_stream = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	p.loose_dgram = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (p.loose_stream < 0 || p.loose_dgram < 0)
+		return -1;
+	return listen_anvil();
+}
+
+static int enter(const char *role)
+{
+	struct kg_instance inst = {.name = "default"};
+
+	memcpy(inst.anvil, p.anvil, sizeof(inst.anvil));
+	if (strcmp(role, "frontend") == 0)
+		return kg_sandbox_frontend(p.nobody_uid, p.nobody_gid);
+	if (strcmp(role, "broker") == 0)
+		return kg_sandbox_broker(&inst, 1);
+	fprintf(stderr, "sandbox_probe: unknown role %s\n", role);
+	exit(EXIT_SETUP);
+}
+
+static const struct action *find_action(const char *name)
+{
+	for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
+		if (strcmp(actions[i].name, name) == 0)
+			return &actions[i];
+	fprintf(stderr, "sandbox_probe: unknown action %s\n", name);
+	exit(EXIT_SETUP);
+}
+
+int main(int argc, char **argv)
+{
+	const struct action *a;
+
+	if (argc != 4) {
+		fprintf(stderr, "usage: sandbox_probe frontend|broker ACTION "
+		                "DIR\n");
+		return EXIT_SETUP;
+	}
+	a = find_action(argv[2]);
+	p.dir = argv[3];
+	lookup_nobody();
+	if (start_child() < 0 || prepare_sockets() < 0) {
+		perror("sandbox_probe: set-up");
+		return EXIT_SETUP;
+	}
+	if (enter(argv[1]) < 0)
+		return EXIT_SANDBOX;
+	fprintf(stderr, "sandboxed\n");
+	if (a->fn() == 0)
+		return 0;
+	fprintf(stderr, "%s: %s\n", a->name, strerror(errno));
+	return EXIT_ERRNO + errno;
+}

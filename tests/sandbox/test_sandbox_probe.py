@@ -1,0 +1,292 @@
+#!/usr/bin/env python3
+"""Runs sandbox_probe once per row: each row enters a role's sandbox through
+the daemon's own function and makes one call, which must end as the row
+says: "ok" (the call works: the sandbox leaves the role able to do its
+job), SIGSYS (seccomp kills the process), or an errno (EPERM, EACCES: a
+seccomp rule that fails the call, a Landlock rule or a missing capability
+refuses it). A forbidden call that succeeds fails the test, and so does a
+needed call that is refused. Two more rows hold the probe inside the
+sandbox: one checks what /proc shows about it, one stops and continues it
+in the middle of a poll() with a timeout, which the kernel resumes
+through restart_syscall.
+"""
+
+import ctypes
+import errno
+import os
+import pwd
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+from kgtest import env
+from kgtest.confinement import check_broker, check_frontend
+
+PROBE_ENV = "KG_SANDBOX_PROBE"
+SYS_LANDLOCK_CREATE_RULESET = 444
+LANDLOCK_CREATE_RULESET_VERSION = 1
+ROW_TIMEOUT = 20
+EXIT_ERRNO = 100
+OK = "ok"
+SIGSYS = "SIGSYS"
+EPERM = "EPERM"
+EACCES = "EACCES"
+
+# The Landlock ABI a row's expectation needs (1: filesystem, 6: scopes).
+FS, SCOPE = 1, 6
+
+# role, call, expected end, why; a fifth field: the Landlock ABI needed.
+ROWS = [
+    # The frontend: what it needs.
+    ("frontend", "send", OK, "answers a client"),
+    ("frontend", "sendmsg_fd", OK, "hands a client's fd to the broker"),
+    ("frontend", "accept", OK, "accepts clients"),
+    ("frontend", "write_stderr", OK, "logs"),
+    ("frontend", "malloc_large", OK, "allocates"),
+    # The frontend: no files, no new sockets, no signals.
+    ("frontend", "open_proc_stat", SIGSYS, "opens no file"),
+    ("frontend", "open_passwd", SIGSYS, "opens no file"),
+    ("frontend", "open_write", SIGSYS, "creates no file"),
+    ("frontend", "open_mem_rdwr", SIGSYS, "opens no file"),
+    ("frontend", "access", SIGSYS, "probes no path"),
+    ("frontend", "socket_unix", EACCES, "creates no socket"),
+    ("frontend", "socket_inet", EACCES, "creates no network socket"),
+    ("frontend", "connect_anvil", SIGSYS, "connects nowhere"),
+    ("frontend", "connect_abstract", SIGSYS, "connects nowhere"),
+    ("frontend", "sendto_abstract", EPERM, "reaches no abstract socket",
+     SCOPE),
+    ("frontend", "recvmsg", SIGSYS, "receives no fds"),
+    ("frontend", "getsockopt_peercred", SIGSYS, "reads no identities"),
+    ("frontend", "write_stdout", SIGSYS, "writes nowhere but stderr"),
+    ("frontend", "kill", SIGSYS, "signals nothing"),
+    ("frontend", "tkill", SIGSYS, "signals nothing"),
+    ("frontend", "tgkill", SIGSYS, "signals nothing"),
+    ("frontend", "pidfd_open", SIGSYS, "pins no process"),
+    ("frontend", "pidfd_signal0", SIGSYS, "signals nothing"),
+    # The broker: what it needs.
+    ("broker", "open_proc_stat", OK, "reads /proc/PID/stat"),
+    ("broker", "open_master_pid", OK, "reads master.pid beside anvil"),
+    ("broker", "open_passwd", OK, "names the caller in the audit line"),
+    ("broker", "access", OK, "audit checks /dev/log"),
+    ("broker", "socket_unix", OK, "creates a socket for anvil"),
+    ("broker", "connect_anvil", OK, "connects to anvil"),
+    ("broker", "send", OK, "answers a client"),
+    ("broker", "recvmsg", OK, "receives requests and fds"),
+    ("broker", "getsockopt_peercred", OK, "reads the caller's identity"),
+    ("broker", "write_stderr", OK, "logs"),
+    ("broker", "pidfd_open", OK, "pins a target"),
+    ("broker", "pidfd_signal0", OK, "probes a target"),
+    ("broker", "pidfd_sigterm", OK, "kicks a process of another uid"),
+    ("broker", "malloc_large", OK, "allocates for large dumps"),
+    ("broker", "getpwuid_unknown", OK, "survives a caller without a "
+     "passwd entry"),
+    # The broker: nothing beyond.
+    ("broker", "open_shadow", EACCES, "reads nothing outside its paths",
+     FS),
+    ("broker", "open_foreign", EACCES, "has no CAP_DAC_OVERRIDE"),
+    ("broker", "open_write", SIGSYS, "creates no file"),
+    ("broker", "open_mem_rdwr", SIGSYS, "opens nothing for writing"),
+    ("broker", "open_dir", SIGSYS, "lists no directory"),
+    ("broker", "socket_inet", SIGSYS, "creates no network socket"),
+    ("broker", "socket_inet6", SIGSYS, "creates no network socket"),
+    ("broker", "socket_netlink", SIGSYS, "creates no netlink socket"),
+    ("broker", "connect_abstract", EPERM, "reaches no abstract socket",
+     SCOPE),
+    ("broker", "sendto_abstract", EPERM, "reaches no abstract socket",
+     SCOPE),
+    ("broker", "accept", SIGSYS, "accepts no clients"),
+    ("broker", "sendmsg_fd", SIGSYS, "passes no fds"),
+    ("broker", "getsockopt_type", SIGSYS, "reads only the three options"),
+    ("broker", "setsockopt_rcvbuf", SIGSYS, "sets only send timeouts"),
+    ("broker", "write_stdout", SIGSYS, "writes nowhere but stderr"),
+    ("broker", "kill", SIGSYS, "signals only through pidfds"),
+    ("broker", "tkill", SIGSYS, "signals only through pidfds"),
+    ("broker", "tgkill", SIGSYS, "signals only through pidfds"),
+    ("broker", "pidfd_sigkill", SIGSYS, "sends SIGTERM only"),
+    ("broker", "pidfd_sigterm_siginfo", SIGSYS, "sends no forged siginfo"),
+]
+
+# Calls neither role may make.
+for _role in ("frontend", "broker"):
+    ROWS += [
+        (_role, "execve", SIGSYS, "runs no program"),
+        (_role, "execveat", SIGSYS, "runs no program"),
+        (_role, "fork", SIGSYS, "creates no process"),
+        (_role, "clone_newuser", SIGSYS, "creates no namespace"),
+        (_role, "clone3_newns", SIGSYS, "creates no namespace"),
+        (_role, "unshare", SIGSYS, "creates no namespace"),
+        (_role, "ptrace", SIGSYS, "traces nothing"),
+        (_role, "process_vm_readv", SIGSYS, "reads no other memory"),
+        (_role, "process_vm_writev", SIGSYS, "writes no other memory"),
+        (_role, "setuid", SIGSYS, "changes no ids"),
+        (_role, "setresuid", SIGSYS, "changes no ids"),
+        (_role, "setgid", SIGSYS, "changes no ids"),
+        (_role, "setgroups", SIGSYS, "changes no groups"),
+        (_role, "capset", SIGSYS, "changes no capabilities"),
+        (_role, "mount", SIGSYS, "mounts nothing"),
+        (_role, "chroot", SIGSYS, "changes no root"),
+        (_role, "bpf", SIGSYS, "loads no BPF"),
+        (_role, "userfaultfd", SIGSYS, "no userfaultfd"),
+        (_role, "io_uring_setup", SIGSYS, "no io_uring"),
+        (_role, "keyctl", SIGSYS, "no keyrings"),
+        (_role, "prctl", SIGSYS, "changes no process attributes"),
+    ]
+ROWS += [
+    ("frontend", "mmap_exec", SIGSYS, "maps no executable memory"),
+    ("frontend", "mprotect_exec", SIGSYS, "makes no memory executable"),
+    ("broker", "mmap_exec", EPERM, "maps no executable memory"),
+    ("broker", "mprotect_exec", EPERM, "makes no memory executable"),
+]
+
+
+def landlock_abi():
+    libc = ctypes.CDLL(None, use_errno=True)
+    abi = libc.syscall(SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0),
+                       ctypes.c_uint32(LANDLOCK_CREATE_RULESET_VERSION))
+    return max(abi, 0)
+
+
+def outcome(code):
+    if code < 0:
+        return signal.Signals(-code).name
+    if code == 0:
+        return OK
+    if code > EXIT_ERRNO:
+        return errno.errorcode.get(code - EXIT_ERRNO, f"errno {code}")
+    return f"exit {code}"
+
+
+def make_dir(nobody):
+    d = tempfile.mkdtemp(prefix="kgp", dir="/tmp")
+    os.chmod(d, 0o755)
+    with open(os.path.join(d, "master.pid"), "w") as f:
+        f.write("1\n")
+    foreign = os.path.join(d, "foreign")
+    with open(foreign, "w") as f:
+        f.write("for nobody's eyes only\n")
+    os.chown(foreign, nobody.pw_uid, nobody.pw_gid)
+    os.chmod(foreign, 0o600)
+    return d
+
+
+class Probe:
+    """One sandbox_probe run, whose stderr is read until it is sandboxed."""
+
+    def __init__(self, role, call, d):
+        self.proc = subprocess.Popen(
+            [os.environ[PROBE_ENV], role, call, d], stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.err = b""
+
+    def wait_sandboxed(self):
+        deadline = time.monotonic() + ROW_TIMEOUT
+        while b"sandboxed\n" not in self.err:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([self.proc.stderr], [], [],
+                                        max(left, 0))
+            if not ready:
+                return False
+            chunk = os.read(self.proc.stderr.fileno(), 4096)
+            if not chunk:
+                return False
+            self.err += chunk
+        return True
+
+    def finish(self):
+        try:
+            _, err = self.proc.communicate(timeout=ROW_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+        self.err += err
+        return outcome(self.proc.returncode)
+
+    def detail(self):
+        return self.err.decode(errors="replace").strip().replace("\n", " | ")
+
+
+def run_row(role, call, nobody):
+    """Returns how the call ended and the probe's stderr."""
+    d = make_dir(nobody)
+    try:
+        probe = Probe(role, call, d)
+        return probe.finish(), probe.detail()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def run_held(role, nobody, inspect):
+    """Runs the hold call; inspect(pid) runs while the probe is inside
+    the sandbox and returns a list of problems."""
+    d = make_dir(nobody)
+    try:
+        probe = Probe(role, "hold", d)
+        problems = []
+        if probe.wait_sandboxed():
+            problems = inspect(probe.proc.pid)
+        else:
+            problems = ["never got into the sandbox"]
+        probe.proc.stdin.close()
+        end = probe.finish()
+        if end != OK:
+            problems.append(f"ended {end}: {probe.detail()}")
+        return problems
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def stop_and_continue(pid):
+    os.kill(pid, signal.SIGSTOP)
+    time.sleep(0.2)
+    os.kill(pid, signal.SIGCONT)
+    return []
+
+
+def main():
+    if os.geteuid() != 0:
+        env.skip_or_fail("entering the sandboxes needs root")
+    if not os.environ.get(PROBE_ENV):
+        env.skip_or_fail(f"{PROBE_ENV} is not set (meson test sets it)")
+    nobody = pwd.getpwnam("nobody")
+    abi = landlock_abi()
+    failures = []
+    for row in ROWS:
+        role, call, want, why = row[:4]
+        need = row[4] if len(row) > 4 else 0
+        if need > abi:
+            print(f"skip {role} {call}: needs Landlock ABI {need}, "
+                  f"kernel has {abi}")
+            continue
+        got, detail = run_row(role, call, nobody)
+        mark = "ok  " if got == want else "FAIL"
+        print(f"{mark} {role:8} {call:22} {got:7} (want {want}: {why})")
+        if got != want:
+            failures.append(f"{role} {call}: {got}, want {want} "
+                            f"[{detail}]")
+    held = [
+        ("frontend", lambda pid: check_frontend(pid, nobody.pw_uid,
+                                                nobody.pw_gid),
+         "ids, capabilities, no_new_privs, seccomp, empty root"),
+        ("broker", check_broker,
+         "ids, capabilities, no_new_privs, seccomp, not dumpable"),
+    ]
+    for role in ("frontend", "broker"):
+        held.append((role, stop_and_continue,
+                     "poll() resumes after SIGSTOP and SIGCONT"))
+    for role, inspect, what in held:
+        problems = run_held(role, nobody, inspect)
+        print(f"{'FAIL' if problems else 'ok  '} {role:8} held: {what}"
+              + "".join(f"\n     {p}" for p in problems))
+        failures += [f"{role} held: {p}" for p in problems]
+    print(f"{len(failures)} failure(s)")
+    for f in failures:
+        print(f"  {f}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
