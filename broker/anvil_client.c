@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,11 +17,33 @@
 /* Both lines go in one write: anvil reads them as one request. */
 static const char anvil_request[] = "VERSION\tanvil\t1\t0\nCONNECT-DUMP\n";
 
-/* One read takes whatever anvil has queued, which is at most its socket
- * send buffer (about 208 KiB by default); a buffer this large always takes
- * all of it, so a dump of a million lines (about 54 MB) costs some 250
- * reads. A larger buffer saves nothing more. */
-#define READ_BUF_SIZE (256 * 1024)
+/* How anvil is read. Anvil writes each dump line with a write() of its
+ * own for as long as its socket has room; once the socket is full it
+ * gathers lines and writes them in large blocks, and once it has gathered
+ * enough it waits for the reader. A write() per line, above all one that
+ * must wake a waiting reader, costs anvil more than making the line. And
+ * a reader that parses what it has read while anvil waits makes the two
+ * take turns instead of working side by side.
+ *
+ * So the dump is read into a buffer of its own and parsed a slice at a
+ * time; every DRAIN_US the socket is emptied without waiting, which lets
+ * it fill in between (anvil writes in blocks) but never for so long that
+ * anvil stops. Only when everything read is parsed does the reader wait:
+ * first with a pause, during which anvil writes unobserved, and if that
+ * brought nothing, until anvil writes again. On a million connections
+ * this halves the time of a dump. */
+#define READ_BUF_SIZE (1024 * 1024)
+#define SLICE_BYTES   (64 * 1024)
+#define DRAIN_US      1000
+#define PACE_MS       1
+
+/* Dump bytes read and not yet parsed: p[head, tail). */
+struct inbuf {
+	char *p;
+	size_t head;
+	size_t tail;
+	int64_t taken_us; /* when the socket was last emptied */
+};
 
 struct exchange {
 	int fd;
@@ -30,12 +53,17 @@ struct exchange {
 	size_t errlen;
 };
 
-static int64_t now_ms(void)
+static int64_t now_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t now_ms(void)
+{
+	return now_us() / 1000;
 }
 
 /* Milliseconds left before the deadline; 0 once it has passed. */
@@ -137,31 +165,86 @@ static enum kg_anvil_status wait_readable(struct exchange *s)
 	}
 }
 
-/* Anvil sends nothing after the empty line; whatever might follow it in
- * the last read is left unused. */
-static enum kg_anvil_status read_dump(struct exchange *s, char *buf,
+/* A pause of at most PACE_MS, never past the deadline. poll without
+ * descriptors is a sleep the sandbox allows. */
+static void pace(const struct exchange *s)
+{
+	int left = remaining_ms(s);
+
+	poll(NULL, 0, left < PACE_MS ? left : PACE_MS);
+}
+
+/* Appends what anvil has queued to b, without waiting. */
+static enum kg_anvil_status take_queued(struct exchange *s, struct inbuf *b)
+{
+	struct iovec iov = {.iov_base = b->p + b->tail,
+	                    .iov_len = READ_BUF_SIZE - b->tail};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	ssize_t n;
+
+	if (iov.iov_len == 0)
+		return KG_ANVIL_OK;
+	b->taken_us = now_us();
+	n = recvmsg(s->fd, &mh, MSG_DONTWAIT);
+	if (n > 0) {
+		b->tail += (size_t)n;
+		return KG_ANVIL_OK;
+	}
+	if (n == 0)
+		return fail(s, "anvil closed the connection mid-dump");
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return KG_ANVIL_OK;
+	return fail(s, "reading from anvil failed: %s", strerror(errno));
+}
+
+/* Everything read is parsed and nothing more is queued. */
+static enum kg_anvil_status wait_for_more(struct exchange *s, bool *paused)
+{
+	if (!*paused) {
+		*paused = true;
+		pace(s);
+		return KG_ANVIL_OK;
+	}
+	*paused = false;
+	return wait_readable(s);
+}
+
+/* Anvil sends nothing after the empty line; whatever might follow it is
+ * left unused. Every pass either parses, or waits, or fails once the
+ * deadline has passed, so the loop ends by then at the latest. */
+static enum kg_anvil_status read_dump(struct exchange *s, struct inbuf *b,
                                       struct kg_dump_parser *p, kg_conn_fn fn,
                                       void *ctx)
 {
-	while (!p->done) {
-		ssize_t n;
-		size_t used;
+	bool paused = false;
 
-		if (wait_readable(s) != KG_ANVIL_OK)
+	while (!p->done) {
+		size_t slice, used;
+
+		if (remaining_ms(s) == 0)
+			return timed_out(s);
+		if (b->head == b->tail)
+			b->head = b->tail = 0;
+		if ((b->head == b->tail ||
+		     now_us() - b->taken_us >= DRAIN_US) &&
+		    take_queued(s, b) != KG_ANVIL_OK)
 			return KG_ANVIL_FAILED;
-		n = read(s->fd, buf, READ_BUF_SIZE);
-		if (n == 0)
-			return fail(s, "anvil closed the connection mid-dump");
-		if (n < 0 && errno == EINTR)
+		if (b->head == b->tail) {
+			if (wait_for_more(s, &paused) != KG_ANVIL_OK)
+				return KG_ANVIL_FAILED;
 			continue;
-		if (n < 0)
-			return fail(s, "reading from anvil failed: %s",
-			            strerror(errno));
-		if (kg_dump_feed(p, buf, (size_t)n, fn, ctx, &used) != 0) {
+		}
+		paused = false;
+		slice = b->tail - b->head;
+		if (slice > SLICE_BYTES)
+			slice = SLICE_BYTES;
+		if (kg_dump_feed(p, b->p + b->head, slice, fn, ctx, &used) !=
+		    0) {
 			snprintf(s->err, s->errlen, "%s",
 			         "processing the anvil dump failed");
 			return KG_ANVIL_STOPPED;
 		}
+		b->head += used;
 	}
 	return KG_ANVIL_OK;
 }
@@ -176,22 +259,22 @@ enum kg_anvil_status kg_anvil_dump(const char *path, int timeout_ms,
 	                     .deadline_ms = now_ms() + timeout_ms,
 	                     .err = err,
 	                     .errlen = errlen};
+	struct inbuf b = {0};
 	enum kg_anvil_status st;
-	char *buf;
 
 	kg_dump_init(p);
 	if (timeout_ms <= 0)
 		return fail(&s, "anvil timeout must be positive");
-	buf = malloc(READ_BUF_SIZE);
-	if (buf == NULL)
+	b.p = malloc(READ_BUF_SIZE);
+	if (b.p == NULL)
 		return fail(&s, "out of memory for the anvil read buffer");
 	st = anvil_connect(&s, path);
 	if (st == KG_ANVIL_OK)
 		st = send_request(&s);
 	if (st == KG_ANVIL_OK)
-		st = read_dump(&s, buf, p, fn, ctx);
+		st = read_dump(&s, &b, p, fn, ctx);
 	if (s.fd >= 0)
 		close(s.fd);
-	free(buf);
+	free(b.p);
 	return st;
 }

@@ -1,4 +1,5 @@
-/* The audit trail: one line per request, allowed or denied. */
+/* The audit trail: one line per request, allowed or denied. The line's
+ * fields are described in kickgated(8), AUDIT. */
 #ifndef KG_AUDIT_H
 #define KG_AUDIT_H
 
@@ -10,9 +11,12 @@
 #include "str.h"
 #include "wire.h"
 
-/* Where lines go; syslog falls back to stderr when no syslog socket
- * exists at start. */
-void kg_audit_open(bool to_syslog);
+/* Reads the account names the lines will carry, and chooses where lines
+ * go: to the syslog socket at syslog_path (authpriv facility), or, when
+ * syslog_path is NULL, to standard error. The syslog socket is connected
+ * when the first line is written; a line that cannot be sent there goes
+ * to standard error instead. Problems are logged. */
+void kg_audit_open(const char *syslog_path);
 
 struct kg_audit_rec {
 	uid_t uid;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "anvil_client.h"
@@ -261,7 +262,7 @@ void kg_broker_run(const struct kg_config *cfg, int frontend_fd)
 	uint8_t buf[KG_REQ_MAX + 1];
 	size_t len;
 
-	kg_audit_open(cfg->audit == KG_AUDIT_SYSLOG);
+	kg_audit_open(cfg->audit == KG_AUDIT_SYSLOG ? _PATH_LOG : NULL);
 	for (;;) {
 		int fd = receive(frontend_fd, buf, sizeof(buf), &len);
 

@@ -5,6 +5,7 @@
 
 #include "chunkarr.h"
 #include "match.h"
+#include "msort.h"
 #include "pidset.h"
 #include "strarena.h"
 
@@ -172,11 +173,12 @@ static void set_prefix(struct sort_name *n)
 		        (i < n->s.len ? (unsigned char)n->s.s[i] : 0);
 }
 
-static int cmp_names(const void *a, const void *b)
+static int cmp_names(const void *a, const void *b, void *ctx)
 {
 	const struct sort_name *x = a;
 	const struct sort_name *y = b;
 
+	(void)ctx;
 	for (size_t i = 0; i < 2; i++)
 		if (x->prefix[i] != y->prefix[i])
 			return x->prefix[i] < y->prefix[i] ? -1 : 1;
@@ -191,11 +193,15 @@ static int collect_names(struct kg_plan *p, bool warn, const bool *keep,
                          size_t *n_names)
 {
 	struct sort_name *v = malloc(p->n_named * sizeof(*v));
+	struct sort_name *scratch = malloc(p->n_named * sizeof(*scratch));
 	size_t n = 0;
 	size_t k = 0;
 
-	if (!v)
+	if (!v || !scratch) {
+		free(v);
+		free(scratch);
 		return -1;
+	}
 	free(p->names);
 	p->names = NULL;
 	for (size_t i = 0; i < p->n_named; i++) {
@@ -208,14 +214,15 @@ static int collect_names(struct kg_plan *p, bool warn, const bool *keep,
 		v[n].s = kg_strarena_get(&p->users, c->user);
 		set_prefix(&v[n++]);
 	}
-	qsort(v, n, sizeof(*v), cmp_names);
+	kg_msort(v, scratch, n, sizeof(*v), cmp_names, NULL);
+	free(scratch);
 	p->names = malloc(n * sizeof(*p->names));
 	if (!p->names) {
 		free(v);
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++)
-		if (!i || cmp_names(&v[i - 1], &v[i]))
+		if (!i || cmp_names(&v[i - 1], &v[i], NULL))
 			p->names[k++] = v[i].s;
 	free(v);
 	*n_names = k;

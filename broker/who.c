@@ -1,30 +1,214 @@
+/* The who collector; see who.h.
+ *
+ * On a large host memory is what bounds a listing, so each row is kept
+ * once, packed, and nothing is indexed per distinct name: a row costs its
+ * own bytes and four more, however the connections are spread over users.
+ *
+ * Rows arrive in a staging area. Whenever it is full, the staged rows are
+ * sorted and copied in order into a block of their own, a run. Sorting in
+ * runs while anvil is still sending leaves one merge of the runs, each
+ * read front to back, for after the dump has ended. */
 #include "who.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "chunkarr.h"
 #include "match.h"
+#include "msort.h"
 #include "pidset.h"
 #include "strpool.h"
 
-struct who_row {
+/* Staging: bytes of packed rows and rows per run. A run's offsets fit in
+ * RUN_OFF_BITS, its number in the rest of a 32-bit row reference. */
+#define RUN_OFF_BITS 21
+#define STAGE_BYTES  ((size_t)1 << RUN_OFF_BITS)
+#define STAGE_ROWS   8192
+#define RUNS_MAX     ((size_t)1 << (32 - RUN_OFF_BITS))
+
+/* A packed row: u32 pid, u32 conns, u8 family (| ROW_FOLDED), varint
+ * service id, varint user length, the address bytes, the user bytes. */
+#define ROW_FOLDED 0x80
+#define VARINT_MAX 5
+#define ROW_MAX    (4 + 4 + 1 + 2 * VARINT_MAX + 16 + KG_USER_MAX)
+_Static_assert(ROW_MAX <= STAGE_BYTES, "a row fits a run");
+
+struct row {
 	uint32_t pid;
 	uint32_t conns;
-	uint32_t user; /* ids in kg_who.strs */
+	uint8_t flags;
 	uint32_t service;
-	struct kg_addr addr;
+	const uint8_t *addr;
+	const char *user;
+	size_t user_len;
+	size_t size; /* of the packed row */
+};
+
+/* The first 16 bytes of a user name as two big-endian numbers (zero
+ * padded): their order agrees with the names' bytewise order, so most
+ * comparisons never touch the rows. */
+struct prefix {
+	uint64_t hi;
+	uint64_t lo;
+};
+
+/* A staged row: its name's prefix, its offset and its size. */
+struct stage_key {
+	struct prefix prefix;
+	uint32_t off;
+	uint32_t size;
+};
+
+struct run {
+	char *rows;
+	size_t bytes;
+	size_t n;
+};
+
+/* Where kg_who_row last was: reading rows in order finds each row's
+ * shared name in O(1). */
+struct row_cursor {
+	size_t next;
+	const char *name;
+	size_t name_len;
 };
 
 struct kg_who {
 	struct kg_request req;
 	const struct kg_scope *scope;
-	struct kg_strpool *strs; /* user and service names */
-	struct kg_chunkarr rows; /* struct who_row, in dump order */
-	const uint32_t *rank;    /* while sorting: string id -> bytewise rank */
-	uint32_t *order;         /* indexes into rows, sorted, one per row */
+	struct kg_strpool *services;
+	char *stage;
+	size_t stage_len;
+	struct stage_key *keys;
+	struct stage_key *scratch;
+	size_t n_keys;
+	struct run *runs;
+	size_t n_runs;
+	size_t cap_runs;
+	bool finished;
+	uint32_t *order; /* row references, sorted, one per listed row */
 	size_t n_order;
+	struct row_cursor *cursor;
 };
+
+static size_t put_varint(uint8_t *p, uint32_t v)
+{
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+/* Only ever reads what put_varint wrote. */
+static size_t get_varint(const uint8_t *p, uint32_t *v)
+{
+	size_t n = 0;
+
+	*v = 0;
+	do
+		*v |= (uint32_t)(p[n] & 0x7f) << (7 * n);
+	while (p[n++] & 0x80);
+	return n;
+}
+
+static size_t pack_row(uint8_t *p, const struct kg_conn *c, uint32_t service)
+{
+	size_t alen = kg_family_len(c->addr.family);
+	size_t n = 9;
+
+	memcpy(p, &c->pid, 4);
+	memcpy(p + 4, &c->refcount, 4);
+	p[8] = c->addr.family;
+	n += put_varint(p + n, service);
+	n += put_varint(p + n, (uint32_t)c->user_len);
+	memcpy(p + n, c->addr.bytes, alen);
+	memcpy(p + n + alen, c->user, c->user_len);
+	return n + alen + c->user_len;
+}
+
+static void unpack_row(const char *rec, struct row *r)
+{
+	const uint8_t *p = (const uint8_t *)rec;
+	size_t n = 9;
+	uint32_t len;
+
+	memcpy(&r->pid, p, 4);
+	memcpy(&r->conns, p + 4, 4);
+	r->flags = p[8];
+	n += get_varint(p + n, &r->service);
+	n += get_varint(p + n, &len);
+	r->addr = p + n;
+	n += kg_family_len(r->flags & ~ROW_FOLDED);
+	r->user = rec + n;
+	r->user_len = len;
+	r->size = n + len;
+}
+
+static struct prefix name_prefix(const char *s, size_t len)
+{
+	struct prefix p = {0, 0};
+
+	for (size_t i = 0; i < 8; i++) {
+		p.hi = p.hi << 8 | (i < len ? (unsigned char)s[i] : 0);
+		p.lo = p.lo << 8 | (i + 8 < len ? (unsigned char)s[i + 8] : 0);
+	}
+	return p;
+}
+
+static int cmp_u64(uint64_t a, uint64_t b)
+{
+	return (a > b) - (a < b);
+}
+
+static int cmp_prefixes(const struct prefix *a, const struct prefix *b)
+{
+	int c = cmp_u64(a->hi, b->hi);
+
+	return c ? c : cmp_u64(a->lo, b->lo);
+}
+
+static uint8_t row_family(const struct row *r)
+{
+	return r->flags & (uint8_t)~ROW_FOLDED;
+}
+
+/* The listing's order: user (bytewise), service, pid, address. */
+static int cmp_unpacked(const struct kg_who *w, const struct row *x,
+                        const struct row *y)
+{
+	int c = kg_str_cmp((struct kg_str){x->user, x->user_len},
+	                   (struct kg_str){y->user, y->user_len});
+
+	if (c)
+		return c;
+	if (x->service != y->service &&
+	    (c = kg_str_cmp(kg_strpool_get(w->services, x->service),
+	                    kg_strpool_get(w->services, y->service))))
+		return c;
+	if ((c = cmp_u64(x->pid, y->pid)) ||
+	    (c = cmp_u64(row_family(x), row_family(y))))
+		return c;
+	return memcmp(x->addr, y->addr, kg_family_len(row_family(x)));
+}
+
+static int cmp_keys(const void *a, const void *b, void *ctx)
+{
+	const struct kg_who *w = ctx;
+	const struct stage_key *x = a;
+	const struct stage_key *y = b;
+	struct row rx, ry;
+	int c = cmp_prefixes(&x->prefix, &y->prefix);
+
+	if (c)
+		return c;
+	unpack_row(w->stage + x->off, &rx);
+	unpack_row(w->stage + y->off, &ry);
+	return cmp_unpacked(w, &rx, &ry);
+}
 
 struct kg_who *kg_who_new(const struct kg_request *req,
                           const struct kg_scope *scope)
@@ -35,86 +219,98 @@ struct kg_who *kg_who_new(const struct kg_request *req,
 		return NULL;
 	w->req = *req;
 	w->scope = scope;
-	kg_chunkarr_init(&w->rows, sizeof(struct who_row));
-	w->strs = kg_strpool_new();
-	if (!w->strs) {
-		free(w);
+	w->services = kg_strpool_new();
+	/* Pages never written cost no memory: a small listing stays small. */
+	w->stage = malloc(STAGE_BYTES);
+	w->keys = malloc(STAGE_ROWS * sizeof(*w->keys));
+	w->scratch = malloc(STAGE_ROWS * sizeof(*w->scratch));
+	w->cursor = calloc(1, sizeof(*w->cursor));
+	if (!w->services || !w->stage || !w->keys || !w->scratch ||
+	    !w->cursor) {
+		kg_who_free(w);
 		return NULL;
 	}
 	return w;
 }
 
-int kg_who_add(void *who, const struct kg_conn *c)
+static void drop_stage(struct kg_who *w)
 {
-	struct kg_who *w = who;
-	struct who_row *r;
-	uint32_t user;
-	uint32_t service;
+	free(w->stage);
+	free(w->keys);
+	free(w->scratch);
+	w->stage = NULL;
+	w->keys = NULL;
+	w->scratch = NULL;
+}
 
-	if (!kg_scope_contains(w->scope, c->user, c->user_len, &c->addr) ||
-	    !kg_conn_matches(&w->req, c))
+/* Sorts the staged rows into a new run. */
+static int flush_run(struct kg_who *w)
+{
+	struct run *r;
+	size_t off = 0;
+
+	if (!w->n_keys)
 		return 0;
-	if (kg_strpool_intern(w->strs, c->user, c->user_len, &user) < 0 ||
-	    kg_strpool_intern(w->strs, c->service, c->service_len, &service) <
-	            0)
+	if (w->n_runs == w->cap_runs) {
+		size_t cap = w->cap_runs ? 2 * w->cap_runs : 16;
+		struct run *runs;
+
+		if (w->n_runs == RUNS_MAX)
+			return -1;
+		runs = realloc(w->runs, cap * sizeof(*runs));
+		if (!runs)
+			return -1;
+		w->runs = runs;
+		w->cap_runs = cap;
+	}
+	r = &w->runs[w->n_runs];
+	r->rows = malloc(w->stage_len);
+	if (!r->rows)
 		return -1;
-	r = kg_chunkarr_push(&w->rows);
-	if (!r)
-		return -1;
-	r->pid = c->pid;
-	r->conns = c->refcount;
-	r->user = user;
-	r->service = service;
-	r->addr = c->addr;
+	kg_msort(w->keys, w->scratch, w->n_keys, sizeof(*w->keys), cmp_keys, w);
+	for (size_t i = 0; i < w->n_keys; i++) {
+		memcpy(r->rows + off, w->stage + w->keys[i].off,
+		       w->keys[i].size);
+		off += w->keys[i].size;
+	}
+	r->bytes = off;
+	r->n = w->n_keys;
+	w->n_runs++;
+	w->n_keys = 0;
+	w->stage_len = 0;
 	return 0;
 }
 
-static struct who_row *row_at(const struct kg_who *w, uint32_t i)
+int kg_who_add(void *who, const struct kg_conn *c)
 {
-	return kg_chunkarr_at(&w->rows, i);
+	struct kg_who *w = who;
+	uint32_t service;
+	size_t size;
+
+	if (w->finished || c->user_len > KG_USER_MAX)
+		return -1;
+	if (!kg_scope_contains(w->scope, c->user, c->user_len, &c->addr) ||
+	    !kg_conn_matches(&w->req, c))
+		return 0;
+	if (kg_strpool_intern(w->services, c->service, c->service_len,
+	                      &service) < 0)
+		return -1;
+	if ((w->n_keys == STAGE_ROWS || STAGE_BYTES - w->stage_len < ROW_MAX) &&
+	    flush_run(w) < 0)
+		return -1;
+	size = pack_row((uint8_t *)w->stage + w->stage_len, c, service);
+	w->keys[w->n_keys++] = (struct stage_key){
+	        .prefix = name_prefix(c->user, c->user_len),
+	        .off = (uint32_t)w->stage_len,
+	        .size = (uint32_t)size,
+	};
+	w->stage_len += size;
+	return 0;
 }
 
-static int cmp_u32(uint32_t a, uint32_t b)
+static char *row_at(const struct kg_who *w, uint32_t ref)
 {
-	return (a > b) - (a < b);
-}
-
-static int cmp_rows(const void *a, const void *b, void *ctx)
-{
-	const struct kg_who *w = ctx;
-	const struct who_row *x = row_at(w, *(const uint32_t *)a);
-	const struct who_row *y = row_at(w, *(const uint32_t *)b);
-	int c;
-
-	if ((c = cmp_u32(w->rank[x->user], w->rank[y->user])) ||
-	    (c = cmp_u32(w->rank[x->service], w->rank[y->service])) ||
-	    (c = cmp_u32(x->pid, y->pid)) ||
-	    (c = cmp_u32(x->addr.family, y->addr.family)))
-		return c;
-	return memcmp(x->addr.bytes, y->addr.bytes,
-	              kg_family_len(x->addr.family));
-}
-
-/* Sorting strings once and rows by rank keeps the row sort to integer
- * comparisons, however many rows share a name. */
-static uint32_t *rank_strings(const struct kg_strpool *strs)
-{
-	size_t n = kg_strpool_count(strs);
-	uint32_t *ids = malloc(n * sizeof(*ids));
-	uint32_t *rank = malloc(n * sizeof(*rank));
-
-	if (!ids || !rank) {
-		free(ids);
-		free(rank);
-		return NULL;
-	}
-	for (size_t i = 0; i < n; i++)
-		ids[i] = (uint32_t)i;
-	kg_strpool_sort(strs, ids, n);
-	for (size_t i = 0; i < n; i++)
-		rank[ids[i]] = (uint32_t)i;
-	free(ids);
-	return rank;
+	return w->runs[ref >> RUN_OFF_BITS].rows + (ref & (STAGE_BYTES - 1));
 }
 
 static uint32_t sat_add(uint32_t a, uint32_t b)
@@ -122,107 +318,238 @@ static uint32_t sat_add(uint32_t a, uint32_t b)
 	return b > UINT32_MAX - a ? UINT32_MAX : a + b;
 }
 
-/* Folds rows equal in every key into the first of them. The refcounts
- * move, so each group's sum stays the same and sorting again finds the
- * same rows. */
-static void merge_equal(struct kg_who *w, size_t n)
+/* Every collected row, folded or not, is on a listed process. */
+static int count_pids(const struct kg_who *w, size_t n, uint32_t *out)
 {
-	w->n_order = 1;
-	for (size_t i = 1; i < n; i++) {
-		uint32_t *kept = &w->order[w->n_order - 1];
-		struct who_row *r = row_at(w, *kept);
-		struct who_row *dup = row_at(w, w->order[i]);
-
-		if (cmp_rows(kept, &w->order[i], w)) {
-			w->order[w->n_order++] = w->order[i];
-			continue;
-		}
-		r->conns = sat_add(r->conns, dup->conns);
-		dup->conns = 0;
-	}
-}
-
-static int sort_rows(struct kg_who *w)
-{
-	uint32_t *rank;
-	size_t n = w->rows.n;
-
-	if (!n)
-		return 0;
-	if (n > UINT32_MAX)
-		return -1;
-	w->order = malloc(n * sizeof(*w->order));
-	rank = rank_strings(w->strs);
-	if (!w->order || !rank) {
-		free(rank);
-		return -1;
-	}
-	for (size_t i = 0; i < n; i++)
-		w->order[i] = (uint32_t)i;
-	w->rank = rank;
-	qsort_r(w->order, n, sizeof(*w->order), cmp_rows, w);
-	merge_equal(w, n);
-	w->rank = NULL;
-	free(rank);
-	return 0;
-}
-
-static int count_pids(const struct kg_who *w, uint32_t *out)
-{
+	uint32_t *pids = malloc(n * sizeof(*pids));
 	struct kg_pidset set;
-	uint32_t *pids;
+	size_t k = 0;
 
-	*out = 0;
-	if (!w->n_order)
-		return 0;
-	pids = malloc(w->n_order * sizeof(*pids));
 	if (!pids)
 		return -1;
-	for (size_t i = 0; i < w->n_order; i++)
-		pids[i] = row_at(w, w->order[i])->pid;
-	if (kg_pidset_build(&set, pids, w->n_order) < 0)
+	for (size_t i = 0; i < w->n_runs; i++) {
+		const char *rec = w->runs[i].rows;
+
+		for (size_t j = 0; j < w->runs[i].n; j++) {
+			struct row row;
+
+			unpack_row(rec, &row);
+			pids[k++] = row.pid;
+			rec += row.size;
+		}
+	}
+	if (kg_pidset_build(&set, pids, n) < 0)
 		return -1;
 	*out = (uint32_t)set.n;
 	kg_pidset_free(&set);
 	return 0;
 }
 
+/* The merge: a binary heap of run heads, smallest first. A head holds
+ * its current row unpacked. */
+struct head {
+	struct prefix prefix;
+	struct row row;
+	char *rec;
+	size_t left;
+	uint32_t run;
+};
+
+struct merge {
+	struct head *heads;
+	uint32_t *heap; /* indexes into heads */
+	size_t n;
+	/* The last listed row, which an equal row folds into. */
+	struct prefix last_prefix;
+	struct row last;
+	char *last_rec;
+};
+
+static int cmp_heads(const struct kg_who *w, const struct head *a,
+                     const struct head *b)
+{
+	int c = cmp_prefixes(&a->prefix, &b->prefix);
+
+	return c ? c : cmp_unpacked(w, &a->row, &b->row);
+}
+
+static void load_head(struct head *h)
+{
+	unpack_row(h->rec, &h->row);
+	h->prefix = name_prefix(h->row.user, h->row.user_len);
+}
+
+static void sift_down(const struct kg_who *w, struct merge *m, size_t i)
+{
+	for (;;) {
+		size_t s = i, l = 2 * i + 1, r = l + 1;
+		uint32_t t;
+
+		if (l < m->n && cmp_heads(w, &m->heads[m->heap[l]],
+		                          &m->heads[m->heap[s]]) < 0)
+			s = l;
+		if (r < m->n && cmp_heads(w, &m->heads[m->heap[r]],
+		                          &m->heads[m->heap[s]]) < 0)
+			s = r;
+		if (s == i)
+			return;
+		t = m->heap[i];
+		m->heap[i] = m->heap[s];
+		m->heap[s] = t;
+		i = s;
+	}
+}
+
+/* Folds head h's row into the last listed row when they are equal in
+ * every key; otherwise lists it. A folded row keeps its flag, so that
+ * merging again lists the same rows with the same counts. */
+static void take_row(struct kg_who *w, struct merge *m, const struct head *h,
+                     uint32_t *conns)
+{
+	if (h->row.flags & ROW_FOLDED)
+		return;
+	*conns = sat_add(*conns, h->row.conns);
+	if (w->n_order && cmp_prefixes(&m->last_prefix, &h->prefix) == 0 &&
+	    cmp_unpacked(w, &m->last, &h->row) == 0) {
+		m->last.conns = sat_add(m->last.conns, h->row.conns);
+		memcpy(m->last_rec + 4, &m->last.conns, 4);
+		h->rec[8] |= ROW_FOLDED;
+		return;
+	}
+	w->order[w->n_order++] = h->run << RUN_OFF_BITS |
+	                         (uint32_t)(h->rec - w->runs[h->run].rows);
+	m->last_prefix = h->prefix;
+	m->last = h->row;
+	m->last_rec = h->rec;
+}
+
+/* Lists the smallest head's row, then advances that head or drops it
+ * when its run is done. */
+static void pop_row(struct kg_who *w, struct merge *m, uint32_t *conns)
+{
+	struct head *h = &m->heads[m->heap[0]];
+
+	take_row(w, m, h, conns);
+	if (--h->left == 0) {
+		m->heap[0] = m->heap[--m->n];
+	} else {
+		h->rec += h->row.size;
+		load_head(h);
+	}
+	sift_down(w, m, 0);
+}
+
+static int merge_runs(struct kg_who *w, size_t n_rows, uint32_t *conns)
+{
+	struct merge m = {
+	        .heads = malloc(w->n_runs * sizeof(*m.heads)),
+	        .heap = malloc(w->n_runs * sizeof(*m.heap)),
+	};
+
+	w->order = malloc(n_rows * sizeof(*w->order));
+	if (!m.heads || !m.heap || !w->order) {
+		free(m.heads);
+		free(m.heap);
+		return -1;
+	}
+	for (size_t i = 0; i < w->n_runs; i++) {
+		m.heads[i] = (struct head){.rec = w->runs[i].rows,
+		                           .left = w->runs[i].n,
+		                           .run = (uint32_t)i};
+		load_head(&m.heads[i]);
+		m.heap[m.n++] = (uint32_t)i;
+	}
+	for (size_t i = m.n / 2; i-- > 0;)
+		sift_down(w, &m, i);
+	while (m.n > 0)
+		pop_row(w, &m, conns);
+	free(m.heads);
+	free(m.heap);
+	return 0;
+}
+
 int kg_who_finish(struct kg_who *w, struct kg_who_result *out)
 {
+	size_t n_rows = 0;
+
 	free(w->order);
 	w->order = NULL;
 	w->n_order = 0;
+	w->cursor->next = 0;
 	memset(out, 0, sizeof(*out));
-	kg_strpool_freeze(w->strs);
-	if (sort_rows(w) < 0 || count_pids(w, &out->pids) < 0)
+	if (!w->finished && flush_run(w) < 0)
 		return -1;
-	for (size_t i = 0; i < w->n_order; i++)
-		out->conns = sat_add(out->conns, row_at(w, w->order[i])->conns);
+	w->finished = true;
+	drop_stage(w);
+	for (size_t i = 0; i < w->n_runs; i++)
+		n_rows += w->runs[i].n;
+	if (!n_rows)
+		return 0;
+	if (count_pids(w, n_rows, &out->pids) < 0 ||
+	    merge_runs(w, n_rows, &out->conns) < 0)
+		return -1;
 	out->n_rows = w->n_order;
 	return 0;
 }
 
+static bool same_user(const struct row *r, const char *name, size_t len)
+{
+	return r->user_len == len && memcmp(r->user, name, len) == 0;
+}
+
+/* Rows of one user share the name of the first of them. */
+static const char *shared_name(const struct kg_who *w, size_t i,
+                               const struct row *r)
+{
+	struct row prev;
+	size_t j = i;
+
+	if (i > 0 && w->cursor->next == i)
+		return same_user(r, w->cursor->name, w->cursor->name_len)
+		               ? w->cursor->name
+		               : r->user;
+	/* Out of order: walk back to the first row of the group. */
+	while (j > 0) {
+		unpack_row(row_at(w, w->order[j - 1]), &prev);
+		if (!same_user(r, prev.user, prev.user_len))
+			break;
+		j--;
+	}
+	if (j == i)
+		return r->user;
+	unpack_row(row_at(w, w->order[j]), &prev);
+	return prev.user;
+}
+
 void kg_who_row(const struct kg_who *w, size_t i, struct kg_who_row *out)
 {
-	const struct who_row *r = row_at(w, w->order[i]);
-	struct kg_str user = kg_strpool_get(w->strs, r->user);
-	struct kg_str service = kg_strpool_get(w->strs, r->service);
+	struct row r;
+	struct kg_str service;
 
-	out->pid = r->pid;
-	out->conns = r->conns;
-	out->addr = r->addr;
+	unpack_row(row_at(w, w->order[i]), &r);
+	service = kg_strpool_get(w->services, r.service);
+	out->pid = r.pid;
+	out->conns = r.conns;
+	kg_addr_set(&out->addr, row_family(&r), r.addr);
 	out->service = service.s;
 	out->service_len = service.len;
-	out->user = user.s;
-	out->user_len = user.len;
+	out->user = shared_name(w, i, &r);
+	out->user_len = r.user_len;
+	w->cursor->next = i + 1;
+	w->cursor->name = out->user;
+	w->cursor->name_len = out->user_len;
 }
 
 void kg_who_free(struct kg_who *w)
 {
 	if (!w)
 		return;
+	for (size_t i = 0; i < w->n_runs; i++)
+		free(w->runs[i].rows);
+	free(w->runs);
 	free(w->order);
-	kg_strpool_free(w->strs);
-	kg_chunkarr_free(&w->rows);
+	free(w->cursor);
+	drop_stage(w);
+	kg_strpool_free(w->services);
 	free(w);
 }

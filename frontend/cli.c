@@ -16,6 +16,8 @@
 /* A broker that stays silent this long is given up on; it also bounds a
  * connect to a broker whose backlog is full. */
 #define BROKER_TIMEOUT_S 120
+/* stdout's buffer when it is not a terminal. */
+#define OUT_BUF_SIZE (64 * 1024)
 
 __attribute__((format(printf, 3, 4))) static int
 failf(struct kg_printer *p, int code, const char *fmt, ...)
@@ -174,6 +176,8 @@ static int flush_output(int rc)
 
 int main(int argc, char **argv)
 {
+	/* glibc ignores the size given to setvbuf without a buffer. */
+	static char out_buf[OUT_BUF_SIZE];
 	char msg[KG_CLI_MSG_MAX];
 	struct kg_cli cli;
 	int rc;
@@ -191,6 +195,10 @@ int main(int argc, char **argv)
 		puts("kickgate " KG_VERSION);
 		break;
 	case KG_CLI_RUN:
+		/* A listing of a large host is tens of megabytes: written in
+		 * large blocks unless someone watches it scroll by. */
+		if (!isatty(STDOUT_FILENO))
+			setvbuf(stdout, out_buf, _IOFBF, sizeof(out_buf));
 		rc = run(&cli);
 		break;
 	}

@@ -15,10 +15,35 @@
 #define HOLD_MAX ((size_t)64 << 20)
 /* A uniq set keeps its slot table across groups up to this size. */
 #define UNIQ_KEEP_SLOTS 64
+/* A uniq set of up to this many entries has no slot table. */
+#define UNIQ_LINEAR 8
 /* A held refusal: u32 pid, u8 reason. */
 #define REFUSED_SIZE 5
+/* The printer's own output buffer for who text. */
+#define OUT_CHUNK 8192
 
 static const char hexdigits[] = "0123456789abcdef";
+
+/* Longest decimal of a uint64_t, with its NUL. */
+#define DEC_MAX 21
+
+/* Writes v in decimal to buf, NUL-terminated; returns the length. A who
+ * listing prints millions of numbers, more cheaply so than by printf. */
+static size_t fmt_dec(char buf[DEC_MAX], uint64_t v)
+{
+	char tmp[DEC_MAX];
+	size_t n = 0, len;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	len = n;
+	for (size_t i = 0; i < len; i++)
+		buf[i] = tmp[--n];
+	buf[len] = '\0';
+	return len;
+}
 
 /* ------------------------------------------------------------ escaping */
 
@@ -45,6 +70,19 @@ static size_t printable_len(const unsigned char *s, size_t len)
 	return n;
 }
 
+/* How many bytes from s on are printable ASCII that stands for itself:
+ * most names are nothing else, and a run of them is copied at once. */
+static size_t plain_ascii_run(const unsigned char *s, size_t len,
+                              unsigned flags)
+{
+	unsigned char first = flags & KG_ESC_SPACE ? '!' : ' ';
+	size_t i = 0;
+
+	while (i < len && s[i] >= first && s[i] < 0x7f && s[i] != '\\')
+		i++;
+	return i;
+}
+
 size_t kg_cli_escape(char *out, size_t cap, const char *s, size_t len,
                      unsigned flags)
 {
@@ -52,12 +90,21 @@ size_t kg_cli_escape(char *out, size_t cap, const char *s, size_t len,
 	size_t o = 0, i = 0;
 
 	while (i < len) {
-		size_t n = printable_len(u + i, len - i);
-		bool plain = n > 0 && u[i] != '\\' &&
-		             !(u[i] == ' ' && (flags & KG_ESC_SPACE));
-		size_t need = plain ? n : KG_ESC_RATIO;
+		size_t run = plain_ascii_run(u + i, len - i, flags);
+		size_t n = run;
+		bool plain = true;
+		size_t need;
 
-		if (cap - o <= need)
+		if (run == 0) {
+			n = printable_len(u + i, len - i);
+			plain = n > 0 && u[i] != '\\' &&
+			        !(u[i] == ' ' && (flags & KG_ESC_SPACE));
+		}
+		need = plain ? n : KG_ESC_RATIO;
+		/* A run is cut to the room left; one byte stays for the NUL. */
+		if (run > cap - o - 1)
+			n = need = cap - o - 1;
+		else if (cap - o <= need)
 			break;
 		if (plain) {
 			memcpy(out + o, s + i, n);
@@ -70,6 +117,8 @@ size_t kg_cli_escape(char *out, size_t cap, const char *s, size_t len,
 		}
 		o += need;
 		i += n;
+		if (n < run)
+			break;
 	}
 	out[o] = '\0';
 	return o;
@@ -170,7 +219,9 @@ static bool next_name(const struct hold *h, size_t *off, const char **name,
 /* ------------------------------------------------------------ uniq set */
 
 /* Distinct short strings in the order first seen: one column of a who
- * group. Open addressing at most half full, so a probe always ends. */
+ * group. Up to UNIQ_LINEAR entries, which is what most groups hold, a set
+ * is searched linearly; past that through a slot table, open addressing
+ * at most half full, so a probe always ends. */
 struct uniq {
 	struct hold text; /* per entry: u8 length, bytes */
 	uint32_t *slot;   /* 0: empty, else 1 + offset of an entry */
@@ -224,22 +275,38 @@ static int uniq_grow(struct uniq *u)
 	return 0;
 }
 
+static bool uniq_scan(const struct uniq *u, const char *s, size_t len)
+{
+	for (size_t off = 0; off < u->text.len; off += 1 + u->text.p[off])
+		if (u->text.p[off] == len &&
+		    memcmp(u->text.p + off + 1, s, len) == 0)
+			return true;
+	return false;
+}
+
 static int uniq_add(struct uniq *u, const char *s, size_t len)
 {
 	uint8_t n = (uint8_t)len;
 	size_t off = u->text.len;
-	uint32_t *slot;
+	uint32_t *slot = NULL;
 
 	if (len > UINT8_MAX)
 		return -1;
-	if ((u->count + 1) * 2 > u->nslot && uniq_grow(u) < 0)
-		return -1;
-	slot = uniq_find(u, s, len);
-	if (*slot != 0)
-		return 0;
+	if (u->count < UNIQ_LINEAR) {
+		if (uniq_scan(u, s, len))
+			return 0;
+	} else {
+		while ((u->count + 1) * 2 > u->nslot)
+			if (uniq_grow(u) < 0)
+				return -1;
+		slot = uniq_find(u, s, len);
+		if (*slot != 0)
+			return 0;
+	}
 	if (hold_add(&u->text, &n, 1) < 0 || hold_add(&u->text, s, len) < 0)
 		return -1;
-	*slot = (uint32_t)off + 1;
+	if (slot != NULL)
+		*slot = (uint32_t)off + 1;
 	u->count++;
 	return 0;
 }
@@ -256,15 +323,6 @@ static void uniq_clear(struct uniq *u)
 		u->nslot = 0;
 	} else if (u->nslot > 0) {
 		memset(u->slot, 0, u->nslot * sizeof(*u->slot));
-	}
-}
-
-static void uniq_print(FILE *f, const struct uniq *u)
-{
-	for (size_t off = 0; off < u->text.len; off += 1 + u->text.p[off]) {
-		if (off > 0)
-			fputc(' ', f);
-		fwrite(u->text.p + off + 1, 1, u->text.p[off], f);
 	}
 }
 
@@ -303,6 +361,10 @@ struct kg_printer {
 	/* who */
 	uint64_t lines; /* table lines or JSON rows printed */
 	struct group group;
+	/* A listing is millions of short pieces; gathered here they cost a
+	 * copy each instead of a stdio call each. */
+	char outbuf[OUT_CHUNK];
+	size_t out_len;
 };
 
 /* What the last lines of output need: from the end packet, or from a
@@ -359,6 +421,54 @@ void kg_printer_free(struct kg_printer *p)
 int kg_printer_status(const struct kg_printer *p)
 {
 	return p->status;
+}
+
+/* The who text output: out_put and the functions on it gather into
+ * p->outbuf, out_flush hands that to stdio. */
+static void out_flush(struct kg_printer *p)
+{
+	fwrite(p->outbuf, 1, p->out_len, p->out);
+	p->out_len = 0;
+}
+
+static void out_put(struct kg_printer *p, const void *s, size_t n)
+{
+	if (n > OUT_CHUNK - p->out_len) {
+		out_flush(p);
+		if (n > OUT_CHUNK) {
+			fwrite(s, 1, n, p->out);
+			return;
+		}
+	}
+	memcpy(p->outbuf + p->out_len, s, n);
+	p->out_len += n;
+}
+
+static void out_str(struct kg_printer *p, const char *s)
+{
+	out_put(p, s, strlen(s));
+}
+
+static void out_dec(struct kg_printer *p, uint64_t v)
+{
+	char buf[DEC_MAX];
+
+	out_put(p, buf, fmt_dec(buf, v));
+}
+
+static void out_text(struct kg_printer *p, const char *s, size_t len)
+{
+	out_put(p, p->esc,
+	        kg_cli_escape(p->esc, ESC_CAP, s, len, KG_ESC_SPACE));
+}
+
+static void out_uniq(struct kg_printer *p, const struct uniq *u)
+{
+	for (size_t off = 0; off < u->text.len; off += 1 + u->text.p[off]) {
+		if (off > 0)
+			out_put(p, " ", 1);
+		out_put(p, u->text.p + off + 1, u->text.p[off]);
+	}
 }
 
 /* Writes s escaped for text output. */
@@ -473,9 +583,9 @@ static void who_header(struct kg_printer *p)
 {
 	if (p->lines++ > 0)
 		return;
-	fputs(p->flags & KG_REQ_SEPARATE ? "username proto pid ip\n"
-	                                 : "username # proto (pids) (ips)\n",
-	      p->out);
+	out_str(p, p->flags & KG_REQ_SEPARATE
+	                   ? "username proto pid ip\n"
+	                   : "username # proto (pids) (ips)\n");
 }
 
 static void group_flush(struct kg_printer *p)
@@ -485,14 +595,16 @@ static void group_flush(struct kg_printer *p)
 	if (!g->open)
 		return;
 	who_header(p);
-	put_text(p, p->out, (const char *)g->user.p, g->user.len, KG_ESC_SPACE);
-	fprintf(p->out, " %" PRIu64 " ", g->conns);
-	uniq_print(p->out, &g->services);
-	fputs(" (", p->out);
-	uniq_print(p->out, &g->pids);
-	fputs(") (", p->out);
-	uniq_print(p->out, &g->ips);
-	fputs(")\n", p->out);
+	out_text(p, (const char *)g->user.p, g->user.len);
+	out_put(p, " ", 1);
+	out_dec(p, g->conns);
+	out_put(p, " ", 1);
+	out_uniq(p, &g->services);
+	out_put(p, " (", 2);
+	out_uniq(p, &g->pids);
+	out_put(p, ") (", 3);
+	out_uniq(p, &g->ips);
+	out_put(p, ")\n", 2);
 	g->open = false;
 	g->user.len = 0;
 	uniq_clear(&g->services);
@@ -521,7 +633,7 @@ static int group_add(struct kg_printer *p, const struct kg_who_row *row)
 	                  KG_ESC_SPACE);
 	if (uniq_add(&g->services, text, n) < 0)
 		return -1;
-	n = (size_t)snprintf(text, sizeof(text), "%" PRIu32, row->pid);
+	n = fmt_dec(text, row->pid);
 	if (uniq_add(&g->pids, text, n) < 0)
 		return -1;
 	if (row->addr.family == KG_AF_NONE)
@@ -535,14 +647,17 @@ static void who_line(struct kg_printer *p, const struct kg_who_row *row)
 	char ip[KG_NET_STRLEN];
 
 	who_header(p);
-	put_text(p, p->out, row->user, row->user_len, KG_ESC_SPACE);
-	fputc(' ', p->out);
-	put_text(p, p->out, row->service, row->service_len, KG_ESC_SPACE);
-	fprintf(p->out, " %" PRIu32, row->pid);
+	out_text(p, row->user, row->user_len);
+	out_put(p, " ", 1);
+	out_text(p, row->service, row->service_len);
+	out_put(p, " ", 1);
+	out_dec(p, row->pid);
 	kg_addr_format(&row->addr, ip);
-	if (ip[0] != '\0')
-		fprintf(p->out, " %s", ip);
-	fputc('\n', p->out);
+	if (ip[0] != '\0') {
+		out_put(p, " ", 1);
+		out_str(p, ip);
+	}
+	out_put(p, "\n", 1);
 }
 
 static void who_json_row(struct kg_printer *p, const struct kg_who_row *row)
@@ -607,6 +722,7 @@ static void finish(struct kg_printer *p, const struct summary *s, bool complete)
 		else
 			who_text_end(p, s);
 	}
+	out_flush(p);
 	fflush(p->out);
 	if (s->error_len > 0)
 		error_line(p, s->error, s->error_len);

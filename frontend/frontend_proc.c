@@ -44,8 +44,11 @@ static void accept_clients(int listen_fd, int timeout_ms)
 	/* Bounded per round so a flood cannot starve the clients already
 	 * waiting. */
 	for (int round = 0; round < 64; round++) {
-		int fd = accept4(listen_fd, NULL, NULL,
-				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		/* The client's socket stays blocking: the broker bounds its
+		 * replies with SO_SNDTIMEO, which a non-blocking socket
+		 * ignores, failing any reply larger than the socket buffer.
+		 * Reads here use MSG_DONTWAIT. */
+		int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
 		if (fd < 0)
 			return;

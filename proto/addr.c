@@ -1,10 +1,8 @@
 /* Address and network containment, canonical form and text output. */
 #include "addr.h"
 
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 
 /* ::ffff:0:0/96, the IPv4-mapped range. */
 static const uint8_t v4_mapped_prefix[12] = {[10] = 0xff, [11] = 0xff};
@@ -76,15 +74,97 @@ bool kg_net_contains(const struct kg_net *n, const struct kg_addr *a)
 	return memcmp(m.bytes, n->bytes, len) == 0;
 }
 
-/* Writes the address text, "" for an unknown family. inet_ntop gives the
- * RFC 5952 form for IPv6. */
+/* The text forms below are exactly inet_ntop's (glibc), written without
+ * its sprintf calls: a who listing formats millions of addresses. */
+
+static char *put_v4(char *o, const uint8_t *b)
+{
+	for (size_t i = 0; i < 4; i++) {
+		unsigned v = b[i];
+
+		if (i > 0)
+			*o++ = '.';
+		if (v >= 100)
+			*o++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*o++ = (char)('0' + v / 10 % 10);
+		*o++ = (char)('0' + v % 10);
+	}
+	*o = '\0';
+	return o;
+}
+
+static char *put_hex16(char *o, unsigned v)
+{
+	static const char hex[] = "0123456789abcdef";
+	int shift = 12;
+
+	while (shift > 0 && (v >> shift) == 0)
+		shift -= 4;
+	for (; shift >= 0; shift -= 4)
+		*o++ = hex[(v >> shift) & 0xf];
+	return o;
+}
+
+/* The longest run of two or more zero groups (the first of equal ones),
+ * which RFC 5952 writes as "::"; *len is 0 when there is none. */
+static void zero_run(const unsigned w[8], size_t *base, size_t *len)
+{
+	*base = 0;
+	*len = 0;
+	for (size_t i = 0; i < 8;) {
+		size_t j = i;
+
+		while (j < 8 && w[j] == 0)
+			j++;
+		if (j - i >= 2 && j - i > *len) {
+			*base = i;
+			*len = j - i;
+		}
+		i = j > i ? j : i + 1;
+	}
+}
+
+static void put_v6(char *o, const uint8_t *b)
+{
+	unsigned w[8];
+	size_t base, len;
+
+	for (size_t i = 0; i < 8; i++)
+		w[i] = (unsigned)b[2 * i] << 8 | b[2 * i + 1];
+	zero_run(w, &base, &len);
+	for (size_t i = 0; i < 8; i++) {
+		if (len > 0 && i >= base && i < base + len) {
+			if (i == base)
+				*o++ = ':';
+			continue;
+		}
+		if (i > 0)
+			*o++ = ':';
+		/* IPv4-compatible (::a.b.c.d) and -mapped (::ffff:a.b.c.d)
+		 * addresses end in dotted decimal. */
+		if (i == 6 && base == 0 &&
+		    (len == 6 || (len == 5 && w[5] == 0xffff))) {
+			put_v4(o, b + 12);
+			return;
+		}
+		o = put_hex16(o, w[i]);
+	}
+	if (len > 0 && base + len == 8)
+		*o++ = ':';
+	*o = '\0';
+}
+
+/* Writes the address text (RFC 5952 for IPv6), "" for an unknown
+ * family. */
 static void format_bytes(uint8_t family, const uint8_t *bytes,
                          char out[KG_NET_STRLEN])
 {
-	int af = family == KG_AF_INET ? AF_INET : AF_INET6;
-
-	if (kg_family_len(family) == 0 ||
-	    inet_ntop(af, bytes, out, KG_NET_STRLEN) == NULL)
+	if (family == KG_AF_INET)
+		put_v4(out, bytes);
+	else if (family == KG_AF_INET6)
+		put_v6(out, bytes);
+	else
 		out[0] = '\0';
 }
 

@@ -12,14 +12,12 @@ import contextlib
 import random
 import socket
 import struct
-import sys
 import time
 import types
 
-from kgtest import env
 from kgtest.daemon import Kickgated
 from kgtest.dovecot import Dovecot
-from kgtest.runner import CheckFailed, Runner, check
+from kgtest.runner import CheckFailed, check, main
 from kgtest.scenarios import USERS
 
 EXIT_USAGE = 64
@@ -199,12 +197,5 @@ CASES.append(("idle_client_dropped_after_client_timeout",
               case_idle_client_dropped))
 
 
-def main():
-    env.require_root_and_dovecot()
-    runner = Runner()
-    runner.group(CASES, setup)
-    return runner.finish()
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    main((CASES, setup))

@@ -16,73 +16,27 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import types
 
-from kgtest import env
 from kgtest.daemon import Kickgated
 from kgtest.dovecot import Dovecot
-from kgtest.runner import Runner, check
+from kgtest.fakeanvil import FakeAnvil
+from kgtest.runner import check, main
 from kgtest.scenarios import disconnected, pids_by_session, session_key
 from kgtest.sessions import ImapSession, open_sessions
 
-FAKE_ANVIL = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                          os.pardir, "tools", "fake_anvil.py")
 USERS = {"foo": "foo-pw"}
 EXIT_NO_MATCH = 68
 EXIT_UNAVAILABLE = 69
 EXIT_NOPERM = 77
-START_TIMEOUT = 10
 STOP_TIMEOUT = 10
-FAKE_LIFETIME = 280
 CHILD_LIFETIME = "120"
 # How long a process that was wrongly sent SIGTERM would take to die.
 SURVIVE_WAIT = 1.0
 NOT_DOVECOT = "not a Dovecot mail process"
 GONE = "already gone"
-
-
-class FakeAnvil:
-    """fake_anvil.py serving dump in a directory of its own, with
-    master.pid holding master and a count file of its connections."""
-
-    def __init__(self, parent, name, dump, master):
-        self.dir = os.path.join(parent, name)
-        os.mkdir(self.dir)
-        self.path = os.path.join(self.dir, "anvil")
-        self.count_path = os.path.join(self.dir, "count")
-        dump_path = os.path.join(self.dir, "dump")
-        with open(dump_path, "w") as f:
-            f.write(dump)
-        self.proc = subprocess.Popen(
-            [sys.executable, FAKE_ANVIL, "--socket", self.path, "--dump",
-             dump_path, "--count-file", self.count_path,
-             "--master-pid-file", str(master),
-             "--lifetime", str(FAKE_LIFETIME)],
-            stdin=subprocess.DEVNULL)
-        if not env.wait_until(lambda: os.path.exists(self.path) or
-                              self.proc.poll() is not None, START_TIMEOUT) \
-                or self.proc.poll() is not None:
-            self.stop()
-            raise RuntimeError(f"fake anvil {name} did not start")
-
-    def connections(self):
-        try:
-            with open(self.count_path) as f:
-                return len(f.read().splitlines())
-        except FileNotFoundError:
-            return 0
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        try:
-            self.proc.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(STOP_TIMEOUT)
 
 
 def dump_line(user, pid, ip="127.0.0.2", service="imap"):
@@ -292,12 +246,5 @@ CASES = [
 ]
 
 
-def main():
-    env.require_root_and_dovecot()
-    runner = Runner()
-    runner.group(CASES, setup)
-    return runner.finish()
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    main((CASES, setup))

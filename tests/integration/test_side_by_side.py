@@ -13,12 +13,10 @@ buffered streams; on a pipe, as here, the names come first.
 
 import contextlib
 import re
-import sys
 
-from kgtest import env
 from kgtest.daemon import Kickgated
 from kgtest.dovecot import Dovecot
-from kgtest.runner import Runner, check
+from kgtest.runner import check, main
 from kgtest.scenarios import (KICK_SCENARIOS, USERS, disconnected,
                               session_key, session_set)
 
@@ -113,12 +111,5 @@ CASES = [(f"same_as_doveadm_{sc.name}", side_by_side_case(sc))
 CASES.append(("comparison_table", case_print_table))
 
 
-def main():
-    env.require_root_and_dovecot()
-    runner = Runner()
-    runner.group(CASES, setup)
-    return runner.finish()
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    main((CASES, setup))

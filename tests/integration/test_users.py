@@ -9,13 +9,12 @@ the broker learns who they are from the kernel alone.
 """
 
 import contextlib
-import sys
 import types
 
 from kgtest import env
 from kgtest.daemon import Kickgated
 from kgtest.dovecot import Dovecot
-from kgtest.runner import Runner, check
+from kgtest.runner import check, main
 from kgtest.scenarios import USERS, disconnected, session_set
 
 EXIT_NO_MATCH = 68
@@ -167,12 +166,5 @@ CASES = [
 ]
 
 
-def main():
-    env.require_root_and_dovecot()
-    runner = Runner()
-    runner.group(CASES, setup)
-    return runner.finish()
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    main((CASES, setup))

@@ -6,11 +6,11 @@
 
 #include <cmocka.h>
 
-#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "anvil_dump.h"
+#include "testutil.h"
 
 /* A string literal with its length, so lines may hold NUL bytes. */
 #define LIT(s) s, sizeof(s) - 1
@@ -19,45 +19,36 @@ struct good_case {
 	const char *line;
 	size_t len;
 	const char *service;
-	int af; /* AF_INET, AF_INET6 or 0 for no address */
-	const char *ip;
+	const char *ip; /* NULL: no address */
 	const char *user;
-	size_t user_len;
 	uint32_t pid;
 	uint32_t refcount;
 };
 
 static const struct good_case good_cases[] = {
-        {LIT("imap/192.0.2.53/foo\t8135\t1"), "imap", AF_INET, "192.0.2.53",
-         LIT("foo"), 8135, 1},
-        {LIT("imap/::1/jane\t8192\t2"), "imap", AF_INET6, "::1", LIT("jane"),
-         8192, 2},
-        {LIT("lmtp/foo\t100\t1"), "lmtp", 0, NULL, LIT("foo"), 100, 1},
-        {LIT("imap/10.0.0.1/a/b/c\t5\t1"), "imap", AF_INET, "10.0.0.1",
-         LIT("a/b/c"), 5, 1},
-        {LIT("imap/1.2.3.4/a\001tb\t5\t1"), "imap", AF_INET, "1.2.3.4",
-         LIT("a\tb"), 5, 1},
-        {LIT("imap/1.2.3.4/a\0011b\t5\t1"), "imap", AF_INET, "1.2.3.4",
-         LIT("a\001b"), 5, 1},
-        {LIT("pop3/1.2.3.4/\001n\001r\t5\t1"), "pop3", AF_INET, "1.2.3.4",
-         LIT("\n\r"), 5, 1},
-        {LIT("imap/1.2.3.4/a\rb \xff\t5\t1"), "imap", AF_INET, "1.2.3.4",
-         LIT("a\rb \xff"), 5, 1},
-        {LIT("imap/1.2.3.4/x\t2147483647\t1"), "imap", AF_INET, "1.2.3.4",
-         LIT("x"), 2147483647, 1},
-        {LIT("imap/1.2.3.4/x\t1\t4294967295"), "imap", AF_INET, "1.2.3.4",
-         LIT("x"), 1, 4294967295u},
-        {LIT("imap/not-an-ip/x\t5\t1"), "imap", 0, NULL, LIT("x"), 5, 1},
-        {LIT("imap/::ffff:192.0.2.1/x\t5\t1"), "imap", AF_INET, "192.0.2.1",
-         LIT("x"), 5, 1},
-        {LIT("imap//a/b\t5\t1"), "imap", 0, NULL, LIT("a/b"), 5, 1},
-        {LIT("imap/1.2.3.4//\t5\t1"), "imap", AF_INET, "1.2.3.4", LIT("/"), 5,
+        {LIT("imap/192.0.2.53/foo\t8135\t1"), "imap", "192.0.2.53", "foo", 8135,
          1},
-        {LIT("imap/1.2.3.4\0010/x\t5\t1"), "imap", 0, NULL, LIT("x"), 5, 1},
-        {LIT("imap/1.2.3.4\0/x\t5\t1"), "imap", 0, NULL, LIT("x"), 5, 1},
-        {LIT("imap/1.2.3.4%eth0/x\t5\t1"), "imap", 0, NULL, LIT("x"), 5, 1},
+        {LIT("imap/::1/jane\t8192\t2"), "imap", "::1", "jane", 8192, 2},
+        {LIT("lmtp/foo\t100\t1"), "lmtp", NULL, "foo", 100, 1},
+        {LIT("imap/10.0.0.1/a/b/c\t5\t1"), "imap", "10.0.0.1", "a/b/c", 5, 1},
+        {LIT("imap/1.2.3.4/a\001tb\t5\t1"), "imap", "1.2.3.4", "a\tb", 5, 1},
+        {LIT("imap/1.2.3.4/a\0011b\t5\t1"), "imap", "1.2.3.4", "a\001b", 5, 1},
+        {LIT("pop3/1.2.3.4/\001n\001r\t5\t1"), "pop3", "1.2.3.4", "\n\r", 5, 1},
+        {LIT("imap/1.2.3.4/a\rb \xff\t5\t1"), "imap", "1.2.3.4", "a\rb \xff", 5,
+         1},
+        {LIT("imap/1.2.3.4/x\t2147483647\t1"), "imap", "1.2.3.4", "x",
+         2147483647, 1},
+        {LIT("imap/1.2.3.4/x\t1\t4294967295"), "imap", "1.2.3.4", "x", 1,
+         4294967295u},
+        {LIT("imap/not-an-ip/x\t5\t1"), "imap", NULL, "x", 5, 1},
+        {LIT("imap/::ffff:192.0.2.1/x\t5\t1"), "imap", "192.0.2.1", "x", 5, 1},
+        {LIT("imap//a/b\t5\t1"), "imap", NULL, "a/b", 5, 1},
+        {LIT("imap/1.2.3.4//\t5\t1"), "imap", "1.2.3.4", "/", 5, 1},
+        {LIT("imap/1.2.3.4\0010/x\t5\t1"), "imap", NULL, "x", 5, 1},
+        {LIT("imap/1.2.3.4\0/x\t5\t1"), "imap", NULL, "x", 5, 1},
+        {LIT("imap/1.2.3.4%eth0/x\t5\t1"), "imap", NULL, "x", 5, 1},
         {LIT("abcdefghijklmnopqrstuvwxyz012345/x\t5\t1"),
-         "abcdefghijklmnopqrstuvwxyz012345", 0, NULL, LIT("x"), 5, 1},
+         "abcdefghijklmnopqrstuvwxyz012345", NULL, "x", 5, 1},
 };
 
 struct bad_case {
@@ -97,17 +88,28 @@ static const struct bad_case bad_cases[] = {
         {LIT("abcdefghijklmnopqrstuvwxyz0123456/x\t5\t1"), KG_LINE_IDENT},
 };
 
-static void assert_addr(const struct kg_addr *a, int af, const char *ip)
+static void assert_conn_equal(const struct kg_conn *got,
+                              const struct kg_conn *want)
 {
-	uint8_t want[16];
+	assert_int_equal(got->pid, want->pid);
+	assert_int_equal(got->refcount, want->refcount);
+	assert_memory_equal(&got->addr, &want->addr, sizeof(want->addr));
+	assert_int_equal(got->service_len, want->service_len);
+	assert_memory_equal(got->service, want->service, got->service_len);
+	assert_int_equal(got->user_len, want->user_len);
+	assert_memory_equal(got->user, want->user, got->user_len);
+}
 
-	if (af == 0) {
-		assert_int_equal(a->family, KG_AF_NONE);
-		return;
-	}
-	assert_int_equal(inet_pton(af, ip, want), 1);
-	assert_int_equal(a->family, af == AF_INET ? KG_AF_INET : KG_AF_INET6);
-	assert_memory_equal(a->bytes, want, kg_family_len(a->family));
+/* Parses good line i, which must succeed. */
+static struct kg_conn parse_good(size_t i, char *scratch)
+{
+	const struct good_case *t = &good_cases[i];
+	struct kg_conn c;
+
+	print_message("line %zu\n", i);
+	assert_int_equal(kg_anvil_parse_line(t->line, t->len, &c, scratch),
+	                 KG_LINE_OK);
+	return c;
 }
 
 static void test_parse_line_accepts_good_lines(void **state)
@@ -117,19 +119,11 @@ static void test_parse_line_accepts_good_lines(void **state)
 	     i++) {
 		const struct good_case *t = &good_cases[i];
 		char scratch[128];
-		struct kg_conn c;
+		struct kg_conn c = parse_good(i, scratch);
+		struct kg_conn want = tu_conn(t->pid, t->service, t->user,
+		                              t->ip, t->refcount);
 
-		print_message("line %zu\n", i);
-		assert_int_equal(
-		        kg_anvil_parse_line(t->line, t->len, &c, scratch),
-		        KG_LINE_OK);
-		assert_int_equal(c.service_len, strlen(t->service));
-		assert_memory_equal(c.service, t->service, c.service_len);
-		assert_int_equal(c.user_len, t->user_len);
-		assert_memory_equal(c.user, t->user, c.user_len);
-		assert_addr(&c.addr, t->af, t->ip);
-		assert_int_equal(c.pid, t->pid);
-		assert_int_equal(c.refcount, t->refcount);
+		assert_conn_equal(&c, &want);
 	}
 }
 
@@ -154,23 +148,13 @@ static void test_format_round_trips_good_lines(void **state)
 	for (size_t i = 0; i < sizeof(good_cases) / sizeof(good_cases[0]);
 	     i++) {
 		char s1[128], s2[128], out[256];
-		struct kg_conn a, b;
-		size_t n;
+		struct kg_conn a = parse_good(i, s1), b;
+		size_t n = kg_anvil_format_line(&a, out, sizeof(out));
 
-		assert_int_equal(kg_anvil_parse_line(good_cases[i].line,
-		                                     good_cases[i].len, &a, s1),
-		                 KG_LINE_OK);
-		n = kg_anvil_format_line(&a, out, sizeof(out));
 		assert_true(n > 0);
 		assert_int_equal(kg_anvil_parse_line(out, n, &b, s2),
 		                 KG_LINE_OK);
-		assert_int_equal(b.pid, a.pid);
-		assert_int_equal(b.refcount, a.refcount);
-		assert_memory_equal(&b.addr, &a.addr, sizeof(a.addr));
-		assert_int_equal(b.service_len, a.service_len);
-		assert_memory_equal(b.service, a.service, a.service_len);
-		assert_int_equal(b.user_len, a.user_len);
-		assert_memory_equal(b.user, a.user, a.user_len);
+		assert_conn_equal(&b, &a);
 	}
 }
 
@@ -185,34 +169,20 @@ static void assert_formats_as(const struct kg_conn *c, const char *want,
 
 static void test_format_escapes_and_keeps_slashed_users(void **state)
 {
-	struct kg_conn c = {.pid = 42,
-	                    .refcount = 3,
-	                    .service = "imap",
-	                    .service_len = 4,
-	                    .user = "a/b",
-	                    .user_len = 3};
-	const uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
+	struct kg_conn c = tu_conn(42, "imap", "a/b", NULL, 3);
 
 	(void)state;
 	assert_formats_as(&c, LIT("imap//a/b\t42\t3"));
-	c.user = "ab";
-	c.user_len = 2;
+	c = tu_conn(42, "imap", "ab", NULL, 3);
 	assert_formats_as(&c, LIT("imap/ab\t42\t3"));
-	c.user = "a\tb\001\n\r";
-	c.user_len = 6;
-	kg_addr_set(&c.addr, KG_AF_INET6, v6);
+	c = tu_conn(42, "imap", "a\tb\001\n\r", "2001:db8::1", 3);
 	assert_formats_as(
 	        &c, LIT("imap/2001:db8::1/a\001tb\0011\001n\001r\t42\t3"));
 }
 
 static void test_format_refuses_small_buffer(void **state)
 {
-	struct kg_conn c = {.pid = 7,
-	                    .refcount = 1,
-	                    .service = "pop3",
-	                    .service_len = 4,
-	                    .user = "u",
-	                    .user_len = 1};
+	struct kg_conn c = tu_conn(7, "pop3", "u", NULL, 1);
 	char out[16];
 
 	(void)state;
@@ -422,46 +392,67 @@ static void test_feed_line_limit_is_inclusive(void **state)
 	check_line_lengths(lens, 3, 1, 2);
 }
 
+/* The fixture of the tests below: a parser and the recorder of its
+ * calls. */
+struct feed {
+	struct kg_dump_parser p;
+	struct recorder r;
+};
+
+static int feed_setup(void **state)
+{
+	struct feed *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -1;
+	kg_dump_init(&f->p);
+	*state = f;
+	return 0;
+}
+
+static int feed_teardown(void **state)
+{
+	struct feed *f = *state;
+
+	free(f->r.buf);
+	free(f);
+	return 0;
+}
+
+static int feed(struct feed *f, const char *buf, size_t len, size_t *used)
+{
+	return kg_dump_feed(&f->p, buf, len, record, &f->r, used);
+}
+
 static void test_feed_stops_at_empty_line(void **state)
 {
 	static const char dump[] = "pop3/u\t7\t1\n\npop3/v\t8\t1\n";
-	struct kg_dump_parser p;
-	struct recorder r = {0};
+	struct feed *f = *state;
 	size_t used = 99;
 
-	(void)state;
-	kg_dump_init(&p);
-	assert_int_equal(kg_dump_feed(&p, dump, 11, record, &r, &used), 0);
+	assert_int_equal(feed(f, dump, 11, &used), 0);
 	assert_int_equal(used, 11);
-	assert_false(p.done);
-	assert_int_equal(kg_dump_feed(&p, dump + 11, sizeof(dump) - 12, record,
-	                              &r, &used),
-	                 0);
+	assert_false(f->p.done);
+	assert_int_equal(feed(f, dump + 11, sizeof(dump) - 12, &used), 0);
 	assert_int_equal(used, 1);
-	assert_true(p.done);
-	assert_int_equal(r.calls, 1);
-	assert_int_equal(kg_dump_feed(&p, dump + 12, 5, record, &r, &used), 0);
+	assert_true(f->p.done);
+	assert_int_equal(f->r.calls, 1);
+	assert_int_equal(feed(f, dump + 12, 5, &used), 0);
 	assert_int_equal(used, 0);
-	assert_int_equal(r.calls, 1);
-	free(r.buf);
+	assert_int_equal(f->r.calls, 1);
 }
 
 static void test_feed_partial_line_then_newline_is_not_empty(void **state)
 {
-	struct kg_dump_parser p;
-	struct recorder r = {0};
+	struct feed *f = *state;
 	size_t used;
 
-	(void)state;
-	kg_dump_init(&p);
-	assert_int_equal(
-	        kg_dump_feed(&p, "pop3/u\t7\t1", 10, record, &r, &used), 0);
-	assert_int_equal(kg_dump_feed(&p, "\n", 1, record, &r, &used), 0);
-	assert_false(p.done);
-	assert_int_equal(r.calls, 1);
-	assert_int_equal(kg_dump_feed(&p, "\n", 1, record, &r, &used), 0);
-	assert_true(p.done);
-	free(r.buf);
+	assert_int_equal(feed(f, "pop3/u\t7\t1", 10, &used), 0);
+	assert_int_equal(feed(f, "\n", 1, &used), 0);
+	assert_false(f->p.done);
+	assert_int_equal(f->r.calls, 1);
+	assert_int_equal(feed(f, "\n", 1, &used), 0);
+	assert_true(f->p.done);
 }
 
 static void test_feed_counts_malformed_lines(void **state)
@@ -472,44 +463,34 @@ static void test_feed_counts_malformed_lines(void **state)
 	                           "pop3/u\001q\t7\t1\n"
 	                           "pop3/v\t8\t1\n"
 	                           "\n";
-	struct kg_dump_parser p;
-	struct recorder r = {0};
+	struct feed *f = *state;
 	size_t used;
 
-	(void)state;
-	kg_dump_init(&p);
-	assert_int_equal(
-	        kg_dump_feed(&p, dump, sizeof(dump) - 1, record, &r, &used), 0);
+	assert_int_equal(feed(f, dump, sizeof(dump) - 1, &used), 0);
 	assert_int_equal(used, sizeof(dump) - 1);
-	assert_true(p.done);
-	assert_int_equal(p.malformed, 3);
-	assert_int_equal(p.first_err, KG_LINE_FIELDS);
-	assert_int_equal(p.lines, 2);
-	assert_int_equal(r.calls, 2);
-	free(r.buf);
+	assert_true(f->p.done);
+	assert_int_equal(f->p.malformed, 3);
+	assert_int_equal(f->p.first_err, KG_LINE_FIELDS);
+	assert_int_equal(f->p.lines, 2);
+	assert_int_equal(f->r.calls, 2);
 }
 
 static void test_feed_stops_when_callback_fails(void **state)
 {
 	static const char dump[] =
 	        "pop3/u\t7\t1\npop3/v\t8\t1\npop3/w\t9\t1\n\n";
-	struct kg_dump_parser p;
-	struct recorder r = {.stop_at = 2};
+	struct feed *f = *state;
 	size_t used;
 
-	(void)state;
-	kg_dump_init(&p);
-	assert_int_equal(
-	        kg_dump_feed(&p, dump, sizeof(dump) - 1, record, &r, &used), 7);
+	f->r.stop_at = 2;
+	assert_int_equal(feed(f, dump, sizeof(dump) - 1, &used), 7);
 	assert_int_equal(used, 22);
-	assert_false(p.done);
-	assert_int_equal(r.calls, 2);
-	assert_int_equal(kg_dump_feed(&p, dump + used, sizeof(dump) - 1 - used,
-	                              record, &r, &used),
+	assert_false(f->p.done);
+	assert_int_equal(f->r.calls, 2);
+	assert_int_equal(feed(f, dump + used, sizeof(dump) - 1 - used, &used),
 	                 0);
-	assert_true(p.done);
-	assert_int_equal(r.calls, 3);
-	free(r.buf);
+	assert_true(f->p.done);
+	assert_int_equal(f->r.calls, 3);
 }
 
 int main(void)
@@ -524,11 +505,17 @@ int main(void)
 	        cmocka_unit_test(test_feed_same_calls_for_any_chunking),
 	        cmocka_unit_test(test_feed_skips_overlong_line),
 	        cmocka_unit_test(test_feed_line_limit_is_inclusive),
-	        cmocka_unit_test(test_feed_stops_at_empty_line),
-	        cmocka_unit_test(
-	                test_feed_partial_line_then_newline_is_not_empty),
-	        cmocka_unit_test(test_feed_counts_malformed_lines),
-	        cmocka_unit_test(test_feed_stops_when_callback_fails),
+	        cmocka_unit_test_setup_teardown(test_feed_stops_at_empty_line,
+	                                        feed_setup, feed_teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_feed_partial_line_then_newline_is_not_empty,
+	                feed_setup, feed_teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_feed_counts_malformed_lines, feed_setup,
+	                feed_teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_feed_stops_when_callback_fails, feed_setup,
+	                feed_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

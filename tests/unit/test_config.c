@@ -508,39 +508,39 @@ static void test_too_many_globs_and_networks(void **state)
 	free(nets);
 }
 
-static void test_too_many_instances(void **state)
+/* Parses count sections "[HEAD<n>]\nBODY<n>\n", n from 1; the one error
+ * must be msg at line. */
+static void parse_sections_fail(const char *head, const char *body, int count,
+                                int line, const char *msg)
 {
-	char *text = malloc(KG_CONF_MAX_INSTANCES * 48);
+	char *text = NULL, want[128];
 	size_t len = 0;
-	char want[64];
+	FILE *f = open_memstream(&text, &len);
 
-	(void)state;
-	assert_non_null(text);
-	for (int i = 1; i <= KG_CONF_MAX_INSTANCES; i++)
-		len += (size_t)sprintf(text + len,
-		                       "[instance i%d]\nanvil = /a/%d\n", i, i);
-	snprintf(want, sizeof(want), "t.conf:%d: more than 256 instances\n",
-	         2 * KG_CONF_MAX_INSTANCES - 1);
+	assert_non_null(f);
+	for (int i = 1; i <= count; i++)
+		fprintf(f, "[%s%d]\n%s%d\n", head, i, body, i);
+	assert_int_equal(fclose(f), 0);
+	snprintf(want, sizeof(want), "t.conf:%d: %s\n", line, msg);
 	parse_fails_len(text, len, want);
 	free(text);
 }
 
+/* With [broker]'s anvil, the last section is one too many. */
+static void test_too_many_instances(void **state)
+{
+	(void)state;
+	parse_sections_fail("instance i", "anvil = /a/", KG_CONF_MAX_INSTANCES,
+	                    2 * KG_CONF_MAX_INSTANCES - 1,
+	                    "more than 256 instances");
+}
+
 static void test_too_many_rules(void **state)
 {
-	char *text = malloc((KG_CONF_MAX_RULES + 1) * 40);
-	size_t len = 0;
-	char want[64];
-
 	(void)state;
-	assert_non_null(text);
-	for (int i = 0; i <= KG_CONF_MAX_RULES; i++)
-		len += (size_t)sprintf(text + len,
-		                       "[rule r%d]\nprincipals = uid:%d\n", i,
-		                       i + 1);
-	snprintf(want, sizeof(want), "t.conf:%d: more than 1024 rules\n",
-	         2 * KG_CONF_MAX_RULES + 1);
-	parse_fails_len(text, len, want);
-	free(text);
+	parse_sections_fail("rule r",
+	                    "principals = uid:", KG_CONF_MAX_RULES + 1,
+	                    2 * KG_CONF_MAX_RULES + 1, "more than 1024 rules");
 }
 
 static void test_too_large_buffer(void **state)
@@ -617,56 +617,51 @@ static char *load(const char *path, int *n)
 	return errs;
 }
 
-static void test_load_reads_a_file(void **state)
+/* Loading path must give exactly the one error want. */
+static void assert_load_error(const char *path, const char *want)
 {
-	char *path = write_file(RULE "force = maybe\n", 0600);
-	char *errs, want[128];
 	int n;
+	char *errs = load(path, &n);
 
-	(void)state;
-	errs = load(path, &n);
-	snprintf(want, sizeof(want), "%s:3: force: 'maybe' is not yes or no\n",
-	         path);
 	assert_string_equal(errs, want);
 	assert_int_equal(n, 1);
 	free(errs);
+}
+
+/* A file of text with mode must give the one error after_path, which
+ * follows the file's name. */
+static void file_fails(const char *text, mode_t mode, const char *after_path)
+{
+	char *path = write_file(text, mode);
+	char want[256];
+
+	snprintf(want, sizeof(want), "%s%s", path, after_path);
+	assert_load_error(path, want);
 	unlink(path);
 	free(path);
+}
+
+static void test_load_reads_a_file(void **state)
+{
+	(void)state;
+	file_fails(RULE "force = maybe\n", 0600,
+	           ":3: force: 'maybe' is not yes or no\n");
 }
 
 static void test_load_refuses_writable_file(void **state)
 {
-	char *path = write_file(RULE, 0602);
-	char *errs, want[128];
-	int n;
-
 	(void)state;
-	errs = load(path, &n);
-	snprintf(want, sizeof(want),
-	         "%s:0: file is writable by group or others (mode 0602)\n",
-	         path);
-	assert_string_equal(errs, want);
-	assert_int_equal(n, 1);
-	free(errs);
-	unlink(path);
-	free(path);
+	file_fails(RULE, 0602,
+	           ":0: file is writable by group or others (mode 0602)\n");
 }
 
 static void test_load_reports_open_failure(void **state)
 {
-	char *errs;
-	int n;
-
 	(void)state;
-	errs = load("/nonexistent/kickgated.conf", &n);
-	assert_string_equal(errs, "/nonexistent/kickgated.conf:0: cannot "
-	                          "open: No such file or directory\n");
-	assert_int_equal(n, 1);
-	free(errs);
-	errs = load("/tmp", &n);
-	assert_string_equal(errs, "/tmp:0: not a regular file\n");
-	assert_int_equal(n, 1);
-	free(errs);
+	assert_load_error("/nonexistent/kickgated.conf",
+	                  "/nonexistent/kickgated.conf:0: cannot open: No such "
+	                  "file or directory\n");
+	assert_load_error("/tmp", "/tmp:0: not a regular file\n");
 }
 
 int main(void)

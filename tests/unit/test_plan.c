@@ -14,8 +14,8 @@
 #include <string.h>
 
 #include "match.h"
-#include "netparse.h"
 #include "plan.h"
+#include "testutil.h"
 
 #define MAX_CONNS 8
 #define MAX_PIDS  8
@@ -45,56 +45,10 @@ struct plan_case {
 	uint32_t hidden_pid;
 };
 
-static const struct kg_str tenant_a_glob = {"*@tenant-a.example", 18};
-
-static const struct kg_scope scope_all = {.all_users = true, .all_nets = true};
-static const struct kg_scope scope_tenant_a = {
-        .globs = &tenant_a_glob,
-        .n_globs = 1,
-        .all_nets = true,
-};
-
-static struct kg_addr parse_addr(const char *text)
-{
-	struct kg_addr a;
-	struct kg_net n;
-
-	if (!text) {
-		kg_addr_set(&a, KG_AF_NONE, NULL);
-		return a;
-	}
-	assert_true(kg_net_parse(text, strlen(text), &n, NULL));
-	kg_addr_set(&a, n.family, n.bytes);
-	return a;
-}
-
-static struct kg_request make_req(const char *glob, const char *net, bool force)
-{
-	struct kg_request r;
-
-	memset(&r, 0, sizeof(r));
-	r.op = KG_OP_KICK;
-	r.flags = force ? KG_REQ_FORCE : 0;
-	if (glob) {
-		r.glob_len = (uint8_t)strlen(glob);
-		memcpy(r.glob, glob, r.glob_len);
-	}
-	if (net)
-		assert_true(kg_net_parse(net, strlen(net), &r.net, NULL));
-	return r;
-}
-
 static int add_conn(struct kg_plan *p, const struct tconn *t)
 {
-	struct kg_conn c = {
-	        .pid = t->pid,
-	        .refcount = t->refcount ? t->refcount : 1,
-	        .addr = parse_addr(t->addr),
-	        .service = "imap",
-	        .service_len = 4,
-	        .user = t->user,
-	        .user_len = strlen(t->user),
-	};
+	struct kg_conn c = tu_conn(t->pid, "imap", t->user, t->addr,
+	                           t->refcount ? t->refcount : 1);
 
 	return kg_plan_add(p, &c);
 }
@@ -131,9 +85,10 @@ static void assert_hidden(const struct kg_plan_result *r, const char *name,
 
 static void check_case(const struct plan_case *tc)
 {
-	struct kg_request req = make_req(tc->glob, tc->net, tc->force);
-	struct kg_plan *p =
-	        kg_plan_new(&req, tc->tenant_a ? &scope_tenant_a : &scope_all);
+	struct kg_request req = tu_request(KG_OP_KICK, tc->glob, tc->net,
+	                                   tc->force ? KG_REQ_FORCE : 0);
+	struct kg_plan *p = kg_plan_new(&req, tc->tenant_a ? &tu_scope_tenant_a
+	                                                   : &tu_scope_all);
 	struct kg_plan_result r;
 	char buf[256];
 	size_t n_pids = 0;
@@ -429,8 +384,9 @@ static void test_plan_table(void **state)
 static void test_plan_rejects_pid_outside_range(void **state)
 {
 	static const uint32_t bad[] = {0, 2147483648u, UINT32_MAX};
-	struct kg_request req = make_req("foo", NULL, true);
-	struct kg_plan *p = kg_plan_new(&req, &scope_all);
+	struct kg_request req =
+	        tu_request(KG_OP_KICK, "foo", NULL, KG_REQ_FORCE);
+	struct kg_plan *p = kg_plan_new(&req, &tu_scope_all);
 	struct kg_plan_result r;
 
 	(void)state;
@@ -447,8 +403,9 @@ static void test_plan_rejects_pid_outside_range(void **state)
 
 static void test_plan_finish_twice_same_result(void **state)
 {
-	struct kg_request req = make_req("b*", NULL, true);
-	struct kg_plan *p = kg_plan_new(&req, &scope_all);
+	struct kg_request req =
+	        tu_request(KG_OP_KICK, "b*", NULL, KG_REQ_FORCE);
+	struct kg_plan *p = kg_plan_new(&req, &tu_scope_all);
 	struct tconn conns[] = {{3, "bob", NULL, 1}, {3, "al", NULL, 1}};
 	struct kg_plan_result r1;
 	struct kg_plan_result r2;
@@ -472,8 +429,9 @@ static void test_plan_finish_twice_same_result(void **state)
 static void test_plan_many_processes(void **state)
 {
 	enum { N = 50000, TENANTS = 10 };
-	struct kg_request req = make_req("*@tenant7.example", NULL, false);
-	struct kg_plan *p = kg_plan_new(&req, &scope_all);
+	struct kg_request req =
+	        tu_request(KG_OP_KICK, "*@tenant7.example", NULL, 0);
+	struct kg_plan *p = kg_plan_new(&req, &tu_scope_all);
 	struct kg_plan_result r;
 	char user[64];
 
@@ -666,10 +624,10 @@ static void test_plan_matches_rules_on_random_dumps(void **state)
 	for (int round = 0; round < R_ROUNDS; round++) {
 		bool tenant_a = r_next(&seed, 2);
 		const struct kg_scope *scope =
-		        tenant_a ? &scope_tenant_a : &scope_all;
-		struct kg_request req =
-		        make_req(PICK(&seed, r_globs), PICK(&seed, r_nets),
-		                 r_next(&seed, 2));
+		        tenant_a ? &tu_scope_tenant_a : &tu_scope_all;
+		struct kg_request req = tu_request(
+		        KG_OP_KICK, PICK(&seed, r_globs), PICK(&seed, r_nets),
+		        r_next(&seed, 2) ? KG_REQ_FORCE : 0);
 		struct kg_plan *p = kg_plan_new(&req, scope);
 		size_t n = 1 + r_next(&seed, R_CONNS);
 		struct r_conn c[R_CONNS];
@@ -683,13 +641,8 @@ static void test_plan_matches_rules_on_random_dumps(void **state)
 			c[i].t = (struct tconn){
 			        1 + r_next(&seed, 8), PICK(&seed, r_users),
 			        PICK(&seed, r_addrs), 1 + r_next(&seed, 3)};
-			kc = (struct kg_conn){
-			        .pid = c[i].t.pid,
-			        .refcount = c[i].t.refcount,
-			        .addr = parse_addr(c[i].t.addr),
-			        .user = c[i].t.user,
-			        .user_len = strlen(c[i].t.user),
-			};
+			kc = tu_conn(c[i].t.pid, "imap", c[i].t.user,
+			             c[i].t.addr, c[i].t.refcount);
 			c[i].in = kg_scope_contains(scope, kc.user, kc.user_len,
 			                            &kc.addr);
 			c[i].m = c[i].in && kg_conn_matches(&req, &kc);
@@ -708,11 +661,15 @@ static void test_plan_restrict_to_signalled(void **state)
 {
 	static const struct tconn conns[] = {
 	        {.pid = 60, .user = "foo", .addr = "192.0.2.1"},
-	        {.pid = 61, .user = "ghost", .addr = "192.0.2.2", .refcount = 2},
+	        {.pid = 61,
+	         .user = "ghost",
+	         .addr = "192.0.2.2",
+	         .refcount = 2},
 	        {.pid = 60, .user = "bar", .addr = "192.0.2.3"},
 	};
-	struct kg_request req = make_req(NULL, "192.0.2.0/24", true);
-	struct kg_plan *p = kg_plan_new(&req, &scope_all);
+	struct kg_request req =
+	        tu_request(KG_OP_KICK, NULL, "192.0.2.0/24", KG_REQ_FORCE);
+	struct kg_plan *p = kg_plan_new(&req, &tu_scope_all);
 	struct kg_plan_result r;
 	const uint32_t keep[] = {60};
 	char names[64];

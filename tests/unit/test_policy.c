@@ -34,6 +34,176 @@ static const char policy_conf[] = "[instance b]\n"
                                   "principals = user:nobody uid:4000\n"
                                   "instances = b\n";
 
+static const char root_group_conf[] = "[instance b]\n"
+                                      "anvil = /run/b/anvil\n"
+                                      "[rule roots]\n"
+                                      "principals = group:root\n"
+                                      "users = nothing\n"
+                                      "who = no\n";
+
+static const char uid_0_conf[] = "[instance b]\nanvil = /run/b/anvil\n"
+                                 "[rule r]\nprincipals = uid:0\n"
+                                 "users = admin*\n";
+static const char user_root_conf[] = "[instance b]\nanvil = /run/b/anvil\n"
+                                     "[rule r]\nprincipals = user:root\n"
+                                     "users = admin*\n";
+
+static const char restricted_root_conf[] = "[rule by-group]\n"
+                                           "principals = gid:0\n"
+                                           "users = ops*\n"
+                                           "[rule by-uid]\n"
+                                           "principals = uid:0\n";
+
+static const gid_t nogroup[] = {GID_NOGROUP};
+static const gid_t other_and_daemon[] = {100, GID_DAEMON};
+static const gid_t others[] = {100, 101};
+
+/* A connection of user from an IPv4 address, and whether the decided
+ * scope holds it. */
+struct probe {
+	const char *user; /* NULL ends the list */
+	uint8_t ip[4];
+	bool inside;
+};
+
+/* Each conf and each instance asked for give the same decision. */
+struct decision_case {
+	const char *name;
+	const char *confs[3]; /* NULL ends the list */
+	struct kg_caller caller;
+	int instances[2];
+	size_t n_instances;
+	const char *rule; /* NULL: denied, and granted nothing */
+	bool may_force;
+	bool may_who;
+	uint32_t max_sessions;
+	bool all_users;
+	bool all_nets;
+	struct probe probes[4];
+};
+
+static const struct decision_case cases[] = {
+        {
+                .name = "first matching rule decides",
+                .confs = {policy_conf},
+                .caller = {5000, GID_DAEMON, nogroup, 1},
+                .instances = {0},
+                .n_instances = 1,
+                .rule = "daemons",
+                .max_sessions = 5,
+                .probes = {{"x@a.example", {192, 0, 2, 9}, true},
+                           {"x@b.example", {192, 0, 2, 9}, false},
+                           {"x@a.example", {198, 51, 100, 1}, false}},
+        },
+        {
+                .name = "supplementary group matches",
+                .confs = {policy_conf},
+                .caller = {5000, 5000, other_and_daemon, 2},
+                .instances = {0},
+                .n_instances = 1,
+                .rule = "daemons",
+                .max_sessions = 5,
+        },
+        {
+                .name = "the first rule does not list instance b, so the "
+                        "next one decides",
+                .confs = {policy_conf},
+                .caller = {5000, GID_DAEMON, nogroup, 1},
+                .instances = {1},
+                .n_instances = 1,
+                .rule = "nogroup",
+                .may_force = true,
+                .may_who = true,
+                .all_nets = true,
+                .probes = {{"y@b.example", {198, 51, 100, 1}, true},
+                           {"y@a.example", {198, 51, 100, 1}, false}},
+        },
+        {
+                .name = "user principal matches the uid",
+                .confs = {policy_conf},
+                .caller = {UID_NOBODY, 4242, NULL, 0},
+                .instances = {1},
+                .n_instances = 1,
+                .rule = "nobody-b",
+                .may_who = true,
+                .all_users = true,
+                .all_nets = true,
+        },
+        {
+                .name = "user principal only on the rule's instances",
+                .confs = {policy_conf},
+                .caller = {UID_NOBODY, 4242, NULL, 0},
+                .instances = {0},
+                .n_instances = 1,
+        },
+        {
+                .name = "caller matching no rule is denied",
+                .confs = {policy_conf},
+                .caller = {5000, 5000, others, 2},
+                .instances = {0, 1},
+                .n_instances = 2,
+        },
+        {
+                .name = "unknown instance is denied, even to root",
+                .confs = {policy_conf},
+                .caller = {0, 0, NULL, 0},
+                .instances = {2, -1},
+                .n_instances = 2,
+        },
+        {
+                .name = "unknown instance is denied to a caller with a rule",
+                .confs = {policy_conf},
+                .caller = {4000, 4000, NULL, 0},
+                .instances = {64},
+                .n_instances = 1,
+        },
+        {
+                .name = "root may do everything while no rule names uid 0 "
+                        "(a group:root rule does not count)",
+                .confs = {root_group_conf},
+                .caller = {0, 0, NULL, 0},
+                .instances = {0, 1},
+                .n_instances = 2,
+                .rule = "root",
+                .may_force = true,
+                .may_who = true,
+                .all_users = true,
+                .all_nets = true,
+        },
+        {
+                .name = "a rule naming uid 0 makes root an ordinary caller",
+                .confs = {uid_0_conf, user_root_conf},
+                .caller = {0, 0, NULL, 0},
+                .instances = {0},
+                .n_instances = 1,
+                .rule = "r",
+                .may_who = true,
+                .all_nets = true,
+                .probes = {{"admin1", {10, 0, 0, 1}, true},
+                           {"user1", {10, 0, 0, 1}, false}},
+        },
+        {
+                .name = "root named by a rule gets no other instance",
+                .confs = {uid_0_conf, user_root_conf},
+                .caller = {0, 0, NULL, 0},
+                .instances = {1},
+                .n_instances = 1,
+        },
+        {
+                .name = "once uid 0 is named, root reaches other rules like "
+                        "anyone, here through its primary group",
+                .confs = {restricted_root_conf},
+                .caller = {0, 0, NULL, 0},
+                .instances = {0},
+                .n_instances = 1,
+                .rule = "by-group",
+                .may_who = true,
+                .all_nets = true,
+                .probes = {{"ops1", {10, 0, 0, 1}, true},
+                           {"admin1", {10, 0, 0, 1}, false}},
+        },
+};
+
 static void load(const char *text, struct kg_config *cfg)
 {
 	assert_int_equal(
@@ -41,227 +211,62 @@ static void load(const char *text, struct kg_config *cfg)
 	        0);
 }
 
-static void decide(const char *text, struct kg_caller c, int instance,
-                   struct kg_decision *d, struct kg_config *cfg)
+static bool in_scope(const struct kg_decision *d, const struct probe *p)
 {
-	load(text, cfg);
-	kg_policy_decide(cfg, &c, instance, d);
-}
-
-static bool in_scope(const struct kg_decision *d, const char *user, uint8_t a,
-                     uint8_t b, uint8_t c, uint8_t e)
-{
-	const uint8_t bytes[4] = {a, b, c, e};
 	struct kg_addr addr;
 
-	kg_addr_set(&addr, KG_AF_INET, bytes);
-	return kg_scope_contains(&d->scope, user, strlen(user), &addr);
+	kg_addr_set(&addr, KG_AF_INET, p->ip);
+	return kg_scope_contains(&d->scope, p->user, strlen(p->user), &addr);
 }
 
-static void test_first_matching_rule_decides(void **state)
+static void check_decision(const struct decision_case *tc,
+                           const struct kg_config *cfg, int instance)
 {
-	const gid_t groups[] = {GID_NOGROUP};
-	const struct kg_caller c = {5000, GID_DAEMON, groups, 1};
-	struct kg_config cfg;
 	struct kg_decision d;
 
-	(void)state;
-	decide(policy_conf, c, 0, &d, &cfg);
-	assert_true(d.allowed);
-	assert_string_equal(d.rule, "daemons");
-	assert_false(d.may_force);
-	assert_false(d.may_who);
-	assert_int_equal(d.max_sessions, 5);
-	assert_false(d.scope.all_users);
-	assert_false(d.scope.all_nets);
-	assert_true(in_scope(&d, "x@a.example", 192, 0, 2, 9));
-	assert_false(in_scope(&d, "x@b.example", 192, 0, 2, 9));
-	assert_false(in_scope(&d, "x@a.example", 198, 51, 100, 1));
-	kg_config_free(&cfg);
-}
-
-static void test_supplementary_group_matches(void **state)
-{
-	const gid_t groups[] = {100, GID_DAEMON};
-	const struct kg_caller c = {5000, 5000, groups, 2};
-	struct kg_config cfg;
-	struct kg_decision d;
-
-	(void)state;
-	decide(policy_conf, c, 0, &d, &cfg);
-	assert_true(d.allowed);
-	assert_string_equal(d.rule, "daemons");
-	kg_config_free(&cfg);
-}
-
-/* The first rule does not list instance b, so the next one decides. */
-static void test_instances_filter_rules(void **state)
-{
-	const gid_t groups[] = {GID_NOGROUP};
-	const struct kg_caller c = {5000, GID_DAEMON, groups, 1};
-	struct kg_config cfg;
-	struct kg_decision d;
-
-	(void)state;
-	decide(policy_conf, c, 1, &d, &cfg);
-	assert_true(d.allowed);
-	assert_string_equal(d.rule, "nogroup");
-	assert_true(d.may_force);
-	assert_true(d.may_who);
-	assert_int_equal(d.max_sessions, 0);
-	assert_true(in_scope(&d, "y@b.example", 198, 51, 100, 1));
-	assert_false(in_scope(&d, "y@a.example", 198, 51, 100, 1));
-	kg_config_free(&cfg);
-}
-
-static void test_user_principal_matches_uid(void **state)
-{
-	const struct kg_caller c = {UID_NOBODY, 4242, NULL, 0};
-	struct kg_config cfg;
-	struct kg_decision d;
-
-	(void)state;
-	decide(policy_conf, c, 1, &d, &cfg);
-	assert_true(d.allowed);
-	assert_string_equal(d.rule, "nobody-b");
-	assert_true(d.scope.all_users);
-	assert_true(d.scope.all_nets);
-	kg_policy_decide(&cfg, &c, 0, &d);
-	assert_false(d.allowed);
-	kg_config_free(&cfg);
-}
-
-static void test_caller_matching_no_rule_is_denied(void **state)
-{
-	const gid_t groups[] = {100, 101};
-	const struct kg_caller c = {5000, 5000, groups, 2};
-	struct kg_config cfg;
-	struct kg_decision d;
-
-	(void)state;
-	for (int i = 0; i < 2; i++) {
-		decide(policy_conf, c, i, &d, &cfg);
-		assert_false(d.allowed);
+	kg_policy_decide(cfg, &tc->caller, instance, &d);
+	assert_int_equal(d.allowed, tc->rule != NULL);
+	if (tc->rule)
+		assert_string_equal(d.rule, tc->rule);
+	else
 		assert_null(d.rule);
-		assert_false(d.may_force);
-		assert_false(d.may_who);
-		assert_false(d.scope.all_users);
-		assert_false(d.scope.all_nets);
+	assert_int_equal(d.may_force, tc->may_force);
+	assert_int_equal(d.may_who, tc->may_who);
+	assert_int_equal(d.max_sessions, tc->max_sessions);
+	assert_int_equal(d.scope.all_users, tc->all_users);
+	assert_int_equal(d.scope.all_nets, tc->all_nets);
+	if (!tc->rule) {
 		assert_int_equal(d.scope.n_globs, 0);
 		assert_int_equal(d.scope.n_nets, 0);
+	}
+	for (const struct probe *p = tc->probes; p->user; p++)
+		assert_int_equal(in_scope(&d, p), p->inside);
+}
+
+static void check_case(const struct decision_case *tc)
+{
+	struct kg_config cfg;
+
+	print_message("case: %s\n", tc->name);
+	for (const char *const *conf = tc->confs; *conf; conf++) {
+		load(*conf, &cfg);
+		for (size_t i = 0; i < tc->n_instances; i++)
+			check_decision(tc, &cfg, tc->instances[i]);
 		kg_config_free(&cfg);
 	}
 }
 
-static void test_unknown_instance_is_denied(void **state)
+static void test_decision_for_each_caller_and_instance(void **state)
 {
-	const struct kg_caller root = {0, 0, NULL, 0};
-	const struct kg_caller c = {4000, 4000, NULL, 0};
-	struct kg_config cfg;
-	struct kg_decision d;
-
 	(void)state;
-	load(policy_conf, &cfg);
-	kg_policy_decide(&cfg, &root, 2, &d);
-	assert_false(d.allowed);
-	kg_policy_decide(&cfg, &root, -1, &d);
-	assert_false(d.allowed);
-	kg_policy_decide(&cfg, &c, 64, &d);
-	assert_false(d.allowed);
-	kg_config_free(&cfg);
-}
-
-/* No rule names uid 0 (a group:root rule does not count): root may do
- * everything on every instance. */
-static void test_root_without_uid_0_rule_is_allowed_everything(void **state)
-{
-	static const char conf[] = "[instance b]\n"
-	                           "anvil = /run/b/anvil\n"
-	                           "[rule roots]\n"
-	                           "principals = group:root\n"
-	                           "users = nothing\n"
-	                           "who = no\n";
-	const struct kg_caller root = {0, 0, NULL, 0};
-	struct kg_config cfg;
-	struct kg_decision d;
-
-	(void)state;
-	load(conf, &cfg);
-	for (int i = 0; i < 2; i++) {
-		kg_policy_decide(&cfg, &root, i, &d);
-		assert_true(d.allowed);
-		assert_string_equal(d.rule, "root");
-		assert_true(d.scope.all_users);
-		assert_true(d.scope.all_nets);
-		assert_true(d.may_force);
-		assert_true(d.may_who);
-		assert_int_equal(d.max_sessions, 0);
-	}
-	kg_config_free(&cfg);
-}
-
-/* A rule naming uid 0 makes root an ordinary caller. */
-static void test_root_with_uid_0_rule_is_ordinary(void **state)
-{
-	static const char *const confs[] = {
-	        "[instance b]\nanvil = /run/b/anvil\n"
-	        "[rule r]\nprincipals = uid:0\nusers = admin*\n",
-	        "[instance b]\nanvil = /run/b/anvil\n"
-	        "[rule r]\nprincipals = user:root\nusers = admin*\n",
-	};
-	const struct kg_caller root = {0, 0, NULL, 0};
-	struct kg_config cfg;
-	struct kg_decision d;
-
-	(void)state;
-	for (size_t i = 0; i < 2; i++) {
-		load(confs[i], &cfg);
-		kg_policy_decide(&cfg, &root, 0, &d);
-		assert_true(d.allowed);
-		assert_string_equal(d.rule, "r");
-		assert_false(d.may_force);
-		assert_true(in_scope(&d, "admin1", 10, 0, 0, 1));
-		assert_false(in_scope(&d, "user1", 10, 0, 0, 1));
-		kg_policy_decide(&cfg, &root, 1, &d);
-		assert_false(d.allowed);
-		kg_config_free(&cfg);
-	}
-}
-
-/* Once uid 0 is named, root reaches other rules only like anyone else,
- * here through its primary group. */
-static void test_restricted_root_matches_group_rules(void **state)
-{
-	static const char conf[] = "[rule by-group]\n"
-	                           "principals = gid:0\n"
-	                           "users = ops*\n"
-	                           "[rule by-uid]\n"
-	                           "principals = uid:0\n";
-	const struct kg_caller root = {0, 0, NULL, 0};
-	struct kg_config cfg;
-	struct kg_decision d;
-
-	(void)state;
-	decide(conf, root, 0, &d, &cfg);
-	assert_true(d.allowed);
-	assert_string_equal(d.rule, "by-group");
-	assert_false(d.scope.all_users);
-	kg_config_free(&cfg);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		check_case(&cases[i]);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_first_matching_rule_decides),
-	        cmocka_unit_test(test_supplementary_group_matches),
-	        cmocka_unit_test(test_instances_filter_rules),
-	        cmocka_unit_test(test_user_principal_matches_uid),
-	        cmocka_unit_test(test_caller_matching_no_rule_is_denied),
-	        cmocka_unit_test(test_unknown_instance_is_denied),
-	        cmocka_unit_test(
-	                test_root_without_uid_0_rule_is_allowed_everything),
-	        cmocka_unit_test(test_root_with_uid_0_rule_is_ordinary),
-	        cmocka_unit_test(test_restricted_root_matches_group_rules),
+	        cmocka_unit_test(test_decision_for_each_caller_and_instance),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

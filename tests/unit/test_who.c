@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "netparse.h"
+#include "testutil.h"
 #include "who.h"
 
 #define MAX_CONNS 10
@@ -44,55 +45,10 @@ struct who_case {
 	uint32_t conns_total;
 };
 
-static const struct kg_str tenant_a_glob = {"*@tenant-a.example", 18};
-
-static const struct kg_scope scope_all = {.all_users = true, .all_nets = true};
-static const struct kg_scope scope_tenant_a = {
-        .globs = &tenant_a_glob,
-        .n_globs = 1,
-        .all_nets = true,
-};
-
-static struct kg_addr parse_addr(const char *text)
-{
-	struct kg_addr a;
-	struct kg_net n;
-
-	if (!text) {
-		kg_addr_set(&a, KG_AF_NONE, NULL);
-		return a;
-	}
-	assert_true(kg_net_parse(text, strlen(text), &n, NULL));
-	kg_addr_set(&a, n.family, n.bytes);
-	return a;
-}
-
-static struct kg_request make_req(const char *glob, const char *net)
-{
-	struct kg_request r;
-
-	memset(&r, 0, sizeof(r));
-	r.op = KG_OP_WHO;
-	if (glob) {
-		r.glob_len = (uint8_t)strlen(glob);
-		memcpy(r.glob, glob, r.glob_len);
-	}
-	if (net)
-		assert_true(kg_net_parse(net, strlen(net), &r.net, NULL));
-	return r;
-}
-
 static int add_conn(struct kg_who *w, const struct tconn *t)
 {
-	struct kg_conn c = {
-	        .pid = t->pid,
-	        .refcount = t->refcount,
-	        .addr = parse_addr(t->addr),
-	        .service = t->service,
-	        .service_len = strlen(t->service),
-	        .user = t->user,
-	        .user_len = strlen(t->user),
-	};
+	struct kg_conn c =
+	        tu_conn(t->pid, t->service, t->user, t->addr, t->refcount);
 
 	return kg_who_add(w, &c);
 }
@@ -113,9 +69,9 @@ static void assert_row(const struct kg_who_row *got, const struct trow *want)
 
 static void check_case(const struct who_case *tc)
 {
-	struct kg_request req = make_req(tc->glob, tc->net);
-	struct kg_who *w =
-	        kg_who_new(&req, tc->tenant_a ? &scope_tenant_a : &scope_all);
+	struct kg_request req = tu_request(KG_OP_WHO, tc->glob, tc->net, 0);
+	struct kg_who *w = kg_who_new(&req, tc->tenant_a ? &tu_scope_tenant_a
+	                                                 : &tu_scope_all);
 	struct kg_who_result r;
 	size_t n_rows = 0;
 
@@ -261,8 +217,8 @@ static int cmp_names(const void *a, const void *b)
 
 static void test_who_interning_keeps_names_exact(void **state)
 {
-	struct kg_request req = make_req(NULL, NULL);
-	struct kg_who *w = kg_who_new(&req, &scope_all);
+	struct kg_request req = tu_request(KG_OP_WHO, NULL, NULL, 0);
+	struct kg_who *w = kg_who_new(&req, &tu_scope_all);
 	char **names = calloc(N_USERS, sizeof(*names));
 	struct kg_who_result r;
 	char buf[32];
@@ -315,8 +271,8 @@ static void test_who_finish_twice_same_rows(void **state)
 	        {9, "imap", "foo", "192.0.2.1", 3},
 	        {9, "imap", "foo", "192.0.2.1", 4},
 	};
-	struct kg_request req = make_req(NULL, NULL);
-	struct kg_who *w = kg_who_new(&req, &scope_all);
+	struct kg_request req = tu_request(KG_OP_WHO, NULL, NULL, 0);
+	struct kg_who *w = kg_who_new(&req, &tu_scope_all);
 	struct kg_who_result r;
 	struct kg_who_row row;
 

@@ -9,6 +9,8 @@ and the role's ids and capability sets.
 import os
 import subprocess
 
+from kgtest.env import wait_until
+
 CAP_KILL = 5
 SECCOMP_MODE_FILTER = "2"
 CAP_SETS = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")
@@ -22,6 +24,15 @@ def status(pid):
             key, _, value = line.partition(":")
             fields[key] = value.strip()
     return fields
+
+
+def wait_filtered(pids, timeout=5):
+    """Waits (bounded) until every pid runs under a seccomp filter: the
+    daemon says it listens before its processes have finished entering
+    their sandboxes."""
+    return wait_until(lambda: all(status(p).get("Seccomp") ==
+                                  SECCOMP_MODE_FILTER for p in pids),
+                      timeout)
 
 
 def _caps(fields):

@@ -2,7 +2,10 @@
 "N passed, N failed"; the exit status is 0 only when nothing failed."""
 
 import contextlib
+import sys
 import traceback
+
+from kgtest import env
 
 
 class CheckFailed(Exception):
@@ -58,3 +61,13 @@ class Runner:
     def finish(self):
         print(f"{self.passed} passed, {self.failed} failed", flush=True)
         return 1 if self.failed else 0
+
+
+def main(*groups):
+    """The whole run of a test script: needs root and Dovecot, runs each
+    (cases, fixture) group in order and exits with the runner's status."""
+    env.require_root_and_dovecot()
+    runner = Runner()
+    for cases, fixture in groups:
+        runner.group(cases, fixture)
+    sys.exit(runner.finish())

@@ -1,0 +1,363 @@
+#!/usr/bin/env python3
+"""kickgate against doveadm, side by side, on a real Dovecot 2.3 anvil.
+
+For each size N a private Dovecot is started and N synthetic connections
+are registered in its anvil (kgtest/synthetic.py) over one client
+connection, which stays open while measuring. Each connection has its own
+user, "userI@tenantK.example", and its own pid above the kernel's largest
+possible pid, so no kick or signal can ever reach a real process.
+Addresses alternate between IPv4 and IPv6; users are spread over ten
+tenants, so "*@tenant7.example" matches a tenth of them.
+
+Then kickgated is started and, median of RUNS runs each, kickgate and
+doveadm are timed as whole commands (start to exit), together with the
+floor: bench/floor reads one CONNECT-DUMP and discards it, once with plain
+blocking reads (the minimal reader) and once with -p, paced as kickgated
+reads (see broker/anvil_client.c). Peak memory is the broker's VmHWM
+(reset through /proc/PID/clear_refs before each operation) and doveadm's
+ru_maxrss.
+
+Last, real IMAP sessions: SESSIONS logins spread over 100 users, killed by
+one glob; the time from starting the command to the last session seeing
+end of file. Five sessions of another user must survive each kick.
+
+Needs root (it starts Dovecot and kickgated) and a build: KG_BUILD_DIR, or
+--build. bench/run builds and runs this.
+"""
+
+import argparse
+import concurrent.futures
+import os
+import selectors
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
+
+from kgtest import env, synthetic  # noqa: E402
+from kgtest.daemon import Kickgated  # noqa: E402
+from kgtest.dovecot import Dovecot  # noqa: E402
+from kgtest.sessions import ImapSession, wait_registered  # noqa: E402
+
+TENTH_GLOB = "*@tenant7.example"
+NO_MATCH = "nosuchuser@nowhere.example"
+CMD_TIMEOUT = 300
+SESSION_USERS = 100
+KEEPERS = 5
+LOGIN_THREADS = 8
+EOF_TIMEOUT = 120
+MIB = 1024 * 1024
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+class ManySessionsDovecot(Dovecot):
+    """A Dovecot for many sessions: every imap process also holds a
+    connection to the stats service, whose client_limit (1000 by default)
+    must make room for them all."""
+
+    def __init__(self, users, sessions):
+        super().__init__(users, imap_process_limit=sessions + 100)
+        self.stats_clients = sessions + 100
+
+    def _write_conf(self):
+        super()._write_conf()
+        with open(self.conf_path, "a") as f:
+            f.write(f"service stats {{\n  client_limit = "
+                    f"{self.stats_clients}\n}}\n")
+
+
+class Bench:
+    def __init__(self, build, runs):
+        self.build = build
+        self.runs = runs
+        self.floor = os.path.join(build, "bench", "floor")
+        self.kickgate = os.path.join(build, "kickgate")
+
+    # Commands ------------------------------------------------------------
+
+    @staticmethod
+    def timed(argv):
+        """(seconds, peak RSS in bytes, exit code) of one run."""
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        _, status, ru = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        return elapsed, ru.ru_maxrss * 1024, proc.returncode
+
+    # Anvil -----------------------------------------------------------------
+
+    def register(self, dovecot, n):
+        """Registers n connections; returns the open anvil connection."""
+        return synthetic.register(dovecot.anvil_path, n, self.floor)
+
+    def check_anvil_keeps_connections(self):
+        """Records whether anvil drops a client's connections when the
+        client disconnects (the bench keeps its connection open either
+        way)."""
+        with Dovecot({"probe": "probe-pw"}) as dovecot:
+            sock = self.register(dovecot, 3)
+            sock.close()
+            time.sleep(1)
+            return synthetic.dump_count(self.floor,
+                                        dovecot.anvil_path) == 3
+
+    # Measurements --------------------------------------------------------
+
+    def median_of(self, argv, expect):
+        times, peak = [], 0
+        for _ in range(self.runs):
+            t, rss, code = self.timed(argv)
+            if code not in expect:
+                raise BenchError(f"{' '.join(argv)} exited {code}")
+            times.append(t)
+            peak = max(peak, rss)
+        return statistics.median(times), peak
+
+    def size(self, n):
+        """The rows of the table for n connections."""
+        rows = []
+        with Dovecot({"probe": "probe-pw"}) as dovecot:
+            keep = self.register(dovecot, n)
+            try:
+                with Kickgated({"anvil": dovecot.anvil_path}) as kg:
+                    rows = self.size_rows(n, dovecot, kg)
+            finally:
+                keep.close()
+        return rows
+
+    def broker_peak(self, kg, argv, expect):
+        broker = kg.pids()["broker"]
+        with open(f"/proc/{broker}/clear_refs", "w") as f:
+            f.write("5")
+        t, _ = self.median_of(argv, expect)
+        with open(f"/proc/{broker}/status") as f:
+            hwm = next(int(line.split()[1]) for line in f
+                       if line.startswith("VmHWM:"))
+        return t, hwm * 1024
+
+    def size_rows(self, n, dovecot, kg):
+        anvil = dovecot.anvil_path
+        da = ["doveadm", "-c", dovecot.conf_path]
+        kgc = [self.kickgate]
+        floor, _ = self.median_of([self.floor, anvil], (0,))
+        paced, _ = self.median_of([self.floor, "-p", anvil], (0,))
+        out = []
+
+        def pair(name, kg_args, da_args, expect):
+            t, hwm = self.broker_peak(kg, kgc + kg_args, expect)
+            dt, drss = (self.median_of(da + da_args, expect)
+                        if da_args else (None, None))
+            out.append((n, name, t, dt, floor, paced, hwm, drss))
+
+        out.append((n, "floor: read one dump", floor, None, floor, paced,
+                    None, None))
+        out.append((n, "floor -p: paced reads", paced, None, floor, paced,
+                    None, None))
+        pair(f"kick {NO_MATCH}", ["kick", "-S", kg.sock, NO_MATCH],
+             ["kick", NO_MATCH], (68,))
+        pair(f"kick -n '{TENTH_GLOB}'",
+             ["kick", "-n", "-S", kg.sock, TENTH_GLOB], None, (0, 68))
+        pair("who > /dev/null", ["who", "-S", kg.sock], ["who"], (0,))
+        return out
+
+    # Real sessions -------------------------------------------------------
+
+    def sessions(self, n_sessions):
+        users = {f"bulk{i:03d}": f"pw{i}" for i in range(SESSION_USERS)}
+        users["keeper"] = "keeper-pw"
+        with ManySessionsDovecot(users, n_sessions) as dovecot, \
+                Kickgated({"anvil": dovecot.anvil_path}) as kg:
+            kg_t, da_t = [], []
+            for _ in range(self.runs):
+                kg_t.append(self.kick_real(
+                    dovecot, users, n_sessions,
+                    [self.kickgate, "kick", "-S", kg.sock, "bulk*"]))
+                da_t.append(self.kick_real(
+                    dovecot, users, n_sessions,
+                    ["doveadm", "-c", dovecot.conf_path, "kick", "bulk*"]))
+        return statistics.median(kg_t), statistics.median(da_t)
+
+    def kick_real(self, dovecot, users, n, argv):
+        """Logs n sessions in, kicks them with argv; returns the time from
+        the start of argv to the last session's end of file."""
+        def login(i):
+            user = f"bulk{i % SESSION_USERS:03d}"
+            return ImapSession(dovecot, user, users[user],
+                               src=f"127.0.{1 + i // 250}.{1 + i % 250}")
+
+        # Each login starts an imap-login and an imap process: a few at
+        # once keep both cores busy.
+        with concurrent.futures.ThreadPoolExecutor(LOGIN_THREADS) as pool:
+            bulk = list(pool.map(login, range(n)))
+        keepers = [ImapSession(dovecot, "keeper", users["keeper"])
+                   for _ in range(KEEPERS)]
+        try:
+            wait_registered(dovecot, bulk + keepers,
+                            synthetic.REGISTER_TIMEOUT)
+            sel = selectors.DefaultSelector()
+            for s in bulk:
+                s._sock.setblocking(False)
+                sel.register(s._sock, selectors.EVENT_READ)
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+            last = wait_all_eof(sel, len(bulk), t0)
+            proc.wait(CMD_TIMEOUT)
+            if not all(k.alive() for k in keepers):
+                raise BenchError(f"{argv[0]} kicked a session it must "
+                                 "not")
+            return last - t0
+        finally:
+            for s in bulk + keepers:
+                s.close()
+
+
+def wait_all_eof(sel, n, t0):
+    """Reads every registered socket until end of file; returns when the
+    last one got there."""
+    left, last = n, t0
+    while left:
+        if time.perf_counter() - t0 > EOF_TIMEOUT:
+            raise BenchError(f"{left} sessions still open after "
+                             f"{EOF_TIMEOUT}s")
+        for key, _ in sel.select(timeout=1):
+            try:
+                data = key.fileobj.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except ConnectionError:
+                data = b""
+            if not data:
+                sel.unregister(key.fileobj)
+                left -= 1
+                last = time.perf_counter()
+    return last
+
+
+# Output ---------------------------------------------------------------
+
+def fmt_s(t):
+    return "-" if t is None else f"{t:.3f}"
+
+
+def ratio(a, b):
+    return "-" if a is None or b is None else f"{a / b:.2f}x"
+
+
+def mib(b):
+    return "-" if b is None else f"{b / MIB:.1f}"
+
+
+def print_table(rows, real, small):
+    head = ("N", "operation", "kickgate s", "doveadm s", "kg/doveadm",
+            "kg/floor", "kg/floor -p", "broker MiB", "doveadm MiB")
+    lines = [head]
+    for n, name, t, dt, floor, paced, hwm, drss in rows:
+        own = name.startswith("floor")
+        lines.append((f"{n:,}", name, fmt_s(t), fmt_s(dt), ratio(t, dt),
+                      "-" if own else ratio(t, floor),
+                      "-" if own else ratio(t, paced), mib(hwm), mib(drss)))
+    if real:
+        kt, dt, count = real
+        lines.append((f"{count:,} real", "kick 'bulk*': last session EOF",
+                      fmt_s(kt), fmt_s(dt), ratio(kt, dt), "-", "-", "-",
+                      "-"))
+    width = [max(len(r[i]) for r in lines) for i in range(len(head))]
+    for r in lines:
+        print("  ".join(c.rjust(w) if i != 1 else c.ljust(w)
+                        for i, (c, w) in enumerate(zip(r, width))))
+    targets(rows, real, small)
+
+
+def targets(rows, real, small):
+    by = {(n, name): (t, dt, floor, paced, hwm)
+          for n, name, t, dt, floor, paced, hwm, _ in rows}
+    big = max(n for n, *_ in rows)
+    checks = []
+    kick = by.get((big, f"kick {NO_MATCH}"))
+    who = by.get((big, "who > /dev/null"))
+    if kick:
+        t, dt, floor, paced, _ = kick
+        checks += [(f"kick at {big:,} <= 0.9x doveadm", t <= 0.9 * dt),
+                   (f"kick at {big:,} <= 1.1x floor", t <= 1.1 * floor),
+                   (f"kick at {big:,} <= 1.1x paced floor",
+                    t <= 1.1 * paced)]
+    if who:
+        t, _, floor, paced, _ = who
+        checks += [(f"who at {big:,} <= 1.5x floor", t <= 1.5 * floor),
+                   (f"who at {big:,} <= 1.5x paced floor",
+                    t <= 1.5 * paced)]
+    peak = max((hwm for (n, _), (*_, hwm) in by.items()
+                if n == big and hwm), default=None)
+    if peak:
+        checks.append((f"broker VmHWM at {big:,} <= 64 MiB",
+                       peak <= 64 * MIB))
+    if small:
+        n, t, dt = small
+        checks.append((f"kick at {n} connections <= 0.5x doveadm",
+                       t <= 0.5 * dt))
+    print()
+    for what, ok in checks:
+        print(f"{'met ' if ok else 'MISS'}  {what}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", default=os.environ.get("KG_BUILD_DIR",
+                                                      "build"))
+    ap.add_argument("--sizes", default="100,10000,100000,1000000",
+                    help="comma-separated connection counts")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--sessions", type=int, default=1000,
+                    help="real IMAP sessions to kick (0: skip)")
+    args = ap.parse_args()
+    if args.runs < 5:
+        ap.error("--runs must be at least 5: the table shows medians")
+    env.require_root_and_dovecot()
+    os.environ["KG_BUILD_DIR"] = args.build
+    bench = Bench(args.build, args.runs)
+    kept = bench.check_anvil_keeps_connections()
+    print(f"anvil {'keeps' if kept else 'drops'} a client's connections "
+          f"when the client disconnects; this bench keeps its own open\n",
+          flush=True)
+    rows = []
+    small = None
+    for n in (int(s) for s in args.sizes.split(",")):
+        print(f"measuring N={n:,} ...", file=sys.stderr, flush=True)
+        size_rows = bench.size(n)
+        rows += size_rows
+        if n <= 100:
+            k = next(r for r in size_rows if r[1].startswith("kick nosuch"))
+            small = (n, k[2], k[3])
+    version = subprocess.run(["dovecot", "--version"], capture_output=True,
+                             text=True, check=False).stdout.strip()
+    print(f"median of {args.runs} runs; {os.cpu_count()} CPUs; Dovecot "
+          f"{version}", flush=True)
+    real = None
+    failure = None
+    if args.sessions:
+        print(f"kicking {args.sessions} real sessions ...", file=sys.stderr,
+              flush=True)
+        try:
+            kt, dt = bench.sessions(args.sessions)
+            real = (kt, dt, args.sessions)
+        except (BenchError, OSError, subprocess.SubprocessError) as err:
+            failure = f"real sessions: {err}"
+    print_table(rows, real, small)
+    if failure:
+        print(f"\nFAILED {failure}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,356 @@
+#!/usr/bin/env python3
+"""kickgated when things go wrong around it.
+
+- 1,000 clients that connect and send nothing do not delay a real request
+  (answered within a second), and each is dropped once client_timeout_ms
+  has passed, not before.
+- A client that goes away in the middle of a large `who` reply: the broker
+  notices, logs it and serves the next request.
+- Anvil closing the connection mid-dump, anvil absent, and Dovecot stopped:
+  exit 69 with a message that says so; once Dovecot runs again the next
+  request works without restarting kickgated.
+- The frontend killed: the broker logs it and exits, and the reverse; the
+  daemon started again serves.
+- stderr (the log and the audit lines) on a full device, or closed: kicks
+  still work and disconnect the session.
+
+The daemon holds one descriptor per waiting client, so the test raises its
+soft RLIMIT_NOFILE to the hard limit before starting daemons, which
+inherit it.
+"""
+
+import contextlib
+import os
+import resource
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from kgtest import synthetic
+from kgtest.daemon import Kickgated, _children, build_dir
+from kgtest.dovecot import Dovecot
+from kgtest.env import wait_until
+from kgtest.fakeanvil import FAKE_ANVIL
+from kgtest.runner import check, main
+from kgtest.sessions import ImapSession, wait_registered
+
+N_CONNS = 10000
+IDLE_CLIENTS = 1000
+CLIENT_TIMEOUT_MS = 3000
+ANSWER_WITHIN = 1.0
+DROP_SLACK = 2.0
+EXIT_OK = 0
+EXIT_UNAVAILABLE = 69
+LOG_WAIT = 5
+CMD_TIMEOUT = 60
+START_TIMEOUT = 15
+STOP_TIMEOUT = 10
+# A who request: version 1, op who, no flags, no network, glob or path.
+WHO_REQUEST = b"\x01\x02\x00\x00\x00\x00\x00\x00"
+USERS = {"victim": "victim-pw", "bystander": "bystander-pw"}
+
+
+def kickgate(*args):
+    argv = [os.path.join(build_dir(), "kickgate"), *args]
+    return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=CMD_TIMEOUT, check=False)
+
+
+def raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def wait_log(kg, text):
+    return wait_until(lambda: text in kg.log_text(), LOG_WAIT)
+
+
+def who_lines(sock):
+    res = kickgate("who", "-1", "-S", sock)
+    return res.returncode, res.stdout.splitlines(), res.stderr
+
+
+class Setup:
+    def __init__(self, dovecot, kg):
+        self.dovecot = dovecot
+        self.kg = kg
+
+
+@contextlib.contextmanager
+def setup():
+    """A Dovecot whose anvil lists N_CONNS synthetic connections and two
+    users who can log in, and a kickgated reading it."""
+    raise_nofile()
+    floor = os.path.join(build_dir(), "bench", "floor")
+    with Dovecot(USERS) as dovecot:
+        keep = synthetic.register(dovecot.anvil_path, N_CONNS, floor)
+        try:
+            with Kickgated({"anvil": dovecot.anvil_path,
+                            "client_timeout_ms": CLIENT_TIMEOUT_MS}) as kg:
+                yield Setup(dovecot, kg)
+        finally:
+            keep.close()
+
+
+# Clients ------------------------------------------------------------------
+
+def case_idle_clients_neither_delay_nor_stay(st):
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    check(hard > IDLE_CLIENTS + 64, f"RLIMIT_NOFILE hard limit {hard} "
+                                    f"leaves no room for {IDLE_CLIENTS} "
+                                    "clients")
+    idle = []
+    try:
+        t_connect = time.monotonic()
+        for _ in range(IDLE_CLIENTS):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            s.connect(st.kg.sock)
+            idle.append(s)
+        t0 = time.monotonic()
+        code, lines, err = who_lines(st.kg.sock)
+        took = time.monotonic() - t0
+        check(code == EXIT_OK and len(lines) == N_CONNS + 1,
+              f"who beside idle clients: exit {code}, {len(lines)} lines: "
+              f"{err}")
+        check(took <= ANSWER_WITHIN, f"who took {took:.2f}s beside "
+                                     f"{IDLE_CLIENTS} idle clients")
+        # None is answered before its time (when there is time left to
+        # tell).
+        early = select.select(idle, [], [], 0)[0]
+        if time.monotonic() - t_connect < CLIENT_TIMEOUT_MS / 1000:
+            check(not early, f"{len(early)} idle clients dropped before "
+                             f"{CLIENT_TIMEOUT_MS} ms")
+        deadline = t_connect + CLIENT_TIMEOUT_MS / 1000 + DROP_SLACK
+        check(all_dropped(idle, deadline), f"idle clients still connected "
+                                           f"{CLIENT_TIMEOUT_MS} ms + "
+                                           f"{DROP_SLACK}s after connecting")
+    finally:
+        for s in idle:
+            s.close()
+
+
+def all_dropped(socks, deadline):
+    """True once every socket got its timeout reply and end of file."""
+    left = set(socks)
+    while left and time.monotonic() < deadline:
+        ready = select.select(list(left), [], [],
+                              max(0, deadline - time.monotonic()))[0]
+        for s in ready:
+            if not s.recv(65536):
+                left.discard(s)
+    return not left
+
+
+def case_client_leaving_mid_reply(st):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+        s.settimeout(CMD_TIMEOUT)
+        s.connect(st.kg.sock)
+        s.send(WHO_REQUEST)
+        first = s.recv(1 << 17)
+        check(len(first) > 1000, f"first reply packet {len(first)} bytes")
+    check(wait_log(st.kg, f"client pid {os.getpid()} went away before the "
+                          "reply ended"),
+          f"no log line for the client that left: {st.kg.log_text()[-500:]}")
+    code, lines, err = who_lines(st.kg.sock)
+    check(code == EXIT_OK and len(lines) == N_CONNS + 1,
+          f"next who: exit {code}, {len(lines)} lines: {err}")
+
+
+# Anvil ------------------------------------------------------------------------
+
+def case_dovecot_stopped_then_restarted(st):
+    d = st.dovecot
+    d._stop_master()
+    try:
+        res = kickgate("who", "-S", st.kg.sock)
+        check(res.returncode == EXIT_UNAVAILABLE and
+              f"cannot connect to anvil at {d.anvil_path}" in res.stderr,
+              f"who with Dovecot stopped: exit {res.returncode}: "
+              f"{res.stderr!r}")
+    finally:
+        d._launch(last=True)
+    session = ImapSession(d, "victim", USERS["victim"])
+    try:
+        wait_registered(d, [session])
+        res = kickgate("who", "-1", "-S", st.kg.sock, "victim")
+        check(res.returncode == EXIT_OK and
+              res.stdout.splitlines()[1].startswith("victim imap "),
+              f"who after the restart: exit {res.returncode}: "
+              f"{res.stdout!r} {res.stderr!r}")
+    finally:
+        session.close()
+
+
+@contextlib.contextmanager
+def fake_anvil(close_after):
+    """A fake anvil whose dump of N_CONNS lines stops after close_after
+    bytes."""
+    with tempfile.TemporaryDirectory(prefix="kgf", dir="/tmp") as tmp:
+        os.chmod(tmp, 0o755)
+        dump = os.path.join(tmp, "dump")
+        path = os.path.join(tmp, "anvil")
+        with open(dump, "w") as f:
+            for i in range(N_CONNS):
+                f.write(f"imap/{synthetic.address(i)}/{synthetic.user(i)}"
+                        f"\t{synthetic.first_pid() + i}\t1\n")
+            f.write("\n")
+        proc = subprocess.Popen([sys.executable, FAKE_ANVIL, "--socket", path,
+                                 "--dump", dump, "--close-after",
+                                 str(close_after), "--lifetime", "120"],
+                                stdin=subprocess.DEVNULL)
+        try:
+            wait_until(lambda: os.path.exists(path), START_TIMEOUT)
+            yield path
+        finally:
+            proc.kill()
+            proc.wait(STOP_TIMEOUT)
+
+
+def case_anvil_closing_mid_dump(st):
+    with fake_anvil(close_after=20000) as path, \
+            Kickgated({"anvil": path}) as kg:
+        res = kickgate("who", "-S", kg.sock)
+        check(res.returncode == EXIT_UNAVAILABLE and
+              "anvil closed the connection mid-dump" in res.stderr and
+              res.stdout == "",
+              f"exit {res.returncode}: {res.stdout!r} {res.stderr!r}")
+        res = kickgate("kick", "-S", kg.sock, "user1*")
+        check(res.returncode == EXIT_UNAVAILABLE and
+              "anvil closed the connection mid-dump" in res.stderr,
+              f"kick: exit {res.returncode}: {res.stderr!r}")
+
+
+def case_anvil_absent(st):
+    with tempfile.TemporaryDirectory(prefix="kgf", dir="/tmp") as tmp:
+        path = os.path.join(tmp, "anvil")
+        with Kickgated({"anvil": path}) as kg:
+            res = kickgate("kick", "-S", kg.sock, "victim")
+            check(res.returncode == EXIT_UNAVAILABLE and
+                  f"cannot connect to anvil at {path}" in res.stderr,
+                  f"exit {res.returncode}: {res.stderr!r}")
+
+
+# Daemon processes -----------------------------------------------------------
+
+def check_serves(kg):
+    res = kickgate("who", "-S", kg.sock, "nobody-at-all")
+    check(res.returncode == EXIT_OK, f"the daemon started again: exit "
+                                     f"{res.returncode}: {res.stderr!r}")
+
+
+def gone(pid):
+    """True once pid has exited (a zombie has)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def kill_case(victim, survivor, line):
+    def case(st):
+        kg = Kickgated({"anvil": st.dovecot.anvil_path})
+        kg.start()
+        try:
+            pids = kg.pids()
+            os.kill(pids[victim], signal.SIGKILL)
+            check(wait_until(lambda: gone(pids[survivor]), STOP_TIMEOUT),
+                  f"the {survivor} still runs after the {victim} died")
+            check(wait_log(kg, line), f"no {line!r} in the log: "
+                                      f"{kg.log_text()[-300:]}")
+            kg.stop()
+            kg.start()
+            check_serves(kg)
+        finally:
+            kg.stop()
+    return case
+
+
+# Logging on a broken stderr -------------------------------------------------
+
+@contextlib.contextmanager
+def bare_daemon(dovecot, **popen):
+    """kickgated -F started directly, its stdio as popen gives it."""
+    with tempfile.TemporaryDirectory(prefix="kgf", dir="/tmp") as tmp:
+        os.chmod(tmp, 0o755)
+        sock = os.path.join(tmp, "kg.sock")
+        conf = os.path.join(tmp, "kickgated.conf")
+        with open(conf, "w") as f:
+            f.write(f"[broker]\nlisten = {sock}\nanvil = {dovecot.anvil_path}"
+                    f"\naudit = stderr\n")
+        proc = subprocess.Popen([os.path.join(build_dir(), "kickgated"), "-F",
+                                 "-c", conf], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, **popen)
+        try:
+            check(wait_until(lambda: proc.poll() is None and
+                             os.path.exists(sock) and
+                             len(_children(proc.pid)) == 1, START_TIMEOUT),
+                  f"kickgated did not start (exit {proc.poll()})")
+            yield sock, proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(STOP_TIMEOUT)
+
+
+def kick_still_works(st, sock, proc):
+    victim = ImapSession(st.dovecot, "victim", USERS["victim"])
+    bystander = ImapSession(st.dovecot, "bystander", USERS["bystander"])
+    try:
+        wait_registered(st.dovecot, [victim, bystander])
+        res = kickgate("kick", "-S", sock, "victim")
+        check(res.returncode == EXIT_OK and "victim" in res.stdout,
+              f"kick: exit {res.returncode}: {res.stdout!r} {res.stderr!r}")
+        check(victim.wait_closed(5), "the kicked session stayed open")
+        check(bystander.alive(), "the other session was disconnected")
+        check(proc.poll() is None, f"kickgated exited ({proc.poll()})")
+        res = kickgate("who", "-S", sock, "bystander")
+        check(res.returncode == EXIT_OK, f"who after the kick: exit "
+                                         f"{res.returncode}")
+    finally:
+        victim.close()
+        bystander.close()
+
+
+def case_stderr_on_full_device(st):
+    with open("/dev/full", "w") as full, \
+            bare_daemon(st.dovecot, stderr=full) as (sock, proc):
+        kick_still_works(st, sock, proc)
+
+
+def case_stderr_closed(st):
+    with bare_daemon(st.dovecot, stderr=subprocess.DEVNULL,
+                     preexec_fn=lambda: os.close(2)) as (sock, proc):
+        kick_still_works(st, sock, proc)
+
+
+CASES = [
+    ("1000_idle_clients_neither_delay_a_request_nor_outstay_the_timeout",
+     case_idle_clients_neither_delay_nor_stay),
+    ("client_leaving_mid_reply_logged_and_next_request_served",
+     case_client_leaving_mid_reply),
+    ("anvil_closing_mid_dump_exits_69", case_anvil_closing_mid_dump),
+    ("anvil_absent_exits_69", case_anvil_absent),
+    ("dovecot_stopped_exits_69_and_restarted_serves_again",
+     case_dovecot_stopped_then_restarted),
+    ("frontend_killed_broker_logs_and_exits_then_restarts",
+     kill_case("frontend", "broker", "frontend exited; stopping")),
+    ("broker_killed_frontend_logs_and_exits_then_restarts",
+     kill_case("broker", "frontend", "broker exited; stopping")),
+    ("stderr_on_a_full_device_kick_still_disconnects",
+     case_stderr_on_full_device),
+    ("stderr_closed_kick_still_disconnects", case_stderr_closed),
+]
+
+
+if __name__ == "__main__":
+    sys.exit(main((CASES, setup)))

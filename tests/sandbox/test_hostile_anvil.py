@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""kickgated against a hostile anvil.
+
+A fake anvil (tests/tools/fake_anvil.py) sends 100,000 lines whose user
+names are full of \\001 escapes, raw tabs, '/', invalid UTF-8 and 64 KiB
+of text, naming init, this test and a fake Dovecot mail process; a second
+one sends the same and stalls in the middle of a line. The broker, confined
+as in production, must list what it can, refuse the kick (init and this
+test are no Dovecot mail processes: nothing is signalled, not even the fake
+mail process), give up on the stalled anvil within its anvil timeout, and
+then still serve: a kick on a sane anvil signals the fake mail process.
+
+The fake Dovecot is two processes of this test: a master named "dovecot"
+(master.pid names it) and its child named "imap".
+"""
+
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+from kgtest import env
+from kgtest.daemon import Kickgated
+from kgtest.fakeanvil import FAKE_ANVIL
+from kgtest.runner import Runner, check
+
+LINES = 100_000
+LINE_MAX = 65536  # KG_ANVIL_LINE_MAX
+ANVIL_TIMEOUT_MS = 2000
+# A reply to a stalled anvil comes after the timeout, but not much later.
+STALL_SLACK = 3.0
+START_TIMEOUT = 10
+LIFETIME = 120
+GONE_PID = 2147483647
+EXIT_OK = 0
+EXIT_UNAVAILABLE = 69
+EXIT_NOPERM = 77
+
+# A master named "dovecot" with one child named "imap"; prints the child's
+# pid, then both sleep until killed (the child: until signalled).
+FAKE_DOVECOT = f"""
+import ctypes, os, sys, time
+prctl = ctypes.CDLL(None).prctl
+child = os.fork()
+if child == 0:
+    prctl(15, b"imap", 0, 0, 0)
+    time.sleep({LIFETIME})
+    os._exit(0)
+prctl(15, b"dovecot", 0, 0, 0)
+print(child, flush=True)
+os.waitpid(child, 0)
+time.sleep({LIFETIME})
+"""
+
+
+def hostile_line(i, pids):
+    """Line i of the hostile dump: every pattern in turn, and every pid."""
+    pid = pids[i % len(pids)]
+    n = str(i).encode()
+    idents = [
+        b"imap/10.0.0.1/tab\x01t" + n,               # escaped tab
+        b"imap/10.0.0.2/a\x011b\x01n\x01r\x010" + n,  # escaped \001 LF CR NUL
+        b"pop3/192.0.2.7/x/y/../../" + n,            # slashes
+        b"imap/10.0.0.3/raw\ttab" + n,               # a raw tab: malformed
+        b"imap/10.0.0.4/\xff\xfe\xc0\xaf\xed\xa0\x80" + n,  # not UTF-8
+        b"imap/10.0.0.5/end" + n + b"\x01",          # escape cut off
+        b"submission/" + n,                          # no address
+        b"imap/not-an-address/" + n,
+        b"imap/::1/" + n + b"/\x01/\x01",
+    ]
+    refcount = [b"1", b"2", b"0", b"4294967296"][i % 4]
+    return idents[i % len(idents)] + b"\t%d\t" % pid + refcount + b"\n"
+
+
+def hostile_lines(pids):
+    lines = [hostile_line(i, pids) for i in range(LINES - 3)]
+    # A user name that fills a line to the limit, and two beyond it.
+    for size in (LINE_MAX, LINE_MAX + 1, 4 * LINE_MAX):
+        user = b"u" * (size - len(b"imap/10.0.0.9/\t1\t1"))
+        lines.append(b"imap/10.0.0.9/" + user + b"\t1\t1\n")
+    return b"".join(lines)
+
+
+class Fakes:
+    """The fake Dovecot and three fake anvils in one directory; stop()
+    ends them all."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="kgh", dir="/tmp")
+        os.chmod(self.dir, 0o755)
+        self.procs = []
+        self.imap_fd = None
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self):
+        self.master = self._spawn([sys.executable, "-c", FAKE_DOVECOT],
+                                  stdout=subprocess.PIPE)
+        self.imap = int(self.master.stdout.readline())
+        self.imap_fd = os.pidfd_open(self.imap)
+        pids = [1, os.getpid(), self.imap, self.master.pid, GONE_PID]
+        body = hostile_lines(pids)
+        self.hostile = self._anvil("hostile", body + b"\n")
+        # Stop in the middle of the last line, before the end.
+        self.stalled = self._anvil("stalled", body + b"\n",
+                                   "--stall-after", str(len(body) - 7))
+        self.sane = self._anvil(
+            "sane", b"imap/127.0.0.1/victim\t%d\t1\n\n" % self.imap)
+
+    def _spawn(self, argv, **kw):
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, **kw)
+        self.procs.append(proc)
+        return proc
+
+    def _anvil(self, name, dump, *extra):
+        d = os.path.join(self.dir, name)
+        os.mkdir(d)
+        os.chmod(d, 0o755)
+        path = os.path.join(d, "anvil")
+        with open(os.path.join(d, "dump"), "wb") as f:
+            f.write(dump)
+        self._spawn([sys.executable, FAKE_ANVIL, "--socket", path, "--dump",
+                     os.path.join(d, "dump"), "--chunk", "65536",
+                     "--master-pid-file", str(self.master.pid),
+                     "--lifetime", str(LIFETIME), *extra])
+        if not env.wait_until(lambda: os.path.exists(path), START_TIMEOUT):
+            raise RuntimeError(f"fake anvil {name} did not start")
+        return path
+
+    def imap_alive(self):
+        ready, _, _ = select.select([self.imap_fd], [], [], 0)
+        return not ready
+
+    def stop(self):
+        for proc in self.procs:
+            proc.kill()
+            proc.wait()
+        if self.imap_fd is not None:
+            if self.imap_alive():
+                signal.pidfd_send_signal(self.imap_fd, signal.SIGKILL)
+            os.close(self.imap_fd)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def check_nothing_signalled(f):
+    check(f.imap_alive(), "the fake imap process was signalled")
+    check(f.master.poll() is None, "the fake master was signalled")
+    os.kill(1, 0)  # init is there (ProcessLookupError otherwise)
+
+
+def case_who_lists_what_it_can(f, k):
+    res = k.run("who", "-j", "-a", f.hostile)
+    check(res.code == EXIT_OK, f"who: {res.code} {res.err[:300]}")
+    malformed = json.loads(res.out)["malformed_anvil_lines"]
+    check(malformed > 0, "no line counted as malformed")
+
+
+def case_kick_names_no_dovecot_process(f, k):
+    res = k.run("kick", "-f", "-j", "-a", f.hostile, "*")
+    check(res.code == EXIT_NOPERM, f"kick: {res.code} {res.err[:300]}")
+    refused = {r["pid"] for r in json.loads(res.out)["refused"]}
+    check({1, os.getpid()} <= refused,
+          f"init and this test not both refused: {sorted(refused)[:10]}")
+    check_nothing_signalled(f)
+
+
+def case_stalled_anvil_times_out(f, k):
+    start = time.monotonic()
+    res = k.run("kick", "-f", "-a", f.stalled, "*")
+    took = time.monotonic() - start
+    check(res.code == EXIT_UNAVAILABLE, f"kick: {res.code} {res.err[:300]}")
+    check(ANVIL_TIMEOUT_MS / 1000 * 0.9 <= took
+          <= ANVIL_TIMEOUT_MS / 1000 + STALL_SLACK,
+          f"answered after {took:.2f}s, anvil timeout {ANVIL_TIMEOUT_MS} ms")
+    check_nothing_signalled(f)
+
+
+def case_next_request_is_served(f, k):
+    res = k.run("kick", "victim")
+    check(res.code == EXIT_OK, f"kick: {res.code} {res.err[:300]}")
+    check(env.wait_until(lambda: not f.imap_alive(), 5),
+          "the fake imap process was not signalled")
+    check(k.running(), "a daemon process is gone")
+
+
+CASES = [
+    ("who on a hostile anvil lists what it can", case_who_lists_what_it_can),
+    ("kick on a hostile anvil signals nothing",
+     case_kick_names_no_dovecot_process),
+    ("a stalled anvil times out, nothing signalled",
+     case_stalled_anvil_times_out),
+    ("the next request is served", case_next_request_is_served),
+]
+
+
+def main():
+    if os.geteuid() != 0:
+        env.skip_or_fail("kickgated must start as root")
+    runner = Runner()
+    f = Fakes()
+    try:
+        broker = {"anvil": f.sane, "services": "imap",
+                  "anvil_timeout_ms": ANVIL_TIMEOUT_MS}
+        instances = {"hostile": f.hostile, "stalled": f.stalled}
+        with Kickgated(broker=broker, instances=instances) as k:
+            for name, case in CASES:
+                runner.run(name, case, f, k)
+            if not k.running():
+                runner.fail("daemon", k.log_text()[-2000:])
+    finally:
+        f.stop()
+    return runner.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

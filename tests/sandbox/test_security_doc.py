@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""SECURITY.md's tables of system calls say what broker/sandbox.c does:
+for each role the same calls, in the same order, with the same outcome
+(allowed, or the errno it fails with) and the same reason."""
+
+import os
+import re
+import sys
+
+SOURCE_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                           os.pardir, os.pardir)
+TABLES = {"frontend_rules": "### Frontend system calls",
+          "broker_rules": "### Broker system calls"}
+ENTRY = re.compile(r'\b(ALLOW|ALLOW_IF|REFUSE|REFUSE_IF)\(\s*(\w+),\s*'
+                   r'(?:(E[A-Z]+),\s*)?((?:"(?:[^"\\]|\\.)*"\s*)+)')
+LITERAL = re.compile(r'"((?:[^"\\]|\\.)*)"')
+
+
+def code_rules(text, table):
+    start = text.index(f"static const struct rule {table}[] = {{")
+    body = text[start:text.index("};", start)]
+    rules = []
+    for kind, call, err, literals in ENTRY.findall(body):
+        why = "".join(LITERAL.findall(literals))
+        rules.append((call, err if kind.startswith("REFUSE") else "",
+                      why.replace("\\'", "'")))
+    return rules
+
+
+def doc_rules(text, heading):
+    start = text.index(heading + "\n")
+    rules = []
+    for line in text[start:].splitlines()[1:]:
+        if line.startswith("#"):
+            break
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 4 or not cells[0].startswith("`"):
+            continue
+        m = re.fullmatch(r"fails: `(E[A-Z]+)`", cells[2])
+        if cells[2] != "allowed" and m is None:
+            raise ValueError(f"unknown outcome in {line!r}")
+        rules.append((cells[0].strip("`"), m.group(1) if m else "",
+                      cells[3]))
+    return rules
+
+
+def main():
+    with open(os.path.join(SOURCE_ROOT, "broker", "sandbox.c")) as f:
+        code = f.read()
+    with open(os.path.join(SOURCE_ROOT, "SECURITY.md")) as f:
+        doc = f.read()
+    failed = False
+    for table, heading in TABLES.items():
+        want, have = code_rules(code, table), doc_rules(doc, heading)
+        if not want:
+            print(f"FAIL {table}: no rules found in sandbox.c")
+            failed = True
+        elif want != have:
+            failed = True
+            print(f"FAIL {heading} differs from {table}:")
+            for i in range(max(len(want), len(have))):
+                w = want[i] if i < len(want) else None
+                h = have[i] if i < len(have) else None
+                if w != h:
+                    print(f"  row {i + 1}: code {w}, SECURITY.md {h}")
+        else:
+            print(f"ok   {heading}: {len(want)} rules")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
