@@ -3,14 +3,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "broker_proc.h"
@@ -91,14 +90,16 @@ static void daemonize(void)
 	}
 }
 
-/* The socket's directory, when missing (no systemd RuntimeDirectory). */
-static void make_listen_dir(const char *path)
+/* The frontend holds up to KG_FRONTEND_CLIENTS waiting clients: allow
+ * the descriptors the hard limit permits. */
+static void raise_fd_limit(void)
 {
-	char dir[KG_PATH_MAX + 1];
+	struct rlimit rl;
 
-	snprintf(dir, sizeof(dir), "%s", path);
-	if (mkdir(dirname(dir), 0755) < 0 && errno != EEXIST)
-		kg_log_err("mkdir for %s: %s", path, strerror(errno));
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 }
 
 static void run_frontend(const struct kg_config *cfg, int listen_fd,
@@ -131,14 +132,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kickgated: must be started as root\n");
 		return 1;
 	}
-	kg_log_open("kickgated", o.foreground);
-	if (!o.foreground)
-		daemonize();
+	/* Start-up errors go to stderr even without -F: the socket is
+	 * opened before the daemon detaches. */
+	kg_log_open("kickgated", true);
 	signal(SIGPIPE, SIG_IGN);
-	make_listen_dir(cfg.listen);
+	raise_fd_limit();
 	listen_fd = kg_listener_open(cfg.listen, cfg.listen_mode);
 	if (listen_fd < 0)
 		return 1;
+	if (!o.foreground) {
+		daemonize();
+		kg_log_open("kickgated", false);
+	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
 		kg_log_err("socketpair: %s", strerror(errno));
 		return 1;
@@ -155,7 +160,8 @@ int main(int argc, char **argv)
 	close(sp[1]);
 	close(listen_fd);
 	kg_log_role("broker");
-	kg_log_info("listening on %s, frontend pid %d", cfg.listen, (int)child);
+	kg_log_info("listening on %s, frontend pid %d", kg_listener_name(),
+	            (int)child);
 	if (kg_sandbox_broker(cfg.instances, cfg.n_instances) < 0)
 		return 1;
 	kg_broker_run(&cfg, sp[0]);

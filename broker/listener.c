@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -12,6 +14,8 @@
 #include "log.h"
 
 #define SD_LISTEN_FDS_START 3
+
+static const char *listener_name = "nothing";
 
 static int is_seqpacket_listener(int fd)
 {
@@ -40,15 +44,31 @@ static int activated_fd(void)
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
-	if (strcmp(fds, "1") != 0 || !is_seqpacket_listener(fd)) {
-		kg_log_err("socket activation: expected one SOCK_SEQPACKET "
-		           "unix listener, got LISTEN_FDS=%s",
+	if (strcmp(fds, "1") != 0) {
+		kg_log_err("socket activation: expected one socket, got "
+		           "LISTEN_FDS=%s",
 		           fds);
 		return -2;
 	}
+	if (!is_seqpacket_listener(fd)) {
+		kg_log_err("socket activation: the passed socket is not a "
+		           "listening AF_UNIX SOCK_SEQPACKET socket");
+		return -2;
+	}
+	listener_name = "the socket passed by systemd";
 	fcntl(fd, F_SETFD, FD_CLOEXEC);
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	return fd;
+}
+
+/* The socket's directory, when missing (no systemd RuntimeDirectory). */
+static void make_parent_dir(const char *path)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	if (mkdir(dirname(dir), 0755) < 0 && errno != EEXIST)
+		kg_log_err("mkdir for %s: %s", path, strerror(errno));
 }
 
 static int remove_stale(const char *path)
@@ -76,6 +96,7 @@ int kg_listener_open(const char *path, mode_t mode)
 		return -1;
 	}
 	strcpy(sa.sun_path, path);
+	make_parent_dir(path);
 	if (remove_stale(path) < 0) {
 		kg_log_err("listen path %s: %s", path, strerror(errno));
 		return -1;
@@ -99,5 +120,11 @@ int kg_listener_open(const char *path, mode_t mode)
 			close(fd);
 		return -1;
 	}
+	listener_name = path;
 	return fd;
+}
+
+const char *kg_listener_name(void)
+{
+	return listener_name;
 }

@@ -12,4 +12,8 @@
  * frontend accepts until EAGAIN. -1 on error, after logging. */
 int kg_listener_open(const char *path, mode_t mode);
 
+/* What kg_listener_open listens on, for the log: path, or a note that the
+ * socket came from systemd. */
+const char *kg_listener_name(void);
+
 #endif
