@@ -26,10 +26,12 @@
  * err 0 allows the call; otherwise the call fails with that errno, for
  * calls libc makes in paths that cope with failure. Every call that no
  * rule matches kills the process. */
+#define RULE_ARGS 3
+
 struct rule {
 	int nr;
 	int err;
-	struct scmp_arg_cmp args[3];
+	struct scmp_arg_cmp args[RULE_ARGS];
 	const char *why;
 };
 
@@ -145,7 +147,7 @@ static int load_filter(const struct rule *r, size_t n)
 		                        : SCMP_ACT_ALLOW;
 		unsigned int n_args = 0;
 
-		while (n_args < 3 && r[i].args[n_args].op != 0)
+		while (n_args < RULE_ARGS && r[i].args[n_args].op != 0)
 			n_args++;
 		if (seccomp_rule_add_array(ctx, act, r[i].nr, n_args,
 		                           r[i].args) < 0)
@@ -323,9 +325,42 @@ static int fail(const char *step)
 	return -1;
 }
 
+/* Landlock, then the filter: the last steps, in every role. Takes the
+ * ruleset fd (-1: no Landlock) and closes it. */
+static int confine(int ll, const struct rule *r, size_t n)
+{
+	int rc = 0;
+
+	if (ruleset_enforce(ll) < 0)
+		rc = fail("landlock");
+	if (ll >= 0)
+		close(ll);
+	if (rc == 0 && load_filter(r, n) < 0)
+		rc = fail("seccomp");
+	return rc;
+}
+
+static int drop_frontend_privileges(uid_t uid, gid_t gid)
+{
+	if (enter_empty_root() < 0)
+		return fail("empty chroot");
+	if (drop_bounding_and_ambient() < 0)
+		return fail("bounding set");
+	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
+	    setresuid(uid, uid, uid) < 0)
+		return fail("dropping to frontend_user");
+	/* Changing every uid away from 0 clears the capability sets, unless
+	 * SECBIT_NO_SETUID_FIXUP came with the process: clear them here. */
+	if (set_caps(NULL, 0) < 0)
+		return fail("clearing capabilities");
+	if (harden_process() < 0)
+		return fail("prctl");
+	return 0;
+}
+
 int kg_sandbox_frontend(uid_t uid, gid_t gid)
 {
-	int ll, rc;
+	int ll;
 
 	if (uid == 0) {
 		errno = EINVAL;
@@ -334,31 +369,13 @@ int kg_sandbox_frontend(uid_t uid, gid_t gid)
 	/* Load time zone data now: syslog's timestamps would otherwise open
 	 * /etc/localtime after the filters forbid it. */
 	tzset();
-	if (enter_empty_root() < 0)
-		return fail("empty chroot");
-	if (drop_bounding_and_ambient() < 0)
-		return fail("bounding set");
-	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
-	    setresuid(uid, uid, uid) < 0)
-		return fail("dropping to frontend_user");
-	/* Changing every uid away from 0 clears the capability sets; make
-	 * sure of it rather than trust it. */
-	if (set_caps(NULL, 0) < 0)
-		return fail("clearing capabilities");
-	if (harden_process() < 0)
-		return fail("prctl");
+	if (drop_frontend_privileges(uid, gid) < 0)
+		return -1;
 	if (ruleset_new(LANDLOCK_SCOPE_SIGNAL |
 	                        LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET,
 	                &ll) < 0)
 		return fail("landlock ruleset");
-	rc = ruleset_enforce(ll);
-	if (rc < 0)
-		fail("landlock");
-	if (ll >= 0)
-		close(ll);
-	if (rc == 0 && load_filter(frontend_rules, N_RULES(frontend_rules)) < 0)
-		rc = fail("seccomp");
-	return rc;
+	return confine(ll, frontend_rules, N_RULES(frontend_rules));
 }
 
 /* The broker's ruleset, built while it may still open any path. It must
@@ -409,16 +426,15 @@ int kg_sandbox_broker(const struct kg_instance *instances, size_t n)
 	int ll, rc;
 
 	tzset();
-	if (broker_ruleset(instances, n, &ll) < 0) {
-		rc = fail("landlock rules");
-	} else {
+	rc = broker_ruleset(instances, n, &ll);
+	if (rc < 0)
+		fail("landlock rules");
+	else
 		rc = drop_broker_privileges();
-		if (rc == 0 && ruleset_enforce(ll) < 0)
-			rc = fail("landlock");
+	if (rc < 0) {
+		if (ll >= 0)
+			close(ll);
+		return -1;
 	}
-	if (ll >= 0)
-		close(ll);
-	if (rc == 0 && load_filter(broker_rules, N_RULES(broker_rules)) < 0)
-		rc = fail("seccomp");
-	return rc;
+	return confine(ll, broker_rules, N_RULES(broker_rules));
 }

@@ -70,7 +70,7 @@ static int in_dir(const char *name, char *out, size_t cap)
 	return snprintf(out, cap, "%s/%s", p.dir, name) < (int)cap ? 0 : -1;
 }
 
-static int open_ret(const char *path, int flags)
+static int try_open(const char *path, int flags)
 {
 	int fd = open(path, flags, 0600);
 
@@ -143,7 +143,7 @@ static int do_process_vm_writev(void)
 
 static int do_open_proc_stat(void)
 {
-	return open_ret("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	return try_open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
 }
 
 static int do_open_master_pid(void)
@@ -152,18 +152,18 @@ static int do_open_master_pid(void)
 
 	if (in_dir("master.pid", path, sizeof(path)) < 0)
 		return -1;
-	return open_ret(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	return try_open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 }
 
 static int do_open_passwd(void)
 {
-	return open_ret("/etc/passwd", O_RDONLY | O_CLOEXEC);
+	return try_open("/etc/passwd", O_RDONLY | O_CLOEXEC);
 }
 
 /* Readable by uid 0 through ownership alone: only Landlock stops it. */
 static int do_open_shadow(void)
 {
-	return open_ret("/etc/shadow", O_RDONLY | O_CLOEXEC);
+	return try_open("/etc/shadow", O_RDONLY | O_CLOEXEC);
 }
 
 /* Mode 0600, owned by nobody, inside an allowed directory: only missing
@@ -174,7 +174,7 @@ static int do_open_foreign(void)
 
 	if (in_dir("foreign", path, sizeof(path)) < 0)
 		return -1;
-	return open_ret(path, O_RDONLY | O_CLOEXEC);
+	return try_open(path, O_RDONLY | O_CLOEXEC);
 }
 
 static int do_open_write(void)
@@ -183,17 +183,17 @@ static int do_open_write(void)
 
 	if (in_dir("created", path, sizeof(path)) < 0)
 		return -1;
-	return open_ret(path, O_WRONLY | O_CREAT | O_CLOEXEC);
+	return try_open(path, O_WRONLY | O_CREAT | O_CLOEXEC);
 }
 
 static int do_open_mem(void)
 {
-	return open_ret("/proc/self/mem", O_RDWR | O_CLOEXEC);
+	return try_open("/proc/self/mem", O_RDWR | O_CLOEXEC);
 }
 
 static int do_open_dir(void)
 {
-	return open_ret("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return try_open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
 static int do_access(void)
