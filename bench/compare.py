@@ -9,13 +9,14 @@ possible pid, so no kick or signal can ever reach a real process.
 Addresses alternate between IPv4 and IPv6; users are spread over ten
 tenants, so "*@tenant7.example" matches a tenth of them.
 
-Then kickgated is started and, median of RUNS runs each, kickgate and
-doveadm are timed as whole commands (start to exit), together with the
-floor: bench/floor reads one CONNECT-DUMP and discards it, once with plain
-blocking reads (the minimal reader) and once with -p, paced as kickgated
-reads (see broker/anvil_client.c). Peak memory is the broker's VmHWM
-(reset through /proc/PID/clear_refs before each operation) and doveadm's
-ru_maxrss.
+Then kickgated is started and kickgate and doveadm are timed as whole
+commands (start to exit), together with the floor: bench/floor reads one
+CONNECT-DUMP and discards it, once with plain blocking reads (the minimal
+reader) and once with -p, paced as kickgated reads (see
+broker/anvil_client.c). Every command runs once per round, RUNS rounds;
+the table shows medians. Peak memory is the broker's VmHWM (reset through
+/proc/PID/clear_refs before each kickgate run, the largest over the runs)
+and doveadm's ru_maxrss.
 
 Last, real IMAP sessions: SESSIONS logins spread over 100 users, killed by
 one glob; the time from starting the command to the last session seeing
@@ -26,6 +27,7 @@ Needs root (it starts Dovecot and kickgated) and a build: KG_BUILD_DIR, or
 """
 
 import argparse
+import collections
 import concurrent.futures
 import os
 import selectors
@@ -72,6 +74,12 @@ class ManySessionsDovecot(Dovecot):
                     f"{self.stats_clients}\n}}\n")
 
 
+# One measured command: its name in the table, argv, the exit codes it
+# may end with, and whether its peak is the broker's (a kickgate command).
+Op = collections.namedtuple("Op", "name argv expect broker",
+                            defaults=(True,))
+
+
 class Bench:
     def __init__(self, build, runs):
         self.build = build
@@ -112,16 +120,6 @@ class Bench:
 
     # Measurements --------------------------------------------------------
 
-    def median_of(self, argv, expect):
-        times, peak = [], 0
-        for _ in range(self.runs):
-            t, rss, code = self.timed(argv)
-            if code not in expect:
-                raise BenchError(f"{' '.join(argv)} exited {code}")
-            times.append(t)
-            peak = max(peak, rss)
-        return statistics.median(times), peak
-
     def size(self, n):
         """The rows of the table for n connections."""
         rows = []
@@ -134,40 +132,62 @@ class Bench:
                 keep.close()
         return rows
 
-    def broker_peak(self, kg, argv, expect):
+    def run_once(self, op, kg):
+        """(seconds, peak bytes) of one run of op: for kickgate the
+        broker's VmHWM during the run, for the others their own peak."""
         broker = kg.pids()["broker"]
-        with open(f"/proc/{broker}/clear_refs", "w") as f:
-            f.write("5")
-        t, _ = self.median_of(argv, expect)
-        with open(f"/proc/{broker}/status") as f:
-            hwm = next(int(line.split()[1]) for line in f
-                       if line.startswith("VmHWM:"))
-        return t, hwm * 1024
+        if op.broker:
+            with open(f"/proc/{broker}/clear_refs", "w") as f:
+                f.write("5")
+        t, rss, code = self.timed(op.argv)
+        if code not in op.expect:
+            raise BenchError(f"{' '.join(op.argv)} exited {code}")
+        if op.broker:
+            with open(f"/proc/{broker}/status") as f:
+                rss = next(int(line.split()[1]) * 1024 for line in f
+                           if line.startswith("VmHWM:"))
+        return t, rss
+
+    def measure(self, ops, kg):
+        """Runs every op once per round, RUNS rounds, so that a slow moment
+        of the machine falls on all of them alike; returns each op's
+        median time and peak memory."""
+        times = {op.name: [] for op in ops}
+        peaks = dict.fromkeys(times, 0)
+        for _ in range(self.runs):
+            for op in ops:
+                t, rss = self.run_once(op, kg)
+                times[op.name].append(t)
+                peaks[op.name] = max(peaks[op.name], rss)
+        return {name: (statistics.median(times[name]), peaks[name])
+                for name in times}
 
     def size_rows(self, n, dovecot, kg):
         anvil = dovecot.anvil_path
         da = ["doveadm", "-c", dovecot.conf_path]
         kgc = [self.kickgate]
-        floor, _ = self.median_of([self.floor, anvil], (0,))
-        paced, _ = self.median_of([self.floor, "-p", anvil], (0,))
-        out = []
-
-        def pair(name, kg_args, da_args, expect):
-            t, hwm = self.broker_peak(kg, kgc + kg_args, expect)
-            dt, drss = (self.median_of(da + da_args, expect)
-                        if da_args else (None, None))
-            out.append((n, name, t, dt, floor, paced, hwm, drss))
-
-        out.append((n, "floor: read one dump", floor, None, floor, paced,
-                    None, None))
-        out.append((n, "floor -p: paced reads", paced, None, floor, paced,
-                    None, None))
-        pair(f"kick {NO_MATCH}", ["kick", "-S", kg.sock, NO_MATCH],
-             ["kick", NO_MATCH], (68,))
-        pair(f"kick -n '{TENTH_GLOB}'",
-             ["kick", "-n", "-S", kg.sock, TENTH_GLOB], None, (0, 68))
-        pair("who > /dev/null", ["who", "-S", kg.sock], ["who"], (0,))
-        return out
+        kick = f"kick {NO_MATCH}"
+        dry = f"kick -n '{TENTH_GLOB}'"
+        who = "who > /dev/null"
+        ops = [Op("floor", [self.floor, anvil], (0,), False),
+               Op("paced", [self.floor, "-p", anvil], (0,), False),
+               Op(kick, kgc + ["kick", "-S", kg.sock, NO_MATCH], (68,)),
+               Op("da " + kick, da + ["kick", NO_MATCH], (68,), False),
+               Op(dry, kgc + ["kick", "-n", "-S", kg.sock, TENTH_GLOB],
+                  (0, 68)),
+               Op(who, kgc + ["who", "-S", kg.sock], (0,)),
+               Op("da " + who, da + ["who"], (0,), False)]
+        m = self.measure(ops, kg)
+        floor, paced = m["floor"][0], m["paced"][0]
+        rows = [(n, "floor: read one dump", floor, None, floor, paced,
+                 None, None),
+                (n, "floor -p: paced reads", paced, None, floor, paced,
+                 None, None)]
+        for name in (kick, dry, who):
+            theirs = m.get("da " + name, (None, None))
+            rows.append((n, name, m[name][0], theirs[0], floor, paced,
+                         m[name][1], theirs[1]))
+        return rows
 
     # Real sessions -------------------------------------------------------
 

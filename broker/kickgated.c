@@ -90,6 +90,15 @@ static void daemonize(void)
 	}
 }
 
+/* A closed fd 0, 1 or 2 would be reused by the listening socket or a
+ * client's, and log lines written there would reach a client. */
+static void fill_std_fds(void)
+{
+	for (int fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd)
+			exit(1);
+}
+
 /* The frontend holds up to KG_FRONTEND_CLIENTS waiting clients: allow
  * the descriptors the hard limit permits. */
 static void raise_fd_limit(void)
@@ -118,6 +127,7 @@ int main(int argc, char **argv)
 	int errors, listen_fd, sp[2];
 	pid_t child;
 
+	fill_std_fds();
 	parse_args(argc, argv, &o);
 	errors = kg_config_load(o.config, &cfg, stderr);
 	if (o.check_only) {

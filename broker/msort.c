@@ -22,6 +22,9 @@ static char *at(char *base, size_t i, const struct sorting *s)
 static void copy_elem(char *dst, const char *src, size_t size)
 {
 	switch (size) {
+	case 4:
+		memcpy(dst, src, 4);
+		break;
 	case 16:
 		memcpy(dst, src, 16);
 		break;

@@ -95,11 +95,6 @@ struct kg_str kg_strpool_get(const struct kg_strpool *p, uint32_t id)
 	                       *(const uint32_t *)kg_chunkarr_at(&p->refs, id));
 }
 
-size_t kg_strpool_count(const struct kg_strpool *p)
-{
-	return p->refs.n;
-}
-
 static bool same(const struct kg_strpool *p, uint32_t id, const char *s,
                  size_t len)
 {
@@ -170,15 +165,6 @@ void kg_strpool_free(struct kg_strpool *p)
 	free(p);
 }
 
-void kg_strpool_freeze(struct kg_strpool *p)
-{
-	free(p->ctrl);
-	free(p->slots);
-	p->ctrl = NULL;
-	p->slots = NULL;
-	p->mask = 0;
-}
-
 /* Copies s into the arena and gives it the next id. */
 static int append(struct kg_strpool *p, const char *s, size_t len, uint32_t *id)
 {
@@ -203,7 +189,7 @@ int kg_strpool_intern(struct kg_strpool *p, const char *s, size_t len,
 	uint8_t tag;
 	size_t i;
 
-	if (!p->ctrl || len > KG_STRPOOL_LEN_MAX)
+	if (len > KG_STRPOOL_LEN_MAX)
 		return -1;
 	h = siphash(p->key, s, len);
 	tag = tag_of(h);
@@ -223,17 +209,4 @@ int kg_strpool_intern(struct kg_strpool *p, const char *s, size_t len,
 	p->ctrl[i] = tag;
 	p->slots[i] = *id;
 	return 0;
-}
-
-static int cmp_ids(const void *a, const void *b, void *ctx)
-{
-	const struct kg_strpool *p = ctx;
-
-	return kg_str_cmp(kg_strpool_get(p, *(const uint32_t *)a),
-	                  kg_strpool_get(p, *(const uint32_t *)b));
-}
-
-void kg_strpool_sort(const struct kg_strpool *p, uint32_t *ids, size_t n)
-{
-	qsort_r(ids, n, sizeof(*ids), cmp_ids, (void *)p);
 }

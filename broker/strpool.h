@@ -26,20 +26,11 @@ struct kg_strpool *kg_strpool_new(void);
 void kg_strpool_free(struct kg_strpool *p);
 
 /* Sets *id to the id of s[0..len), adding it if new. -1 on allocation
- * failure, when len > KG_STRPOOL_LEN_MAX, or after kg_strpool_freeze. */
+ * failure or when len > KG_STRPOOL_LEN_MAX. */
 int kg_strpool_intern(struct kg_strpool *p, const char *s, size_t len,
                       uint32_t *id);
 
-/* Drops the lookup index, keeping the strings: a pool that is complete
- * needs only kg_strpool_get. */
-void kg_strpool_freeze(struct kg_strpool *p);
-
-size_t kg_strpool_count(const struct kg_strpool *p);
-/* The string of id, id < kg_strpool_count. */
+/* The string of id, an id kg_strpool_intern gave. */
 struct kg_str kg_strpool_get(const struct kg_strpool *p, uint32_t id);
-
-/* Sorts ids by their strings, bytewise (unsigned bytes; a proper prefix
- * sorts first). */
-void kg_strpool_sort(const struct kg_strpool *p, uint32_t *ids, size_t n);
 
 #endif

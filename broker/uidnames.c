@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "msort.h"
+
 /* Room for one passwd entry's strings; a longer entry ends the reading
  * with ERANGE rather than being retried forever. */
 #define PW_BUF_SIZE 16384
@@ -49,19 +51,29 @@ int kg_uidnames_add(struct kg_uidnames *t, uid_t uid, const char *name)
 	return 0;
 }
 
-static int by_uid_then_seq(const void *a, const void *b)
+static int by_uid_then_seq(const void *a, const void *b, void *ctx)
 {
 	const struct kg_uidname *x = a, *y = b;
 
+	(void)ctx;
 	if (x->uid != y->uid)
 		return x->uid < y->uid ? -1 : 1;
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-void kg_uidnames_finish(struct kg_uidnames *t)
+int kg_uidnames_finish(struct kg_uidnames *t)
 {
-	if (t->n > 1)
-		qsort(t->v, t->n, sizeof(*t->v), by_uid_then_seq);
+	struct kg_uidname *scratch;
+
+	if (t->n < 2)
+		return 0;
+	/* Not qsort: it may call sysinfo, which the broker's filter kills. */
+	scratch = malloc(t->n * sizeof(*scratch));
+	if (!scratch)
+		return -1;
+	kg_msort(t->v, scratch, t->n, sizeof(*t->v), by_uid_then_seq, NULL);
+	free(scratch);
+	return 0;
 }
 
 int kg_uidnames_find(const struct kg_uidnames *t, uid_t uid,
@@ -110,6 +122,7 @@ int kg_uidnames_load(struct kg_uidnames *t)
 		}
 	}
 	endpwent();
-	kg_uidnames_finish(t);
+	if (kg_uidnames_finish(t) < 0)
+		return ENOMEM;
 	return err == ENOENT ? 0 : err;
 }

@@ -38,8 +38,9 @@ void kg_uidnames_init(struct kg_uidnames *t);
 /* Adds one account. Returns 0 when kept or left out (counted), -1 on
  * allocation failure. */
 int kg_uidnames_add(struct kg_uidnames *t, uid_t uid, const char *name);
-/* Sorts the table for lookups; call after the last add. */
-void kg_uidnames_finish(struct kg_uidnames *t);
+/* Sorts the table for lookups; call after the last add. -1 on
+ * allocation failure. */
+int kg_uidnames_finish(struct kg_uidnames *t);
 /* Fills *name with the first name added for uid and returns 1, or
  * returns 0 when the table has none. */
 int kg_uidnames_find(const struct kg_uidnames *t, uid_t uid,

@@ -23,7 +23,7 @@
  * RUN_OFF_BITS, its number in the rest of a 32-bit row reference. */
 #define RUN_OFF_BITS 21
 #define STAGE_BYTES  ((size_t)1 << RUN_OFF_BITS)
-#define STAGE_ROWS   8192
+#define STAGE_ROWS   32768
 #define RUNS_MAX     ((size_t)1 << (32 - RUN_OFF_BITS))
 
 /* A packed row: u32 pid, u32 conns, u8 family (| ROW_FOLDED), varint
@@ -61,12 +61,12 @@ struct stage_key {
 
 struct run {
 	char *rows;
-	size_t bytes;
 	size_t n;
 };
 
 /* Where kg_who_row last was: reading rows in order finds each row's
- * shared name in O(1). */
+ * shared name in O(1). The collector holds it through a pointer, so that
+ * kg_who_row, which only reads the collection, can keep it current. */
 struct row_cursor {
 	size_t next;
 	const char *name;
@@ -80,7 +80,9 @@ struct kg_who {
 	char *stage;
 	size_t stage_len;
 	struct stage_key *keys;
-	struct stage_key *scratch;
+	/* Sorting moves indexes into keys, not the keys themselves. */
+	uint32_t *order_in_run;
+	uint32_t *scratch;
 	size_t n_keys;
 	struct run *runs;
 	size_t n_runs;
@@ -198,8 +200,8 @@ static int cmp_unpacked(const struct kg_who *w, const struct row *x,
 static int cmp_keys(const void *a, const void *b, void *ctx)
 {
 	const struct kg_who *w = ctx;
-	const struct stage_key *x = a;
-	const struct stage_key *y = b;
+	const struct stage_key *x = &w->keys[*(const uint32_t *)a];
+	const struct stage_key *y = &w->keys[*(const uint32_t *)b];
 	struct row rx, ry;
 	int c = cmp_prefixes(&x->prefix, &y->prefix);
 
@@ -223,10 +225,11 @@ struct kg_who *kg_who_new(const struct kg_request *req,
 	/* Pages never written cost no memory: a small listing stays small. */
 	w->stage = malloc(STAGE_BYTES);
 	w->keys = malloc(STAGE_ROWS * sizeof(*w->keys));
+	w->order_in_run = malloc(STAGE_ROWS * sizeof(*w->order_in_run));
 	w->scratch = malloc(STAGE_ROWS * sizeof(*w->scratch));
 	w->cursor = calloc(1, sizeof(*w->cursor));
-	if (!w->services || !w->stage || !w->keys || !w->scratch ||
-	    !w->cursor) {
+	if (!w->services || !w->stage || !w->keys || !w->order_in_run ||
+	    !w->scratch || !w->cursor) {
 		kg_who_free(w);
 		return NULL;
 	}
@@ -237,9 +240,11 @@ static void drop_stage(struct kg_who *w)
 {
 	free(w->stage);
 	free(w->keys);
+	free(w->order_in_run);
 	free(w->scratch);
 	w->stage = NULL;
 	w->keys = NULL;
+	w->order_in_run = NULL;
 	w->scratch = NULL;
 }
 
@@ -251,12 +256,12 @@ static int flush_run(struct kg_who *w)
 
 	if (!w->n_keys)
 		return 0;
+	if (w->n_runs == RUNS_MAX)
+		return -1;
 	if (w->n_runs == w->cap_runs) {
 		size_t cap = w->cap_runs ? 2 * w->cap_runs : 16;
 		struct run *runs;
 
-		if (w->n_runs == RUNS_MAX)
-			return -1;
 		runs = realloc(w->runs, cap * sizeof(*runs));
 		if (!runs)
 			return -1;
@@ -267,13 +272,16 @@ static int flush_run(struct kg_who *w)
 	r->rows = malloc(w->stage_len);
 	if (!r->rows)
 		return -1;
-	kg_msort(w->keys, w->scratch, w->n_keys, sizeof(*w->keys), cmp_keys, w);
+	for (size_t i = 0; i < w->n_keys; i++)
+		w->order_in_run[i] = (uint32_t)i;
+	kg_msort(w->order_in_run, w->scratch, w->n_keys,
+	         sizeof(*w->order_in_run), cmp_keys, w);
 	for (size_t i = 0; i < w->n_keys; i++) {
-		memcpy(r->rows + off, w->stage + w->keys[i].off,
-		       w->keys[i].size);
-		off += w->keys[i].size;
+		const struct stage_key *k = &w->keys[w->order_in_run[i]];
+
+		memcpy(r->rows + off, w->stage + k->off, k->size);
+		off += k->size;
 	}
-	r->bytes = off;
 	r->n = w->n_keys;
 	w->n_runs++;
 	w->n_keys = 0;
@@ -345,32 +353,43 @@ static int count_pids(const struct kg_who *w, size_t n, uint32_t *out)
 	return 0;
 }
 
-/* The merge: a binary heap of run heads, smallest first. A head holds
- * its current row unpacked. */
+/* The merge: a tree of losers over the runs' heads, so that each row
+ * costs one comparison per level. Node i (1 <= i < k) holds the loser of
+ * the match below it, node 0 the winner; leaf k + r stands for run r. A
+ * head holds its current row unpacked; a run that is done loses every
+ * match. */
 struct head {
 	struct prefix prefix;
 	struct row row;
 	char *rec;
 	size_t left;
-	uint32_t run;
 };
 
 struct merge {
 	struct head *heads;
-	uint32_t *heap; /* indexes into heads */
-	size_t n;
+	uint32_t *tree;
+	uint32_t k;
 	/* The last listed row, which an equal row folds into. */
 	struct prefix last_prefix;
 	struct row last;
 	char *last_rec;
 };
 
-static int cmp_heads(const struct kg_who *w, const struct head *a,
-                     const struct head *b)
+/* Whether run a's head goes before run b's; equal heads go in run order,
+ * so that merging twice gives the same order. */
+static bool goes_first(const struct kg_who *w, const struct merge *m,
+                       uint32_t a, uint32_t b)
 {
-	int c = cmp_prefixes(&a->prefix, &b->prefix);
+	const struct head *x = &m->heads[a];
+	const struct head *y = &m->heads[b];
+	int c;
 
-	return c ? c : cmp_unpacked(w, &a->row, &b->row);
+	if (!x->left || !y->left)
+		return x->left != 0;
+	c = cmp_prefixes(&x->prefix, &y->prefix);
+	if (!c)
+		c = cmp_unpacked(w, &x->row, &y->row);
+	return c ? c < 0 : a < b;
 }
 
 static void load_head(struct head *h)
@@ -379,33 +398,32 @@ static void load_head(struct head *h)
 	h->prefix = name_prefix(h->row.user, h->row.user_len);
 }
 
-static void sift_down(const struct kg_who *w, struct merge *m, size_t i)
+/* Plays every match below node; returns the winner. The recursion is as
+ * deep as the tree: log2 of the number of runs. */
+static uint32_t play(const struct kg_who *w, struct merge *m, uint32_t node)
 {
-	for (;;) {
-		size_t s = i, l = 2 * i + 1, r = l + 1;
-		uint32_t t;
+	uint32_t a, b;
 
-		if (l < m->n && cmp_heads(w, &m->heads[m->heap[l]],
-		                          &m->heads[m->heap[s]]) < 0)
-			s = l;
-		if (r < m->n && cmp_heads(w, &m->heads[m->heap[r]],
-		                          &m->heads[m->heap[s]]) < 0)
-			s = r;
-		if (s == i)
-			return;
-		t = m->heap[i];
-		m->heap[i] = m->heap[s];
-		m->heap[s] = t;
-		i = s;
+	if (node >= m->k)
+		return node - m->k;
+	a = play(w, m, 2 * node);
+	b = play(w, m, 2 * node + 1);
+	if (goes_first(w, m, b, a)) {
+		m->tree[node] = a;
+		return b;
 	}
+	m->tree[node] = b;
+	return a;
 }
 
-/* Folds head h's row into the last listed row when they are equal in
+/* Folds run r's head row into the last listed row when they are equal in
  * every key; otherwise lists it. A folded row keeps its flag, so that
  * merging again lists the same rows with the same counts. */
-static void take_row(struct kg_who *w, struct merge *m, const struct head *h,
+static void take_row(struct kg_who *w, struct merge *m, uint32_t r,
                      uint32_t *conns)
 {
+	struct head *h = &m->heads[r];
+
 	if (h->row.flags & ROW_FOLDED)
 		return;
 	*conns = sat_add(*conns, h->row.conns);
@@ -416,55 +434,59 @@ static void take_row(struct kg_who *w, struct merge *m, const struct head *h,
 		h->rec[8] |= ROW_FOLDED;
 		return;
 	}
-	w->order[w->n_order++] = h->run << RUN_OFF_BITS |
-	                         (uint32_t)(h->rec - w->runs[h->run].rows);
+	w->order[w->n_order++] =
+	        r << RUN_OFF_BITS | (uint32_t)(h->rec - w->runs[r].rows);
 	m->last_prefix = h->prefix;
 	m->last = h->row;
 	m->last_rec = h->rec;
 }
 
-/* Lists the smallest head's row, then advances that head or drops it
- * when its run is done. */
+/* Lists the winner's row, advances its run and replays its path. */
 static void pop_row(struct kg_who *w, struct merge *m, uint32_t *conns)
 {
-	struct head *h = &m->heads[m->heap[0]];
+	uint32_t r = m->tree[0];
+	struct head *h = &m->heads[r];
 
-	take_row(w, m, h, conns);
-	if (--h->left == 0) {
-		m->heap[0] = m->heap[--m->n];
-	} else {
+	take_row(w, m, r, conns);
+	if (--h->left > 0) {
 		h->rec += h->row.size;
 		load_head(h);
 	}
-	sift_down(w, m, 0);
+	for (uint32_t node = (r + m->k) / 2; node > 0; node /= 2) {
+		if (goes_first(w, m, m->tree[node], r)) {
+			uint32_t t = m->tree[node];
+
+			m->tree[node] = r;
+			r = t;
+		}
+	}
+	m->tree[0] = r;
 }
 
 static int merge_runs(struct kg_who *w, size_t n_rows, uint32_t *conns)
 {
 	struct merge m = {
 	        .heads = malloc(w->n_runs * sizeof(*m.heads)),
-	        .heap = malloc(w->n_runs * sizeof(*m.heap)),
+	        .tree = malloc(w->n_runs * sizeof(*m.tree)),
+	        .k = (uint32_t)w->n_runs,
 	};
 
 	w->order = malloc(n_rows * sizeof(*w->order));
-	if (!m.heads || !m.heap || !w->order) {
+	if (!m.heads || !m.tree || !w->order) {
 		free(m.heads);
-		free(m.heap);
+		free(m.tree);
 		return -1;
 	}
 	for (size_t i = 0; i < w->n_runs; i++) {
 		m.heads[i] = (struct head){.rec = w->runs[i].rows,
-		                           .left = w->runs[i].n,
-		                           .run = (uint32_t)i};
+		                           .left = w->runs[i].n};
 		load_head(&m.heads[i]);
-		m.heap[m.n++] = (uint32_t)i;
 	}
-	for (size_t i = m.n / 2; i-- > 0;)
-		sift_down(w, &m, i);
-	while (m.n > 0)
+	m.tree[0] = play(w, &m, 1);
+	for (size_t i = 0; i < n_rows; i++)
 		pop_row(w, &m, conns);
 	free(m.heads);
-	free(m.heap);
+	free(m.tree);
 	return 0;
 }
 

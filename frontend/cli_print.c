@@ -168,25 +168,35 @@ struct hold {
 	size_t cap;
 };
 
+/* Room for n more bytes at the end of h, or NULL. */
+static uint8_t *hold_room(struct hold *h, size_t n)
+{
+	size_t cap = h->cap > 0 ? h->cap : 256;
+	uint8_t *np;
+
+	if (n > HOLD_MAX - h->len)
+		return NULL;
+	if (n <= h->cap - h->len)
+		return h->p + h->len;
+	while (cap < h->len + n)
+		cap *= 2;
+	np = realloc(h->p, cap);
+	if (np == NULL)
+		return NULL;
+	h->p = np;
+	h->cap = cap;
+	return h->p + h->len;
+}
+
 static int hold_add(struct hold *h, const void *src, size_t n)
 {
+	uint8_t *at = n > 0 ? hold_room(h, n) : NULL;
+
 	if (n == 0)
 		return 0;
-	if (n > HOLD_MAX - h->len)
+	if (at == NULL)
 		return -1;
-	if (h->len + n > h->cap) {
-		size_t cap = h->cap > 0 ? h->cap : 256;
-		uint8_t *np;
-
-		while (cap < h->len + n)
-			cap *= 2;
-		np = realloc(h->p, cap);
-		if (np == NULL)
-			return -1;
-		h->p = np;
-		h->cap = cap;
-	}
-	memcpy(h->p + h->len, src, n);
+	memcpy(at, src, n);
 	h->len += n;
 	return 0;
 }
@@ -286,9 +296,9 @@ static bool uniq_scan(const struct uniq *u, const char *s, size_t len)
 
 static int uniq_add(struct uniq *u, const char *s, size_t len)
 {
-	uint8_t n = (uint8_t)len;
 	size_t off = u->text.len;
 	uint32_t *slot = NULL;
+	uint8_t *entry;
 
 	if (len > UINT8_MAX)
 		return -1;
@@ -303,8 +313,12 @@ static int uniq_add(struct uniq *u, const char *s, size_t len)
 		if (*slot != 0)
 			return 0;
 	}
-	if (hold_add(&u->text, &n, 1) < 0 || hold_add(&u->text, s, len) < 0)
+	entry = hold_room(&u->text, 1 + len);
+	if (entry == NULL)
 		return -1;
+	entry[0] = (uint8_t)len;
+	memcpy(entry + 1, s, len);
+	u->text.len += 1 + len;
 	if (slot != NULL)
 		*slot = (uint32_t)off + 1;
 	u->count++;
@@ -444,6 +458,13 @@ static void out_put(struct kg_printer *p, const void *s, size_t n)
 	p->out_len += n;
 }
 
+static void out_char(struct kg_printer *p, char c)
+{
+	if (p->out_len == OUT_CHUNK)
+		out_flush(p);
+	p->outbuf[p->out_len++] = c;
+}
+
 static void out_str(struct kg_printer *p, const char *s)
 {
 	out_put(p, s, strlen(s));
@@ -456,17 +477,29 @@ static void out_dec(struct kg_printer *p, uint64_t v)
 	out_put(p, buf, fmt_dec(buf, v));
 }
 
+/* Escapes s straight into the buffer when its longest escaped form fits
+ * there. */
 static void out_text(struct kg_printer *p, const char *s, size_t len)
 {
-	out_put(p, p->esc,
-	        kg_cli_escape(p->esc, ESC_CAP, s, len, KG_ESC_SPACE));
+	size_t need = KG_ESC_RATIO * len + 1;
+
+	if (need > OUT_CHUNK) {
+		out_put(p, p->esc,
+		        kg_cli_escape(p->esc, ESC_CAP, s, len, KG_ESC_SPACE));
+		return;
+	}
+	if (need > OUT_CHUNK - p->out_len)
+		out_flush(p);
+	p->out_len +=
+	        kg_cli_escape(p->outbuf + p->out_len, OUT_CHUNK - p->out_len, s,
+	                      len, KG_ESC_SPACE);
 }
 
 static void out_uniq(struct kg_printer *p, const struct uniq *u)
 {
 	for (size_t off = 0; off < u->text.len; off += 1 + u->text.p[off]) {
 		if (off > 0)
-			out_put(p, " ", 1);
+			out_char(p, ' ');
 		out_put(p, u->text.p + off + 1, u->text.p[off]);
 	}
 }
@@ -596,9 +629,9 @@ static void group_flush(struct kg_printer *p)
 		return;
 	who_header(p);
 	out_text(p, (const char *)g->user.p, g->user.len);
-	out_put(p, " ", 1);
+	out_char(p, ' ');
 	out_dec(p, g->conns);
-	out_put(p, " ", 1);
+	out_char(p, ' ');
 	out_uniq(p, &g->services);
 	out_put(p, " (", 2);
 	out_uniq(p, &g->pids);
@@ -648,16 +681,16 @@ static void who_line(struct kg_printer *p, const struct kg_who_row *row)
 
 	who_header(p);
 	out_text(p, row->user, row->user_len);
-	out_put(p, " ", 1);
+	out_char(p, ' ');
 	out_text(p, row->service, row->service_len);
-	out_put(p, " ", 1);
+	out_char(p, ' ');
 	out_dec(p, row->pid);
 	kg_addr_format(&row->addr, ip);
 	if (ip[0] != '\0') {
-		out_put(p, " ", 1);
+		out_char(p, ' ');
 		out_str(p, ip);
 	}
-	out_put(p, "\n", 1);
+	out_char(p, '\n');
 }
 
 static void who_json_row(struct kg_printer *p, const struct kg_who_row *row)

@@ -14,9 +14,9 @@
 - stderr (the log and the audit lines) on a full device, or closed: kicks
   still work and disconnect the session.
 
-The daemon holds one descriptor per waiting client, so the test raises its
-soft RLIMIT_NOFILE to the hard limit before starting daemons, which
-inherit it.
+The daemon holds a descriptor per waiting client. It is started with the
+usual soft RLIMIT_NOFILE of 1024, which it must raise itself; the test,
+which holds the idle clients' other ends, raises its own afterwards.
 """
 
 import contextlib
@@ -60,11 +60,16 @@ def kickgate(*args):
                           text=True, timeout=CMD_TIMEOUT, check=False)
 
 
-def raise_nofile():
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard
+# The soft limit most systems give a service that does not ask for more.
+USUAL_SOFT_NOFILE = 1024
+
+
+def set_soft_nofile(soft=None):
+    """Sets the soft limit to soft, or to the hard limit."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if soft is None or (hard != resource.RLIM_INFINITY and soft > hard):
+        soft = hard
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def wait_log(kg, text):
@@ -86,25 +91,39 @@ class Setup:
 def setup():
     """A Dovecot whose anvil lists N_CONNS synthetic connections and two
     users who can log in, and a kickgated reading it."""
-    raise_nofile()
     floor = os.path.join(build_dir(), "bench", "floor")
     with Dovecot(USERS) as dovecot:
         keep = synthetic.register(dovecot.anvil_path, N_CONNS, floor)
+        kg = Kickgated({"anvil": dovecot.anvil_path,
+                        "client_timeout_ms": CLIENT_TIMEOUT_MS})
         try:
-            with Kickgated({"anvil": dovecot.anvil_path,
-                            "client_timeout_ms": CLIENT_TIMEOUT_MS}) as kg:
-                yield Setup(dovecot, kg)
+            set_soft_nofile(USUAL_SOFT_NOFILE)
+            kg.start()
+            set_soft_nofile()
+            yield Setup(dovecot, kg)
         finally:
+            kg.stop()
             keep.close()
 
 
 # Clients ------------------------------------------------------------------
+
+def nofile_limits(pid):
+    """(soft, hard) RLIMIT_NOFILE of pid, as /proc shows them."""
+    with open(f"/proc/{pid}/limits") as f:
+        line = next(x for x in f if x.startswith("Max open files"))
+    return tuple(line.split()[3:5])
+
 
 def case_idle_clients_neither_delay_nor_stay(st):
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     check(hard > IDLE_CLIENTS + 64, f"RLIMIT_NOFILE hard limit {hard} "
                                     f"leaves no room for {IDLE_CLIENTS} "
                                     "clients")
+    for role, pid in st.kg.pids().items():
+        soft, hard_text = nofile_limits(pid)
+        check(soft == hard_text, f"the {role} kept a soft descriptor "
+                                 f"limit of {soft} (hard {hard_text})")
     idle = []
     try:
         t_connect = time.monotonic()

@@ -107,7 +107,7 @@ static void test_table_lookups(void **state)
 			assert_int_equal(kg_uidnames_add(&t, c->add[k].uid,
 			                                 c->add[k].name),
 			                 0);
-		kg_uidnames_finish(&t);
+		assert_int_equal(kg_uidnames_finish(&t), 0);
 		for (size_t k = 0; k < c->n_want; k++)
 			check_lookup(&t, &c->want[k], c->what);
 		if (t.left_out != c->left_out)
@@ -132,7 +132,7 @@ static void test_name_length_bound(void **state)
 	kg_uidnames_init(&t);
 	assert_int_equal(kg_uidnames_add(&t, 1, longest), 0);
 	assert_int_equal(kg_uidnames_add(&t, 2, too_long), 0);
-	kg_uidnames_finish(&t);
+	assert_int_equal(kg_uidnames_finish(&t), 0);
 	assert_true(kg_uidnames_find(&t, 1, &got));
 	assert_int_equal(got.len, KG_UIDNAME_MAX);
 	assert_memory_equal(got.s, longest, KG_UIDNAME_MAX);
@@ -153,7 +153,7 @@ static void test_entry_count_bound(void **state)
 		snprintf(name, sizeof(name), "u%zu", i);
 		assert_int_equal(kg_uidnames_add(&t, (uid_t)i, name), 0);
 	}
-	kg_uidnames_finish(&t);
+	assert_int_equal(kg_uidnames_finish(&t), 0);
 	assert_int_equal(t.n, KG_UIDNAMES_MAX);
 	assert_int_equal(t.left_out, 3);
 	assert_true(kg_uidnames_find(&t, KG_UIDNAMES_MAX - 1, &got));
