@@ -103,7 +103,7 @@ static int add_glob(struct kg_request *req, const char *arg, char *msg)
 
 	if (req->glob_len > 0)
 		return fail(msg, KG_EXIT_USAGE,
-		            "only one user glob may be given");
+		            "Multiple username masks not supported");
 	e = kg_glob_normalize(arg, strlen(arg), req->glob, &len);
 	if (e == KG_GLOB_EMPTY)
 		return fail(msg, KG_EXIT_USAGE, "the user glob is empty");
@@ -118,7 +118,7 @@ static int add_net(struct kg_request *req, const struct kg_net *net, char *msg)
 {
 	if (req->net.family != KG_AF_NONE)
 		return fail(msg, KG_EXIT_USAGE,
-		            "only one network may be given");
+		            "Multiple network masks not supported");
 	req->net = *net;
 	return 0;
 }

@@ -52,8 +52,8 @@ CLI_ERRORS = [
     (["a" * 256], EXIT_DATAERR, "longer than 255 bytes"),
     ([""], EXIT_USAGE, "the user glob is empty"),
     (["-u", ""], EXIT_USAGE, "the user glob is empty"),
-    (["foo", "bar"], EXIT_USAGE, "only one user glob"),
-    (["10.0.0.0/8", "192.168.0.0/16"], EXIT_USAGE, "only one network"),
+    (["foo", "bar"], EXIT_USAGE, "Multiple username masks not supported"),
+    (["10.0.0.0/8", "192.168.0.0/16"], EXIT_USAGE, "Multiple network masks not supported"),
     (["1.2.3.4/33"], EXIT_DATAERR, "invalid network '1.2.3.4/33'"),
 ]
 
