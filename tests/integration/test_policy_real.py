@@ -34,8 +34,9 @@ from kgtest.daemon import Kickgated, parse_audit
 from kgtest.dovecot import Dovecot
 from kgtest.fakeanvil import FakeAnvil
 from kgtest.runner import check, main
-from kgtest.scenarios import disconnected, pids_by_session, session_key
-from kgtest.sessions import ImapSession, open_sessions
+from kgtest.scenarios import (disconnected, pids_by_session, session_key,
+                              session_set)
+from kgtest.sessions import ImapSession
 
 A1 = "a1@tenant-a.example"
 A2 = "a2@tenant-a.example"
@@ -196,17 +197,6 @@ def mentions(res, text):
     return any(re.search(pattern, s) for s in (res.out, res.err))
 
 
-@contextlib.contextmanager
-def sessions_of(dovecot, specs):
-    """Sessions of specs, logged in and registered; closed on leaving."""
-    sessions = open_sessions(dovecot, specs)
-    try:
-        yield sessions
-    finally:
-        for s in sessions:
-            s.close()
-
-
 def check_disconnected(sessions, gone):
     closed = disconnected(sessions, expect=gone)
     check(closed == set(gone), f"disconnected {sorted(map(repr, closed))}, "
@@ -280,7 +270,7 @@ def setup():
 
 
 def case_who_lists_own_tenant_only(st):
-    with sessions_of(st.dovecot, TENANTS) as sessions:
+    with session_set(st.dovecot, TENANTS) as sessions:
         b1 = next(s for s in sessions if s.user == B1)
         b1_pid = str(session_pids(st.dovecot, [b1])[b1])
         for args, users in ((["who"], who_users),
@@ -313,7 +303,7 @@ def case_audit_names_outlive_account_changes(st):
 
 
 def case_kick_all_spares_other_tenant(st):
-    with sessions_of(st.dovecot, TENANTS) as sessions:
+    with session_set(st.dovecot, TENANTS) as sessions:
         gone = [s for s in sessions if s.user != B1]
         pids = set(session_pids(st.dovecot, gone).values())
         res, audit = st.kg.run(st.helper, "kick", "*", rule="helpdesk-a",
@@ -332,7 +322,7 @@ def case_kick_all_spares_other_tenant(st):
 def case_other_tenant_looks_like_nobody(st):
     """Kicking or listing b1 answers byte for byte what a name that
     exists nowhere gets."""
-    with sessions_of(st.dovecot, TENANTS) as sessions:
+    with session_set(st.dovecot, TENANTS) as sessions:
         for extra in ([], ["-j"]):
             for op in ("kick", "who"):
                 outcome = "no-match" if op == "kick" else "listed"
@@ -352,7 +342,7 @@ def case_other_tenant_looks_like_nobody(st):
 
 
 def case_force_needs_force_yes(st):
-    with sessions_of(st.dovecot, TENANTS) as sessions:
+    with session_set(st.dovecot, TENANTS) as sessions:
         res, _ = st.kg.run(st.helper, "kick", "-f", "A1@Tenant-A.example",
                            rule="helpdesk-a", glob=A1, force="yes",
                            outcome="denied")
@@ -362,7 +352,7 @@ def case_force_needs_force_yes(st):
 
 
 def case_max_sessions_refuses_larger_kicks(st):
-    with sessions_of(st.dovecot, TENANTS) as sessions:
+    with session_set(st.dovecot, TENANTS) as sessions:
         for extra in ([], ["-n"]):
             res, audit = st.kg.run(st.limited, "kick", *extra, "*",
                                    rule="limited", outcome="over-limit",
@@ -408,7 +398,7 @@ def case_instance_outside_rule_never_asked(st):
 
 
 def case_who_no_denies_listing_only(st):
-    with sessions_of(st.dovecot, TENANTS) as sessions:
+    with session_set(st.dovecot, TENANTS) as sessions:
         res, _ = st.kg.run(st.nowho, "who", rule="nowho", outcome="denied")
         check((res.code, res.out, res.err) == (EXIT_NOPERM, "", NO_WHO),
               f"who: exit {res.code}: {res.out!r} {res.err!r}")
@@ -421,7 +411,7 @@ def case_who_no_denies_listing_only(st):
 def case_first_matching_rule_decides(st):
     """Two callers in two groups each: the rule that comes first in the
     file decides, whether it is narrower or broader than the other."""
-    with sessions_of(st.dovecot, TENANTS):
+    with session_set(st.dovecot, TENANTS):
         res, _ = st.kg.run(st.both_first, "who", rule="first", conns="1")
         check(who_users(res) == [A2], f"who as first+helpdesk: {res.out!r}")
         res, _ = st.kg.run(st.both_late, "who", rule="helpdesk-a",
@@ -434,7 +424,7 @@ def case_first_matching_rule_decides(st):
 
 
 def case_caller_without_rule_denied(st):
-    with sessions_of(st.dovecot, TENANTS) as sessions:
+    with session_set(st.dovecot, TENANTS) as sessions:
         for args in (["who"], ["kick", "*"], ["kick", "-n", A1]):
             res, _ = st.kg.run(st.stranger, *args, rule="-",
                                outcome="denied")
@@ -444,7 +434,7 @@ def case_caller_without_rule_denied(st):
 
 
 def case_root_may_do_everything(st):
-    with sessions_of(st.dovecot, TENANTS) as sessions:
+    with session_set(st.dovecot, TENANTS) as sessions:
         res, _ = st.kg.run(ROOT, "who", rule="root", conns="3")
         check(who_users(res) == [A1, A2, B1], f"who: {res.out!r}")
         before = st.fake.connections()
@@ -461,7 +451,7 @@ def case_root_may_do_everything(st):
 
 def case_rule_naming_uid0_restricts_root(st):
     kg = st.kg_root
-    with sessions_of(st.dovecot, TENANTS) as sessions:
+    with session_set(st.dovecot, TENANTS) as sessions:
         res, _ = kg.run(ROOT, "who", rule="root-b", conns="1")
         check(who_users(res) == [B1], f"who: {res.out!r}")
         got = {}
@@ -482,7 +472,7 @@ def case_rule_naming_uid0_restricts_root(st):
 
 def case_network_scope(st):
     """networks = 127.0.0.2/32: sessions from elsewhere are invisible."""
-    with sessions_of(st.dovecot, TENANTS) as sessions:
+    with session_set(st.dovecot, TENANTS) as sessions:
         res, _ = st.kg.run(st.net, "who", "-1", rule="net", conns="2")
         rows = who1_rows(res)
         check({(r[0], r[3]) for r in rows} ==
@@ -620,7 +610,7 @@ def namespaced_kickgated(st, sock):
 def syslog_audit_requests(st, kg):
     """A denied, a listing and a kick request through kg (an Audited),
     each with its audit line checked."""
-    with sessions_of(st.dovecot, TENANTS) as sessions:
+    with session_set(st.dovecot, TENANTS) as sessions:
         a1 = next(s for s in sessions if s.user == A1)
         pid = str(session_pids(st.dovecot, [a1])[a1])
         kg.run(st.stranger, "who", rule="-", outcome="denied",
@@ -724,7 +714,7 @@ def shared_setup():
 def case_force_never_reaches_other_tenant(st):
     """a1 and b1 share one imap process: even with -f and force = yes the
     process is not signalled, and nothing of b1 shows."""
-    with sessions_of(st.dovecot, SHARED) as sessions:
+    with session_set(st.dovecot, SHARED) as sessions:
         pids = session_pids(st.dovecot, sessions)
         check(len(set(pids.values())) == 1, f"not shared: {pids}")
         shared_pid = str(next(iter(pids.values())))
