@@ -360,32 +360,29 @@ static void check_stderr_line(const char *err)
 	assert_non_null(strstr(err, " outcome=denied status=77 "));
 }
 
-static void test_no_socket_falls_back_to_stderr(void **state)
+/* Opens the audit with syslog_path and checks that a line reaches
+ * stderr and nothing reaches the test's syslog socket. */
+static void check_goes_to_stderr(struct fixture *f, const char *syslog_path)
 {
-	struct fixture *f = *state;
 	struct kg_request req = tu_request(KG_OP_WHO, NULL, NULL, 0);
 	struct kg_audit_rec rec = denied_rec(&req);
 	char err[BUF_SIZE], buf[BUF_SIZE];
 
-	kg_audit_open("/nonexistent/kickgate-test/log");
+	kg_audit_open(syslog_path);
 	write_captured(&rec, err);
 	check_stderr_line(err);
 	receive(f->rx, buf);
 	assert_string_equal(buf, "");
 }
 
+static void test_no_socket_falls_back_to_stderr(void **state)
+{
+	check_goes_to_stderr(*state, "/nonexistent/kickgate-test/log");
+}
+
 static void test_without_syslog_lines_go_to_stderr(void **state)
 {
-	struct fixture *f = *state;
-	struct kg_request req = tu_request(KG_OP_WHO, NULL, NULL, 0);
-	struct kg_audit_rec rec = denied_rec(&req);
-	char err[BUF_SIZE], buf[BUF_SIZE];
-
-	kg_audit_open(NULL);
-	write_captured(&rec, err);
-	check_stderr_line(err);
-	receive(f->rx, buf);
-	assert_string_equal(buf, "");
+	check_goes_to_stderr(*state, NULL);
 }
 
 /* A syslog daemon restarting binds a new socket at the same path: the

@@ -23,7 +23,7 @@ import signal
 import subprocess
 import tempfile
 
-from kgtest.env import wait_until
+from kgtest.env import Service, wait_until
 
 BUILD_DIR_ENV = "KG_BUILD_DIR"
 START_TIMEOUT = 15
@@ -104,7 +104,7 @@ def _wait_pidfd(pidfd, timeout):
     return bool(ready)
 
 
-class Kickgated:
+class Kickgated(Service):
     """A running kickgated; use as a context manager.
 
     broker: [broker] keys (listen and audit are set here); instances:
@@ -138,13 +138,6 @@ class Kickgated:
         return os.path.join(self.dir, "kickgated.stderr")
 
     # Lifecycle -----------------------------------------------------------
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
 
     def start(self):
         try:

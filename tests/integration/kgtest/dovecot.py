@@ -31,7 +31,7 @@ import socket
 import subprocess
 import tempfile
 
-from kgtest.env import Accounts, wait_until
+from kgtest.env import Accounts, Service, wait_until
 
 LOOPBACK = ("127.0.0.1", "::1")
 # Debian's accounts for Dovecot's login and internal processes.
@@ -121,7 +121,7 @@ def _anvil_unescape(text):
     return "".join(out)
 
 
-class Dovecot:
+class Dovecot(Service):
     """Runs a private Dovecot; use as a context manager.
 
     users: user name -> password. shared_imap: an imap process serves up
@@ -164,13 +164,6 @@ class Dovecot:
         return os.path.join(self.dir, "dovecot.log")
 
     # Lifecycle -----------------------------------------------------------
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
 
     def start(self):
         try:

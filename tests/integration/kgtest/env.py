@@ -96,6 +96,24 @@ def _run_account_cmd(argv):
                        f"{res.stderr.strip()}")
 
 
+class Service:
+    """A context manager around start() and stop(): leaving the with block
+    stops the service, whatever happened inside it."""
+
+    def start(self):
+        raise NotImplementedError
+
+    def stop(self):
+        raise NotImplementedError
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
 class Accounts:
     """Creates system users and groups and removes them again.
 
