@@ -53,8 +53,25 @@ static bool is_c1(const unsigned char *s, size_t len)
 	return len >= 2 && s[0] == 0xc2 && s[1] >= 0x80 && s[1] < 0xa0;
 }
 
+/* The invisible characters that reorder or break text on screen: ALM
+ * (U+061C), LRM and RLM (U+200E, U+200F), the line and paragraph
+ * separators (U+2028, U+2029), the embeddings and overrides (U+202A to
+ * U+202E) and the isolates (U+2066 to U+2069). A name holding one could
+ * show another name, or make the line around it read backwards. */
+static bool is_layout_control(const unsigned char *s, size_t len)
+{
+	if (len >= 2 && s[0] == 0xd8 && s[1] == 0x9c)
+		return true;
+	if (len < 3 || s[0] != 0xe2)
+		return false;
+	if (s[1] == 0x80)
+		return s[2] == 0x8e || s[2] == 0x8f ||
+		       (s[2] >= 0xa8 && s[2] <= 0xae);
+	return s[1] == 0x81 && s[2] >= 0xa6 && s[2] <= 0xa9;
+}
+
 /* Length of the printable character at s[0..len), 0 when the bytes there
- * are no valid UTF-8 character or a control character. */
+ * are no valid UTF-8 character, a control or a layout control. */
 static size_t printable_len(const unsigned char *s, size_t len)
 {
 	size_t n = 2;
@@ -65,7 +82,8 @@ static size_t printable_len(const unsigned char *s, size_t len)
 		n = 4;
 	else if (s[0] >= 0xe0)
 		n = 3;
-	if (n > len || is_c1(s, len) || !kg_text_ok((const char *)s, n))
+	if (n > len || is_c1(s, len) || is_layout_control(s, len) ||
+	    !kg_text_ok((const char *)s, n))
 		return 0;
 	return n;
 }

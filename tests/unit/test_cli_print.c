@@ -677,6 +677,22 @@ static void test_escape_table(void **state)
 	        {"\xf0\x9f\x98\x80", 4, 0, "\xf0\x9f\x98\x80"},
 	        {"\xc2\x85", 2, 0, "\\xc2\\x85"}, /* C1 NEL */
 	        {"\xc2\xa0", 2, 0, "\xc2\xa0"},   /* NBSP is printable */
+	        {"a\xe2\x80\xae"
+	         "b",
+	         5, 0,
+	         "a\\xe2\\x80\\xae"
+	         "b"},                                     /* RLO */
+	        {"\xe2\x80\xaa", 3, 0, "\\xe2\\x80\\xaa"}, /* LRE */
+	        {"\xe2\x80\x8e", 3, 0, "\\xe2\\x80\\x8e"}, /* LRM */
+	        {"\xe2\x80\x8f", 3, 0, "\\xe2\\x80\\x8f"}, /* RLM */
+	        {"\xe2\x81\xa6", 3, 0, "\\xe2\\x81\\xa6"}, /* LRI */
+	        {"\xe2\x81\xa9", 3, 0, "\\xe2\\x81\\xa9"}, /* PDI */
+	        {"\xd8\x9c", 2, 0, "\\xd8\\x9c"},          /* ALM */
+	        {"\xe2\x80\xad", 3, 0, "\\xe2\\x80\\xad"}, /* LRO */
+	        {"\xe2\x80\xa8", 3, 0, "\\xe2\\x80\\xa8"}, /* LS */
+	        {"\xe2\x80\xa7", 3, 0, "\xe2\x80\xa7"},    /* U+2027 stays */
+	        {"\xe2\x81\xaa", 3, 0, "\xe2\x81\xaa"},    /* U+206A stays */
+	        {"\xe2\x80\x8d", 3, 0, "\xe2\x80\x8d"},    /* ZWJ stays */
 	};
 
 	(void)state;
