@@ -107,6 +107,20 @@ static enum kg_anvil_status set_send_timeout(struct exchange *s)
 	return KG_ANVIL_OK;
 }
 
+/* The kernel records who called listen(): no file names the master, so
+ * nothing but the socket itself has to be trusted, or readable. */
+static enum kg_anvil_status listener_pid(struct exchange *s, pid_t *out)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(s->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return fail(s, "cannot read anvil's peer credentials: %s",
+		            strerror(errno));
+	*out = cred.pid;
+	return KG_ANVIL_OK;
+}
+
 static enum kg_anvil_status anvil_connect(struct exchange *s, const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -252,8 +266,8 @@ static enum kg_anvil_status read_dump(struct exchange *s, struct inbuf *b,
 
 enum kg_anvil_status kg_anvil_dump(const char *path, int timeout_ms,
                                    kg_conn_fn fn, void *ctx,
-                                   struct kg_dump_parser *p, char *err,
-                                   size_t errlen)
+                                   struct kg_dump_parser *p, pid_t *listener,
+                                   char *err, size_t errlen)
 {
 	struct exchange s = {.fd = -1,
 	                     .timeout_ms = timeout_ms,
@@ -264,12 +278,15 @@ enum kg_anvil_status kg_anvil_dump(const char *path, int timeout_ms,
 	enum kg_anvil_status st;
 
 	kg_dump_init(p);
+	*listener = 0;
 	if (timeout_ms <= 0)
 		return fail(&s, "anvil timeout must be positive");
 	b.p = malloc(READ_BUF_SIZE);
 	if (b.p == NULL)
 		return fail(&s, "out of memory for the anvil read buffer");
 	st = anvil_connect(&s, path);
+	if (st == KG_ANVIL_OK)
+		st = listener_pid(&s, listener);
 	if (st == KG_ANVIL_OK)
 		st = send_request(&s);
 	if (st == KG_ANVIL_OK)

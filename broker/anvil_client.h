@@ -9,6 +9,7 @@
 #define KG_ANVIL_CLIENT_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "anvil_dump.h"
 
@@ -24,13 +25,16 @@ enum kg_anvil_status {
 /* Connects to the anvil socket at path, asks for the dump and feeds it to
  * p, which is initialised here, calling fn(ctx, conn) for each good line.
  * The whole exchange, connect included, ends within timeout_ms (> 0).
+ * *listener gets the pid of the process that called listen() on the
+ * socket, as the kernel recorded it (SO_PEERCRED): Dovecot's master
+ * creates every service's listener, anvil's included. 0 until connected.
  *
  * Returns KG_ANVIL_OK with p->lines and p->malformed set; otherwise err
  * holds a one-line reason, e.g. "cannot connect to anvil at PATH: ...",
  * "anvil timed out after N ms", "anvil closed the connection mid-dump". */
 enum kg_anvil_status kg_anvil_dump(const char *path, int timeout_ms,
                                    kg_conn_fn fn, void *ctx,
-                                   struct kg_dump_parser *p, char *err,
-                                   size_t errlen);
+                                   struct kg_dump_parser *p, pid_t *listener,
+                                   char *err, size_t errlen);
 
 #endif

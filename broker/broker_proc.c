@@ -18,6 +18,7 @@
 #include "policy.h"
 #include "reply_send.h"
 #include "request_norm.h"
+#include "sandbox.h"
 #include "who.h"
 
 /* Large per-request state lives here, not on the stack. */
@@ -190,7 +191,7 @@ int kg_broker_dump(struct kg_job *job, kg_conn_fn fn, void *ctx, char *err,
 
 	err[0] = '\0';
 	st = kg_anvil_dump(path, (int)job->cfg->anvil_timeout_ms, fn, ctx,
-	                   job->parser, err, errlen);
+	                   job->parser, &job->anvil_listener, err, errlen);
 	if (st == KG_ANVIL_STOPPED)
 		err[0] = '\0'; /* the consumer ran out of memory */
 	if (job->parser->malformed > 0)
@@ -257,12 +258,14 @@ static int receive(int frontend_fd, uint8_t *buf, size_t cap, size_t *len)
 	return fd;
 }
 
-void kg_broker_run(const struct kg_config *cfg, int frontend_fd)
+void kg_broker_main(const struct kg_config *cfg, int frontend_fd)
 {
 	uint8_t buf[KG_REQ_MAX + 1];
 	size_t len;
 
 	kg_audit_open(cfg->audit == KG_AUDIT_SYSLOG ? _PATH_LOG : NULL);
+	if (kg_sandbox_broker() < 0)
+		return;
 	for (;;) {
 		int fd = receive(frontend_fd, buf, sizeof(buf), &len);
 

@@ -6,10 +6,11 @@
 
 #include "config.h"
 
-/* Runs until the frontend's end of frontend_fd closes; never returns. The
- * sandbox must already be in place. */
-void kg_broker_run(const struct kg_config *cfg, int frontend_fd)
-	__attribute__((noreturn));
+/* Reads what the broker needs from files (the account names of audit
+ * lines), enters the broker's sandbox, then serves requests from
+ * frontend_fd until the frontend's end closes. Returns only when the
+ * sandbox could not be entered (logged). */
+void kg_broker_main(const struct kg_config *cfg, int frontend_fd);
 
 /* Serves one request that arrived on client_fd (the message bytes as the
  * frontend sent them). Replies on client_fd but does not close it. */

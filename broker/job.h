@@ -3,6 +3,7 @@
 #define KG_JOB_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "anvil_dump.h"
 #include "audit.h"
@@ -16,6 +17,7 @@ struct kg_job {
 	struct kg_request req;
 	struct kg_caller caller;
 	int instance;
+	pid_t anvil_listener; /* set by kg_broker_dump: Dovecot's master */
 	struct kg_decision dec;
 	struct kg_audit_rec audit;
 	/* Shared buffers, too large for the stack. */
@@ -36,8 +38,9 @@ void kg_job_dump_error(struct kg_job *job, const char *err);
 void kg_job_finish(struct kg_job *job, struct kg_reply_end *end,
 		   const char *outcome);
 
-/* Reads the job's instance's anvil dump into fn. Returns 0, or -1 with err
- * set to a reason (anvil unreachable) or empty (fn failed: memory). */
+/* Reads the job's instance's anvil dump into fn and notes the pid that
+ * listens on the anvil socket. Returns 0, or -1 with err set to a reason
+ * (anvil unreachable) or empty (fn failed: memory). */
 int kg_broker_dump(struct kg_job *job, kg_conn_fn fn, void *ctx, char *err,
 		   size_t errlen);
 

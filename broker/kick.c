@@ -76,17 +76,15 @@ static bool over_limit(struct kg_job *job, const struct kg_plan_result *res,
 	return true;
 }
 
-/* The instance's master, or 0 when master.pid does not name a running
+/* The instance's master, or 0 when the process listening on anvil is no
  * Dovecot master: then no target can pass verification, and the reply
  * says so per pid rather than blaming anvil. */
 static pid_t instance_master(struct kg_job *job)
 {
-	const char *anvil = job->cfg->instances[job->instance].anvil;
 	char err[KG_ERRTEXT_MAX + 1];
-	pid_t master;
 
-	if (kg_master_pid(anvil, &master, err, sizeof(err)) == 0)
-		return master;
+	if (kg_master_check(job->anvil_listener, err, sizeof(err)) == 0)
+		return job->anvil_listener;
 	kg_log_err("instance %s: %s", job->cfg->instances[job->instance].name,
 	           err);
 	return 0;
@@ -145,9 +143,10 @@ static void execute(struct kg_job *job, struct kg_plan *plan,
 	send_users(job, KG_REC_KICKED, res->kicked, res->n_kicked);
 	send_outcome(job, o);
 	end->status = o->n_signalled > 0 ? KG_EXIT_OK : KG_EXIT_NOMATCH;
-	kg_job_finish(job, end, o->n_signalled == 0 ? "gone"
-	                        : dry               ? "dry-run"
-	                                            : "kicked");
+	kg_job_finish(job, end,
+	              o->n_signalled == 0 ? "gone"
+	              : dry               ? "dry-run"
+	                                  : "kicked");
 }
 
 static void kick_planned(struct kg_job *job, struct kg_plan *plan,

@@ -172,7 +172,6 @@ int main(int argc, char **argv)
 	kg_log_role("broker");
 	kg_log_info("listening on %s, frontend pid %d", kg_listener_name(),
 	            (int)child);
-	if (kg_sandbox_broker(cfg.instances, cfg.n_instances) < 0)
-		return 1;
-	kg_broker_run(&cfg, sp[0]);
+	kg_broker_main(&cfg, sp[0]);
+	return 1;
 }

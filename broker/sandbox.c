@@ -7,6 +7,7 @@
 #include <linux/securebits.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,15 +42,10 @@ struct rule {
 	{.nr = SCMP_SYS(call), .why = (reason), .args = {__VA_ARGS__}}
 #define REFUSE(call, errnum, reason) \
 	{.nr = SCMP_SYS(call), .err = (errnum), .why = (reason)}
-#define REFUSE_IF(call, errnum, reason, ...) \
-	{.nr = SCMP_SYS(call), .err = (errnum), .why = (reason), \
-	 .args = {__VA_ARGS__}}
 
 #define ARG_EQ(i, v) {(i), SCMP_CMP_EQ, (scmp_datum_t)(v), 0}
-/* No bit of bits set; every bit of bits set. */
+/* No bit of bits set. */
 #define ARG_NONE(i, bits) {(i), SCMP_CMP_MASKED_EQ, (scmp_datum_t)(bits), 0}
-#define ARG_ALL(i, bits) \
-	{(i), SCMP_CMP_MASKED_EQ, (scmp_datum_t)(bits), (scmp_datum_t)(bits)}
 /* clang-format on */
 
 /* Everything an open may carry besides O_RDONLY (which is 0). */
@@ -79,8 +75,8 @@ static const struct rule frontend_rules[] = {
                "line is lost, not the process"),
 };
 
-/* The broker: ask anvil over a new AF_UNIX socket, read /proc and
- * master.pid, signal verified processes through pidfds, answer clients. */
+/* The broker: ask anvil over a new AF_UNIX socket, read /proc, signal
+ * verified processes through pidfds, answer clients. */
 static const struct rule broker_rules[] = {
         ALLOW(recvmsg, "requests and client fds from the frontend"),
         ALLOW(sendto, "replies to clients, the request to anvil, syslog"),
@@ -89,26 +85,21 @@ static const struct rule broker_rules[] = {
         ALLOW(connect, "anvil and syslog"),
         ALLOW_IF(getsockopt, "SO_DOMAIN of a client's socket",
                  ARG_EQ(1, SOL_SOCKET), ARG_EQ(2, SO_DOMAIN)),
-        ALLOW_IF(getsockopt, "SO_PEERCRED: the caller's uid and gid",
+        ALLOW_IF(getsockopt, "SO_PEERCRED: the caller, anvil's listener",
                  ARG_EQ(1, SOL_SOCKET), ARG_EQ(2, SO_PEERCRED)),
         ALLOW_IF(getsockopt, "SO_PEERGROUPS: the caller's groups",
                  ARG_EQ(1, SOL_SOCKET), ARG_EQ(2, SO_PEERGROUPS)),
         ALLOW_IF(setsockopt, "send timeouts on client and anvil sockets",
                  ARG_EQ(1, SOL_SOCKET), ARG_EQ(2, SO_SNDTIMEO)),
-        ALLOW_IF(openat,
-                 "/proc/PID/stat, master.pid, /etc/passwd: read "
-                 "only, never create",
+        ALLOW_IF(openat, "/proc/PID/stat: read only, never create",
                  ARG_NONE(2, ~(scmp_datum_t)READ_ONLY_OPEN)),
-        ALLOW(read, "anvil's dump, /proc/PID/stat, master.pid, passwd"),
+        ALLOW(read, "anvil's dump, /proc/PID/stat"),
         ALLOW_IF(write, "log and audit lines, to stderr only",
                  ARG_EQ(0, STDERR_FILENO)),
         ALLOW(poll, "anvil deadline"),
         ALLOW(ppoll, "poll() as some libc versions issue it"),
         ALLOW(restart_syscall, "resume poll() after SIGSTOP and SIGCONT"),
-        ALLOW(close, "close client, anvil, pidfd, files"),
-        ALLOW(fstat, "stdio on an opened file"),
-        ALLOW(newfstatat, "stdio; libc's check of nsswitch.conf"),
-        ALLOW(lseek, "stdio on an opened file"),
+        ALLOW(close, "close client, anvil, pidfd, /proc files"),
         ALLOW_IF(pidfd_open, "pin a target process before checking it",
                  ARG_EQ(1, 0)),
         ALLOW_IF(pidfd_send_signal, "SIGTERM: the kick", ARG_EQ(1, SIGTERM),
@@ -121,11 +112,6 @@ static const struct rule broker_rules[] = {
         ALLOW(brk, "malloc: dump and plan"),
         ALLOW_IF(mmap, "malloc: large dumps; never executable memory",
                  ARG_NONE(2, PROT_EXEC)),
-        REFUSE_IF(mmap, EPERM,
-                  "libc loading an NSS module for the audit line's user "
-                  "name fails cleanly",
-                  ARG_ALL(2, PROT_EXEC)),
-        REFUSE(mprotect, EPERM, "as for mmap: no memory turns executable"),
         ALLOW(munmap, "free"),
         ALLOW(mremap, "realloc of large arrays"),
         ALLOW(madvise, "free returning memory"),
@@ -181,9 +167,7 @@ struct ruleset_attr {
 	uint64_t scoped;
 };
 
-/* Every filesystem right of the ABI: a right left unhandled would stay
- * allowed everywhere. */
-static uint64_t fs_rights(int abi)
+uint64_t kg_sandbox_fs_rights(int abi)
 {
 	uint64_t r = (LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1;
 
@@ -214,15 +198,14 @@ static int ruleset_new(uint64_t scopes, int *fd)
 		            strerror(errno));
 		return 0;
 	}
-	attr.handled_access_fs = fs_rights(abi);
+	attr.handled_access_fs = kg_sandbox_fs_rights(abi);
 	if (abi >= 6)
 		attr.scoped = scopes;
 	*fd = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
 	return *fd < 0 ? -1 : 0;
 }
 
-/* Lets the ruleset read files beneath path. A path that does not exist is
- * logged and left out: nothing can be read there then. */
+/* Lets the ruleset read files beneath path. */
 static int ruleset_allow_read(int fd, const char *path)
 {
 	struct landlock_path_beneath_attr pb = {
@@ -230,54 +213,62 @@ static int ruleset_allow_read(int fd, const char *path)
 	int rc;
 
 	pb.parent_fd = open(path, O_PATH | O_CLOEXEC);
-	if (pb.parent_fd < 0) {
-		if (errno != ENOENT)
-			return -1;
-		kg_log_err("sandbox: %s does not exist; nothing in it can be "
-		           "read until kickgated restarts",
-		           path);
-		return 0;
-	}
+	if (pb.parent_fd < 0)
+		return -1;
 	rc = (int)syscall(SYS_landlock_add_rule, fd, LANDLOCK_RULE_PATH_BENEATH,
 	                  &pb, 0);
 	close(pb.parent_fd);
 	return rc < 0 ? -1 : 0;
 }
 
-/* The anvil socket's directory holds master.pid. A socket directly in /
- * would open the whole tree, so it gets no rule. */
-static int ruleset_allow_anvil_dir(int fd, const char *anvil)
+static int fail(const char *step)
 {
-	char dir[KG_PATH_MAX + 1];
-	const char *slash = strrchr(anvil, '/');
-	size_t len = slash == NULL ? 0 : (size_t)(slash - anvil);
-
-	if (anvil[0] != '/' || len == 0 || len >= sizeof(dir)) {
-		kg_log_err("sandbox: anvil %s: no directory to allow reading "
-		           "master.pid in",
-		           anvil);
-		return 0;
-	}
-	memcpy(dir, anvil, len);
-	dir[len] = '\0';
-	return ruleset_allow_read(fd, dir);
+	kg_log_err("sandbox: %s: %s", step, strerror(errno));
+	return -1;
 }
 
-static int ruleset_enforce(int fd)
+/* The frontend reads nothing, signals nothing and reaches no abstract
+ * socket. The broker reads /proc; it must signal Dovecot's processes, so
+ * it gets no signal scope. */
+int kg_sandbox_landlock(enum kg_sandbox_role role)
 {
+	bool broker = role == KG_SANDBOX_BROKER;
+	uint64_t scopes = LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET |
+	                  (broker ? 0 : LANDLOCK_SCOPE_SIGNAL);
+	int fd, rc = 0;
+
+	if (ruleset_new(scopes, &fd) < 0)
+		return fail("landlock ruleset");
 	if (fd < 0)
 		return 0;
-	return syscall(SYS_landlock_restrict_self, fd, 0) < 0 ? -1 : 0;
+	if (broker && ruleset_allow_read(fd, "/proc") < 0)
+		rc = fail("landlock rule for /proc");
+	else if (syscall(SYS_landlock_restrict_self, fd, 0) < 0)
+		rc = fail("landlock");
+	close(fd);
+	return rc;
 }
 
-static int drop_bounding_and_ambient(void)
+static int seccomp_filter(enum kg_sandbox_role role)
+{
+	int rc = role == KG_SANDBOX_BROKER
+	                 ? load_filter(broker_rules, N_RULES(broker_rules))
+	                 : load_filter(frontend_rules, N_RULES(frontend_rules));
+
+	return rc < 0 ? fail("seccomp") : 0;
+}
+
+static int drop_bounding_set(void)
 {
 	for (cap_value_t c = 0; c <= CAP_LAST_CAP; c++)
 		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
 			return -1;
-	return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	return 0;
 }
 
+/* Sets permitted and effective to keep and inheritable to nothing, which
+ * also empties the ambient set: the kernel keeps no ambient capability
+ * outside the inheritable set. */
 static int set_caps(const cap_value_t *keep, int n)
 {
 	cap_t caps = cap_init();
@@ -294,14 +285,13 @@ static int set_caps(const cap_value_t *keep, int n)
 	return rc;
 }
 
-/* Last step before Landlock and the filter: a uid change resets the
- * dumpable flag, so this comes after it, and Landlock needs
- * no_new_privs. */
+/* The last privilege step: a uid change resets the dumpable flag, so this
+ * comes after it, and Landlock needs no_new_privs. */
 static int harden_process(void)
 {
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
 	    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-		return -1;
+		return fail("prctl");
 	return 0;
 }
 
@@ -319,32 +309,15 @@ static int enter_empty_root(void)
 	return 0;
 }
 
-static int fail(const char *step)
+int kg_sandbox_frontend_privileges(uid_t uid, gid_t gid)
 {
-	kg_log_err("sandbox: %s: %s", step, strerror(errno));
-	return -1;
-}
-
-/* Landlock, then the filter: the last steps, in every role. Takes the
- * ruleset fd (-1: no Landlock) and closes it. */
-static int confine(int ll, const struct rule *r, size_t n)
-{
-	int rc = 0;
-
-	if (ruleset_enforce(ll) < 0)
-		rc = fail("landlock");
-	if (ll >= 0)
-		close(ll);
-	if (rc == 0 && load_filter(r, n) < 0)
-		rc = fail("seccomp");
-	return rc;
-}
-
-static int drop_frontend_privileges(uid_t uid, gid_t gid)
-{
+	if (uid == 0) {
+		errno = EINVAL;
+		return fail("frontend_user must not be root");
+	}
 	if (enter_empty_root() < 0)
 		return fail("empty chroot");
-	if (drop_bounding_and_ambient() < 0)
+	if (drop_bounding_set() < 0)
 		return fail("bounding set");
 	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
 	    setresuid(uid, uid, uid) < 0)
@@ -353,50 +326,10 @@ static int drop_frontend_privileges(uid_t uid, gid_t gid)
 	 * SECBIT_NO_SETUID_FIXUP came with the process: clear them here. */
 	if (set_caps(NULL, 0) < 0)
 		return fail("clearing capabilities");
-	if (harden_process() < 0)
-		return fail("prctl");
-	return 0;
+	return harden_process();
 }
 
-int kg_sandbox_frontend(uid_t uid, gid_t gid)
-{
-	int ll;
-
-	if (uid == 0) {
-		errno = EINVAL;
-		return fail("frontend_user must not be root");
-	}
-	/* Load time zone data now: syslog's timestamps would otherwise open
-	 * /etc/localtime after the filters forbid it. */
-	tzset();
-	if (drop_frontend_privileges(uid, gid) < 0)
-		return -1;
-	if (ruleset_new(LANDLOCK_SCOPE_SIGNAL |
-	                        LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET,
-	                &ll) < 0)
-		return fail("landlock ruleset");
-	return confine(ll, frontend_rules, N_RULES(frontend_rules));
-}
-
-/* The broker's ruleset, built while it may still open any path. It must
- * signal Dovecot's processes, so it gets no signal scope. */
-static int broker_ruleset(const struct kg_instance *instances, size_t n,
-                          int *fd)
-{
-	if (ruleset_new(LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET, fd) < 0)
-		return -1;
-	if (*fd < 0)
-		return 0;
-	if (ruleset_allow_read(*fd, "/proc") < 0 ||
-	    ruleset_allow_read(*fd, "/etc/passwd") < 0)
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		if (ruleset_allow_anvil_dir(*fd, instances[i].anvil) < 0)
-			return -1;
-	return 0;
-}
-
-static int drop_broker_privileges(void)
+int kg_sandbox_broker_privileges(void)
 {
 	static const cap_value_t keep[] = {CAP_KILL};
 
@@ -412,29 +345,29 @@ static int drop_broker_privileges(void)
 	                  SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED,
 	          0, 0, 0) < 0)
 		return fail("securebits");
-	if (drop_bounding_and_ambient() < 0)
+	if (drop_bounding_set() < 0)
 		return fail("bounding set");
 	if (set_caps(keep, 1) < 0)
 		return fail("capabilities");
-	if (harden_process() < 0)
-		return fail("prctl");
-	return 0;
+	return harden_process();
 }
 
-int kg_sandbox_broker(const struct kg_instance *instances, size_t n)
+/* Load time zone data first: syslog's timestamps would otherwise open
+ * /etc/localtime after the filters forbid it. */
+int kg_sandbox_frontend(uid_t uid, gid_t gid)
 {
-	int ll, rc;
-
 	tzset();
-	rc = broker_ruleset(instances, n, &ll);
-	if (rc < 0)
-		fail("landlock rules");
-	else
-		rc = drop_broker_privileges();
-	if (rc < 0) {
-		if (ll >= 0)
-			close(ll);
+	if (kg_sandbox_frontend_privileges(uid, gid) < 0 ||
+	    kg_sandbox_landlock(KG_SANDBOX_FRONTEND) < 0)
 		return -1;
-	}
-	return confine(ll, broker_rules, N_RULES(broker_rules));
+	return seccomp_filter(KG_SANDBOX_FRONTEND);
+}
+
+int kg_sandbox_broker(void)
+{
+	tzset();
+	if (kg_sandbox_broker_privileges() < 0 ||
+	    kg_sandbox_landlock(KG_SANDBOX_BROKER) < 0)
+		return -1;
+	return seccomp_filter(KG_SANDBOX_BROKER);
 }

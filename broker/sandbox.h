@@ -2,17 +2,18 @@
  * called after all privileged set-up and before any client byte is read.
  * The tests enter the sandboxes through these same functions.
  *
- * Each role stacks four layers: capabilities and ids, no_new_privs and
- * not dumpable, Landlock (where the kernel has it; its absence is logged
- * once and tolerated) and a seccomp allowlist whose default is to kill the
- * process. SECURITY.md lists what each process can and cannot do. */
+ * Each role stacks three layers, in this order: privileges (ids,
+ * capabilities, no_new_privs, not dumpable), Landlock (where the kernel
+ * has it; its absence is logged once and tolerated) and a seccomp
+ * allowlist whose default is to kill the process. SECURITY.md lists what
+ * each process can and cannot do. */
 #ifndef KG_SANDBOX_H
 #define KG_SANDBOX_H
 
-#include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
-#include "config.h"
+enum kg_sandbox_role { KG_SANDBOX_FRONTEND, KG_SANDBOX_BROKER };
 
 /* Frontend: empty chroot, runs as uid/gid with no supplementary groups and
  * no capabilities, no_new_privs, not dumpable, no filesystem access, no
@@ -22,11 +23,22 @@ int kg_sandbox_frontend(uid_t uid, gid_t gid);
 
 /* Broker: keeps its uid, only CAP_KILL (permitted and effective), empty
  * bounding and ambient sets, locked securebits, no_new_privs, not
- * dumpable, seccomp. Landlock lets it read files only beneath /proc, in
- * /etc/passwd (the audit line names the caller) and in the directory of
- * each instance's anvil socket (master.pid), and reach no abstract
- * socket. A directory missing at start is logged and left out. Must start
- * as root. Returns 0, or -1 after logging why. */
-int kg_sandbox_broker(const struct kg_instance *instances, size_t n);
+ * dumpable; Landlock lets it read files beneath /proc and nothing else,
+ * and reach no abstract socket; seccomp. Must start as root. Returns 0, or
+ * -1 after logging why. */
+int kg_sandbox_broker(void);
+
+/* Two of the layers the entries stack, one at a time. Layers overlap (a
+ * write open is refused by seccomp and by Landlock), so only a test of
+ * each layer alone notices when one of them loses a rule; seccomp's
+ * verdict, SIGSYS, comes from no other layer. Each returns 0, or -1
+ * after logging why. */
+int kg_sandbox_frontend_privileges(uid_t uid, gid_t gid);
+int kg_sandbox_broker_privileges(void);
+int kg_sandbox_landlock(enum kg_sandbox_role role);
+
+/* Every filesystem right of Landlock ABI abi, all of which both rulesets
+ * handle: a right left unhandled would stay allowed everywhere. */
+uint64_t kg_sandbox_fs_rights(int abi);
 
 #endif

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/pidfd.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kg_limits.h"
@@ -15,8 +14,6 @@
 
 /* A whole stat line is about 1 KiB at most: 52 numeric fields and comm. */
 #define STAT_BUF 4096
-/* "2147483647\n" and room to notice anything longer. */
-#define PIDFILE_BUF 16
 
 static const char master_comm[] = "dovecot";
 
@@ -157,63 +154,16 @@ int kg_verify_signal(const struct kg_verify_cfg *cfg, pid_t pid)
 	return res;
 }
 
-/* O_NONBLOCK keeps a FIFO planted under the name from blocking the open;
- * only a regular file is read. */
-static int read_pid_file(const char *path, pid_t *out, char *err, size_t errlen)
+int kg_master_check(pid_t pid, char *err, size_t errlen)
 {
-	char buf[PIDFILE_BUF];
-	struct stat sb;
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot open %s: %s", path,
-		         strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-		close(fd);
-		snprintf(err, errlen, "%s is not a regular file", path);
-		return -1;
-	}
-	n = read(fd, buf, sizeof(buf));
-	close(fd);
-	if (n > 0 && buf[n - 1] == '\n')
-		n--;
-	if (n <= 0 || parse_dec(buf, (size_t)n, out) < 0 || *out == 0) {
-		snprintf(err, errlen, "%s does not hold a process id", path);
-		return -1;
-	}
-	return 0;
-}
-
-int kg_master_pid(const char *anvil_path, pid_t *out, char *err, size_t errlen)
-{
-	static const char name[] = "/master.pid";
-	const char *slash = strrchr(anvil_path, '/');
 	struct kg_proc_stat st;
-	char path[KG_PATH_MAX + sizeof(name)];
-	size_t dir_len;
 
-	if (anvil_path[0] != '/') {
-		snprintf(err, errlen, "anvil path is not absolute");
-		return -1;
-	}
-	dir_len = (size_t)(slash - anvil_path);
-	if (dir_len + sizeof(name) > sizeof(path)) {
-		snprintf(err, errlen, "anvil path too long");
-		return -1;
-	}
-	memcpy(path, anvil_path, dir_len);
-	memcpy(path + dir_len, name, sizeof(name));
-	if (read_pid_file(path, out, err, errlen) < 0)
-		return -1;
-	if (read_stat(*out, &st) < 0 || strcmp(st.comm, master_comm) != 0) {
-		snprintf(err, errlen,
-		         "process %d named in %s is not a running Dovecot "
-		         "master",
-		         (int)*out, path);
-		return -1;
-	}
-	return 0;
+	if (pid > 0 && read_stat(pid, &st) == 0 &&
+	    strcmp(st.comm, master_comm) == 0)
+		return 0;
+	snprintf(err, errlen,
+	         "process %d listening on anvil is not a running Dovecot "
+	         "master",
+	         (int)pid);
+	return -1;
 }

@@ -44,9 +44,9 @@ struct kg_verify_cfg {
  * signalled). */
 int kg_verify_signal(const struct kg_verify_cfg *cfg, pid_t pid);
 
-/* Reads the Dovecot master's pid from master.pid in the anvil socket's
- * directory and checks that the process is named "dovecot". Returns 0, or
- * -1 with a one-line reason in err. */
-int kg_master_pid(const char *anvil_path, pid_t *out, char *err, size_t errlen);
+/* Checks that pid, the process listening on an instance's anvil socket,
+ * is a running Dovecot master: its comm is "dovecot". Returns 0, or -1
+ * with a one-line reason in err. */
+int kg_master_check(pid_t pid, char *err, size_t errlen);
 
 #endif

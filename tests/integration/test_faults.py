@@ -34,7 +34,7 @@ from kgtest import synthetic
 from kgtest.daemon import Kickgated, _children, build_dir
 from kgtest.dovecot import Dovecot
 from kgtest.env import wait_until
-from kgtest.fakeanvil import FAKE_ANVIL
+from kgtest.fakeanvil import FakeAnvil
 from kgtest.runner import check, main
 from kgtest.sessions import ImapSession, wait_registered
 
@@ -210,25 +210,13 @@ def case_dovecot_stopped_then_restarted(st):
 def fake_anvil(close_after):
     """A fake anvil whose dump of N_CONNS lines stops after close_after
     bytes."""
-    with tempfile.TemporaryDirectory(prefix="kgf", dir="/tmp") as tmp:
-        os.chmod(tmp, 0o755)
-        dump = os.path.join(tmp, "dump")
-        path = os.path.join(tmp, "anvil")
-        with open(dump, "w") as f:
-            for i in range(N_CONNS):
-                f.write(f"imap/{synthetic.address(i)}/{synthetic.user(i)}"
-                        f"\t{synthetic.first_pid() + i}\t1\n")
-            f.write("\n")
-        proc = subprocess.Popen([sys.executable, FAKE_ANVIL, "--socket", path,
-                                 "--dump", dump, "--close-after",
-                                 str(close_after), "--lifetime", "120"],
-                                stdin=subprocess.DEVNULL)
-        try:
-            wait_until(lambda: os.path.exists(path), START_TIMEOUT)
-            yield path
-        finally:
-            proc.kill()
-            proc.wait(STOP_TIMEOUT)
+    dump = "".join(f"imap/{synthetic.address(i)}/{synthetic.user(i)}"
+                   f"\t{synthetic.first_pid() + i}\t1\n"
+                   for i in range(N_CONNS)) + "\n"
+    with tempfile.TemporaryDirectory(prefix="kgf", dir="/tmp") as tmp, \
+            FakeAnvil(tmp, "fake", dump,
+                      options=("--close-after", str(close_after))) as fake:
+        yield fake.path
 
 
 def case_anvil_closing_mid_dump(st):

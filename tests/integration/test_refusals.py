@@ -4,16 +4,18 @@ Dovecot mail process, asks only configured anvil sockets, and reports an
 unreachable anvil.
 
 Fake anvils (tests/tools/fake_anvil.py) configured as instances name
-processes this test started, or pids that are gone; their master.pid
-names the real Dovecot master or this test. Everything kickgated must
-never signal is a child of this test, so the test sees whether it
-survived.
+processes this test started, a child of the fake, or pids that are gone.
+The process listening on a fake is the master kickgated finds: it is named
+"dovecot", or, in one case, keeps the interpreter's name. Everything
+kickgated must never signal is an unreaped child of this test or of a
+fake, so the test sees whether it survived and what ended it.
 """
 
 import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -22,10 +24,9 @@ import types
 
 from kgtest.daemon import Kickgated
 from kgtest.dovecot import Dovecot
-from kgtest.fakeanvil import FakeAnvil
+from kgtest.env import wait_until
+from kgtest.fakeanvil import FakeAnvil, ended_by
 from kgtest.runner import check, main
-from kgtest.scenarios import disconnected, pids_by_session, session_key
-from kgtest.sessions import ImapSession, open_sessions
 
 USERS = {"foo": "foo-pw"}
 EXIT_NO_MATCH = 68
@@ -35,6 +36,8 @@ STOP_TIMEOUT = 10
 CHILD_LIFETIME = "120"
 # How long a process that was wrongly sent SIGTERM would take to die.
 SURVIVE_WAIT = 1.0
+# How long a process rightly sent SIGTERM may take to die.
+KICK_WAIT = 5
 NOT_DOVECOT = "not a Dovecot mail process"
 GONE = "already gone"
 
@@ -62,14 +65,34 @@ def gone_pid():
     return proc.pid
 
 
+def fake_table(st):
+    """Per fake anvil: the listener's name, its children's names, and the
+    dump as a function of the started fake."""
+    return {
+        "sleeper": ("dovecot", (),
+                    lambda f: dump_line("victim", st.sleeper.pid)),
+        "imap_not_master_child": ("dovecot", (),
+                                  lambda f: dump_line("victim", st.imap.pid)),
+        "listener_not_dovecot": (None, ("imap",),
+                                 lambda f: dump_line("victim",
+                                                     f.children[0])),
+        "gone": ("dovecot", (), lambda f: dump_line("victim", st.gone)),
+        "mixed": ("dovecot", ("imap",),
+                  lambda f: dump_line("foo", f.children[0]) +
+                  dump_line("ghost", st.gone)),
+        "unconfigured": ("dovecot", (),
+                         lambda f: dump_line("victim", st.sleeper.pid)),
+    }
+
+
 @contextlib.contextmanager
 def setup():
-    """A real Dovecot, fake anvils for every case, one kickgated with the
-    fake anvils as instances, and the processes they name."""
+    """A real Dovecot as the default instance, fake anvils for every case,
+    one kickgated with the fake anvils as instances, and the processes they
+    name."""
     with contextlib.ExitStack() as stack:
         st = types.SimpleNamespace()
         st.dovecot = stack.enter_context(Dovecot(USERS))
-        master = st.dovecot.master_pid()
         st.tmp = tempfile.mkdtemp(prefix="kgr", dir="/tmp")
         stack.callback(shutil.rmtree, st.tmp, ignore_errors=True)
         os.chmod(st.tmp, 0o755)
@@ -79,27 +102,12 @@ def setup():
         shutil.copy(shutil.which("sleep"), imap)
         st.imap = start_child(stack, [imap, CHILD_LIFETIME])
         st.gone = gone_pid()
-        # The real session kicked through a fake anvil in the mixed case.
-        st.session = open_sessions(st.dovecot,
-                                   [(ImapSession, "foo", "127.0.0.2")])[0]
-        stack.callback(st.session.close)
-        st.session_pid = pids_by_session(st.dovecot)[
-            session_key(st.session)]
-        fakes = {
-            "sleeper": (dump_line("victim", st.sleeper.pid), master),
-            "imap_not_master_child": (dump_line("victim", st.imap.pid),
-                                      master),
-            "master_is_test": (dump_line("victim", st.imap.pid),
-                               os.getpid()),
-            "gone": (dump_line("victim", st.gone), master),
-            "mixed": (dump_line("foo", st.session_pid) +
-                      dump_line("ghost", st.gone), master),
-            "unconfigured": (dump_line("victim", st.sleeper.pid), master),
-        }
         st.fake = {}
-        for name, (dump, pid) in fakes.items():
-            st.fake[name] = FakeAnvil(st.tmp, name, dump + "\n", pid)
-            stack.callback(st.fake[name].stop)
+        for name, (comm, children, dump) in fake_table(st).items():
+            fake = FakeAnvil(st.tmp, name, comm=comm, children=children)
+            stack.callback(fake.stop)
+            fake.set_dump(dump(fake) + "\n")
+            st.fake[name] = fake
         # An anvil socket file nobody listens on, as after a crash, and a
         # path with nothing at all.
         st.dead_anvil = os.path.join(st.tmp, "dead-anvil")
@@ -115,28 +123,29 @@ def setup():
         yield st
 
 
-def survives(proc):
+def survives(pid):
+    """pid: an unreaped child of this test or of a fake."""
     time.sleep(SURVIVE_WAIT)
-    return proc.poll() is None
+    return ended_by(pid) is None
 
 
-def check_refused(st, fake, proc, reason=NOT_DOVECOT):
+def check_refused(st, fake, pid, reason=NOT_DOVECOT):
     """kick -a FAKE victim, as text and JSON: refused with exit 77, the pid
     named with reason, nothing signalled, the process alive."""
     path = st.fake[fake].path
     res = st.kg.run("kick", "-a", path, "victim")
     res_json = st.kg.run("kick", "-j", "-a", path, "victim")
-    check(survives(proc), f"pid {proc.pid} was killed")
+    check(survives(pid), f"pid {pid} was killed")
     check(res.code == EXIT_NOPERM, f"exit {res.code}: {res.out!r} "
                                    f"{res.err!r}")
-    check(f"refused: pid {proc.pid}: {reason}\n" in res.out,
+    check(f"refused: pid {pid}: {reason}\n" in res.out,
           f"output {res.out!r}")
     check("kicked connections" not in res.out, f"output {res.out!r}")
     doc = json.loads(res_json.out)
     check((res_json.code, doc["status"], doc["kicked"], doc["pids"],
            doc["refused"]) ==
           (EXIT_NOPERM, EXIT_NOPERM, [], [],
-           [{"pid": proc.pid, "reason": reason}]),
+           [{"pid": pid, "reason": reason}]),
           f"kick -j: exit {res_json.code}, JSON {doc}")
     audit = st.kg.audit_for(res_json.pid)
     check(len(audit) == 1 and audit[0]["outcome"] == "refused" and
@@ -144,17 +153,21 @@ def check_refused(st, fake, proc, reason=NOT_DOVECOT):
 
 
 def case_unrelated_process(st):
-    check_refused(st, "sleeper", st.sleeper)
+    check_refused(st, "sleeper", st.sleeper.pid)
 
 
 def case_mail_named_process_not_masters_child(st):
-    check_refused(st, "imap_not_master_child", st.imap)
+    check_refused(st, "imap_not_master_child", st.imap.pid)
 
 
-def case_master_pid_names_the_test(st):
-    """master.pid names this test, whose child has a mail service's name:
-    a parent check against that pid alone would pass."""
-    check_refused(st, "master_is_test", st.imap)
+def case_listener_not_named_dovecot(st):
+    """The listener's own child is named imap: a parent check alone would
+    pass, so the refusal must come from the listener's name."""
+    fake = st.fake["listener_not_dovecot"]
+    check_refused(st, "listener_not_dovecot", fake.children[0])
+    line = (f"instance listener_not_dovecot: process {fake.pid} listening "
+            "on anvil is not a running Dovecot master")
+    check(line in st.kg.log_text(), "the log does not blame the listener")
 
 
 def case_gone_pid(st):
@@ -173,13 +186,16 @@ def case_gone_pid(st):
           f"kick -j: exit {res.code}, JSON {doc}")
 
 
-def case_gone_pid_beside_a_live_session(st):
-    """The live session is kicked; only its user is reported kicked."""
-    path = st.fake["mixed"].path
-    res = st.kg.run("kick", "-a", path, "*")
+def case_gone_pid_beside_a_live_process(st):
+    """The live mail process is sent SIGTERM; only its user is reported
+    kicked."""
+    fake = st.fake["mixed"]
+    imap = fake.children[0]
+    res = st.kg.run("kick", "-a", fake.path, "*")
     check(res.code == 0, f"exit {res.code}: {res.err!r}")
-    gone = disconnected([st.session], expect=[st.session])
-    check(gone == {st.session}, f"{st.session!r} still connected")
+    how = wait_until(lambda: ended_by(imap), KICK_WAIT)
+    check(how == signal.SIGTERM, f"pid {imap} ended by {how!r}, "
+                                 "not by SIGTERM")
     check(res.out == "kicked connections from the following users:\n"
                      f"foo\nrefused: pid {st.gone}: {GONE}\n",
           f"output {res.out!r}")
@@ -195,7 +211,7 @@ def case_unconfigured_anvil(st):
     check(res.code == EXIT_NOPERM, f"who: exit {res.code}")
     check(fake.connections() == 0,
           f"the unconfigured anvil got {fake.connections()} connections")
-    check(survives(st.sleeper), "the pid it names was killed")
+    check(survives(st.sleeper.pid), "the pid it names was killed")
 
 
 def case_configured_path_spelled_differently(st):
@@ -233,11 +249,11 @@ CASES = [
     ("unrelated_process_refused_and_survives", case_unrelated_process),
     ("mail_named_process_outside_dovecot_refused_and_survives",
      case_mail_named_process_not_masters_child),
-    ("master_pid_naming_the_test_refused_and_process_survives",
-     case_master_pid_names_the_test),
+    ("child_of_listener_not_named_dovecot_refused_and_survives",
+     case_listener_not_named_dovecot),
     ("gone_pid_reported_as_already_gone", case_gone_pid),
-    ("gone_pid_beside_live_session_reports_only_the_kicked_user",
-     case_gone_pid_beside_a_live_session),
+    ("gone_pid_beside_live_process_reports_only_the_kicked_user",
+     case_gone_pid_beside_a_live_process),
     ("unconfigured_anvil_denied_without_connecting", case_unconfigured_anvil),
     ("other_spelling_of_configured_path_denied",
      case_configured_path_spelled_differently),

@@ -1,18 +1,21 @@
-/* sandbox_probe ROLE ACTION DIR
+/* sandbox_probe ROLE[/LAYER] ACTION DIR
  *
  * Enters ROLE's sandbox (frontend or broker) through the function the
- * daemon uses, then makes the one call ACTION names and reports what
- * happened:
- *   exit 0          the call succeeded
+ * daemon uses, or only its privileges or Landlock layer through the
+ * function that sandbox stacks, then makes the one call ACTION names and
+ * reports what happened (seccomp needs no such layer of its own: no
+ * other layer ends a call in SIGSYS):
+ *   exit 0          the call succeeded (securebits: hold the locked set)
  *   exit 100+errno  the call failed with errno
  *   killed          by the sandbox (SIGSYS for seccomp)
  *   exit 2, 3       set-up before the sandbox failed; the sandbox refused
+ *   exit 4          securebits differ from the locked set (printed)
  * "sandboxed" goes to stderr once the sandbox is in place.
  *
  * Everything a call needs is prepared before the sandbox: sockets, a child
- * running as nobody to signal, and in DIR (prepared by the driver with
- * master.pid and a file only nobody may read) a listening socket "anvil",
- * whose directory the broker's Landlock rules allow. */
+ * running as nobody to signal, and in DIR (prepared by the driver with a
+ * file "foreign" only nobody may read and an empty directory "empty") a
+ * listening socket "anvil". No Landlock rule allows DIR. */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -21,10 +24,13 @@
 #include <linux/io_uring.h>
 #include <linux/keyctl.h>
 #include <linux/sched.h>
+#include <linux/securebits.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,17 +40,25 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+/* Kernel 6.9 and later; older headers lack it. */
+#ifndef PIDFD_SIGNAL_THREAD
+#define PIDFD_SIGNAL_THREAD (1UL << 0)
+#endif
+
 #include "config.h"
 #include "sandbox.h"
 
-#define EXIT_SETUP   2
-#define EXIT_SANDBOX 3
-#define EXIT_ERRNO   100
+#define EXIT_SETUP    2
+#define EXIT_SANDBOX  3
+#define EXIT_MISMATCH 4
+#define EXIT_ERRNO    100
 
 static struct {
 	const char *dir;
@@ -144,15 +158,6 @@ static int do_process_vm_writev(void)
 static int do_open_proc_stat(void)
 {
 	return try_open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-}
-
-static int do_open_master_pid(void)
-{
-	char path[KG_PATH_MAX + 32];
-
-	if (in_dir("master.pid", path, sizeof(path)) < 0)
-		return -1;
-	return try_open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 }
 
 static int do_open_passwd(void)
@@ -293,12 +298,41 @@ static int do_accept(void)
 	return fd < 0 ? -1 : 0;
 }
 
-static int get_opt(int opt)
+static int get_opt_at(int level, int opt)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 
-	return getsockopt(p.pair[0], SOL_SOCKET, opt, &cred, &len);
+	return getsockopt(p.pair[0], level, opt, &cred, &len);
+}
+
+static int get_opt(int opt)
+{
+	return get_opt_at(SOL_SOCKET, opt);
+}
+
+/* An allowed option name at another level: the level is checked too. A
+ * unix socket then fails with EOPNOTSUPP or ENOPROTOOPT, not SIGSYS. */
+static int do_getsockopt_ip_domain(void)
+{
+	return get_opt_at(IPPROTO_IP, SO_DOMAIN);
+}
+
+static int do_getsockopt_ip_peercred(void)
+{
+	return get_opt_at(IPPROTO_IP, SO_PEERCRED);
+}
+
+static int do_getsockopt_ip_peergroups(void)
+{
+	return get_opt_at(IPPROTO_IP, SO_PEERGROUPS);
+}
+
+static int do_setsockopt_ip_sndtimeo(void)
+{
+	struct timeval tv = {1, 0};
+
+	return setsockopt(p.pair[0], IPPROTO_IP, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
 static int do_getsockopt_peercred(void)
@@ -391,12 +425,35 @@ static int do_pidfd_sigkill(void)
 	return pidfd_signal(SIGKILL);
 }
 
-static int do_pidfd_sigterm_siginfo(void)
+static int pidfd_signal_with(int sig, bool siginfo, unsigned int flags)
 {
-	siginfo_t si = {.si_signo = SIGTERM, .si_code = SI_QUEUE};
+	siginfo_t si = {.si_signo = sig, .si_code = SI_QUEUE};
 	int fd = child_pidfd();
 
-	return fd < 0 ? -1 : pidfd_send_signal(fd, SIGTERM, &si, 0);
+	if (fd < 0)
+		return -1;
+	return pidfd_send_signal(fd, sig, siginfo ? &si : NULL, flags);
+}
+
+static int do_pidfd_sigterm_siginfo(void)
+{
+	return pidfd_signal_with(SIGTERM, true, 0);
+}
+
+static int do_pidfd_signal0_siginfo(void)
+{
+	return pidfd_signal_with(0, true, 0);
+}
+
+/* The child is single-threaded: its thread is the whole process. */
+static int do_pidfd_sigterm_thread(void)
+{
+	return pidfd_signal_with(SIGTERM, false, PIDFD_SIGNAL_THREAD);
+}
+
+static int do_pidfd_signal0_thread(void)
+{
+	return pidfd_signal_with(0, false, PIDFD_SIGNAL_THREAD);
 }
 
 static int do_setuid(void)
@@ -505,16 +562,88 @@ static int do_prctl(void)
 	return prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 }
 
-/* The audit line's lookup for a uid that no passwd line has: libc then
- * tries its other NSS modules, which must fail without killing. Only
- * returning matters, not the answer. */
-static int do_getpwuid_unknown(void)
+/* The Landlock rights, one call each, on paths in DIR, which no rule
+ * allows. Run as root in a layer alone, only Landlock can refuse them. */
+static int in_dir_call(const char *name, int (*fn)(const char *path))
 {
-	struct passwd pw, *res;
-	char buf[1024];
+	char path[KG_PATH_MAX + 32];
 
-	getpwuid_r(54321, &pw, buf, sizeof(buf), &res);
-	return 0;
+	if (in_dir(name, path, sizeof(path)) < 0)
+		return -1;
+	return fn(path);
+}
+
+static int write_existing(const char *path)
+{
+	return try_open(path, O_WRONLY | O_CLOEXEC);
+}
+
+static int truncate_existing(const char *path)
+{
+	return truncate(path, 0);
+}
+
+static int make_reg(const char *path)
+{
+	return mknod(path, S_IFREG | 0600, 0);
+}
+
+static int make_dir(const char *path)
+{
+	return mkdir(path, 0700);
+}
+
+static int make_fifo(const char *path)
+{
+	return mkfifo(path, 0600);
+}
+
+static int make_char(const char *path)
+{
+	return mknod(path, S_IFCHR | 0600, makedev(1, 3));
+}
+
+static int make_block(const char *path)
+{
+	return mknod(path, S_IFBLK | 0600, makedev(7, 0));
+}
+
+static int make_sym(const char *path)
+{
+	return symlink("/", path);
+}
+
+static int make_sock(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	return bind(p.loose_dgram, (struct sockaddr *)&sa, sizeof(sa));
+}
+
+/* The bits kg_sandbox_broker_privileges must leave set: no capabilities
+ * from uid 0, no fixup on uid changes, none raised into the ambient set,
+ * keep-caps off, each locked. */
+#define BROKER_SECUREBITS                                                      \
+	(SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |       \
+	 SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED |             \
+	 SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED)
+
+static int do_securebits(void)
+{
+	int bits = prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
+
+	if (bits < 0)
+		return -1;
+	if (bits == BROKER_SECUREBITS)
+		return 0;
+	fprintf(stderr, "securebits 0x%x, want 0x%x\n", (unsigned)bits,
+	        (unsigned)BROKER_SECUREBITS);
+	exit(EXIT_MISMATCH);
 }
 
 /* Waits until stdin closes, so the driver can inspect /proc/PID or stop
@@ -526,72 +655,101 @@ static int do_hold(void)
 	return poll(&pfd, 1, 60000) == 1 ? 0 : -1;
 }
 
+/* An action is fn(), or at(DIR/path). */
 struct action {
 	const char *name;
 	int (*fn)(void);
+	const char *path;
+	int (*at)(const char *path);
 };
 
+#define CALL(name, fn)                                                         \
+	{                                                                      \
+		(name), (fn), NULL, NULL                                       \
+	}
+#define AT(name, path, at)                                                     \
+	{                                                                      \
+		(name), NULL, (path), (at)                                     \
+	}
+
 static const struct action actions[] = {
-        {"execve", do_execve},
-        {"execveat", do_execveat},
-        {"fork", do_fork},
-        {"clone_newuser", do_clone_newuser},
-        {"clone3_newns", do_clone3},
-        {"unshare", do_unshare},
-        {"ptrace", do_ptrace},
-        {"process_vm_readv", do_process_vm_readv},
-        {"process_vm_writev", do_process_vm_writev},
-        {"open_proc_stat", do_open_proc_stat},
-        {"open_master_pid", do_open_master_pid},
-        {"open_passwd", do_open_passwd},
-        {"open_shadow", do_open_shadow},
-        {"open_foreign", do_open_foreign},
-        {"open_write", do_open_write},
-        {"open_mem_rdwr", do_open_mem},
-        {"open_dir", do_open_dir},
-        {"access", do_access},
-        {"socket_unix", do_socket_unix},
-        {"socket_inet", do_socket_inet},
-        {"socket_inet6", do_socket_inet6},
-        {"socket_netlink", do_socket_netlink},
-        {"connect_anvil", do_connect_anvil},
-        {"connect_abstract", do_connect_abstract},
-        {"sendto_abstract", do_sendto_abstract},
-        {"send", do_send},
-        {"sendmsg_fd", do_sendmsg_fd},
-        {"recvmsg", do_recvmsg},
-        {"accept", do_accept},
-        {"getsockopt_peercred", do_getsockopt_peercred},
-        {"getsockopt_type", do_getsockopt_type},
-        {"setsockopt_rcvbuf", do_setsockopt_rcvbuf},
-        {"write_stdout", do_write_stdout},
-        {"write_stderr", do_write_stderr},
-        {"kill", do_kill},
-        {"tkill", do_tkill},
-        {"tgkill", do_tgkill},
-        {"pidfd_open", do_pidfd_open},
-        {"pidfd_open_nonblock", do_pidfd_open_nonblock},
-        {"pidfd_signal0", do_pidfd_signal0},
-        {"pidfd_sigterm", do_pidfd_sigterm},
-        {"pidfd_sigkill", do_pidfd_sigkill},
-        {"pidfd_sigterm_siginfo", do_pidfd_sigterm_siginfo},
-        {"setuid", do_setuid},
-        {"setresuid", do_setresuid},
-        {"setgid", do_setgid},
-        {"setgroups", do_setgroups},
-        {"capset", do_capset},
-        {"mount", do_mount},
-        {"chroot", do_chroot},
-        {"bpf", do_bpf},
-        {"userfaultfd", do_userfaultfd},
-        {"io_uring_setup", do_io_uring_setup},
-        {"keyctl", do_keyctl},
-        {"mmap_exec", do_mmap_exec},
-        {"mprotect_exec", do_mprotect_exec},
-        {"malloc_large", do_malloc_large},
-        {"prctl", do_prctl},
-        {"getpwuid_unknown", do_getpwuid_unknown},
-        {"hold", do_hold},
+        CALL("execve", do_execve),
+        CALL("execveat", do_execveat),
+        CALL("fork", do_fork),
+        CALL("clone_newuser", do_clone_newuser),
+        CALL("clone3_newns", do_clone3),
+        CALL("unshare", do_unshare),
+        CALL("ptrace", do_ptrace),
+        CALL("process_vm_readv", do_process_vm_readv),
+        CALL("process_vm_writev", do_process_vm_writev),
+        CALL("open_proc_stat", do_open_proc_stat),
+        CALL("open_passwd", do_open_passwd),
+        CALL("open_shadow", do_open_shadow),
+        CALL("open_foreign", do_open_foreign),
+        CALL("open_write", do_open_write),
+        CALL("open_mem_rdwr", do_open_mem),
+        CALL("open_dir", do_open_dir),
+        CALL("access", do_access),
+        CALL("socket_unix", do_socket_unix),
+        CALL("socket_inet", do_socket_inet),
+        CALL("socket_inet6", do_socket_inet6),
+        CALL("socket_netlink", do_socket_netlink),
+        CALL("connect_anvil", do_connect_anvil),
+        CALL("connect_abstract", do_connect_abstract),
+        CALL("sendto_abstract", do_sendto_abstract),
+        CALL("send", do_send),
+        CALL("sendmsg_fd", do_sendmsg_fd),
+        CALL("recvmsg", do_recvmsg),
+        CALL("accept", do_accept),
+        CALL("getsockopt_peercred", do_getsockopt_peercred),
+        CALL("getsockopt_type", do_getsockopt_type),
+        CALL("getsockopt_ip_domain", do_getsockopt_ip_domain),
+        CALL("getsockopt_ip_peercred", do_getsockopt_ip_peercred),
+        CALL("getsockopt_ip_peergroups", do_getsockopt_ip_peergroups),
+        CALL("setsockopt_ip_sndtimeo", do_setsockopt_ip_sndtimeo),
+        CALL("setsockopt_rcvbuf", do_setsockopt_rcvbuf),
+        CALL("write_stdout", do_write_stdout),
+        CALL("write_stderr", do_write_stderr),
+        CALL("kill", do_kill),
+        CALL("tkill", do_tkill),
+        CALL("tgkill", do_tgkill),
+        CALL("pidfd_open", do_pidfd_open),
+        CALL("pidfd_open_nonblock", do_pidfd_open_nonblock),
+        CALL("pidfd_signal0", do_pidfd_signal0),
+        CALL("pidfd_sigterm", do_pidfd_sigterm),
+        CALL("pidfd_sigkill", do_pidfd_sigkill),
+        CALL("pidfd_sigterm_siginfo", do_pidfd_sigterm_siginfo),
+        CALL("pidfd_signal0_siginfo", do_pidfd_signal0_siginfo),
+        CALL("pidfd_sigterm_thread", do_pidfd_sigterm_thread),
+        CALL("pidfd_signal0_thread", do_pidfd_signal0_thread),
+        CALL("setuid", do_setuid),
+        CALL("setresuid", do_setresuid),
+        CALL("setgid", do_setgid),
+        CALL("setgroups", do_setgroups),
+        CALL("capset", do_capset),
+        CALL("mount", do_mount),
+        CALL("chroot", do_chroot),
+        CALL("bpf", do_bpf),
+        CALL("userfaultfd", do_userfaultfd),
+        CALL("io_uring_setup", do_io_uring_setup),
+        CALL("keyctl", do_keyctl),
+        CALL("mmap_exec", do_mmap_exec),
+        CALL("mprotect_exec", do_mprotect_exec),
+        CALL("malloc_large", do_malloc_large),
+        CALL("prctl", do_prctl),
+        AT("write_file", "foreign", write_existing),
+        AT("truncate", "foreign", truncate_existing),
+        AT("remove_file", "foreign", unlink),
+        AT("remove_dir", "empty", rmdir),
+        AT("make_reg", "new", make_reg),
+        AT("make_dir", "new", make_dir),
+        AT("make_fifo", "new", make_fifo),
+        AT("make_char", "new", make_char),
+        AT("make_block", "new", make_block),
+        AT("make_sym", "new", make_sym),
+        AT("make_sock", "new", make_sock),
+        CALL("securebits", do_securebits),
+        CALL("hold", do_hold),
 };
 
 static void lookup_nobody(void)
@@ -687,16 +845,35 @@ static int prepare_sockets(void)
 	return listen_anvil();
 }
 
-static int enter(const char *role)
+/* ROLE alone enters the whole sandbox; ROLE/LAYER just that layer. */
+static int enter_layer(enum kg_sandbox_role role, const char *layer)
 {
-	struct kg_instance inst = {.name = "default"};
+	bool broker = role == KG_SANDBOX_BROKER;
 
-	memcpy(inst.anvil, p.anvil, sizeof(inst.anvil));
-	if (strcmp(role, "frontend") == 0)
-		return kg_sandbox_frontend(p.nobody_uid, p.nobody_gid);
-	if (strcmp(role, "broker") == 0)
-		return kg_sandbox_broker(&inst, 1);
-	fprintf(stderr, "sandbox_probe: unknown role %s\n", role);
+	if (layer == NULL)
+		return broker ? kg_sandbox_broker()
+		              : kg_sandbox_frontend(p.nobody_uid, p.nobody_gid);
+	if (strcmp(layer, "privileges") == 0)
+		return broker ? kg_sandbox_broker_privileges()
+		              : kg_sandbox_frontend_privileges(p.nobody_uid,
+		                                               p.nobody_gid);
+	if (strcmp(layer, "landlock") == 0)
+		return kg_sandbox_landlock(role);
+	fprintf(stderr, "sandbox_probe: unknown layer %s\n", layer);
+	exit(EXIT_SETUP);
+}
+
+static int enter(char *spec)
+{
+	char *layer = strchr(spec, '/');
+
+	if (layer != NULL)
+		*layer++ = '\0';
+	if (strcmp(spec, "frontend") == 0)
+		return enter_layer(KG_SANDBOX_FRONTEND, layer);
+	if (strcmp(spec, "broker") == 0)
+		return enter_layer(KG_SANDBOX_BROKER, layer);
+	fprintf(stderr, "sandbox_probe: unknown role %s\n", spec);
 	exit(EXIT_SETUP);
 }
 
@@ -728,7 +905,7 @@ int main(int argc, char **argv)
 	if (enter(argv[1]) < 0)
 		return EXIT_SANDBOX;
 	fprintf(stderr, "sandboxed\n");
-	if (a->fn() == 0)
+	if ((a->at != NULL ? in_dir_call(a->path, a->at) : a->fn()) == 0)
 		return 0;
 	fprintf(stderr, "%s: %s\n", a->name, strerror(errno));
 	return EXIT_ERRNO + errno;

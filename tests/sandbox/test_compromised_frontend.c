@@ -1,6 +1,6 @@
 /* A compromised frontend against the real broker: this program plays the
  * frontend. It creates the socketpair, runs the broker side in a child
- * (kg_sandbox_broker, then kg_broker_run, as kickgated does) and sends it
+ * (kg_broker_main, as kickgated runs it) and sends it
  * requests that are well formed but lie, or that come with the wrong
  * number of fds. A fake anvil counts the connections it gets.
  *
@@ -302,9 +302,8 @@ static void start_broker(void)
 		close(sp[0]);
 		close(t.anvil_log);
 		kg_log_role("broker");
-		if (kg_sandbox_broker(t.cfg.instances, t.cfg.n_instances) < 0)
-			_exit(3);
-		kg_broker_run(&t.cfg, sp[1]);
+		kg_broker_main(&t.cfg, sp[1]);
+		_exit(3);
 	}
 	close(sp[1]);
 	t.frontend = sp[0];

@@ -3,30 +3,29 @@
 
 A fake anvil (tests/tools/fake_anvil.py) sends 100,000 lines whose user
 names are full of \\001 escapes, raw tabs, '/', invalid UTF-8 and 64 KiB
-of text, naming init, this test and a fake Dovecot mail process; a second
-one sends the same and stalls in the middle of a line. The broker, confined
-as in production, must list what it can, refuse the kick (init and this
-test are no Dovecot mail processes: nothing is signalled, not even the fake
-mail process), give up on the stalled anvil within its anvil timeout, and
-then still serve: a kick on a sane anvil signals the fake mail process.
+of text, naming init, this test, the fake itself, a gone pid and the fake's
+own mail process; a second one sends the same and stalls in the middle of
+a line. The broker, confined as in production, must list what it can,
+refuse the kick (init, this test and the fake are no Dovecot mail
+processes: nothing is signalled, not even the mail process, which passes
+on its own), give up on the stalled anvil within its anvil timeout, and
+then still serve: a kick on a sane anvil signals that anvil's mail process.
 
-The fake Dovecot is two processes of this test: a master named "dovecot"
-(master.pid names it) and its child named "imap".
+The hostile and the sane anvil each pass as a Dovecot: the process that
+listens on the socket is named "dovecot" and has a child named "imap".
 """
 
 import json
 import os
-import select
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 
 from kgtest import env
 from kgtest.daemon import Kickgated
-from kgtest.fakeanvil import FAKE_ANVIL
+from kgtest.fakeanvil import FakeAnvil, ended_by
 from kgtest.runner import Runner, check
 
 LINES = 100_000
@@ -34,28 +33,12 @@ LINE_MAX = 65536  # KG_ANVIL_LINE_MAX
 ANVIL_TIMEOUT_MS = 2000
 # A reply to a stalled anvil comes after the timeout, but not much later.
 STALL_SLACK = 3.0
-START_TIMEOUT = 10
-LIFETIME = 120
+KICK_WAIT = 5
+CHUNK = ("--chunk", "65536")
 GONE_PID = 2147483647
 EXIT_OK = 0
 EXIT_UNAVAILABLE = 69
 EXIT_NOPERM = 77
-
-# A master named "dovecot" with one child named "imap"; prints the child's
-# pid, then both sleep until killed (the child: until signalled).
-FAKE_DOVECOT = f"""
-import ctypes, os, sys, time
-prctl = ctypes.CDLL(None).prctl
-child = os.fork()
-if child == 0:
-    prctl(15, b"imap", 0, 0, 0)
-    time.sleep({LIFETIME})
-    os._exit(0)
-prctl(15, b"dovecot", 0, 0, 0)
-print(child, flush=True)
-os.waitpid(child, 0)
-time.sleep({LIFETIME})
-"""
 
 
 def hostile_line(i, pids):
@@ -87,14 +70,13 @@ def hostile_lines(pids):
 
 
 class Fakes:
-    """The fake Dovecot and three fake anvils in one directory; stop()
-    ends them all."""
+    """Three fake anvils in one directory; stop() ends them all, and their
+    children."""
 
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="kgh", dir="/tmp")
         os.chmod(self.dir, 0o755)
-        self.procs = []
-        self.imap_fd = None
+        self.anvils = []
         try:
             self._start()
         except BaseException:
@@ -102,79 +84,63 @@ class Fakes:
             raise
 
     def _start(self):
-        self.master = self._spawn([sys.executable, "-c", FAKE_DOVECOT],
-                                  stdout=subprocess.PIPE)
-        self.imap = int(self.master.stdout.readline())
-        self.imap_fd = os.pidfd_open(self.imap)
-        pids = [1, os.getpid(), self.imap, self.master.pid, GONE_PID]
+        self.hostile = self._anvil("hostile", comm="dovecot",
+                                   children=["imap"], options=CHUNK)
+        pids = [1, os.getpid(), self.hostile.children[0], self.hostile.pid,
+                GONE_PID]
         body = hostile_lines(pids)
-        self.hostile = self._anvil("hostile", body + b"\n")
+        self.hostile.set_dump(body + b"\n")
         # Stop in the middle of the last line, before the end.
-        self.stalled = self._anvil("stalled", body + b"\n",
-                                   "--stall-after", str(len(body) - 7))
-        self.sane = self._anvil(
-            "sane", b"imap/127.0.0.1/victim\t%d\t1\n\n" % self.imap)
+        self.stalled = self._anvil(
+            "stalled", body + b"\n",
+            options=CHUNK + ("--stall-after", str(len(body) - 7)))
+        self.sane = self._anvil("sane", comm="dovecot", children=["imap"])
+        self.victim = self.sane.children[0]
+        self.sane.set_dump(b"imap/127.0.0.1/victim\t%d\t1\n\n" % self.victim)
 
-    def _spawn(self, argv, **kw):
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, **kw)
-        self.procs.append(proc)
-        return proc
-
-    def _anvil(self, name, dump, *extra):
-        d = os.path.join(self.dir, name)
-        os.mkdir(d)
-        os.chmod(d, 0o755)
-        path = os.path.join(d, "anvil")
-        with open(os.path.join(d, "dump"), "wb") as f:
-            f.write(dump)
-        self._spawn([sys.executable, FAKE_ANVIL, "--socket", path, "--dump",
-                     os.path.join(d, "dump"), "--chunk", "65536",
-                     "--master-pid-file", str(self.master.pid),
-                     "--lifetime", str(LIFETIME), *extra])
-        if not env.wait_until(lambda: os.path.exists(path), START_TIMEOUT):
-            raise RuntimeError(f"fake anvil {name} did not start")
-        return path
-
-    def imap_alive(self):
-        ready, _, _ = select.select([self.imap_fd], [], [], 0)
-        return not ready
+    def _anvil(self, name, dump="\n", **kw):
+        fake = FakeAnvil(self.dir, name, dump, **kw)
+        self.anvils.append(fake)
+        return fake
 
     def stop(self):
-        for proc in self.procs:
-            proc.kill()
-            proc.wait()
-        if self.imap_fd is not None:
-            if self.imap_alive():
-                signal.pidfd_send_signal(self.imap_fd, signal.SIGKILL)
-            os.close(self.imap_fd)
+        for fake in self.anvils:
+            fake.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def check_nothing_signalled(f):
-    check(f.imap_alive(), "the fake imap process was signalled")
-    check(f.master.poll() is None, "the fake master was signalled")
+    for fake in f.anvils:
+        check(fake.proc.poll() is None, f"fake {fake.dir} was signalled")
+        for pid in fake.children:
+            check(ended_by(pid) is None,
+                  f"mail process {pid} of {fake.dir} was signalled")
     os.kill(1, 0)  # init is there (ProcessLookupError otherwise)
 
 
 def case_who_lists_what_it_can(f, k):
-    res = k.run("who", "-j", "-a", f.hostile)
+    res = k.run("who", "-j", "-a", f.hostile.path)
     check(res.code == EXIT_OK, f"who: {res.code} {res.err[:300]}")
     malformed = json.loads(res.out)["malformed_anvil_lines"]
     check(malformed > 0, "no line counted as malformed")
 
 
 def case_kick_names_no_dovecot_process(f, k):
-    res = k.run("kick", "-f", "-j", "-a", f.hostile, "*")
+    res = k.run("kick", "-f", "-j", "-a", f.hostile.path, "*")
     check(res.code == EXIT_NOPERM, f"kick: {res.code} {res.err[:300]}")
     refused = {r["pid"] for r in json.loads(res.out)["refused"]}
-    check({1, os.getpid()} <= refused,
-          f"init and this test not both refused: {sorted(refused)[:10]}")
+    check({1, os.getpid(), f.hostile.pid} <= refused,
+          f"init, this test and the fake not all refused: "
+          f"{sorted(refused)[:10]}")
+    # Its listener passed as the master: the refusal is the other pids'.
+    check(f.hostile.children[0] not in refused,
+          "the fake's own mail process was refused")
     check_nothing_signalled(f)
 
 
 def case_stalled_anvil_times_out(f, k):
     start = time.monotonic()
-    res = k.run("kick", "-f", "-a", f.stalled, "*")
+    res = k.run("kick", "-f", "-a", f.stalled.path, "*")
     took = time.monotonic() - start
     check(res.code == EXIT_UNAVAILABLE, f"kick: {res.code} {res.err[:300]}")
     check(ANVIL_TIMEOUT_MS / 1000 * 0.9 <= took
@@ -186,8 +152,11 @@ def case_stalled_anvil_times_out(f, k):
 def case_next_request_is_served(f, k):
     res = k.run("kick", "victim")
     check(res.code == EXIT_OK, f"kick: {res.code} {res.err[:300]}")
-    check(env.wait_until(lambda: not f.imap_alive(), 5),
-          "the fake imap process was not signalled")
+    how = env.wait_until(lambda: ended_by(f.victim), KICK_WAIT)
+    check(how == signal.SIGTERM,
+          f"the sane anvil's mail process was ended by {how!r}, not SIGTERM")
+    check(ended_by(f.hostile.children[0]) is None,
+          "the hostile anvil's mail process was signalled")
     check(k.running(), "a daemon process is gone")
 
 
@@ -207,9 +176,9 @@ def main():
     runner = Runner()
     f = Fakes()
     try:
-        broker = {"anvil": f.sane, "services": "imap",
+        broker = {"anvil": f.sane.path, "services": "imap",
                   "anvil_timeout_ms": ANVIL_TIMEOUT_MS}
-        instances = {"hostile": f.hostile, "stalled": f.stalled}
+        instances = {"hostile": f.hostile.path, "stalled": f.stalled.path}
         with Kickgated(broker=broker, instances=instances) as k:
             for name, case in CASES:
                 runner.run(name, case, f, k)

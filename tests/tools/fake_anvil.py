@@ -3,23 +3,36 @@
 
 It listens on a UNIX stream socket and answers each client that sends
 "VERSION\tanvil\t1\t0\n" and "CONNECT-DUMP\n" with the bytes of a dump file,
-as anvil would. The dump file is sent verbatim: a well-formed one ends with
-an empty line. After the dump the connection stays open, as with anvil,
-until the client closes it.
+as anvil would. The dump file is read afresh for each connection and sent
+verbatim: a well-formed one ends with an empty line. After the dump the
+connection stays open, as with anvil, until the client closes it.
+
+The process that listens on anvil is the one a client finds in SO_PEERCRED,
+so the fake can stand in for Dovecot's master too: --comm gives it a
+process name ("dovecot"), and each --child NAME forks a child that takes
+NAME as its process name ("imap"), as the master's service processes do.
+The children's pids go to "children" next to the socket, one per line, in
+the order given. A child keeps the default action for SIGTERM and is not
+reaped until the fake exits, so until then its pid stays its own and a
+test can read from /proc whether, and by what signal, it ended.
 
 Faults: --stall-after stops sending after that many bytes and holds the
 connection; --close-after closes it after that many bytes. --count-file gets
 one line appended per accepted connection, so a test can assert that anvil
-was, or was never, contacted. The process never lives longer than
---lifetime seconds (300 by default), so a stalled run cannot hang a test
-suite.
+was, or was never, contacted. The process, and each child, never lives
+longer than --lifetime seconds (300 by default), so a stalled run cannot
+hang a test suite; the children also die with the fake.
 
 The socket appears only once it is listening (bound under a temporary name,
-then renamed), so a test may wait for the path to exist and then connect.
+then renamed), and only after the children have taken their names and the
+children file is written, so a test may wait for the path to exist and then
+read the pids and connect.
 """
 
 import argparse
+import ctypes
 import os
+import select
 import signal
 import socket
 import sys
@@ -28,12 +41,28 @@ import time
 
 REQUEST = b"VERSION\tanvil\t1\t0\nCONNECT-DUMP\n"
 HANDSHAKE_TIMEOUT = 10.0
+CHILD_READY_TIMEOUT = 10.0
+CHILDREN_FILE = "children"
+# prctl(2) options; a process name holds at most 15 bytes.
+PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
+COMM_MAX = 15
+
+
+def comm(text):
+    """A process name as prctl(PR_SET_NAME) takes it, never truncated."""
+    name = os.fsencode(text)
+    if not 0 < len(name) <= COMM_MAX:
+        raise argparse.ArgumentTypeError(
+            "a process name has 1 to %d bytes" % COMM_MAX)
+    return name
 
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--socket", required=True, help="path to listen on")
-    ap.add_argument("--dump", required=True, help="file whose bytes to send")
+    ap.add_argument("--dump", required=True,
+                    help="file whose bytes to send, read per connection")
     ap.add_argument("--chunk", type=int, default=4096,
                     help="bytes per send (default 4096)")
     ap.add_argument("--stall-after", type=int, metavar="BYTES",
@@ -44,8 +73,12 @@ def parse_args(argv):
                     help="append one line per accepted connection")
     ap.add_argument("--once", action="store_true",
                     help="serve a single connection, then exit")
-    ap.add_argument("--master-pid-file", type=int, metavar="PID",
-                    help="write PID to master.pid next to the socket")
+    ap.add_argument("--comm", type=comm, metavar="NAME",
+                    help="this process's name, as /proc/PID/stat shows it")
+    ap.add_argument("--child", type=comm, action="append", default=[],
+                    metavar="NAME",
+                    help="fork a child named NAME (repeatable); pids go to "
+                         "%s next to the socket" % CHILDREN_FILE)
     ap.add_argument("--lifetime", type=float, default=300.0,
                     help="exit after this many seconds (default 300)")
     args = ap.parse_args(argv)
@@ -59,11 +92,23 @@ def parse_args(argv):
     return args
 
 
+def prctl(option, arg):
+    libc = ctypes.CDLL(None, use_errno=True)
+    zero = ctypes.c_ulong(0)
+    if libc.prctl(ctypes.c_int(option), arg, zero, zero, zero) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def set_comm(name):
+    """Names the calling thread; in the main thread, before any other
+    starts, that is the name /proc/PID/stat gives the process."""
+    prctl(PR_SET_NAME, ctypes.c_char_p(name))
+
+
 class Server:
     def __init__(self, args):
         self.args = args
-        with open(args.dump, "rb") as f:
-            self.dump = f.read()
         self.deadline = time.monotonic() + args.lifetime
         self.count_lock = threading.Lock()
         self.accepted = 0
@@ -95,15 +140,22 @@ class Server:
             return False
         return True
 
+    def read_dump(self):
+        """Read per connection, so that a test can name in the dump the
+        children's pids, known only once the fake runs."""
+        with open(self.args.dump, "rb") as f:
+            return f.read()
+
     def send_dump(self, conn):
         a = self.args
-        limit = len(self.dump)
+        dump = self.read_dump()
+        limit = len(dump)
         for cut in (a.stall_after, a.close_after):
             if cut is not None:
                 limit = min(limit, cut)
         conn.settimeout(self.timeout())
         for off in range(0, limit, a.chunk):
-            conn.sendall(self.dump[off:min(off + a.chunk, limit)])
+            conn.sendall(dump[off:min(off + a.chunk, limit)])
 
     def hold(self, conn):
         """Keep the connection open until the client closes it."""
@@ -120,10 +172,79 @@ class Server:
                 if self.args.close_after is not None:
                     return
                 self.hold(conn)
-            except OSError:
+            except OSError as err:
                 # Timeouts, resets and broken pipes end this connection
                 # only; the client sees whatever was sent.
-                pass
+                if err.filename is not None:
+                    print("fake_anvil: %s" % err, file=sys.stderr)
+
+
+def child_main(name, parent, ready_fd, deadline):
+    """A child named name: reports once /proc shows the name, then sleeps
+    until SIGTERM (default action), the death of the fake, or the end of
+    the lifetime. Never returns into the fake's code."""
+    code = 1
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        prctl(PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGKILL))
+        # The fake may have died before the line above took effect.
+        if os.getppid() == parent:
+            set_comm(name)
+            os.write(ready_fd, b".")
+            time.sleep(max(0.0, deadline - time.monotonic()))
+            code = 0
+    finally:
+        os._exit(code)
+
+
+def wait_ready(fd, count, timeout):
+    """Waits for one byte from each of count children."""
+    end = time.monotonic() + timeout
+    got = 0
+    while got < count:
+        left = end - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise RuntimeError("a child did not take its name in time")
+        data = os.read(fd, count - got)
+        if not data:
+            raise RuntimeError("a child exited before taking its name")
+        got += len(data)
+
+
+def start_children(names, deadline, pids):
+    """Forks a child per name, appending each pid to pids at once so that
+    stop_children() reaps it whatever happens next."""
+    parent = os.getpid()
+    ready_r, ready_w = os.pipe()
+    try:
+        for name in names:
+            pid = os.fork()
+            if pid == 0:
+                os.close(ready_r)
+                child_main(name, parent, ready_w, deadline)
+            pids.append(pid)
+        os.close(ready_w)
+        ready_w = -1
+        wait_ready(ready_r, len(pids), CHILD_READY_TIMEOUT)
+    finally:
+        os.close(ready_r)
+        if ready_w >= 0:
+            os.close(ready_w)
+
+
+def stop_children(pids):
+    """SIGKILL ends a child at once, and an unreaped child's pid cannot
+    have been reused, so both steps are safe and bounded."""
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+def write_children(sock_path, pids):
+    path = os.path.join(os.path.dirname(os.path.abspath(sock_path)),
+                        CHILDREN_FILE)
+    with open(path, "w") as f:
+        f.write("".join("%d\n" % pid for pid in pids))
 
 
 def listen(path):
@@ -135,46 +256,50 @@ def listen(path):
     return s
 
 
-def write_master_pid(sock_path, pid):
-    path = os.path.join(os.path.dirname(os.path.abspath(sock_path)),
-                        "master.pid")
-    with open(path, "w") as f:
-        f.write("%d\n" % pid)
+def serve_until_done(server, lsock):
+    threads = []
+    while server.left() > 0:
+        lsock.settimeout(server.timeout())
+        try:
+            conn, _ = lsock.accept()
+        except socket.timeout:
+            break
+        server.record()
+        t = threading.Thread(target=server.serve, args=(conn,), daemon=True)
+        t.start()
+        threads.append(t)
+        if server.args.once:
+            break
+    for t in threads:
+        t.join(server.left())
 
 
 def run(args):
     server = Server(args)
-    if args.master_pid_file is not None:
-        write_master_pid(args.socket, args.master_pid_file)
-    lsock = listen(args.socket)
-    threads = []
+    if args.comm is not None:
+        set_comm(args.comm)
+    children = []
     try:
-        while server.left() > 0:
-            lsock.settimeout(server.timeout())
-            try:
-                conn, _ = lsock.accept()
-            except socket.timeout:
-                break
-            server.record()
-            t = threading.Thread(target=server.serve, args=(conn,),
-                                 daemon=True)
-            t.start()
-            threads.append(t)
-            if args.once:
-                break
-        for t in threads:
-            t.join(server.left())
-    finally:
-        lsock.close()
+        if args.child:
+            start_children(args.child, server.deadline, children)
+            write_children(args.socket, children)
+        lsock = listen(args.socket)
         try:
-            os.unlink(args.socket)
-        except FileNotFoundError:
-            pass
+            serve_until_done(server, lsock)
+        finally:
+            lsock.close()
+            try:
+                os.unlink(args.socket)
+            except FileNotFoundError:
+                pass
+    finally:
+        stop_children(children)
 
 
 def main(argv):
     args = parse_args(argv)
-    # SIGTERM from a test's cleanup must still remove the socket.
+    # SIGTERM from a test's cleanup must still remove the socket and reap
+    # the children.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     run(args)
     return 0

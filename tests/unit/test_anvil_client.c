@@ -34,6 +34,7 @@ struct fixture {
 	int lfd;
 	pid_t child;
 	struct kg_dump_parser parser;
+	pid_t listener;
 	char err[256];
 };
 
@@ -79,6 +80,7 @@ static int setup(void **state)
 	/* A backlog of 0 still admits one pending connection. */
 	assert_int_equal(listen(f->lfd, 0), 0);
 	f->child = -1;
+	f->listener = -1;
 	*state = f;
 	return 0;
 }
@@ -208,13 +210,16 @@ static void test_full_dump_in_small_chunks_is_parsed(void **state)
 
 	start_anvil(f, dump, len, HOLD);
 	assert_int_equal(kg_anvil_dump(f->path, 5000, count_conn, &t,
-	                               &f->parser, f->err, sizeof(f->err)),
+	                               &f->parser, &f->listener, f->err,
+	                               sizeof(f->err)),
 	                 KG_ANVIL_OK);
 	assert_true(f->parser.done);
 	assert_int_equal(f->parser.lines, 3000);
 	assert_int_equal(f->parser.malformed, 0);
 	assert_int_equal(t.lines, 3000);
 	assert_int_equal(t.pid_sum, sum);
+	/* This process called listen(); the child only serves. */
+	assert_int_equal(f->listener, getpid());
 	assert_anvil_exit_ok(f);
 	free(dump);
 }
@@ -226,7 +231,8 @@ static void test_empty_dump_is_ok(void **state)
 
 	start_anvil(f, "\n", 1, HOLD);
 	assert_int_equal(kg_anvil_dump(f->path, 5000, count_conn, &t,
-	                               &f->parser, f->err, sizeof(f->err)),
+	                               &f->parser, &f->listener, f->err,
+	                               sizeof(f->err)),
 	                 KG_ANVIL_OK);
 	assert_int_equal(f->parser.lines, 0);
 	assert_int_equal(t.lines, 0);
@@ -245,7 +251,7 @@ static void test_stalled_anvil_times_out(void **state)
 	start_anvil(f, dump, len, HOLD);
 	start = now_ms();
 	assert_int_equal(kg_anvil_dump(f->path, 300, count_conn, &t, &f->parser,
-	                               f->err, sizeof(f->err)),
+	                               &f->listener, f->err, sizeof(f->err)),
 	                 KG_ANVIL_FAILED);
 	took = now_ms() - start;
 	assert_string_equal(f->err, "anvil timed out after 300 ms");
@@ -266,7 +272,8 @@ static void test_close_mid_dump_is_an_error(void **state)
 
 	start_anvil(f, dump, len - 7, CLOSE);
 	assert_int_equal(kg_anvil_dump(f->path, 5000, count_conn, &t,
-	                               &f->parser, f->err, sizeof(f->err)),
+	                               &f->parser, &f->listener, f->err,
+	                               sizeof(f->err)),
 	                 KG_ANVIL_FAILED);
 	assert_string_equal(f->err, "anvil closed the connection mid-dump");
 	assert_int_equal(t.lines, 49);
@@ -284,9 +291,10 @@ static void test_missing_socket_names_path_and_errno(void **state)
 	snprintf(want, sizeof(want), "cannot connect to anvil at %s: %s", path,
 	         strerror(ENOENT));
 	assert_int_equal(kg_anvil_dump(path, 1000, count_conn, &t, &f->parser,
-	                               f->err, sizeof(f->err)),
+	                               &f->listener, f->err, sizeof(f->err)),
 	                 KG_ANVIL_FAILED);
 	assert_string_equal(f->err, want);
+	assert_int_equal(f->listener, 0);
 }
 
 static void test_full_listen_queue_times_out(void **state)
@@ -303,7 +311,7 @@ static void test_full_listen_queue_times_out(void **state)
 	                 0);
 	start = now_ms();
 	assert_int_equal(kg_anvil_dump(f->path, 200, count_conn, &t, &f->parser,
-	                               f->err, sizeof(f->err)),
+	                               &f->listener, f->err, sizeof(f->err)),
 	                 KG_ANVIL_FAILED);
 	took = now_ms() - start;
 	assert_string_equal(f->err, "anvil timed out after 200 ms");
@@ -330,7 +338,8 @@ static void test_overlong_line_is_skipped_then_good_lines_parse(void **state)
 	memcpy(script + long_len + 1, good, sizeof(good) - 1);
 	start_anvil(f, script, len, HOLD);
 	assert_int_equal(kg_anvil_dump(f->path, 5000, count_conn, &t,
-	                               &f->parser, f->err, sizeof(f->err)),
+	                               &f->parser, &f->listener, f->err,
+	                               sizeof(f->err)),
 	                 KG_ANVIL_OK);
 	assert_int_equal(f->parser.malformed, 1);
 	assert_int_equal(f->parser.first_err, KG_LINE_TOO_LONG);
@@ -350,7 +359,8 @@ static void test_callback_failure_stops_the_dump(void **state)
 
 	start_anvil(f, dump, len, HOLD);
 	assert_int_equal(kg_anvil_dump(f->path, 5000, count_conn, &t,
-	                               &f->parser, f->err, sizeof(f->err)),
+	                               &f->parser, &f->listener, f->err,
+	                               sizeof(f->err)),
 	                 KG_ANVIL_STOPPED);
 	assert_int_equal(t.lines, 5);
 	assert_string_equal(f->err, "processing the anvil dump failed");
@@ -368,7 +378,7 @@ static void test_overlong_socket_path_is_refused(void **state)
 	path[0] = '/';
 	path[sizeof(path) - 1] = '\0';
 	assert_int_equal(kg_anvil_dump(path, 1000, count_conn, &t, &f->parser,
-	                               f->err, sizeof(f->err)),
+	                               &f->listener, f->err, sizeof(f->err)),
 	                 KG_ANVIL_FAILED);
 	assert_string_equal(f->err, "anvil socket path too long (199 bytes)");
 }

@@ -368,157 +368,43 @@ static void test_thread_id_is_refused(void **state)
 	close(a.quit[1]);
 }
 
-/* ---- master.pid ---- */
+/* ---- the master: the process listening on anvil ---- */
 
-struct pid_dir {
-	char dir[64];
-	char anvil[96];
-	char pidfile[96];
-	char err[256];
-};
-
-static int serial;
-
-static int pid_dir_setup(void **state)
+static void test_master_named_dovecot_is_accepted(void **state)
 {
-	struct pid_dir *d = calloc(1, sizeof(*d));
+	pid_t master = spawn_named("dovecot");
+	char err[256] = "";
 
-	assert_non_null(d);
-	snprintf(d->dir, sizeof(d->dir), "/tmp/kg-verify-test.%d.%d",
-	         (int)getpid(), serial++);
-	assert_int_equal(mkdir(d->dir, 0700), 0);
-	snprintf(d->anvil, sizeof(d->anvil), "%s/anvil", d->dir);
-	snprintf(d->pidfile, sizeof(d->pidfile), "%s/master.pid", d->dir);
-	*state = d;
-	return 0;
-}
-
-static int pid_dir_teardown(void **state)
-{
-	struct pid_dir *d = *state;
-
-	unlink(d->pidfile);
-	rmdir(d->dir);
-	free(d);
-	return 0;
-}
-
-static void write_pidfile(const struct pid_dir *d, const char *text)
-{
-	FILE *f = fopen(d->pidfile, "w");
-
-	assert_non_null(f);
-	assert_int_equal(fputs(text, f) >= 0, 1);
-	assert_int_equal(fclose(f), 0);
-}
-
-static void test_master_pid_of_dovecot_is_accepted(void **state)
-{
-	struct pid_dir *d = *state;
-	pid_t master = spawn_named("dovecot"), got = 0;
-	char text[32];
-
-	snprintf(text, sizeof(text), "%d\n", (int)master);
-	write_pidfile(d, text);
-	assert_int_equal(kg_master_pid(d->anvil, &got, d->err, sizeof(d->err)),
-	                 0);
-	assert_int_equal(got, master);
-	snprintf(text, sizeof(text), "%d", (int)master);
-	write_pidfile(d, text);
-	got = 0;
-	assert_int_equal(kg_master_pid(d->anvil, &got, d->err, sizeof(d->err)),
-	                 0);
-	assert_int_equal(got, master);
+	(void)state;
+	assert_int_equal(kg_master_check(master, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
 	end_child(master);
 }
 
-static void test_master_pid_of_other_process_is_refused(void **state)
+static void check_not_master(pid_t pid)
 {
-	struct pid_dir *d = *state;
-	char text[32], want[256];
-	pid_t got;
+	char err[256], want[256];
 
-	snprintf(text, sizeof(text), "%d\n", (int)getpid());
-	write_pidfile(d, text);
-	assert_int_equal(kg_master_pid(d->anvil, &got, d->err, sizeof(d->err)),
-	                 -1);
+	assert_int_equal(kg_master_check(pid, err, sizeof(err)), -1);
 	snprintf(want, sizeof(want),
-	         "process %d named in %s is not a running Dovecot master",
-	         (int)getpid(), d->pidfile);
-	assert_string_equal(d->err, want);
+	         "process %d listening on anvil is not a running Dovecot "
+	         "master",
+	         (int)pid);
+	assert_string_equal(err, want);
 }
 
-static const char *const bad_pidfiles[] = {
-        "",
-        "\n",
-        "abc\n",
-        "12a\n",
-        "-5\n",
-        "+5\n",
-        " 5\n",
-        "5 \n",
-        "5\n\n",
-        "0\n",
-        "05\n",
-        "2147483648",
-        "99999999999",
-        "1\r\n",
-        "1\n2\n",
-        "123456789012345678901234567890\n",
-};
-
-static void test_malformed_master_pid_is_refused(void **state)
+/* This test itself, a reaped child once named "dovecot", and the pids
+ * no process can have. */
+static void test_other_listeners_are_refused(void **state)
 {
-	struct pid_dir *d = *state;
-	char want[256];
-	pid_t got;
+	pid_t gone = spawn_named("dovecot");
 
-	snprintf(want, sizeof(want), "%s does not hold a process id",
-	         d->pidfile);
-	for (size_t i = 0; i < sizeof(bad_pidfiles) / sizeof(bad_pidfiles[0]);
-	     i++) {
-		write_pidfile(d, bad_pidfiles[i]);
-		if (kg_master_pid(d->anvil, &got, d->err, sizeof(d->err)) != -1)
-			fail_msg("accepted master.pid \"%s\"", bad_pidfiles[i]);
-		assert_string_equal(d->err, want);
-	}
-}
-
-static void test_missing_master_pid_is_reported(void **state)
-{
-	struct pid_dir *d = *state;
-	char want[256];
-	pid_t got;
-
-	snprintf(want, sizeof(want), "cannot open %s: %s", d->pidfile,
-	         strerror(ENOENT));
-	assert_int_equal(kg_master_pid(d->anvil, &got, d->err, sizeof(d->err)),
-	                 -1);
-	assert_string_equal(d->err, want);
-}
-
-/* A FIFO would block a plain open; it must be refused at once. */
-static void test_fifo_master_pid_is_refused(void **state)
-{
-	struct pid_dir *d = *state;
-	char want[256];
-	pid_t got;
-
-	assert_int_equal(mkfifo(d->pidfile, 0600), 0);
-	snprintf(want, sizeof(want), "%s is not a regular file", d->pidfile);
-	assert_int_equal(kg_master_pid(d->anvil, &got, d->err, sizeof(d->err)),
-	                 -1);
-	assert_string_equal(d->err, want);
-}
-
-static void test_relative_anvil_path_is_refused(void **state)
-{
-	struct pid_dir *d = *state;
-	pid_t got;
-
-	assert_int_equal(kg_master_pid("anvil", &got, d->err, sizeof(d->err)),
-	                 -1);
-	assert_string_equal(d->err, "anvil path is not absolute");
+	(void)state;
+	end_child(gone);
+	check_not_master(getpid());
+	check_not_master(gone);
+	check_not_master(0);
+	check_not_master(-1);
 }
 
 int main(void)
@@ -540,24 +426,8 @@ int main(void)
 	        cmocka_unit_test(test_nonpositive_pids_are_refused),
 	        cmocka_unit_test(test_unset_master_refuses_everything),
 	        cmocka_unit_test(test_thread_id_is_refused),
-	        cmocka_unit_test_setup_teardown(
-	                test_master_pid_of_dovecot_is_accepted, pid_dir_setup,
-	                pid_dir_teardown),
-	        cmocka_unit_test_setup_teardown(
-	                test_master_pid_of_other_process_is_refused,
-	                pid_dir_setup, pid_dir_teardown),
-	        cmocka_unit_test_setup_teardown(
-	                test_malformed_master_pid_is_refused, pid_dir_setup,
-	                pid_dir_teardown),
-	        cmocka_unit_test_setup_teardown(
-	                test_missing_master_pid_is_reported, pid_dir_setup,
-	                pid_dir_teardown),
-	        cmocka_unit_test_setup_teardown(test_fifo_master_pid_is_refused,
-	                                        pid_dir_setup,
-	                                        pid_dir_teardown),
-	        cmocka_unit_test_setup_teardown(
-	                test_relative_anvil_path_is_refused, pid_dir_setup,
-	                pid_dir_teardown),
+	        cmocka_unit_test(test_master_named_dovecot_is_accepted),
+	        cmocka_unit_test(test_other_listeners_are_refused),
 	};
 
 	/* Orphaned grandchildren come back here to be reaped. */

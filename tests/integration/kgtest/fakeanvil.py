@@ -1,9 +1,12 @@
-"""A fake anvil socket (tests/tools/fake_anvil.py) serving a fixed dump.
+"""A fake anvil socket (tests/tools/fake_anvil.py) serving a dump that a
+test can replace at any time.
 
-Each fake lives in a directory of its own, so that the master.pid written
-next to its socket belongs to it alone. The fake process stops itself after
-LIFETIME seconds at the latest, so a test that dies cannot leave it behind
-for long.
+The process listening on the fake's socket can pass as Dovecot's master
+(comm="dovecot") with service processes of its own (children=["imap"]),
+or not. Each fake lives in a directory of its own, so that the files next
+to its socket belong to it alone. The fake process stops itself, and its
+children, after LIFETIME seconds at the latest, so a test that dies cannot
+leave them behind for long.
 """
 
 import os
@@ -17,42 +20,81 @@ FAKE_ANVIL = os.path.join(os.path.dirname(os.path.abspath(__file__)),
 START_TIMEOUT = 10
 STOP_TIMEOUT = 10
 LIFETIME = 280
+# proc(5): /proc/PID/stat field 52, a zombie's wait status.
+EXIT_CODE_FIELD = 52
+
+
+def ended_by(pid):
+    """None while process pid runs; once it has ended, the signal that
+    ended it, or 0 if it exited. Holds only while pid is an unreaped child
+    of its parent, which keeps the pid and the wait status: a FakeAnvil's
+    children until stop(), a Popen child until poll() or wait()."""
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    # The fields after the name, which may hold spaces, start at field 3.
+    fields = stat[stat.rindex(")") + 2:].split()
+    if fields[0] != "Z":
+        return None
+    return int(fields[EXIT_CODE_FIELD - 3]) & 0x7f
 
 
 class FakeAnvil:
-    """fake_anvil.py serving dump from PARENT/NAME/anvil; use as a context
+    """fake_anvil.py listening on PARENT/NAME/anvil; use as a context
     manager or call stop().
 
-    dump: the text sent for CONNECT-DUMP (a well-formed one ends with an
-    empty line). master: a pid for master.pid next to the socket, or None
-    for no master.pid. connections() counts the clients accepted so far.
+    dump: the text or bytes sent for CONNECT-DUMP (a well-formed dump ends
+    with an empty line); set_dump() replaces it for the next connection.
+    comm: the listener's process name, None for the interpreter's own.
+    children: the names of child processes the listener starts; .children
+    holds their pids in the same order, .pid the listener's. options: more
+    fake_anvil.py options. connections() counts the clients accepted so
+    far.
     """
 
-    def __init__(self, parent, name, dump, master=None):
+    def __init__(self, parent, name, dump="\n", comm=None, children=(),
+                 options=()):
         self.dir = os.path.join(parent, name)
         os.mkdir(self.dir)
+        # The confined broker connects without bypassing permissions.
+        os.chmod(self.dir, 0o755)
         self.path = os.path.join(self.dir, "anvil")
         self.count_path = os.path.join(self.dir, "count")
-        dump_path = os.path.join(self.dir, "dump")
-        with open(dump_path, "w") as f:
-            f.write(dump)
+        self.dump_path = os.path.join(self.dir, "dump")
+        self.children = []
+        self.set_dump(dump)
         argv = [sys.executable, FAKE_ANVIL, "--socket", self.path, "--dump",
-                dump_path, "--count-file", self.count_path, "--lifetime",
-                str(LIFETIME)]
-        if master is not None:
-            argv += ["--master-pid-file", str(master)]
+                self.dump_path, "--count-file", self.count_path,
+                "--lifetime", str(LIFETIME), *options]
+        if comm is not None:
+            argv += ["--comm", comm]
+        for child in children:
+            argv += ["--child", child]
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+        self.pid = self.proc.pid
         wait_until(lambda: os.path.exists(self.path) or
                    self.proc.poll() is not None, START_TIMEOUT)
         if self.proc.poll() is not None or not os.path.exists(self.path):
             self.stop()
             raise RuntimeError(f"fake anvil {name} did not start")
+        if children:
+            # Written before the socket appeared.
+            with open(os.path.join(self.dir, "children")) as f:
+                self.children = [int(line) for line in f]
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.stop()
+
+    def set_dump(self, dump):
+        """Replaces the dump whole (write, then rename), so a connection
+        never reads half of it."""
+        data = dump.encode() if isinstance(dump, str) else dump
+        tmp = self.dump_path + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.rename(tmp, self.dump_path)
 
     def connections(self):
         try:
@@ -62,8 +104,8 @@ class FakeAnvil:
             return 0
 
     def stop(self):
-        """Stops the fake (bounded); Popen ignores signals to a process
-        that has already exited."""
+        """Stops the fake, which kills and reaps its children (bounded);
+        Popen ignores signals to a process that has already exited."""
         self.proc.terminate()
         try:
             self.proc.wait(STOP_TIMEOUT)
