@@ -264,7 +264,7 @@ void kg_broker_main(const struct kg_config *cfg, int frontend_fd)
 	size_t len;
 
 	kg_audit_open(cfg->audit == KG_AUDIT_SYSLOG ? _PATH_LOG : NULL);
-	if (kg_sandbox_broker() < 0)
+	if (kg_sandbox_broker(&cfg->broker) < 0)
 		return;
 	for (;;) {
 		int fd = receive(frontend_fd, buf, sizeof(buf), &len);

@@ -329,7 +329,20 @@ int kg_sandbox_frontend_privileges(uid_t uid, gid_t gid)
 	return harden_process();
 }
 
-int kg_sandbox_broker_privileges(void)
+/* SECBIT_NO_SETUID_FIXUP, already set, keeps the capabilities through
+ * the uid change: set_caps then narrows them to CAP_KILL. */
+static int become(const struct kg_ids *ids)
+{
+	if (ids->uid == 0)
+		return 0;
+	if (setgroups(ids->n_groups, ids->groups) < 0 ||
+	    setresgid(ids->gid, ids->gid, ids->gid) < 0 ||
+	    setresuid(ids->uid, ids->uid, ids->uid) < 0)
+		return fail("dropping to broker_user");
+	return 0;
+}
+
+int kg_sandbox_broker_privileges(const struct kg_ids *ids)
 {
 	static const cap_value_t keep[] = {CAP_KILL};
 
@@ -345,6 +358,8 @@ int kg_sandbox_broker_privileges(void)
 	                  SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED,
 	          0, 0, 0) < 0)
 		return fail("securebits");
+	if (become(ids) < 0)
+		return -1;
 	if (drop_bounding_set() < 0)
 		return fail("bounding set");
 	if (set_caps(keep, 1) < 0)
@@ -363,10 +378,10 @@ int kg_sandbox_frontend(uid_t uid, gid_t gid)
 	return seccomp_filter(KG_SANDBOX_FRONTEND);
 }
 
-int kg_sandbox_broker(void)
+int kg_sandbox_broker(const struct kg_ids *ids)
 {
 	tzset();
-	if (kg_sandbox_broker_privileges() < 0 ||
+	if (kg_sandbox_broker_privileges(ids) < 0 ||
 	    kg_sandbox_landlock(KG_SANDBOX_BROKER) < 0)
 		return -1;
 	return seccomp_filter(KG_SANDBOX_BROKER);

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "config.h"
+
 enum kg_sandbox_role { KG_SANDBOX_FRONTEND, KG_SANDBOX_BROKER };
 
 /* Frontend: empty chroot, runs as uid/gid with no supplementary groups and
@@ -21,12 +23,12 @@ enum kg_sandbox_role { KG_SANDBOX_FRONTEND, KG_SANDBOX_BROKER };
  * Returns 0, or -1 after logging why. */
 int kg_sandbox_frontend(uid_t uid, gid_t gid);
 
-/* Broker: keeps its uid, only CAP_KILL (permitted and effective), empty
- * bounding and ambient sets, locked securebits, no_new_privs, not
- * dumpable; Landlock lets it read files beneath /proc and nothing else,
- * and reach no abstract socket; seccomp. Must start as root. Returns 0, or
- * -1 after logging why. */
-int kg_sandbox_broker(void);
+/* Broker: runs as ids (uid 0: keeps root's ids), only CAP_KILL (permitted
+ * and effective), empty bounding and ambient sets, locked securebits,
+ * no_new_privs, not dumpable; Landlock lets it read files beneath /proc
+ * and nothing else, and reach no abstract socket; seccomp. Must start as
+ * root. Returns 0, or -1 after logging why. */
+int kg_sandbox_broker(const struct kg_ids *ids);
 
 /* Two of the layers the entries stack, one at a time. Layers overlap (a
  * write open is refused by seccomp and by Landlock), so only a test of
@@ -34,7 +36,7 @@ int kg_sandbox_broker(void);
  * verdict, SIGSYS, comes from no other layer. Each returns 0, or -1
  * after logging why. */
 int kg_sandbox_frontend_privileges(uid_t uid, gid_t gid);
-int kg_sandbox_broker_privileges(void);
+int kg_sandbox_broker_privileges(const struct kg_ids *ids);
 int kg_sandbox_landlock(enum kg_sandbox_role role);
 
 /* Every filesystem right of Landlock ABI abi, all of which both rulesets

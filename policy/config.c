@@ -268,6 +268,43 @@ static void set_frontend_user(struct parser *p, struct kg_str v)
 		resolve_frontend(p, name);
 }
 
+/* Only the broker's own groups, none of them root's: the group of
+ * Dovecot's anvil listener is what it needs. */
+static void resolve_broker(struct parser *p, const char *user)
+{
+	const struct passwd *pw = getpwnam(user);
+	struct kg_ids *ids = &p->cfg->broker;
+	int n = KG_CONF_MAX_GROUPS;
+
+	if (!pw) {
+		report(p, "broker_user: unknown user '%s'", user);
+		return;
+	}
+	*ids = (struct kg_ids){.uid = pw->pw_uid, .gid = pw->pw_gid};
+	if (pw->pw_uid == 0)
+		return;
+	if (getgrouplist(user, pw->pw_gid, ids->groups, &n) < 0) {
+		report(p, "broker_user: '%s' is in more than %d groups", user,
+		       KG_CONF_MAX_GROUPS);
+		return;
+	}
+	ids->n_groups = (size_t)n;
+	for (size_t i = 0; i < ids->n_groups; i++)
+		if (ids->groups[i] == 0)
+			report(p, "broker_user: '%s' is in group 0", user);
+}
+
+static void set_broker_user(struct parser *p, struct kg_str v)
+{
+	char name[ACCOUNT_MAX + 1];
+
+	if (!copy_str(v, name, sizeof(name)))
+		report(p, "%s: name is longer than %d bytes", p->key,
+		       ACCOUNT_MAX);
+	else
+		resolve_broker(p, name);
+}
+
 static bool service_ok(struct kg_str v)
 {
 	if (v.len > KG_SERVICE_MAX)
@@ -536,6 +573,7 @@ static const struct key keys[] = {
         {"listen_mode", SEC_BROKER, false, set_listen_mode},
         {"anvil", SEC_BROKER, false, set_broker_anvil},
         {"frontend_user", SEC_BROKER, false, set_frontend_user},
+        {"broker_user", SEC_BROKER, false, set_broker_user},
         {"services", SEC_BROKER, false, set_services},
         {"client_timeout_ms", SEC_BROKER, false, set_client_timeout},
         {"anvil_timeout_ms", SEC_BROKER, false, set_anvil_timeout},
@@ -865,6 +903,10 @@ static void finish(struct parser *p)
 	p->line = 0;
 	if (!p->frontend_set)
 		resolve_frontend(p, DEFAULT_FRONTEND_USER);
+	/* The frontend handles hostile input: it must not be able to
+	 * signal or trace the broker as a process of its own uid. */
+	if (cfg->broker.uid != 0 && cfg->broker.uid == cfg->frontend_uid)
+		report(p, "broker_user and frontend_user must differ");
 	for (size_t i = 0; i < cfg->n_rules; i++)
 		cfg->root_named |= names_root(&cfg->rules[i]);
 }

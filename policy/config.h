@@ -20,6 +20,7 @@
 #define KG_CONF_MAX_RULES     1024
 #define KG_CONF_MAX_LIST      64 /* principals, users, networks per rule */
 #define KG_CONF_MAX_SERVICES  16
+#define KG_CONF_MAX_GROUPS    64 /* supplementary groups of broker_user */
 
 /* Index of the [broker] section's anvil in kg_config.instances. */
 #define KG_INSTANCE_DEFAULT 0
@@ -29,6 +30,15 @@ enum kg_audit { KG_AUDIT_SYSLOG, KG_AUDIT_STDERR };
 struct kg_instance {
 	char name[KG_CONF_NAME_MAX + 1];
 	char anvil[KG_PATH_MAX + 1];
+};
+
+/* The account the broker runs as: uid 0 (the default) keeps root's ids,
+ * any other uid comes with its primary gid and its groups. */
+struct kg_ids {
+	uid_t uid;
+	gid_t gid;
+	gid_t groups[KG_CONF_MAX_GROUPS];
+	size_t n_groups;
 };
 
 enum kg_principal_kind { KG_PRINCIPAL_UID, KG_PRINCIPAL_GID };
@@ -62,6 +72,7 @@ struct kg_config {
 	mode_t listen_mode;
 	uid_t frontend_uid;
 	gid_t frontend_gid;
+	struct kg_ids broker;
 	char services[KG_CONF_MAX_SERVICES][KG_SERVICE_MAX + 1];
 	size_t n_services;
 	unsigned int client_timeout_ms;

@@ -1,6 +1,7 @@
 /* sandbox_probe ROLE[/LAYER] ACTION DIR
  *
- * Enters ROLE's sandbox (frontend or broker) through the function the
+ * Enters ROLE's sandbox (frontend, broker, or broker-user: the broker as
+ * broker_user = daemon) through the function the
  * daemon uses, or only its privileges or Landlock layer through the
  * function that sandbox stacks, then makes the one call ACTION names and
  * reports what happened (seccomp needs no such layer of its own: no
@@ -58,7 +59,11 @@
 #define EXIT_SETUP    2
 #define EXIT_SANDBOX  3
 #define EXIT_MISMATCH 4
-#define EXIT_ERRNO    100
+
+/* The account and extra group of the "broker-user" role. */
+#define BROKER_USER       "daemon"
+#define BROKER_USER_GROUP 54323
+#define EXIT_ERRNO        100
 
 static struct {
 	const char *dir;
@@ -846,15 +851,16 @@ static int prepare_sockets(void)
 }
 
 /* ROLE alone enters the whole sandbox; ROLE/LAYER just that layer. */
-static int enter_layer(enum kg_sandbox_role role, const char *layer)
+static int enter_layer(enum kg_sandbox_role role, const struct kg_ids *ids,
+                       const char *layer)
 {
 	bool broker = role == KG_SANDBOX_BROKER;
 
 	if (layer == NULL)
-		return broker ? kg_sandbox_broker()
+		return broker ? kg_sandbox_broker(ids)
 		              : kg_sandbox_frontend(p.nobody_uid, p.nobody_gid);
 	if (strcmp(layer, "privileges") == 0)
-		return broker ? kg_sandbox_broker_privileges()
+		return broker ? kg_sandbox_broker_privileges(ids)
 		              : kg_sandbox_frontend_privileges(p.nobody_uid,
 		                                               p.nobody_gid);
 	if (strcmp(layer, "landlock") == 0)
@@ -863,16 +869,39 @@ static int enter_layer(enum kg_sandbox_role role, const char *layer)
 	exit(EXIT_SETUP);
 }
 
+/* "broker-user": the broker as broker_user = daemon, whose group list
+ * the configuration would have read, here one made-up group. */
+static struct kg_ids broker_user_ids(void)
+{
+	struct passwd *pw = getpwnam(BROKER_USER);
+	struct kg_ids ids = {.n_groups = 1, .groups = {BROKER_USER_GROUP}};
+
+	if (pw == NULL || pw->pw_uid == 0) {
+		fprintf(stderr, "sandbox_probe: no unprivileged user %s\n",
+		        BROKER_USER);
+		exit(EXIT_SETUP);
+	}
+	ids.uid = pw->pw_uid;
+	ids.gid = pw->pw_gid;
+	return ids;
+}
+
 static int enter(char *spec)
 {
+	static const struct kg_ids root = {0};
 	char *layer = strchr(spec, '/');
+	struct kg_ids user;
 
 	if (layer != NULL)
 		*layer++ = '\0';
 	if (strcmp(spec, "frontend") == 0)
-		return enter_layer(KG_SANDBOX_FRONTEND, layer);
+		return enter_layer(KG_SANDBOX_FRONTEND, NULL, layer);
 	if (strcmp(spec, "broker") == 0)
-		return enter_layer(KG_SANDBOX_BROKER, layer);
+		return enter_layer(KG_SANDBOX_BROKER, &root, layer);
+	if (strcmp(spec, "broker-user") == 0) {
+		user = broker_user_ids();
+		return enter_layer(KG_SANDBOX_BROKER, &user, layer);
+	}
 	fprintf(stderr, "sandbox_probe: unknown role %s\n", spec);
 	exit(EXIT_SETUP);
 }

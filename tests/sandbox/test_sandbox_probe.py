@@ -42,6 +42,11 @@ EPERM = "EPERM"
 EACCES = "EACCES"
 
 NO_SETUID_FIXUP = ("setpriv", "--securebits=+no_setuid_fixup", "--")
+# The "broker-user" role: the broker as broker_user = daemon, with one
+# supplementary group (sandbox_probe.c).
+BROKER_USER = "daemon"
+BROKER_USER_GROUP = 54323
+
 # Started with a capability in the ambient set, which must not survive.
 AMBIENT_KILL = ("setpriv", "--inh-caps=+kill", "--ambient-caps=+kill", "--")
 
@@ -195,6 +200,14 @@ ROWS += [
     ("broker/privileges", "open_foreign", EACCES, "no CAP_DAC_OVERRIDE"),
     ("broker/privileges", "capset", EPERM, "no capability but CAP_KILL"),
     ("broker/privileges", "pidfd_sigterm", OK, "keeps CAP_KILL"),
+    ("broker-user", "pidfd_sigterm", OK, "keeps CAP_KILL as another uid"),
+    ("broker-user", "open_proc_stat", OK, "reads /proc/PID/stat"),
+    ("broker-user", "open_foreign", EACCES, "no CAP_DAC_OVERRIDE"),
+    ("broker-user", "setresuid", SIGSYS, "changes no ids"),
+    ("broker-user/privileges", "setresuid", EPERM, "cannot become root "
+     "again"),
+    ("broker-user/privileges", "securebits", OK, "securebits set and "
+     "locked"),
 ]
 
 
@@ -339,13 +352,18 @@ def main():
             continue
         got, detail = run_row(role, call, nobody)
         mark = "ok  " if got == want else "FAIL"
-        print(f"{mark} {role:19} {call:22} {got:7} (want {want}: {why})",
+        print(f"{mark} {role:22} {call:22} {got:7} (want {want}: {why})",
               flush=True)
         if got != want:
             failures.append(f"{role} {call}: {got}, want {want} "
                             f"[{detail}]")
     def frontend(pid):
         return check_frontend(pid, nobody.pw_uid, nobody.pw_gid)
+
+    def broker_user(pid):
+        user = pwd.getpwnam(BROKER_USER)
+        return check_broker(pid, user.pw_uid, user.pw_gid,
+                            [BROKER_USER_GROUP])
 
     held = [
         ("frontend", frontend, (),
@@ -360,6 +378,8 @@ def main():
          "capabilities empty though started with an ambient one"),
         ("broker", check_broker, AMBIENT_KILL,
          "ambient set empty though started with CAP_KILL there"),
+        ("broker-user", broker_user, (),
+         "broker_user's ids and groups, CAP_KILL kept, not dumpable"),
     ]
     for role in ("frontend", "broker"):
         held.append((role, stop_and_continue, (),

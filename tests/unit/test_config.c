@@ -77,6 +77,8 @@ static void test_empty_file_gives_defaults(void **state)
 	assert_int_equal(cfg.listen_mode, 0666);
 	assert_int_equal(cfg.frontend_uid, 65534);
 	assert_int_equal(cfg.frontend_gid, 65534);
+	assert_int_equal(cfg.broker.uid, 0);
+	assert_int_equal(cfg.broker.n_groups, 0);
 	assert_int_equal(cfg.n_services, 4);
 	assert_string_equal(cfg.services[0], "imap");
 	assert_string_equal(cfg.services[1], "pop3");
@@ -103,6 +105,7 @@ static void test_broker_keys_are_parsed(void **state)
 	         "listen_mode = 0660\n"
 	         "anvil = /run/dovecot-a/anvil\n"
 	         "frontend_user = daemon\n"
+	         "broker_user = bin\n"
 	         "services = imap lmtp-x pop3\n"
 	         "client_timeout_ms = 1\n"
 	         "anvil_timeout_ms = 600000\n"
@@ -113,6 +116,11 @@ static void test_broker_keys_are_parsed(void **state)
 	assert_string_equal(cfg.instances[0].anvil, "/run/dovecot-a/anvil");
 	assert_int_equal(cfg.frontend_uid, 1);
 	assert_int_equal(cfg.frontend_gid, 1);
+	/* Debian's bin: uid 2, gid 2, no other group. */
+	assert_int_equal(cfg.broker.uid, 2);
+	assert_int_equal(cfg.broker.gid, 2);
+	assert_int_equal(cfg.broker.n_groups, 1);
+	assert_int_equal(cfg.broker.groups[0], 2);
 	assert_int_equal(cfg.n_services, 3);
 	assert_string_equal(cfg.services[1], "lmtp-x");
 	assert_int_equal(cfg.client_timeout_ms, 1);
@@ -409,6 +417,10 @@ static const struct error_case error_cases[] = {
          "t.conf:2: frontend_user: unknown user 'kg-no-such-user'\n"},
         {"root frontend user", "[broker]\nfrontend_user = root\n",
          "t.conf:2: frontend_user: 'root' has uid or gid 0\n"},
+        {"unknown broker user", "[broker]\nbroker_user = kg-no-such-user\n",
+         "t.conf:2: broker_user: unknown user 'kg-no-such-user'\n"},
+        {"broker user is the frontend user", "[broker]\nbroker_user = nobody\n",
+         "t.conf:0: broker_user and frontend_user must differ\n"},
         {"control byte", "[broker]\x01\n",
          "t.conf:1: control byte 0x01 in column 9\n"},
         {"carriage return", "[broker]\r\n",

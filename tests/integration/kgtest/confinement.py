@@ -92,13 +92,21 @@ def check_frontend(pid, uid, gid):
     return problems
 
 
-def check_broker(pid):
-    """Problems of the broker: uid 0 with CAP_KILL alone permitted and
-    effective, empty inheritable, bounding and ambient sets, not
-    dumpable."""
+def check_broker(pid, uid=0, gid=None, groups=None):
+    """Problems of the broker: uid (0 by default; then gid and groups are
+    left as they came) with CAP_KILL alone permitted and effective, empty
+    inheritable, bounding and ambient sets, not dumpable. groups: the
+    supplementary gids expected, in any order."""
     fields = status(pid)
     problems = _common(fields)
-    problems += _ids(fields, "Uid", 0)
+    problems += _ids(fields, "Uid", uid)
+    if gid is not None:
+        problems += _ids(fields, "Gid", gid)
+    if groups is not None and \
+            sorted(fields.get("Groups", "").split()) != \
+            sorted(str(g) for g in groups):
+        problems.append(f"supplementary groups {fields.get('Groups')}, "
+                        f"expected {sorted(groups)}")
     want = {"CapInh": 0, "CapPrm": 1 << CAP_KILL, "CapEff": 1 << CAP_KILL,
             "CapBnd": 0, "CapAmb": 0}
     for name, value in _caps(fields).items():

@@ -128,16 +128,19 @@ class Dovecot(Service):
     to ten connections, and there is only one (process_limit 1) unless
     imap_process_limit says otherwise: the case of doveadm kick's -f.
     imap_process_limit: the imap process_limit (Dovecot's default is 100)
-    for tests that open many sessions.
+    for tests that open many sessions. anvil_group: a group given the anvil
+    socket (mode 0660), as for a broker that does not run as root.
     """
 
-    def __init__(self, users, shared_imap=False, imap_process_limit=None):
+    def __init__(self, users, shared_imap=False, imap_process_limit=None,
+                 anvil_group=None):
         for name, password in users.items():
             _check_field("user name", name)
             _check_field("password", password)
         self.users = dict(users)
         self.shared_imap = shared_imap
         self.imap_process_limit = imap_process_limit
+        self.anvil_group = anvil_group
         self.dir = None
         self.imap_port = None
         self.pop3_port = None
@@ -211,6 +214,11 @@ class Dovecot(Service):
             process_limit = process_limit or 1
         if process_limit is not None:
             imap_service += f"  process_limit = {process_limit}\n"
+        anvil_service = ""
+        if self.anvil_group is not None:
+            anvil_service = ("service anvil {\n  unix_listener anvil {\n"
+                             f"    group = {self.anvil_group}\n"
+                             "    mode = 0660\n  }\n}\n")
         conf = f"""\
 base_dir = {self.base_dir}
 state_dir = {d}/state
@@ -267,7 +275,7 @@ protocol imap {{
 protocol pop3 {{
   mail_max_userip_connections = {USERIP_CONNECTIONS}
 }}
-"""
+{anvil_service}"""
         with open(self.conf_path, "w") as f:
             f.write(conf)
 
