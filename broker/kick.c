@@ -118,6 +118,11 @@ static void execute(struct kg_job *job, struct kg_plan *plan,
 		services[i] = job->cfg->services[i];
 	run_targets(&vc, res, o);
 	if (o->n_refused > o->n_gone) {
+		/* The pids that passed were not signalled either: the reply
+		 * and the audit line name none, and count nothing kicked. */
+		o->n_signalled = 0;
+		end->conns = end->pids = 0;
+		job->audit.conns = 0;
 		send_outcome(job, o);
 		end->status = KG_EXIT_NOPERM;
 		kg_end_set_error(end, "refused: a target is not a verified "

@@ -80,6 +80,9 @@ def fake_table(st):
         "mixed": ("dovecot", ("imap",),
                   lambda f: dump_line("foo", f.children[0]) +
                   dump_line("ghost", st.gone)),
+        "foreign_beside_mail": ("dovecot", ("imap",),
+                                lambda f: dump_line("foo", f.children[0]) +
+                                dump_line("victim", st.sleeper.pid)),
         "unconfigured": ("dovecot", (),
                          lambda f: dump_line("victim", st.sleeper.pid)),
     }
@@ -201,6 +204,27 @@ def case_gone_pid_beside_a_live_process(st):
           f"output {res.out!r}")
 
 
+def case_foreign_pid_beside_a_mail_process(st):
+    """All or nothing: the mail process that passed its checks is not
+    signalled either, and the reply names no pid and counts nothing as
+    kicked."""
+    fake = st.fake["foreign_beside_mail"]
+    imap = fake.children[0]
+    res = st.kg.run("kick", "-j", "-a", fake.path, "*")
+    doc = json.loads(res.out)
+    check((res.code, doc["kicked"], doc["pids"], doc["refused"],
+           doc["connections"], doc["processes"]) ==
+          (EXIT_NOPERM, [], [], [{"pid": st.sleeper.pid,
+                                  "reason": NOT_DOVECOT}], 0, 0),
+          f"kick -j: exit {res.code}, JSON {doc}")
+    check(survives(imap), f"mail process {imap} was signalled")
+    check(survives(st.sleeper.pid), "the foreign pid was killed")
+    audit = st.kg.audit_for(res.pid)
+    check(len(audit) == 1 and audit[0]["outcome"] == "refused" and
+          audit[0]["pids"] == "" and audit[0]["conns"] == "0",
+          f"audit {audit}")
+
+
 def case_unconfigured_anvil(st):
     fake = st.fake["unconfigured"]
     res = st.kg.run("kick", "-a", fake.path, "victim")
@@ -254,6 +278,8 @@ CASES = [
     ("gone_pid_reported_as_already_gone", case_gone_pid),
     ("gone_pid_beside_live_process_reports_only_the_kicked_user",
      case_gone_pid_beside_a_live_process),
+    ("foreign_pid_beside_a_mail_process_refuses_both",
+     case_foreign_pid_beside_a_mail_process),
     ("unconfigured_anvil_denied_without_connecting", case_unconfigured_anvil),
     ("other_spelling_of_configured_path_denied",
      case_configured_path_spelled_differently),
