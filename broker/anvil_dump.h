@@ -38,10 +38,16 @@ enum kg_line_err {
 
 const char *kg_line_strerror(enum kg_line_err e);
 
+/* The address part of an ident, read as doveadm reads it, by the rules
+ * of glibc's inet_pton (AF_INET, then AF_INET6), without a copy. Text that
+ * is no address means the connection has none, which is not an error: *a
+ * is then left as it was. */
+void kg_anvil_parse_addr(const char *s, size_t len, struct kg_addr *a);
+
 /* Parses one line (without its '\n'). User and service point into
  * scratch, which needs len bytes. */
 enum kg_line_err kg_anvil_parse_line(const char *line, size_t len,
-				     struct kg_conn *out, char *scratch);
+                                     struct kg_conn *out, char *scratch);
 
 /* Writes c as a dump line (without '\n') with anvil's escaping; returns the
  * length, or 0 if cap is too small. Used by tests and the fuzz property. */
@@ -50,10 +56,10 @@ size_t kg_anvil_format_line(const struct kg_conn *c, char *buf, size_t cap);
 typedef int (*kg_conn_fn)(void *ctx, const struct kg_conn *c);
 
 struct kg_dump_parser {
-	size_t len;        /* bytes held in line */
-	bool skipping;     /* inside an overlong line: drop until '\n' */
-	bool done;         /* the empty line was seen */
-	uint64_t lines;    /* good lines */
+	size_t len;     /* bytes held in line */
+	bool skipping;  /* inside an overlong line: drop until '\n' */
+	bool done;      /* the empty line was seen */
+	uint64_t lines; /* good lines */
 	uint64_t malformed;
 	enum kg_line_err first_err;
 	char line[KG_ANVIL_LINE_MAX];
@@ -66,6 +72,6 @@ void kg_dump_init(struct kg_dump_parser *p);
  * the empty line (p->done); *used tells how much of buf was consumed.
  * Returns 0, or the first non-zero value fn returned. */
 int kg_dump_feed(struct kg_dump_parser *p, const char *buf, size_t len,
-		 kg_conn_fn fn, void *ctx, size_t *used);
+                 kg_conn_fn fn, void *ctx, size_t *used);
 
 #endif

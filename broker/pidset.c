@@ -10,6 +10,11 @@
  * directory stays below 32. */
 #define DIR_BITS_MIN 1
 #define DIR_BITS_MAX 20
+/* Filter size: about eight bits per pid, so that pids spread over a range
+ * a few times the set's size mostly fall on clear bits; 2^6 to 2^23 bits
+ * (at most 1 MiB). */
+#define FILTER_BITS_MIN 6
+#define FILTER_BITS_MAX 23
 
 /* LSD radix sort; a pass whose digit is the same for every pid is
  * skipped, which for real pids (below 2^22) drops the last one. */
@@ -83,6 +88,28 @@ static int build_dir(struct kg_pidset *s)
 	return 0;
 }
 
+/* The low bits of a pid index the filter: real pids are allocated
+ * mostly in sequence, which spreads them over distinct bits. A crafted
+ * dump can set every bit, which only costs the search a lookup makes
+ * anyway. */
+static int build_filter(struct kg_pidset *s)
+{
+	unsigned bits = FILTER_BITS_MIN;
+
+	while (bits < FILTER_BITS_MAX && ((size_t)1 << bits) < 8 * s->n)
+		bits++;
+	s->filter_mask = (uint32_t)(((size_t)1 << bits) - 1);
+	s->filter = calloc(((size_t)1 << bits) / 64, sizeof(*s->filter));
+	if (!s->filter)
+		return -1;
+	for (size_t i = 0; i < s->n; i++) {
+		uint32_t bit = s->pids[i] & s->filter_mask;
+
+		s->filter[bit / 64] |= (uint64_t)1 << (bit % 64);
+	}
+	return 0;
+}
+
 int kg_pidset_build(struct kg_pidset *s, uint32_t *pids, size_t n)
 {
 	memset(s, 0, sizeof(*s));
@@ -95,20 +122,20 @@ int kg_pidset_build(struct kg_pidset *s, uint32_t *pids, size_t n)
 	}
 	s->n = unique(pids, n);
 	s->base = pids[0];
-	if (build_dir(s) < 0) {
+	if (build_dir(s) < 0 || build_filter(s) < 0) {
 		kg_pidset_free(s);
 		return -1;
 	}
 	return 0;
 }
 
-ptrdiff_t kg_pidset_find(const struct kg_pidset *s, uint32_t pid)
+ptrdiff_t kg_pidset_search(const struct kg_pidset *s, uint32_t pid)
 {
 	size_t b;
 	size_t lo;
 	size_t hi;
 
-	if (!s->n || pid < s->base || pid > s->pids[s->n - 1])
+	if (pid < s->base || pid > s->pids[s->n - 1])
 		return -1;
 	b = (pid - s->base) >> s->shift;
 	lo = s->dir[b];
@@ -128,5 +155,6 @@ void kg_pidset_free(struct kg_pidset *s)
 {
 	free(s->pids);
 	free(s->dir);
+	free(s->filter);
 	memset(s, 0, sizeof(*s));
 }

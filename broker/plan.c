@@ -15,7 +15,7 @@
 struct plan_conn {
 	uint32_t pid; /* PID_MATCHED is set when the connection matches */
 	uint32_t refcount;
-	uint32_t user; /* in kg_plan.users */
+	uint32_t user; /* in kg_plan.matched_users if matching, else users */
 };
 
 /* Pids are 1..INT_MAX, which leaves the top bit free. */
@@ -43,11 +43,16 @@ struct kg_plan {
 	/* In-scope user names, one per connection. They are appended, not
 	 * interned: on a host with a million connections a hash lookup per
 	 * dump line costs more than parsing the line, and only the names on
-	 * matched processes are ever read, deduplicated at the end. */
+	 * matched processes are ever read, deduplicated at the end. Those of
+	 * matching connections, nearly all the names a result reads, are
+	 * kept apart, packed together instead of strewn among the others. */
 	struct kg_strarena users;
+	struct kg_strarena matched_users;
 	struct kg_chunkarr conns; /* struct plan_conn */
-	size_t n_matched;         /* matching connections, unweighted */
-	uint64_t conns_matched;   /* their refcounts summed */
+	/* The pid of each matching connection, so that finishing need not
+	 * look for them among all the connections. */
+	struct kg_chunkarr matched_pids; /* uint32_t */
+	uint64_t conns_matched; /* refcounts of the matching ones, summed */
 	/* Filled by kg_plan_finish. */
 	struct kg_pidset matched;
 	struct plan_proc *procs;
@@ -71,14 +76,35 @@ struct kg_plan *kg_plan_new(const struct kg_request *req,
 	p->req = *req;
 	p->scope = scope;
 	kg_chunkarr_init(&p->conns, sizeof(struct plan_conn));
+	kg_chunkarr_init(&p->matched_pids, sizeof(uint32_t));
 	kg_strarena_init(&p->users);
+	kg_strarena_init(&p->matched_users);
 	return p;
+}
+
+static struct kg_strarena *arena_of(struct kg_plan *p, bool matches)
+{
+	return matches ? &p->matched_users : &p->users;
+}
+
+static int note_match(struct kg_plan *p, struct plan_conn *pc,
+                      const struct kg_conn *c)
+{
+	uint32_t *mp = kg_chunkarr_push(&p->matched_pids);
+
+	if (!mp)
+		return -1;
+	*mp = c->pid;
+	pc->pid |= PID_MATCHED;
+	p->conns_matched += c->refcount;
+	return 0;
 }
 
 int kg_plan_add(void *plan, const struct kg_conn *c)
 {
 	struct kg_plan *p = plan;
 	struct plan_conn *pc;
+	bool matches;
 
 	/* A pid outside 1..INT_MAX would alias the flag bit, and pid 0 or a
 	 * negative pid means a process group to kill(2). */
@@ -92,14 +118,11 @@ int kg_plan_add(void *plan, const struct kg_conn *c)
 	pc->user = KG_STRARENA_NONE;
 	if (!kg_scope_contains(p->scope, c->user, c->user_len, &c->addr))
 		return 0;
-	if (kg_strarena_add(&p->users, c->user, c->user_len, &pc->user) < 0)
+	matches = kg_conn_matches(&p->req, c);
+	if (kg_strarena_add(arena_of(p, matches), c->user, c->user_len,
+	                    &pc->user) < 0)
 		return -1;
-	if (kg_conn_matches(&p->req, c)) {
-		pc->pid |= PID_MATCHED;
-		p->n_matched++;
-		p->conns_matched += c->refcount;
-	}
-	return 0;
+	return matches ? note_match(p, pc, c) : 0;
 }
 
 static const struct plan_conn *conn_at(const struct kg_plan *p, size_t i)
@@ -107,19 +130,18 @@ static const struct plan_conn *conn_at(const struct kg_plan *p, size_t i)
 	return kg_chunkarr_at(&p->conns, i);
 }
 
+/* The set takes over the array it is built from, and a plan may be
+ * finished more than once: it is built from a copy. */
 static int index_matched(struct kg_plan *p)
 {
-	uint32_t *pids = malloc(p->n_matched * sizeof(*pids));
-	size_t n = 0;
+	size_t n = p->matched_pids.n;
+	uint32_t *pids = malloc(n * sizeof(*pids));
 
 	if (!pids)
 		return -1;
-	for (size_t i = 0; i < p->conns.n; i++) {
-		const struct plan_conn *c = conn_at(p, i);
-
-		if (c->pid & PID_MATCHED)
-			pids[n++] = c->pid & PID_MASK;
-	}
+	for (size_t i = 0; i < n; i++)
+		pids[i] =
+		        *(const uint32_t *)kg_chunkarr_at(&p->matched_pids, i);
 	return kg_pidset_build(&p->matched, pids, n);
 }
 
@@ -211,7 +233,7 @@ static int collect_names(struct kg_plan *p, bool warn, const bool *keep,
 		 * match is shared by definition. */
 		if ((warn && c->matches) || (keep && !keep[c->proc]))
 			continue;
-		v[n].s = kg_strarena_get(&p->users, c->user);
+		v[n].s = kg_strarena_get(arena_of(p, c->matches), c->user);
 		set_prefix(&v[n++]);
 	}
 	kg_msort(v, scratch, n, sizeof(*v), cmp_names, NULL);
@@ -279,7 +301,7 @@ int kg_plan_finish(struct kg_plan *p, struct kg_plan_result *out)
 	drop_result(p);
 	memset(out, 0, sizeof(*out));
 	out->conns_matched = clamp32(p->conns_matched);
-	if (!p->n_matched) {
+	if (!p->matched_pids.n) {
 		out->verdict = KG_PLAN_NO_MATCH;
 		return 0;
 	}
@@ -320,6 +342,8 @@ void kg_plan_free(struct kg_plan *p)
 		return;
 	drop_result(p);
 	kg_strarena_free(&p->users);
+	kg_strarena_free(&p->matched_users);
+	kg_chunkarr_free(&p->matched_pids);
 	kg_chunkarr_free(&p->conns);
 	free(p);
 }

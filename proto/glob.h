@@ -6,8 +6,8 @@
 #include <stddef.h>
 
 /* True when name matches glob. Runs in O(glob_len * name_len) at worst
- * (greedy star with single backtrack point), never exponential. '?' matches
- * one byte. */
+ * (each star-free piece placed at its leftmost fit), never exponential.
+ * '?' matches one byte. */
 bool kg_glob_match(const char *glob, size_t glob_len, const char *name,
 		   size_t name_len);
 
