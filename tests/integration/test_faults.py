@@ -33,7 +33,7 @@ import time
 from kgtest import synthetic
 from kgtest.daemon import Kickgated, _children, build_dir
 from kgtest.dovecot import Dovecot
-from kgtest.env import wait_until
+from kgtest.env import stop_process, wait_until
 from kgtest.fakeanvil import FakeAnvil
 from kgtest.runner import check, main
 from kgtest.sessions import ImapSession, wait_registered
@@ -301,12 +301,7 @@ def bare_daemon(dovecot, **popen):
                   f"kickgated did not start (exit {proc.poll()})")
             yield sock, proc
         finally:
-            proc.terminate()
-            try:
-                proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(STOP_TIMEOUT)
+            stop_process(proc, STOP_TIMEOUT)
 
 
 def kick_still_works(st, sock, proc):

@@ -385,6 +385,19 @@ static void test_without_syslog_lines_go_to_stderr(void **state)
 	check_goes_to_stderr(*state, NULL);
 }
 
+/* Writes rec, which must reach syslog, then stops the syslog socket. */
+static void write_then_stop_syslog(struct fixture *f,
+                                   const struct kg_audit_rec *rec)
+{
+	char buf[BUF_SIZE];
+
+	kg_audit_write(rec);
+	receive(f->rx, buf);
+	assert_memory_equal(buf, "<85>", 4);
+	close(f->rx);
+	f->rx = -1;
+}
+
 /* A syslog daemon restarting binds a new socket at the same path: the
  * next line reaches it through a new connection. */
 static void test_reconnects_after_syslog_restart(void **state)
@@ -394,10 +407,7 @@ static void test_reconnects_after_syslog_restart(void **state)
 	struct kg_audit_rec rec = denied_rec(&req);
 	char err[BUF_SIZE], buf[BUF_SIZE];
 
-	kg_audit_write(&rec);
-	receive(f->rx, buf);
-	assert_memory_equal(buf, "<85>", 4);
-	close(f->rx);
+	write_then_stop_syslog(f, &rec);
 	unlink(f->path);
 	f->rx = bind_receiver(f->path);
 	write_captured(&rec, err);
@@ -411,13 +421,9 @@ static void test_syslog_gone_falls_back_to_stderr(void **state)
 	struct fixture *f = *state;
 	struct kg_request req = tu_request(KG_OP_WHO, NULL, NULL, 0);
 	struct kg_audit_rec rec = denied_rec(&req);
-	char err[BUF_SIZE], buf[BUF_SIZE];
+	char err[BUF_SIZE];
 
-	kg_audit_write(&rec);
-	receive(f->rx, buf);
-	assert_memory_equal(buf, "<85>", 4);
-	close(f->rx);
-	f->rx = -1;
+	write_then_stop_syslog(f, &rec);
 	write_captured(&rec, err);
 	check_stderr_line(err);
 }

@@ -23,7 +23,7 @@ import signal
 import subprocess
 import tempfile
 
-from kgtest.env import Service, wait_until
+from kgtest.env import Service, stop_process, wait_until
 
 BUILD_DIR_ENV = "KG_BUILD_DIR"
 START_TIMEOUT = 15
@@ -203,13 +203,7 @@ class Kickgated(Service):
 
     def _stop_processes(self):
         if self._proc is not None:
-            if self._proc.poll() is None:
-                self._proc.terminate()
-            try:
-                self._proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(STOP_TIMEOUT)
+            stop_process(self._proc, STOP_TIMEOUT)
         if self._frontend_pidfd is not None:
             # The frontend stops when the broker is gone; if it does not,
             # the pidfd still names exactly it.

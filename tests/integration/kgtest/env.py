@@ -75,6 +75,18 @@ def wait_until(pred, timeout, interval=0.05):
         time.sleep(interval)
 
 
+def stop_process(proc, timeout):
+    """Ends a child: SIGTERM, then SIGKILL if it outlives timeout seconds;
+    reaps it either way. Popen ignores signals to a process already
+    reaped."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout)
+
+
 def unique_name(purpose):
     """Returns a fresh account name: PREFIX + purpose + random hex."""
     name = f"{PREFIX}{purpose}{secrets.token_hex(3)}"

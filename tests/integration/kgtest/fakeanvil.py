@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 
-from kgtest.env import wait_until
+from kgtest.env import stop_process, wait_until
 
 FAKE_ANVIL = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                           os.pardir, os.pardir, "tools", "fake_anvil.py")
@@ -106,9 +106,4 @@ class FakeAnvil:
     def stop(self):
         """Stops the fake, which kills and reaps its children (bounded);
         Popen ignores signals to a process that has already exited."""
-        self.proc.terminate()
-        try:
-            self.proc.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(STOP_TIMEOUT)
+        stop_process(self.proc, STOP_TIMEOUT)
