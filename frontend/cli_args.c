@@ -20,7 +20,10 @@
  * optopt never mistakes one for a short option. */
 enum { OPT_NET = 256, OPT_HELP, OPT_VERSION };
 
-static const char short_opts[] = "+:S:a:fn1ju:h";
+/* "-": arguments come back in order (as option 1), so that the first one
+ * is the command wherever the options are, as in doveadm, whatever
+ * POSIXLY_CORRECT says. ":": a missing option argument is told apart. */
+static const char short_opts[] = "-:S:a:fn1ju:hV";
 
 static const struct option long_opts[] = {
         {"net", required_argument, NULL, OPT_NET},
@@ -65,32 +68,19 @@ static int check_lengths(int argc, char *const argv[], char *msg)
 	return 0;
 }
 
-static int parse_command(int argc, char *const argv[], struct kg_cli *cli,
-                         char *msg)
+static int parse_command(const char *cmd, struct kg_cli *cli, char *msg)
 {
-	const char *cmd = argc > 1 ? argv[1] : NULL;
 	char q[QUOTE_CAP];
 
-	if (cmd == NULL)
-		return fail(msg, KG_EXIT_USAGE,
-		            "no command given (kick or who); see kickgate "
-		            "--help");
 	if (strcmp(cmd, "kick") == 0)
 		cli->req.op = KG_OP_KICK;
 	else if (strcmp(cmd, "who") == 0)
 		cli->req.op = KG_OP_WHO;
-	else if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
+	else if (strcmp(cmd, "help") == 0)
 		cli->action = KG_CLI_HELP;
-	else if (strcmp(cmd, "--version") == 0)
-		cli->action = KG_CLI_VERSION;
-	else if (cmd[0] == '-')
-		return fail(msg, KG_EXIT_USAGE,
-		            "the command (kick or who) must come before "
-		            "options, not '%s'",
-		            quote(q, cmd));
 	else
 		return fail(msg, KG_EXIT_USAGE,
-		            "unknown command '%s' (kick or who)",
+		            "unknown command '%s' (kick, who or help)",
 		            quote(q, cmd));
 	return 0;
 }
@@ -103,7 +93,10 @@ static int add_glob(struct kg_request *req, const char *arg, char *msg)
 
 	if (req->glob_len > 0)
 		return fail(msg, KG_EXIT_USAGE,
-		            "Multiple username masks not supported");
+		            "Multiple username masks not supported: '%s' is a "
+		            "second user mask (quote a name that contains "
+		            "spaces)",
+		            quote(q, arg));
 	e = kg_glob_normalize(arg, strlen(arg), req->glob, &len);
 	if (e == KG_GLOB_EMPTY)
 		return fail(msg, KG_EXIT_USAGE, "the user glob is empty");
@@ -114,21 +107,28 @@ static int add_glob(struct kg_request *req, const char *arg, char *msg)
 	return 0;
 }
 
-static int add_net(struct kg_request *req, const struct kg_net *net, char *msg)
+static int add_net(struct kg_request *req, const struct kg_net *net,
+                   const char *arg, char *msg)
 {
+	char q[QUOTE_CAP];
+
 	if (req->net.family != KG_AF_NONE)
 		return fail(msg, KG_EXIT_USAGE,
-		            "Multiple network masks not supported");
+		            "Multiple network masks not supported: '%s' is a "
+		            "second network (run kickgate once per network)",
+		            quote(q, arg));
 	req->net = *net;
 	return 0;
 }
 
-static int bad_net(const char *arg, const char *why, char *msg)
+/* hint: what to do if the argument was meant as something else. */
+static int bad_net(const char *arg, const char *why, const char *hint,
+                   char *msg)
 {
 	char q[QUOTE_CAP];
 
-	return fail(msg, KG_EXIT_DATAERR, "invalid network '%s': %s",
-	            quote(q, arg), why);
+	return fail(msg, KG_EXIT_DATAERR, "invalid network '%s': %s%s",
+	            quote(q, arg), why, hint);
 }
 
 /* --net: a network whatever it looks like. */
@@ -138,8 +138,8 @@ static int add_net_arg(struct kg_request *req, const char *arg, char *msg)
 	struct kg_net net;
 
 	if (!kg_net_parse(arg, strlen(arg), &net, &why))
-		return bad_net(arg, why, msg);
-	return add_net(req, &net, msg);
+		return bad_net(arg, why, "", msg);
+	return add_net(req, &net, arg, msg);
 }
 
 /* A positional argument: a network if it parses as one, as doveadm. */
@@ -150,13 +150,23 @@ static int add_positional(struct kg_request *req, const char *arg, char *msg)
 
 	switch (kg_arg_classify(arg, strlen(arg), &net, &why)) {
 	case KG_ARG_NET:
-		return add_net(req, &net, msg);
+		return add_net(req, &net, arg, msg);
 	case KG_ARG_GLOB:
 		return add_glob(req, arg, msg);
 	case KG_ARG_BAD_NET:
 		break;
 	}
-	return bad_net(arg, why, msg);
+	return bad_net(arg, why,
+	               " (for a user name that looks like this, use -u)", msg);
+}
+
+/* The first positional argument is the command, the others are the user
+ * glob and the network. */
+static int add_arg(struct kg_cli *cli, const char *arg, char *msg)
+{
+	if (cli->req.op == 0)
+		return parse_command(arg, cli, msg);
+	return add_positional(&cli->req, arg, msg);
 }
 
 static int set_anvil(struct kg_request *req, const char *arg, char *msg)
@@ -188,31 +198,37 @@ static int check_socket(const char *path, const char *origin, char *msg)
 	return 0;
 }
 
-static int only_with(const char *opt, const char *cmd, char *msg)
+/* The options that belong to one command. */
+static const struct {
+	char opt;
+	uint8_t flag;
+	uint8_t op;
+	const char *cmd;
+} cmd_flags[] = {
+        {'f', KG_REQ_FORCE, KG_OP_KICK, "kick"},
+        {'n', KG_REQ_DRY_RUN, KG_OP_KICK, "kick"},
+        {'1', KG_REQ_SEPARATE, KG_OP_WHO, "who"},
+};
+
+#define N_CMD_FLAGS (sizeof(cmd_flags) / sizeof(cmd_flags[0]))
+
+static void apply_flag(struct kg_request *req, int c)
 {
-	return fail(msg, KG_EXIT_USAGE, "option %s is only valid with %s", opt,
-	            cmd);
+	for (size_t i = 0; i < N_CMD_FLAGS; i++)
+		if (cmd_flags[i].opt == c)
+			req->flags |= cmd_flags[i].flag;
 }
 
-static int apply_flag(struct kg_request *req, int c, char *msg)
+/* Checked once the whole command line is read, as an option may come
+ * before the command it belongs to. */
+static int check_flags(const struct kg_request *req, char *msg)
 {
-	switch (c) {
-	case 'f':
-		if (req->op != KG_OP_KICK)
-			return only_with("-f", "kick", msg);
-		req->flags |= KG_REQ_FORCE;
-		break;
-	case 'n':
-		if (req->op != KG_OP_KICK)
-			return only_with("-n", "kick", msg);
-		req->flags |= KG_REQ_DRY_RUN;
-		break;
-	case '1':
-		if (req->op != KG_OP_WHO)
-			return only_with("-1", "who", msg);
-		req->flags |= KG_REQ_SEPARATE;
-		break;
-	}
+	for (size_t i = 0; i < N_CMD_FLAGS; i++)
+		if ((req->flags & cmd_flags[i].flag) &&
+		    req->op != cmd_flags[i].op)
+			return fail(msg, KG_EXIT_USAGE,
+			            "option -%c is only valid with %s",
+			            cmd_flags[i].opt, cmd_flags[i].cmd);
 	return 0;
 }
 
@@ -228,13 +244,18 @@ static int option_error(int c, char *const argv[], char *msg)
 		            optopt == OPT_NET ? "--net" : quote(q, opt));
 	if (optopt <= 0 || optopt > UINT8_MAX)
 		name = argv[optind - 1];
-	return fail(msg, KG_EXIT_USAGE, "unknown option '%s'", quote(q, name));
+	return fail(msg, KG_EXIT_USAGE,
+	            "unknown option '%s' (a user glob that starts with '-' "
+	            "goes after --)",
+	            quote(q, name));
 }
 
 static int apply_option(int c, char *const argv[], struct kg_cli *cli,
                         char *msg)
 {
 	switch (c) {
+	case 1:
+		return add_arg(cli, optarg, msg);
 	case 'S':
 		cli->socket = optarg;
 		return check_socket(optarg, "-S", msg);
@@ -251,6 +272,7 @@ static int apply_option(int c, char *const argv[], struct kg_cli *cli,
 	case OPT_HELP:
 		cli->action = KG_CLI_HELP;
 		return 0;
+	case 'V':
 	case OPT_VERSION:
 		cli->action = KG_CLI_VERSION;
 		return 0;
@@ -258,43 +280,39 @@ static int apply_option(int c, char *const argv[], struct kg_cli *cli,
 	case ':':
 		return option_error(c, argv, msg);
 	}
-	return apply_flag(&cli->req, c, msg);
+	apply_flag(&cli->req, c);
+	return 0;
 }
 
-/* Options, in argv[1..argc) with argv[0] the command. On success *first
- * is the first positional argument and *dashdash tells whether "--" came
- * right before it. */
-static int parse_options(int argc, char *const argv[], struct kg_cli *cli,
-                         char *msg, int *first, bool *dashdash)
+/* Options and arguments in the order given. Help and version end the
+ * parse at once, as a wrong argument after them is no reason to refuse
+ * help. */
+static int parse_argv(int argc, char *const argv[], struct kg_cli *cli,
+                      char *msg)
 {
-	int c, start, rc;
+	int c, rc = 0;
 
 	optind = 0; /* glibc: restart scanning from scratch */
 	opterr = 0;
-	do {
-		start = optind > 0 ? optind : 1;
-		c = getopt_long(argc, argv, short_opts, long_opts, NULL);
-		rc = c == -1 ? 0 : apply_option(c, argv, cli, msg);
-	} while (rc == 0 && c != -1 && cli->action == KG_CLI_RUN);
-	*first = optind;
-	*dashdash = optind == start + 1 && strcmp(argv[start], "--") == 0;
+	while (rc == 0 && cli->action == KG_CLI_RUN &&
+	       (c = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1)
+		rc = apply_option(c, argv, cli, msg);
+	/* getopt stops at "--": what follows is an argument, dash or not. */
+	for (int i = optind; rc == 0 && cli->action == KG_CLI_RUN && i < argc;
+	     i++)
+		rc = add_arg(cli, argv[i], msg);
 	return rc;
 }
 
-static int parse_positionals(int argc, char *const argv[], int first,
-                             bool dashdash, struct kg_request *req, char *msg)
+static int check_request(const struct kg_request *req, char *msg)
 {
-	char q[QUOTE_CAP];
-	int rc = 0;
+	int rc;
 
-	for (int i = first; i < argc && rc == 0; i++) {
-		if (argv[i][0] == '-' && !dashdash)
-			return fail(msg, KG_EXIT_USAGE,
-			            "options must come before the user and "
-			            "network: '%s'",
-			            quote(q, argv[i]));
-		rc = add_positional(req, argv[i], msg);
-	}
+	if (req->op == 0)
+		return fail(msg, KG_EXIT_USAGE,
+		            "no command given (kick or who); see kickgate "
+		            "--help");
+	rc = check_flags(req, msg);
 	if (rc == 0 && req->op == KG_OP_KICK && req->glob_len == 0 &&
 	    req->net.family == KG_AF_NONE)
 		return fail(msg, KG_EXIT_USAGE,
@@ -317,43 +335,48 @@ static int pick_socket(struct kg_cli *cli, const char *env_socket, char *msg)
 int kg_cli_parse(int argc, char *const argv[], const char *env_socket,
                  struct kg_cli *cli, char msg[KG_CLI_MSG_MAX])
 {
-	int rc, first;
-	bool dashdash;
+	int rc;
 
 	memset(cli, 0, sizeof(*cli));
 	msg[0] = '\0';
 	rc = check_lengths(argc, argv, msg);
 	if (rc == 0)
-		rc = parse_command(argc, argv, cli, msg);
+		rc = parse_argv(argc, argv, cli, msg);
 	if (rc != 0 || cli->action != KG_CLI_RUN)
 		return rc;
-	rc = parse_options(argc - 1, argv + 1, cli, msg, &first, &dashdash);
-	if (rc != 0 || cli->action != KG_CLI_RUN)
-		return rc;
-	rc = parse_positionals(argc - 1, argv + 1, first, dashdash, &cli->req,
-	                       msg);
+	rc = check_request(&cli->req, msg);
 	return rc != 0 ? rc : pick_socket(cli, env_socket, msg);
 }
 
 void kg_cli_usage(FILE *f)
 {
-	fputs("usage: kickgate kick [-S socket] [-a anvil] [-f] [-n] [-j] "
+	fputs("usage: kickgate kick [-f] [-n] [-j] [-S socket] [-a anvil] "
 	      "user [ip[/bits]]\n"
-	      "       kickgate kick [-S socket] [-a anvil] [-f] [-n] [-j] "
+	      "       kickgate kick [-f] [-n] [-j] [-S socket] [-a anvil] "
 	      "ip[/bits]\n"
-	      "       kickgate who  [-S socket] [-a anvil] [-1] [-j] [user] "
+	      "       kickgate who [-1] [-j] [-S socket] [-a anvil] [user] "
 	      "[ip[/bits]]\n"
-	      "       kickgate --help | --version\n"
+	      "       kickgate help | -h | --help | -V | --version\n"
 	      "\n"
-	      "  -S socket  broker socket (default " KG_DEFAULT_SOCKET ",\n"
-	      "             or $KICKGATE_SOCKET)\n"
-	      "  -a anvil   anvil socket of another Dovecot instance\n"
-	      "  -f         kick: also kick processes that serve other "
+	      "Options may come before or after the command and its "
+	      "arguments;\n"
+	      "after -- nothing is an option. kick needs a user glob, a "
+	      "network\n"
+	      "or both; an argument that looks like a network is one.\n"
+	      "\n"
+	      "  -S socket   broker socket (default " KG_DEFAULT_SOCKET ",\n"
+	      "              or $KICKGATE_SOCKET)\n"
+	      "  -a anvil    anvil socket of another Dovecot instance\n"
+	      "  -f          kick: also kick processes that serve other "
 	      "users\n"
-	      "  -n         kick: dry run, signal nothing\n"
-	      "  -1         who: one line per connection\n"
-	      "  -j         JSON output\n"
-	      "  -u user    take user as a user glob\n"
-	      "  --net net  take net as a network\n",
+	      "  -n          kick: dry run, signal nothing\n"
+	      "  -1          who: one line per connection\n"
+	      "  -j          JSON output\n"
+	      "  -u user     take user as the user glob, whatever it looks "
+	      "like\n"
+	      "  --net net   take net as the network\n"
+	      "  -h, --help  print this help\n"
+	      "  -V, --version\n"
+	      "              print the version\n",
 	      f);
 }

@@ -11,7 +11,6 @@
 #define NET_INPUT_MAX 64
 
 static const char net_chars[] = "0123456789abcdefABCDEF:./";
-static const char dec_chars[] = "0123456789./";
 
 static bool fail(const char **why, const char *reason)
 {
@@ -88,16 +87,21 @@ bool kg_net_parse(const char *s, size_t len, struct kg_net *out,
 		return fail(why, "is empty");
 	if (len > NET_INPUT_MAX)
 		return fail(why, "is too long for a network");
-	if (!only_bytes(s, len, net_chars))
-		return fail(why, "contains a byte not allowed in a network");
 	while (alen < len && s[alen] != '/')
 		alen++;
+	if (has_byte(s, alen, '%') && has_byte(s, alen, ':'))
+		return fail(why, "has an IPv6 zone (%...), which a client "
+		                 "address never has");
+	if (!only_bytes(s, alen, net_chars))
+		return fail(why, "contains a byte not allowed in a network");
 	memcpy(text, s, alen);
 	text[alen] = '\0';
 	family = has_byte(text, alen, ':') ? KG_AF_INET6 : KG_AF_INET;
 	if (inet_pton(family == KG_AF_INET ? AF_INET : AF_INET6, text, bytes) !=
 	    1)
-		return fail(why, "is not a valid IP address");
+		return fail(why, family == KG_AF_INET
+		                         ? "is not a valid IPv4 address"
+		                         : "is not a valid IPv6 address");
 	bits = (unsigned)kg_family_len(family) * 8;
 	prefix = bits;
 	if (alen < len &&
@@ -107,15 +111,36 @@ bool kg_net_parse(const char *s, size_t len, struct kg_net *out,
 	return true;
 }
 
+/* The part of s before its first '/' or '%': the address of an ip/bits
+ * or ip%zone. */
+static size_t address_part(const char *s, size_t len)
+{
+	size_t n = 0;
+
+	while (n < len && s[n] != '/' && s[n] != '%')
+		n++;
+	return n;
+}
+
+/* kickgate(1) states this rule; keep the two in step. An argument looks
+ * like a network when its address part is IPv6-like (a colon, and only
+ * hexadecimal digits, colons and dots) or IPv4-like (only digits and
+ * dots), where an IPv4-like one also needs a dot or a '/' or '%' after
+ * it, so that a user named "123" stays a user. */
+static bool looks_like_net(const char *s, size_t len)
+{
+	size_t alen = address_part(s, len);
+
+	if (has_byte(s, alen, ':'))
+		return only_bytes(s, alen, net_chars);
+	return only_bytes(s, alen, "0123456789.") &&
+	       (alen < len || has_byte(s, alen, '.'));
+}
+
 enum kg_arg_kind kg_arg_classify(const char *s, size_t len, struct kg_net *net,
                                  const char **why)
 {
-	bool v6ish, v4ish;
-
 	if (kg_net_parse(s, len, net, why))
 		return KG_ARG_NET;
-	v6ish = has_byte(s, len, ':') && only_bytes(s, len, net_chars);
-	v4ish = only_bytes(s, len, dec_chars) &&
-	        (has_byte(s, len, '.') || has_byte(s, len, '/'));
-	return v6ish || v4ish ? KG_ARG_BAD_NET : KG_ARG_GLOB;
+	return looks_like_net(s, len) ? KG_ARG_BAD_NET : KG_ARG_GLOB;
 }

@@ -13,17 +13,18 @@
  * IPv4 (prefix - 96). Returns false, with *why set to a short reason, on
  * anything else. */
 bool kg_net_parse(const char *s, size_t len, struct kg_net *out,
-		  const char **why);
+                  const char **why);
 
 enum kg_arg_kind {
-	KG_ARG_GLOB, /* a user glob */
-	KG_ARG_NET,  /* a network, parsed into *net */
+	KG_ARG_GLOB,    /* a user glob */
+	KG_ARG_NET,     /* a network, parsed into *net */
 	KG_ARG_BAD_NET, /* looks like an address but is not one: error (65) */
 };
 
 /* doveadm's rule: a network if it parses as one, else a user glob, except
- * that an argument that is clearly a failed address is an error. */
-enum kg_arg_kind kg_arg_classify(const char *s, size_t len,
-				 struct kg_net *net, const char **why);
+ * that an argument that looks like a network (the rule is in kickgate(1))
+ * but is not a valid one is an error. */
+enum kg_arg_kind kg_arg_classify(const char *s, size_t len, struct kg_net *net,
+                                 const char **why);
 
 #endif

@@ -77,30 +77,58 @@ struct bad_case {
 
 static const struct bad_case bad_cases[] = {
         {{NULL}, 64, "no command given (kick or who); see kickgate --help"},
-        {{"frob", NULL}, 64, "unknown command 'frob' (kick or who)"},
-        {{"-j", "kick", "alice", NULL},
+        {{"frob", NULL}, 64, "unknown command 'frob' (kick, who or help)"},
+        {{"-f", NULL},
          64,
-         "the command (kick or who) must come before options, not '-j'"},
+         "no command given (kick or who); see kickgate --help"},
+        {{"-f", "who", NULL}, 64, "option -f is only valid with kick"},
+        {{"-1", "kick", "alice", NULL}, 64, "option -1 is only valid with who"},
+        {{"who", "alice", "-n", NULL}, 64, "option -n is only valid with kick"},
         {{"kick", NULL}, 64, "kick needs a user glob, a network or both"},
         {{"kick", "-f", "-n", NULL},
          64,
          "kick needs a user glob, a network or both"},
         {{"kick", "1.2.3", NULL},
          65,
-         "invalid network '1.2.3': is not a valid IP address"},
+         "invalid network '1.2.3': is not a valid IPv4 address (for a user "
+         "name that looks like this, use -u)"},
         {{"kick", "127.1", NULL},
          65,
-         "invalid network '127.1': is not a valid IP address"},
+         "invalid network '127.1': is not a valid IPv4 address (for a user "
+         "name that looks like this, use -u)"},
+        {{"who", "1.2.3.4.5", NULL},
+         65,
+         "invalid network '1.2.3.4.5': is not a valid IPv4 address (for a user "
+         "name that looks like this, use -u)"},
         {{"kick", "10.0.0.0/", NULL},
          65,
-         "invalid network '10.0.0.0/': has an invalid prefix length"},
+         "invalid network '10.0.0.0/': has an invalid prefix length (for a "
+         "user name that looks like this, use -u)"},
+        {{"kick", "1.2.3.4/", NULL},
+         65,
+         "invalid network '1.2.3.4/': has an invalid prefix length (for a user "
+         "name that looks like this, use -u)"},
         {{"kick", "10.0.0.0/33", NULL},
          65,
-         "invalid network '10.0.0.0/33': has an invalid prefix length"},
+         "invalid network '10.0.0.0/33': has an invalid prefix length (for a "
+         "user name that looks like this, use -u)"},
+        {{"kick", "10.0.0.0/8x", NULL},
+         65,
+         "invalid network '10.0.0.0/8x': has an invalid prefix length (for a "
+         "user name that looks like this, use -u)"},
+        {{"kick", "dead::beef::1", NULL},
+         65,
+         "invalid network 'dead::beef::1': is not a valid IPv6 address (for a "
+         "user name that looks like this, use -u)"},
+        {{"kick", "fe80::1%eth0", NULL},
+         65,
+         "invalid network 'fe80::1%eth0': has an IPv6 zone (%...), which a "
+         "client address never has (for a user name that looks like this, use "
+         "-u)"},
         {{"kick", "--net", "fe80::1%eth0", NULL},
          65,
-         "invalid network 'fe80::1%eth0': contains a byte not allowed in a "
-         "network"},
+         "invalid network 'fe80::1%eth0': has an IPv6 zone (%...), which a "
+         "client address never has"},
         {{"kick", "--net", "alice", NULL},
          65,
          "invalid network 'alice': contains a byte not allowed in a network"},
@@ -117,22 +145,34 @@ static const struct bad_case bad_cases[] = {
          "UTF-8"},
         {{"kick", "", NULL}, 64, "the user glob is empty"},
         {{"kick", "-u", "", NULL}, 64, "the user glob is empty"},
-        {{"kick", "alice", "bob", NULL}, 64, "Multiple username masks not supported"},
+        {{"kick", "alice", "bob", NULL},
+         64,
+         "Multiple username masks not supported: 'bob' is a second user mask "
+         "(quote a name that contains spaces)"},
         {{"kick", "-u", "alice", "bob", NULL},
          64,
-         "Multiple username masks not supported"},
+         "Multiple username masks not supported: 'bob' is a second user mask "
+         "(quote a name that contains spaces)"},
         {{"who", "-u", "alice", "-u", "bob", NULL},
          64,
-         "Multiple username masks not supported"},
+         "Multiple username masks not supported: 'bob' is a second user mask "
+         "(quote a name that contains spaces)"},
+        {{"kick", "alice", "--", "bob", NULL},
+         64,
+         "Multiple username masks not supported: 'bob' is a second user mask "
+         "(quote a name that contains spaces)"},
         {{"kick", "10.0.0.0/8", "192.0.2.1", NULL},
          64,
-         "Multiple network masks not supported"},
+         "Multiple network masks not supported: '192.0.2.1' is a second "
+         "network (run kickgate once per network)"},
         {{"kick", "--net", "10.0.0.0/8", "2001:db8::/32", NULL},
          64,
-         "Multiple network masks not supported"},
+         "Multiple network masks not supported: '2001:db8::/32' is a second "
+         "network (run kickgate once per network)"},
         {{"kick", "alice", "10.0.0.0/8", "bob", NULL},
          64,
-         "Multiple username masks not supported"},
+         "Multiple username masks not supported: 'bob' is a second user mask "
+         "(quote a name that contains spaces)"},
         {{"who", "-f", NULL}, 64, "option -f is only valid with kick"},
         {{"who", "-n", "alice", NULL}, 64, "option -n is only valid with kick"},
         {{"kick", "-1", "alice", NULL}, 64, "option -1 is only valid with who"},
@@ -144,24 +184,32 @@ static const struct bad_case bad_cases[] = {
          64,
          "-a needs an absolute path of at most 107 bytes without control "
          "bytes, not '/run/a\\x0avil'"},
-        {{"kick", "-x", "alice", NULL}, 64, "unknown option '-x'"},
-        {{"kick", "-fx", "alice", NULL}, 64, "unknown option '-x'"},
-        {{"kick", "--frob", "alice", NULL}, 64, "unknown option '--frob'"},
-        {{"kick", "--help=yes", NULL}, 64, "unknown option '--help=yes'"},
-        {{"kick", "-S", NULL}, 64, "option '-S' needs an argument"},
-        {{"kick", "alice", "-a", NULL},
+        {{"kick", "-x", "alice", NULL},
          64,
-         "options must come before the user and network: '-a'"},
+         "unknown option '-x' (a user glob that starts with '-' goes after "
+         "--)"},
+        {{"kick", "-fx", "alice", NULL},
+         64,
+         "unknown option '-x' (a user glob that starts with '-' goes after "
+         "--)"},
+        {{"kick", "-weird-user", NULL},
+         64,
+         "unknown option '-w' (a user glob that starts with '-' goes after "
+         "--)"},
+        {{"kick", "--frob", "alice", NULL},
+         64,
+         "unknown option '--frob' (a user glob that starts with '-' goes after "
+         "--)"},
+        {{"kick", "--help=yes", NULL},
+         64,
+         "unknown option '--help=yes' (a user glob that starts with '-' goes "
+         "after --)"},
+        {{"kick", "-S", NULL}, 64, "option '-S' needs an argument"},
+        {{"kick", "alice", "-a", NULL}, 64, "option '-a' needs an argument"},
         {{"kick", "--net", NULL}, 64, "option '--net' needs an argument"},
         {{"kick", "-S", "", "alice", NULL},
          64,
          "-S: the broker socket path must have 1 to 107 bytes, not ''"},
-        {{"kick", "alice", "-f", NULL},
-         64,
-         "options must come before the user and network: '-f'"},
-        {{"kick", "alice", "--", "bob", NULL},
-         64,
-         "options must come before the user and network: '--'"},
 };
 
 static void check_bad(size_t i, const struct bad_case *c)
@@ -264,7 +312,7 @@ static const struct good_case good_cases[] = {
          .op = KG_OP_KICK,
          .glob = "j*rg*n",
          .net = "2001:db8::/32"},
-        {.args = {"kick", "fe80::1%eth0", NULL},
+        {.args = {"kick", "-u", "fe80::1%eth0", NULL},
          .op = KG_OP_KICK,
          .glob = "fe80::1%eth0"},
         {.args = {"kick", "-u", "10.0.0.1", NULL},
@@ -277,6 +325,28 @@ static const struct good_case good_cases[] = {
         {.args = {"kick", "--", "-bob", NULL},
          .op = KG_OP_KICK,
          .glob = "-bob"},
+        {.args = {"kick", "-n", "--", "-weird-user", "10.0.0.0/8", NULL},
+         .op = KG_OP_KICK,
+         .flags = KG_REQ_DRY_RUN,
+         .glob = "-weird-user",
+         .net = "10.0.0.0/8"},
+        {.args = {"--", "kick", "-", NULL}, .op = KG_OP_KICK, .glob = "-"},
+        {.args = {"kick", "foo", "-n", NULL},
+         .op = KG_OP_KICK,
+         .flags = KG_REQ_DRY_RUN,
+         .glob = "foo"},
+        {.args = {"-j", "-f", "kick", "alice", "-S", "/s", NULL},
+         .op = KG_OP_KICK,
+         .flags = KG_REQ_FORCE,
+         .glob = "alice",
+         .socket = "/s",
+         .json = true},
+        {.args = {"-S", "/tmp/k.sock", "who", "-1", NULL},
+         .op = KG_OP_WHO,
+         .flags = KG_REQ_SEPARATE,
+         .socket = "/tmp/k.sock"},
+        {.args = {"who", "kick", NULL}, .op = KG_OP_WHO, .glob = "kick"},
+        {.args = {"kick", "123", NULL}, .op = KG_OP_KICK, .glob = "123"},
         {.args = {"who", NULL}, .op = KG_OP_WHO},
         {.args = {"who", "-1", "-j", "-S", "/tmp/k.sock", "-a",
                   "/run/dovecot-b/anvil", NULL},
@@ -305,6 +375,13 @@ static const struct good_case good_cases[] = {
          .action = KG_CLI_HELP,
          .op = KG_OP_KICK},
         {.args = {"--version", NULL}, .action = KG_CLI_VERSION},
+        {.args = {"-V", NULL}, .action = KG_CLI_VERSION},
+        {.args = {"help", NULL}, .action = KG_CLI_HELP},
+        {.args = {"help", "kick", NULL}, .action = KG_CLI_HELP},
+        {.args = {"-h", "kick", "-x", NULL}, .action = KG_CLI_HELP},
+        {.args = {"who", "alice", "--version", NULL},
+         .action = KG_CLI_VERSION,
+         .op = KG_OP_WHO},
 };
 
 static const char *or_empty(const char *s)
@@ -362,8 +439,8 @@ static void test_parses_are_independent(void **state)
 
 static void test_usage_names_every_option(void **state)
 {
-	const char *opts[] = {"-S", "-a", "-f",    "-n",     "-1",
-	                      "-j", "-u", "--net", "--help", "--version"};
+	const char *opts[] = {"-S", "-a",    "-f", "-n",     "-1", "-j",
+	                      "-u", "--net", "-h", "--help", "-V", "--version"};
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
