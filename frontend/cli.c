@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -31,6 +32,54 @@ failf(struct kg_printer *p, int code, const char *fmt, ...)
 	return kg_printer_fail(p, code, msg);
 }
 
+/* A failed connect, by the cause a helpdesk user can act on. A path that
+ * is not a socket at all is told apart first: connect() reports it as
+ * ECONNREFUSED, or EACCES where the file is not writable. */
+static int connect_failed(struct kg_printer *p, const char *path, int err)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
+		return failf(p, KG_EXIT_UNAVAILABLE,
+		             "%s is not a socket; give kickgated's socket "
+		             "with -S or KICKGATE_SOCKET",
+		             path);
+	switch (err) {
+	case ENOENT:
+	case ENOTDIR:
+		return failf(p, KG_EXIT_UNAVAILABLE,
+		             "the broker socket %s does not exist: is "
+		             "kickgated.socket running (systemctl status "
+		             "kickgated.socket)? Or give the right socket with "
+		             "-S or KICKGATE_SOCKET",
+		             path);
+	case ECONNREFUSED:
+		return failf(p, KG_EXIT_UNAVAILABLE,
+		             "nothing listens on %s: kickgated is not running "
+		             "and the socket file is stale (systemctl status "
+		             "kickgated.socket kickgated)",
+		             path);
+	case EPROTOTYPE:
+		return failf(p, KG_EXIT_UNAVAILABLE,
+		             "%s is not a kickgated socket (not a "
+		             "SOCK_SEQPACKET socket); give kickgated's socket "
+		             "with -S or KICKGATE_SOCKET",
+		             path);
+	case EACCES:
+	case EPERM:
+		/* The socket's mode and group are the first gate of the
+		 * policy, so this is a denial, not an outage. */
+		return failf(
+		        p, KG_EXIT_NOPERM,
+		        "permission denied on %s: your account may not "
+		        "connect to kickgated (the socket's mode or group, "
+		        "or a directory above it); ask an administrator",
+		        path);
+	}
+	return failf(p, KG_EXIT_UNAVAILABLE,
+	             "cannot reach the broker at %s: %s", path, strerror(err));
+}
+
 /* Sets *fd_out to the connected socket and returns 0, or reports why not
  * and returns the exit code. */
 static int broker_connect(const char *path, struct kg_printer *p, int *fd_out)
@@ -54,9 +103,7 @@ static int broker_connect(const char *path, struct kg_printer *p, int *fd_out)
 	if (connect(fd, (const struct sockaddr *)&sun, sizeof(sun)) < 0) {
 		err = errno;
 		close(fd);
-		return failf(p, KG_EXIT_UNAVAILABLE,
-		             "cannot reach the broker at %s: %s", path,
-		             strerror(err));
+		return connect_failed(p, path, err);
 	}
 	*fd_out = fd;
 	return 0;
@@ -100,43 +147,72 @@ static ssize_t recv_packet(int fd, uint8_t *buf, size_t cap, bool *truncated)
 	return n;
 }
 
+/* Before its first valid packet, a peer that hangs up or answers with
+ * something else is most likely not kickgated, whatever its replies
+ * later would have been. */
+static int not_kickgated(struct kg_printer *p, const char *path, ssize_t n)
+{
+	if (n == 0)
+		return failf(p, KG_EXIT_UNAVAILABLE,
+		             "no reply from %s: it is not a kickgated socket, "
+		             "or kickgated failed (journalctl -u kickgated)",
+		             path);
+	return failf(p, KG_EXIT_UNAVAILABLE,
+	             "%s is not a kickgated socket: its reply is not in "
+	             "kickgated's protocol; give kickgated's socket with -S "
+	             "or KICKGATE_SOCKET",
+	             path);
+}
+
+/* The exit code for a packet read (n bytes, or -1 with errno set) and
+ * decoded (e) that cannot be part of a reply, or 0. */
+static int packet_failed(struct kg_printer *p, ssize_t n, bool truncated,
+                         enum kg_wire_err e)
+{
+	if (n == 0)
+		return failf(p, KG_EXIT_UNAVAILABLE,
+		             "broker closed the connection");
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return failf(p, KG_EXIT_UNAVAILABLE,
+		             "no reply from the broker within %d seconds",
+		             BROKER_TIMEOUT_S);
+	if (n < 0)
+		return failf(p, KG_EXIT_UNAVAILABLE,
+		             "cannot read the reply: %s", strerror(errno));
+	if (truncated)
+		return failf(p, KG_EXIT_SOFTWARE,
+		             "malformed reply from the broker: packet larger "
+		             "than %d bytes",
+		             KG_PKT_MAX);
+	if (e != KG_WIRE_OK)
+		return failf(p, KG_EXIT_SOFTWARE,
+		             "malformed reply from the broker: %s",
+		             kg_wire_strerror(e));
+	return 0;
+}
+
 /* Reads and prints packets until the end packet; returns the exit code.
  * Every read is bounded by the receive timeout. */
-static int receive_reply(int fd, struct kg_printer *p)
+static int receive_reply(int fd, const char *path, struct kg_printer *p)
 {
 	static uint8_t pkt[KG_PKT_MAX];
-	enum kg_wire_err e;
+	enum kg_wire_err e = KG_WIRE_OK;
 	bool truncated, is_end = false;
-	int cb_result;
+	int rc, cb_result = 0;
 	ssize_t n;
 
-	while (!is_end) {
+	for (bool first = true; !is_end; first = false) {
 		n = recv_packet(fd, pkt, sizeof(pkt), &truncated);
-		if (n == 0)
-			return failf(p, KG_EXIT_UNAVAILABLE,
-			             "broker closed the connection");
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return failf(p, KG_EXIT_UNAVAILABLE,
-			             "no reply from the broker within %d "
-			             "seconds",
-			             BROKER_TIMEOUT_S);
-		if (n < 0)
-			return failf(p, KG_EXIT_UNAVAILABLE,
-			             "cannot read the reply: %s",
-			             strerror(errno));
-		if (truncated)
-			return failf(p, KG_EXIT_SOFTWARE,
-			             "malformed reply from the broker: packet "
-			             "larger than %d bytes",
-			             KG_PKT_MAX);
-		e = kg_reply_decode(pkt, (size_t)n, &kg_printer_handler, p,
-		                    &is_end, &cb_result);
-		if (e != KG_WIRE_OK)
-			return failf(p, KG_EXIT_SOFTWARE,
-			             "malformed reply from the broker: %s",
-			             kg_wire_strerror(e));
-		if (cb_result != 0)
-			return cb_result;
+		if (n > 0 && !truncated)
+			e = kg_reply_decode(pkt, (size_t)n, &kg_printer_handler,
+			                    p, &is_end, &cb_result);
+		if (first && (n == 0 || truncated || e != KG_WIRE_OK))
+			return not_kickgated(p, path, n);
+		rc = packet_failed(p, n, truncated, e);
+		if (rc == 0)
+			rc = cb_result;
+		if (rc != 0)
+			return rc;
 	}
 	return kg_printer_status(p);
 }
@@ -156,7 +232,7 @@ static int run(const struct kg_cli *cli)
 	if (rc == 0)
 		rc = send_request(fd, &cli->req, p);
 	if (rc == 0)
-		rc = receive_reply(fd, p);
+		rc = receive_reply(fd, cli->socket, p);
 	if (fd >= 0)
 		close(fd);
 	kg_printer_free(p);
