@@ -20,8 +20,10 @@ from kgtest.dovecot import Dovecot
 from kgtest.runner import CheckFailed, check, main
 from kgtest.scenarios import USERS
 
+EXIT_OK = 0
 EXIT_USAGE = 64
 EXIT_DATAERR = 65
+EXIT_NOMATCH = 68
 CLIENT_TIMEOUT_MS = 500
 REPLY_TIMEOUT = 5
 # The daemon drops an idle client no sooner than client_timeout_ms and, on
@@ -41,19 +43,37 @@ REPLY_PACKETS_MAX = 64
 # unread packets pending) is read past this many times.
 RESETS_MAX = 2
 
+USE_U = "(for a user name that looks like this, use -u)"
+
 # argv after "kick", exit code, text the message must contain.
 CLI_ERRORS = [
-    (["1.2.3"], EXIT_DATAERR, "invalid network '1.2.3'"),
-    (["127.1"], EXIT_DATAERR, "invalid network '127.1'"),
-    (["10.0.0.0/"], EXIT_DATAERR, "invalid network '10.0.0.0/'"),
+    (["1.2.3"], EXIT_DATAERR, f"invalid network '1.2.3': is not a valid "
+                              f"IPv4 address {USE_U}"),
+    (["127.1"], EXIT_DATAERR, f"invalid network '127.1': is not a valid "
+                              f"IPv4 address {USE_U}"),
+    (["10.0.0.0/"], EXIT_DATAERR, f"invalid network '10.0.0.0/': has an "
+                                  f"invalid prefix length {USE_U}"),
+    (["1.2.3.4/"], EXIT_DATAERR, f"invalid network '1.2.3.4/': has an "
+                                 f"invalid prefix length {USE_U}"),
+    (["10.0.0.0/8x"], EXIT_DATAERR, f"invalid network '10.0.0.0/8x': has "
+                                    f"an invalid prefix length {USE_U}"),
+    (["fe80::1%eth0"], EXIT_DATAERR, f"invalid network 'fe80::1%eth0': has "
+                                     f"an IPv6 zone (%...), which a client "
+                                     f"address never has {USE_U}"),
     (["--net", "fe80::1%eth0"], EXIT_DATAERR,
      "invalid network 'fe80::1%eth0'"),
     (["a\tb"], EXIT_DATAERR, "invalid user glob 'a\\x09b'"),
     (["a" * 256], EXIT_DATAERR, "longer than 255 bytes"),
     ([""], EXIT_USAGE, "the user glob is empty"),
     (["-u", ""], EXIT_USAGE, "the user glob is empty"),
-    (["foo", "bar"], EXIT_USAGE, "Multiple username masks not supported"),
-    (["10.0.0.0/8", "192.168.0.0/16"], EXIT_USAGE, "Multiple network masks not supported"),
+    (["foo", "bar"], EXIT_USAGE,
+     "Multiple username masks not supported: 'bar' is a second user mask "
+     "(quote a name that contains spaces)"),
+    (["10.0.0.0/8", "192.168.0.0/16"], EXIT_USAGE,
+     "Multiple network masks not supported: '192.168.0.0/16' is a second "
+     "network (run kickgate once per network)"),
+    (["-weird-user"], EXIT_USAGE,
+     "unknown option '-w' (a user glob that starts with '-' goes after --)"),
     (["1.2.3.4/33"], EXIT_DATAERR, "invalid network '1.2.3.4/33'"),
 ]
 
@@ -104,6 +124,37 @@ def cli_error_case(args, code, text):
         time.sleep(AUDIT_SETTLE)
         check(len(st.kg.audit_lines()) == before,
               "the daemon got a request")
+
+    return case
+
+
+# Command lines in doveadm's freer forms, as Kickgated.run builds them
+# (-S SOCK after the first word), the exit code and the whole stdout, or
+# its start when it ends in "...". Nothing matches in the empty setup.
+CLI_ACCEPTED = [
+    ("options_after_the_user", ["kick", "nosuchuser", "-n"], EXIT_NOMATCH,
+     "no users kicked\n"),
+    ("dashed_user_after_dashdash", ["kick", "--", "-weird-user"],
+     EXIT_NOMATCH, "no users kicked\n"),
+    ("options_before_the_command", ["-1", "who"], EXIT_OK,
+     "username proto pid ip\n"),
+    ("help_command", ["help"], EXIT_OK, "usage: kickgate kick ..."),
+    ("dash_h", ["-h"], EXIT_OK, "usage: kickgate kick ..."),
+    ("dash_dash_help", ["--help"], EXIT_OK, "usage: kickgate kick ..."),
+    ("dash_capital_v", ["-V"], EXIT_OK, "kickgate 0.1.0\n"),
+    ("dash_dash_version", ["--version"], EXIT_OK, "kickgate 0.1.0\n"),
+]
+
+
+def cli_accepted_case(args, code, out):
+    def case(st):
+        res = st.kg.run(*args)
+        check(res.code == code and res.err == "",
+              f"exit {res.code}, expected {code}: {res.err!r}")
+        if out.endswith("..."):
+            check(res.out.startswith(out[:-3]), f"stdout {res.out!r}")
+        else:
+            check(res.out == out, f"stdout {res.out!r}, expected {out!r}")
 
     return case
 
@@ -190,6 +241,8 @@ def case_idle_client_dropped(st):
 CASES = [(f"cli_{' '.join(args)[:24]!r}_exits_{code}",
           cli_error_case(args, code, text))
          for args, code, text in CLI_ERRORS]
+CASES += [(f"cli_{name}", cli_accepted_case(args, code, out))
+          for name, args, code, out in CLI_ACCEPTED]
 CASES.append(("raw_good_packet_served", case_good_packet_served))
 CASES += [(f"raw_{name}_gets_error_reply", raw_error_case(packets))
           for name, packets in RAW_ERRORS]
