@@ -1,5 +1,6 @@
 /* kickgate: sends one request to kickgated and prints its reply. */
 #include <errno.h>
+#include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -224,6 +225,10 @@ static int run(const struct kg_cli *cli)
 
 	p = kg_printer_new(stdout, stderr, cli->req.op, cli->req.flags,
 	                   cli->json);
+	if (p != NULL && isatty(STDOUT_FILENO) && kg_printer_pad(p) < 0) {
+		kg_printer_free(p);
+		p = NULL;
+	}
 	if (p == NULL) {
 		fputs("kickgate: out of memory\n", stderr);
 		return KG_EXIT_SOFTWARE;
@@ -275,6 +280,9 @@ int main(int argc, char **argv)
 		 * large blocks unless someone watches it scroll by. */
 		if (!isatty(STDOUT_FILENO))
 			setvbuf(stdout, out_buf, _IOFBF, sizeof(out_buf));
+		/* The padded who table measures names with wcwidth(), which
+		 * needs the terminal's character set. */
+		setlocale(LC_CTYPE, "");
 		rc = run(&cli);
 		break;
 	}

@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wchar.h>
 
 #include "text.h"
 
@@ -43,6 +44,12 @@ static size_t fmt_dec(char buf[DEC_MAX], uint64_t v)
 		buf[i] = tmp[--n];
 	buf[len] = '\0';
 	return len;
+}
+
+/* The noun for a count of n: "1 line", "2 lines", "0 lines". */
+static const char *plural(uint64_t n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
 }
 
 /* ------------------------------------------------------------ escaping */
@@ -364,6 +371,113 @@ static void uniq_free(struct uniq *u)
 	free(u->slot);
 }
 
+/* --------------------------------------------------------------- table */
+
+/* Who text for a person at a terminal: fields padded to their column's
+ * width, as doveadm pads its tables. Rows are held and printed in
+ * batches; a column never narrows from one batch to the next. */
+#define TABLE_COLS 5
+/* A batch is printed once it holds this much: columns line up over many
+ * screens, and a listing of millions of rows is not held whole. */
+#define TABLE_BATCH ((size_t)256 << 10)
+/* A held cell: u32 length, u32 width, then the bytes. */
+#define CELL_HEAD 8
+
+struct table {
+	struct hold rows;       /* per row: u8 cell count, then the cells */
+	struct hold cur;        /* the row being written */
+	size_t cut[TABLE_COLS]; /* where each finished cell of cur ends */
+	size_t ncut;
+	size_t width[TABLE_COLS];
+	unsigned right; /* bit i: column i holds numbers, aligned right */
+	bool failed;    /* a row could not be held */
+};
+
+/* Terminal columns of the UTF-8 character at s: wcwidth's answer in a
+ * UTF-8 locale, else 1 (the escaped text holds only printable
+ * characters, so only the width is in question). */
+static size_t char_columns(const unsigned char *s, size_t n)
+{
+	static const unsigned char lead_mask[] = {0, 0x7f, 0x1f, 0x0f, 0x07};
+	wchar_t wc = s[0] & lead_mask[n];
+	int w;
+
+	for (size_t i = 1; i < n; i++)
+		wc = (wc << 6) | (s[i] & 0x3f);
+	w = wcwidth(wc);
+	return w < 0 ? 1 : (size_t)w;
+}
+
+/* Terminal columns of escaped text: an escape counts as the four
+ * characters it prints. */
+static size_t text_columns(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t cols = 0, n;
+
+	for (size_t i = 0; i < len; i += n) {
+		n = u[i] < 0x80 ? 1 : u[i] >= 0xf0 ? 4 : u[i] >= 0xe0 ? 3 : 2;
+		if (n > len - i)
+			n = len - i;
+		cols += n == 1 ? 1 : char_columns(u + i, n);
+	}
+	return cols;
+}
+
+static void table_put(struct table *t, const void *s, size_t n)
+{
+	if (!t->failed && hold_add(&t->cur, s, n) < 0)
+		t->failed = true;
+}
+
+static void table_cut(struct table *t)
+{
+	if (t->ncut < TABLE_COLS - 1)
+		t->cut[t->ncut++] = t->cur.len;
+}
+
+/* Moves the row being written to the held rows, widening the columns. */
+static void table_hold_row(struct table *t)
+{
+	size_t ncell = t->ncut + 1, start = 0;
+	uint8_t *at;
+
+	t->cut[t->ncut] = t->cur.len;
+	at = t->failed
+	             ? NULL
+	             : hold_room(&t->rows, 1 + ncell * CELL_HEAD + t->cur.len);
+	if (at == NULL) {
+		t->failed = true;
+		return;
+	}
+	*at++ = (uint8_t)ncell;
+	for (size_t i = 0; i < ncell; i++) {
+		uint32_t len = (uint32_t)(t->cut[i] - start);
+		uint32_t w = (uint32_t)text_columns(
+		        (const char *)t->cur.p + start, len);
+
+		memcpy(at, &len, 4);
+		memcpy(at + 4, &w, 4);
+		memcpy(at + CELL_HEAD, t->cur.p + start, len);
+		at += CELL_HEAD + len;
+		if (w > t->width[i])
+			t->width[i] = w;
+		start = t->cut[i];
+	}
+	t->rows.len += 1 + ncell * CELL_HEAD + t->cur.len;
+	t->cur.len = 0;
+	t->ncut = 0;
+}
+
+static void table_free(struct table *t)
+{
+	if (t == NULL)
+		return;
+	free(t->rows.p);
+	free(t->cur.p);
+	free(t);
+}
+
 /* ------------------------------------------------------------- printer */
 
 /* The current user's line of the default who table. */
@@ -393,6 +507,7 @@ struct kg_printer {
 	/* who */
 	uint64_t lines; /* table lines or JSON rows printed */
 	struct group group;
+	struct table *table; /* padded who text, or NULL */
 	/* A listing is millions of short pieces; gathered here they cost a
 	 * copy each instead of a stdio call each. */
 	char outbuf[OUT_CHUNK];
@@ -447,7 +562,20 @@ void kg_printer_free(struct kg_printer *p)
 	uniq_free(&p->group.services);
 	uniq_free(&p->group.pids);
 	uniq_free(&p->group.ips);
+	table_free(p->table);
 	free(p);
+}
+
+int kg_printer_pad(struct kg_printer *p)
+{
+	if (p->op != KG_OP_WHO || p->json)
+		return 0;
+	p->table = calloc(1, sizeof(*p->table));
+	if (p->table == NULL)
+		return -1;
+	/* The connection count, or the pid with -1. */
+	p->table->right = p->flags & KG_REQ_SEPARATE ? 1u << 2 : 1u << 1;
+	return 0;
 }
 
 int kg_printer_status(const struct kg_printer *p)
@@ -456,14 +584,15 @@ int kg_printer_status(const struct kg_printer *p)
 }
 
 /* The who text output: out_put and the functions on it gather into
- * p->outbuf, out_flush hands that to stdio. */
+ * p->outbuf, out_flush hands that to stdio. With a table they write the
+ * row being built instead, and out_sep and out_row_end mark its cells. */
 static void out_flush(struct kg_printer *p)
 {
 	fwrite(p->outbuf, 1, p->out_len, p->out);
 	p->out_len = 0;
 }
 
-static void out_put(struct kg_printer *p, const void *s, size_t n)
+static void out_raw(struct kg_printer *p, const void *s, size_t n)
 {
 	if (n > OUT_CHUNK - p->out_len) {
 		out_flush(p);
@@ -476,8 +605,20 @@ static void out_put(struct kg_printer *p, const void *s, size_t n)
 	p->out_len += n;
 }
 
+static void out_put(struct kg_printer *p, const void *s, size_t n)
+{
+	if (p->table != NULL)
+		table_put(p->table, s, n);
+	else
+		out_raw(p, s, n);
+}
+
 static void out_char(struct kg_printer *p, char c)
 {
+	if (p->table != NULL) {
+		table_put(p->table, &c, 1);
+		return;
+	}
 	if (p->out_len == OUT_CHUNK)
 		out_flush(p);
 	p->outbuf[p->out_len++] = c;
@@ -501,7 +642,7 @@ static void out_text(struct kg_printer *p, const char *s, size_t len)
 {
 	size_t need = KG_ESC_RATIO * len + 1;
 
-	if (need > OUT_CHUNK) {
+	if (need > OUT_CHUNK || p->table != NULL) {
 		out_put(p, p->esc,
 		        kg_cli_escape(p->esc, ESC_CAP, s, len, KG_ESC_SPACE));
 		return;
@@ -511,6 +652,64 @@ static void out_text(struct kg_printer *p, const char *s, size_t len)
 	p->out_len +=
 	        kg_cli_escape(p->outbuf + p->out_len, OUT_CHUNK - p->out_len, s,
 	                      len, KG_ESC_SPACE);
+}
+
+static void out_spaces(struct kg_printer *p, size_t n)
+{
+	static const char spaces[] = "                                ";
+
+	for (size_t k; n > 0; n -= k) {
+		k = n < sizeof(spaces) - 1 ? n : sizeof(spaces) - 1;
+		out_raw(p, spaces, k);
+	}
+}
+
+/* Prints the held rows, each cell padded to its column. */
+static void table_print(struct kg_printer *p)
+{
+	struct table *t = p->table;
+	size_t off = 0;
+	uint32_t len, w;
+
+	while (off < t->rows.len) {
+		size_t ncell = t->rows.p[off++];
+
+		for (size_t i = 0; i < ncell; i++) {
+			size_t pad, right = t->right & (1u << i);
+
+			memcpy(&len, t->rows.p + off, 4);
+			memcpy(&w, t->rows.p + off + 4, 4);
+			pad = t->width[i] - w;
+			if (right)
+				out_spaces(p, pad);
+			out_raw(p, t->rows.p + off + CELL_HEAD, len);
+			if (!right && i + 1 < ncell)
+				out_spaces(p, pad);
+			out_raw(p, i + 1 < ncell ? " " : "\n", 1);
+			off += CELL_HEAD + len;
+		}
+	}
+	t->rows.len = 0;
+}
+
+/* Ends a field of a who line. */
+static void out_sep(struct kg_printer *p)
+{
+	if (p->table != NULL)
+		table_cut(p->table);
+	else
+		out_char(p, ' ');
+}
+
+static void out_row_end(struct kg_printer *p)
+{
+	if (p->table == NULL) {
+		out_char(p, '\n');
+		return;
+	}
+	table_hold_row(p->table);
+	if (p->table->rows.len >= TABLE_BATCH)
+		table_print(p);
 }
 
 static void out_uniq(struct kg_printer *p, const struct uniq *u)
@@ -557,10 +756,11 @@ static void kick_text(struct kg_printer *p, const struct summary *s)
 		      f);
 		names_text(p, &p->kicked);
 		if (dry)
-			fprintf(f,
-			        "%" PRIu32 " connections in %" PRIu32
-			        " processes\n",
-			        s->conns, s->pids);
+			fprintf(f, "%" PRIu32 " %s in %" PRIu32 " %s\n",
+			        s->conns,
+			        plural(s->conns, "connection", "connections"),
+			        s->pids,
+			        plural(s->pids, "process", "processes"));
 	}
 	if (s->flags & KG_END_NEED_FORCE) {
 		fputs("warning: other connections would also be kicked from "
@@ -630,13 +830,23 @@ static void kick_json(struct kg_printer *p, const struct summary *s)
 
 /* ----------------------------------------------------------------- who */
 
+static const char *const group_head[] = {"username", "#",     "proto",
+                                         "(pids)",   "(ips)", NULL};
+static const char *const line_head[] = {"username", "proto", "pid", "ip", NULL};
+
 static void who_header(struct kg_printer *p)
 {
+	const char *const *h =
+	        p->flags & KG_REQ_SEPARATE ? line_head : group_head;
+
 	if (p->lines++ > 0)
 		return;
-	out_str(p, p->flags & KG_REQ_SEPARATE
-	                   ? "username proto pid ip\n"
-	                   : "username # proto (pids) (ips)\n");
+	out_str(p, *h);
+	while (*++h != NULL) {
+		out_sep(p);
+		out_str(p, *h);
+	}
+	out_row_end(p);
 }
 
 static void group_flush(struct kg_printer *p)
@@ -647,15 +857,19 @@ static void group_flush(struct kg_printer *p)
 		return;
 	who_header(p);
 	out_text(p, (const char *)g->user.p, g->user.len);
-	out_char(p, ' ');
+	out_sep(p);
 	out_dec(p, g->conns);
-	out_char(p, ' ');
+	out_sep(p);
 	out_uniq(p, &g->services);
-	out_put(p, " (", 2);
+	out_sep(p);
+	out_char(p, '(');
 	out_uniq(p, &g->pids);
-	out_put(p, ") (", 3);
+	out_char(p, ')');
+	out_sep(p);
+	out_char(p, '(');
 	out_uniq(p, &g->ips);
-	out_put(p, ")\n", 2);
+	out_char(p, ')');
+	out_row_end(p);
 	g->open = false;
 	g->user.len = 0;
 	uniq_clear(&g->services);
@@ -699,16 +913,16 @@ static void who_line(struct kg_printer *p, const struct kg_who_row *row)
 
 	who_header(p);
 	out_text(p, row->user, row->user_len);
-	out_char(p, ' ');
+	out_sep(p);
 	out_text(p, row->service, row->service_len);
-	out_char(p, ' ');
+	out_sep(p);
 	out_dec(p, row->pid);
 	kg_addr_format(&row->addr, ip);
 	if (ip[0] != '\0') {
-		out_char(p, ' ');
+		out_sep(p);
 		out_str(p, ip);
 	}
-	out_char(p, '\n');
+	out_row_end(p);
 }
 
 static void who_json_row(struct kg_printer *p, const struct kg_who_row *row)
@@ -729,7 +943,6 @@ static void who_json_row(struct kg_printer *p, const struct kg_who_row *row)
 
 static void who_text_end(struct kg_printer *p, const struct summary *s)
 {
-	group_flush(p);
 	if (p->lines == 0 && s->status == KG_EXIT_OK)
 		who_header(p);
 }
@@ -773,6 +986,9 @@ static void finish(struct kg_printer *p, const struct summary *s, bool complete)
 		else
 			who_text_end(p, s);
 	}
+	/* Held rows are printed after a failure too: they arrived. */
+	if (p->table != NULL)
+		table_print(p);
 	out_flush(p);
 	fflush(p->out);
 	if (s->error_len > 0)
@@ -780,8 +996,8 @@ static void finish(struct kg_printer *p, const struct summary *s, bool complete)
 	if (s->malformed > 0)
 		fprintf(p->err,
 		        "kickgate: warning: anvil sent %" PRIu32
-		        " malformed line(s), skipped\n",
-		        s->malformed);
+		        " malformed %s, skipped\n",
+		        s->malformed, plural(s->malformed, "line", "lines"));
 	p->status = s->status;
 	p->done = true;
 }
@@ -852,6 +1068,11 @@ static int on_refused(void *ctx, uint32_t pid, uint8_t reason)
 	return hold_add(&p->refused, rec, sizeof(rec)) < 0 ? too_large(p) : 0;
 }
 
+static bool table_failed(const struct kg_printer *p)
+{
+	return p->table != NULL && p->table->failed;
+}
+
 static int on_who(void *ctx, const struct kg_who_row *row)
 {
 	struct kg_printer *p = ctx;
@@ -864,7 +1085,7 @@ static int on_who(void *ctx, const struct kg_who_row *row)
 		who_line(p, row);
 	else if (group_add(p, row) < 0)
 		return too_large(p);
-	return 0;
+	return table_failed(p) ? too_large(p) : 0;
 }
 
 static int on_end(void *ctx, const struct kg_reply_end *end)
@@ -881,6 +1102,12 @@ static int on_end(void *ctx, const struct kg_reply_end *end)
 	        .error_len = end->error_len,
 	};
 
+	/* The last who group is printed here, where a row that cannot be
+	 * held can still be reported. */
+	if (p->op == KG_OP_WHO && !p->json)
+		group_flush(p);
+	if (table_failed(p))
+		return too_large(p);
 	finish(p, &s, true);
 	return 0;
 }

@@ -33,6 +33,12 @@ struct kg_printer *kg_printer_new(FILE *out, FILE *err, uint8_t op,
                                   uint8_t flags, bool json);
 void kg_printer_free(struct kg_printer *p);
 
+/* Pads the columns of who's text output to their widths, as doveadm does,
+ * for a person at a terminal; otherwise fields are separated by single
+ * spaces. Rows are then held in batches. Call before the first packet;
+ * no effect on kick or JSON output. Returns -1 if out of memory. */
+int kg_printer_pad(struct kg_printer *p);
+
 /* Callbacks for kg_reply_decode with the printer as ctx. A callback that
  * fails reports the failure itself (as kg_printer_fail) and returns its
  * exit code. */

@@ -7,6 +7,7 @@
 
 #include <cmocka.h>
 
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,9 +113,10 @@ static void end(struct run *r, uint8_t status, uint8_t flags, uint32_t conns,
 	assert_int_equal(kg_rw_end(&r->w, &e), 0);
 }
 
-/* Decodes and prints every packet, as the CLI does. Returns the last
- * callback result. */
-static int print(struct run *r, uint8_t op, uint8_t flags, bool json)
+/* Decodes and prints every packet, as the CLI does, padded as for a
+ * terminal with pad. Returns the last callback result. */
+static int print_to(struct run *r, uint8_t op, uint8_t flags, bool json,
+                    bool pad)
 {
 	size_t out_len, err_len;
 	FILE *out = open_memstream(&r->out, &out_len);
@@ -127,6 +129,8 @@ static int print(struct run *r, uint8_t op, uint8_t flags, bool json)
 	assert_non_null(err);
 	p = kg_printer_new(out, err, op, flags, json);
 	assert_non_null(p);
+	if (pad)
+		assert_int_equal(kg_printer_pad(p), 0);
 	for (size_t i = 0; i < r->pkts.n && cb == 0; i++) {
 		assert_false(is_end);
 		assert_int_equal(
@@ -140,6 +144,11 @@ static int print(struct run *r, uint8_t op, uint8_t flags, bool json)
 	assert_int_equal(fclose(out), 0);
 	assert_int_equal(fclose(err), 0);
 	return cb;
+}
+
+static int print(struct run *r, uint8_t op, uint8_t flags, bool json)
+{
+	return print_to(r, op, flags, json, false);
 }
 
 static struct kg_addr v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
@@ -217,6 +226,25 @@ static void test_dry_run_counts_connections_and_processes(void **state)
 	                "users:\n"
 	                "bar baz\n"
 	                "3 connections in 2 processes\n");
+	run_free(r);
+}
+
+static void test_counts_of_one_are_singular(void **state)
+{
+	struct run *r = run_new();
+
+	(void)state;
+	add_user(r, KG_REC_KICKED, "bar");
+	assert_int_equal(kg_rw_pid(&r->w, 8135), 0);
+	end(r, 0, KG_END_DRY_RUN, 1, 1, 0, 1, "");
+	print(r, KG_OP_KICK, KG_REQ_DRY_RUN, false);
+	assert_string_equal(
+	        r->out, "dry run: would kick connections from the following "
+	                "users:\n"
+	                "bar\n"
+	                "1 connection in 1 process\n");
+	assert_string_equal(r->err, "kickgate: warning: anvil sent 1 malformed "
+	                            "line, skipped\n");
 	run_free(r);
 }
 
@@ -337,7 +365,7 @@ static void test_outside_scope_and_error_are_reported(void **state)
 	                    "kickgate: a matching process serves sessions "
 	                    "outside your scope\n"
 	                    "kickgate: warning: anvil sent 2 malformed "
-	                    "line(s), skipped\n");
+	                    "lines, skipped\n");
 	run_free(r);
 }
 
@@ -477,6 +505,102 @@ static void test_who_large_group_lists_each_value_once(void **state)
 	assert_int_equal(fclose(f), 0);
 	assert_string_equal(r->out, want);
 	free(want);
+	run_free(r);
+}
+
+/* ------------------------------------------------------- padded who */
+
+static void test_who_padded_for_a_terminal(void **state)
+{
+	struct run *r = run_new(), *piped = run_new();
+	struct kg_addr a = v4(192, 0, 2, 1);
+
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		struct run *x = i == 0 ? r : piped;
+
+		add_who(x, "alice", "imap", 100, 11, &a);
+		add_who(x, "alice", "pop3", 101, 1, &a);
+		add_who(x, "bob", "imap", 200, 1, NULL);
+		end(x, 0, 0, 13, 3, 0, 0, "");
+	}
+	assert_int_equal(print_to(r, KG_OP_WHO, 0, false, true), 0);
+	/* The count is a number: aligned right. */
+	assert_string_equal(r->out,
+	                    "username  # proto     (pids)    (ips)\n"
+	                    "alice    12 imap pop3 (100 101) (192.0.2.1)\n"
+	                    "bob       1 imap      (200)     ()\n");
+	print(piped, KG_OP_WHO, 0, false);
+	assert_string_equal(piped->out, "username # proto (pids) (ips)\n"
+	                                "alice 12 imap pop3 (100 101) "
+	                                "(192.0.2.1)\n"
+	                                "bob 1 imap (200) ()\n");
+	run_free(r);
+	run_free(piped);
+}
+
+/* Widths are what the terminal shows: an escape its four characters, a
+ * UTF-8 character one column or, if wide, two. */
+static void test_who_padding_counts_printed_width(void **state)
+{
+	struct run *r = run_new();
+	struct kg_addr a4 = v4(192, 0, 2, 1), a6 = v6_doc(1);
+
+	(void)state;
+	assert_non_null(setlocale(LC_CTYPE, "C.UTF-8"));
+	add_who(r, "a\tb", "imap", 7, 1, &a4);
+	add_who(r, "j\xc3\xbcrgen", "pop3", 12345, 1, NULL);
+	add_who(r, "\xe6\x97\xa5\xe6\x9c\xac", "imap", 42, 1, &a6);
+	end(r, 0, 0, 3, 3, 0, 0, "");
+	print_to(r, KG_OP_WHO, KG_REQ_SEPARATE, false, true);
+	setlocale(LC_CTYPE, "C");
+	assert_string_equal(r->out, "username proto   pid ip\n"
+	                            "a\\x09b   imap      7 192.0.2.1\n"
+	                            "j\xc3\xbcrgen   pop3  12345\n"
+	                            "\xe6\x97\xa5\xe6\x9c\xac     imap     42 "
+	                            "2001:db8::1\n");
+	run_free(r);
+}
+
+/* Where the second column of a padded -1 line starts. */
+static size_t second_column(const char *line)
+{
+	size_t i = strcspn(line, " ");
+
+	return i + strspn(line + i, " ");
+}
+
+/* A long listing is printed in batches: every row is there, and a column
+ * widened by a later batch never narrows again. */
+static void test_who_padded_in_batches(void **state)
+{
+	enum { ROWS = 12000 };
+	struct run *r = run_new();
+	struct kg_addr a = v4(10, 0, 0, 1);
+	char user[16];
+	size_t lines = 0, last = 0, widened = 0;
+
+	(void)state;
+	for (uint32_t i = 0; i < ROWS; i++) {
+		snprintf(user, sizeof(user), "u%05u", (unsigned)i);
+		add_who(r, user, "imap", 1000 + i, 1, &a);
+	}
+	add_who(r, "a-user-with-a-long-name", "imap", 99, 1, &a);
+	end(r, 0, 0, ROWS + 1, ROWS + 1, 0, 0, "");
+	print_to(r, KG_OP_WHO, KG_REQ_SEPARATE, false, true);
+	for (char *line = r->out, *nl; (nl = strchr(line, '\n')) != NULL;
+	     line = nl + 1, lines++) {
+		size_t col = second_column(line);
+
+		*nl = '\0';
+		assert_true(col == 9 || col == 24);
+		assert_true(col >= last);
+		widened += col == 24;
+		last = col;
+	}
+	assert_int_equal(lines, ROWS + 2);
+	/* The batch with the long name, not the whole listing, widened. */
+	assert_true(widened > 0 && widened < ROWS);
 	run_free(r);
 }
 
@@ -788,6 +912,7 @@ int main(void)
 	        cmocka_unit_test(test_kicked_lists_users_on_one_line),
 	        cmocka_unit_test(test_kicked_json),
 	        cmocka_unit_test(test_dry_run_counts_connections_and_processes),
+	        cmocka_unit_test(test_counts_of_one_are_singular),
 	        cmocka_unit_test(test_dry_run_json_sets_dry_run),
 	        cmocka_unit_test(test_need_force_warns_and_names_option),
 	        cmocka_unit_test(test_need_force_json_lists_warning),
@@ -801,6 +926,9 @@ int main(void)
 	        cmocka_unit_test(test_who_json_lists_sessions),
 	        cmocka_unit_test(test_who_empty_listing),
 	        cmocka_unit_test(test_who_large_group_lists_each_value_once),
+	        cmocka_unit_test(test_who_padded_for_a_terminal),
+	        cmocka_unit_test(test_who_padding_counts_printed_width),
+	        cmocka_unit_test(test_who_padded_in_batches),
 	        cmocka_unit_test(test_hostile_names_are_escaped_in_text),
 	        cmocka_unit_test(test_hostile_names_are_valid_json),
 	        cmocka_unit_test(test_hostile_who_rows_are_escaped),
