@@ -139,8 +139,8 @@ static enum kg_anvil_status anvil_connect(struct exchange *s, const char *path)
 		return KG_ANVIL_OK;
 	if (errno == EAGAIN)
 		return timed_out(s);
-	return fail(s, "cannot connect to anvil at %s: %s", path,
-	            strerror(errno));
+	snprintf(s->err, s->errlen, "%s", strerror(errno));
+	return KG_ANVIL_UNREACHABLE;
 }
 
 static enum kg_anvil_status send_request(struct exchange *s)

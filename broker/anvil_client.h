@@ -20,6 +20,10 @@ enum kg_anvil_status {
 	KG_ANVIL_FAILED = -1,
 	/* fn returned non-zero: the dump was abandoned at that line. */
 	KG_ANVIL_STOPPED = -2,
+	/* connect() failed (no such socket, nobody listening, no
+	 * permission): err holds only the system's reason, so that the
+	 * caller can say which instance and what to check. */
+	KG_ANVIL_UNREACHABLE = -3,
 };
 
 /* Connects to the anvil socket at path, asks for the dump and feeds it to
@@ -30,8 +34,9 @@ enum kg_anvil_status {
  * creates every service's listener, anvil's included. 0 until connected.
  *
  * Returns KG_ANVIL_OK with p->lines and p->malformed set; otherwise err
- * holds a one-line reason, e.g. "cannot connect to anvil at PATH: ...",
- * "anvil timed out after N ms", "anvil closed the connection mid-dump". */
+ * holds a one-line reason, e.g. "anvil timed out after N ms", "anvil
+ * closed the connection mid-dump", or for KG_ANVIL_UNREACHABLE just
+ * "Permission denied". */
 enum kg_anvil_status kg_anvil_dump(const char *path, int timeout_ms,
                                    kg_conn_fn fn, void *ctx,
                                    struct kg_dump_parser *p, pid_t *listener,

@@ -160,11 +160,22 @@ static void put_escaped(struct line *l, const char *s, size_t len)
 	}
 }
 
+static const char *op_name(uint8_t op)
+{
+	switch (op) {
+	case KG_OP_KICK:
+		return "kick";
+	case KG_OP_WHO:
+		return "who";
+	}
+	return "instances";
+}
+
 static void put_request(struct line *l, const struct kg_request *r)
 {
 	char net[KG_NET_STRLEN];
 
-	put(l, " op=%s", r->op == KG_OP_KICK ? "kick" : "who");
+	put(l, " op=%s", op_name(r->op));
 	if (r->glob_len > 0) {
 		put(l, " glob=\"");
 		put_escaped(l, r->glob, r->glob_len);
@@ -178,6 +189,8 @@ static void put_request(struct line *l, const struct kg_request *r)
 		put(l, " anvil=");
 		put_escaped(l, r->path, r->path_len);
 	}
+	if (r->instance_len > 0)
+		put(l, " anvil=%s", r->instance);
 	if (r->flags & KG_REQ_FORCE)
 		put(l, " force=yes");
 	if (r->flags & KG_REQ_DRY_RUN)
@@ -216,6 +229,8 @@ static void build(struct line *l, const struct kg_audit_rec *r, time_t now)
 		put_request(l, r->req);
 	put(l, " outcome=%s status=%u conns=%u npids=%zu nusers=%zu",
 	    r->outcome, r->status, r->conns, r->n_pids, r->n_users);
+	if (r->outside > 0)
+		put(l, " outside=%u", r->outside);
 	put(l, " pids=");
 	for (size_t i = 0; i < r->n_pids; i++)
 		put(l, "%s%u", i ? "," : "", r->pids[i]);

@@ -27,6 +27,7 @@ struct kg_audit_rec {
 	const char *outcome; /* "kicked", "denied", "no-match", ... */
 	uint8_t status;
 	uint32_t conns;
+	uint32_t outside; /* out-of-scope connections that blocked a kick */
 	const uint32_t *pids;
 	size_t n_pids;
 	const struct kg_str *users;

@@ -11,6 +11,7 @@
 
 #include "anvil_client.h"
 #include "audit.h"
+#include "instances.h"
 #include "job.h"
 #include "kick.h"
 #include "log.h"
@@ -64,21 +65,39 @@ void kg_job_finish(struct kg_job *job, struct kg_reply_end *end,
 	kg_audit_write(&job->audit);
 }
 
-static bool authorize(struct kg_job *job)
+/* -a names an instance by its anvil path or by its name; without it the
+ * request is for the default instance. */
+static bool resolve_instance(struct kg_job *job)
 {
 	const struct kg_request *r = &job->req;
 	char text[KG_ERRTEXT_MAX + 1];
 
-	if (r->path_len > 0) {
+	if (r->path_len > 0)
 		job->instance = kg_config_instance_by_path(job->cfg, r->path);
-		if (job->instance < 0) {
-			snprintf(text, sizeof(text),
-			         "anvil socket %s is not a configured instance",
-			         r->path);
-			kg_job_refuse(job, KG_EXIT_NOPERM, "denied", text);
-			return false;
-		}
-	}
+	else if (r->instance_len > 0)
+		job->instance =
+		        kg_config_instance_by_name(job->cfg, r->instance);
+	if (job->instance >= 0)
+		return true;
+	if (r->path_len > 0)
+		snprintf(text, sizeof(text),
+		         "anvil socket %s is not a configured instance",
+		         r->path);
+	else
+		snprintf(text, sizeof(text),
+		         "there is no instance named '%s'; 'kickgate "
+		         "instances' lists those you may use",
+		         r->instance);
+	kg_job_refuse(job, KG_EXIT_NOPERM, "denied", text);
+	return false;
+}
+
+static bool authorize(struct kg_job *job)
+{
+	const struct kg_request *r = &job->req;
+
+	if (!resolve_instance(job))
+		return false;
 	job->audit.instance = job->cfg->instances[job->instance].name;
 	kg_policy_decide(job->cfg, &job->caller, job->instance, &job->dec);
 	job->audit.rule = job->dec.rule;
@@ -175,12 +194,32 @@ void kg_broker_serve(const struct kg_config *cfg, int client_fd,
 		kg_job_refuse(&job, (uint8_t)status, "malformed", why);
 		return;
 	}
+	if (job.req.op == KG_OP_INSTANCES) {
+		kg_instances_serve(&job);
+		return;
+	}
 	if (!authorize(&job))
 		return;
 	if (job.req.op == KG_OP_WHO)
 		serve_who(&job);
 	else
 		kg_kick_serve(&job);
+}
+
+/* The caller can do nothing about an anvil the daemon cannot open, so
+ * the text says whose the problem is, and what its administrator should
+ * check. err holds the system's reason on entry. */
+static void unreachable_text(const struct kg_job *job, char *err, size_t errlen)
+{
+	const struct kg_instance *in = &job->cfg->instances[job->instance];
+	char why[KG_ERRTEXT_MAX + 1];
+
+	snprintf(why, sizeof(why), "%s", err);
+	snprintf(err, errlen,
+	         "kickgated cannot reach Dovecot's anvil at %s for instance "
+	         "%s: %s; is Dovecot running? does the broker's account have "
+	         "the anvil socket's group?",
+	         in->anvil, in->name, why);
 }
 
 int kg_broker_dump(struct kg_job *job, kg_conn_fn fn, void *ctx, char *err,
@@ -194,6 +233,8 @@ int kg_broker_dump(struct kg_job *job, kg_conn_fn fn, void *ctx, char *err,
 	                   job->parser, &job->anvil_listener, err, errlen);
 	if (st == KG_ANVIL_STOPPED)
 		err[0] = '\0'; /* the consumer ran out of memory */
+	if (st == KG_ANVIL_UNREACHABLE)
+		unreachable_text(job, err, errlen);
 	if (job->parser->malformed > 0)
 		kg_log_err(
 		        "anvil %s: %llu malformed line(s) skipped, first: %s",

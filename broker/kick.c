@@ -173,6 +173,46 @@ static void kick_planned(struct kg_job *job, struct kg_plan *plan,
 	free(o.refused);
 }
 
+/* Shared processes without -f. A caller whose rule forbids -f must not be
+ * told to use it: the reply says why nothing was kicked and that -f is
+ * not theirs to give. The exit status stays 1, as for everyone else whose
+ * kick needs -f: a script tells the two apart by the error. */
+static void reply_need_force(struct kg_job *job,
+                             const struct kg_plan_result *res,
+                             struct kg_reply_end *end)
+{
+	char text[KG_ERRTEXT_MAX + 1];
+
+	send_users(job, KG_REC_WARN, res->warn, res->n_warn);
+	end->status = KG_EXIT_NEED_FORCE;
+	end->flags |= KG_END_NEED_FORCE;
+	if (!job->dec.may_force) {
+		end->flags |= KG_END_FORCE_DENIED;
+		snprintf(text, sizeof(text),
+		         "nothing was kicked: the matching processes also "
+		         "serve other connections, and your rule '%s' does "
+		         "not allow -f",
+		         job->dec.rule);
+		kg_end_set_error(end, text);
+	}
+	kg_job_finish(job, end, "need-force");
+}
+
+/* A process that also serves sessions outside the scope is never
+ * signalled. The caller learns that such sessions exist, as the refusal
+ * must say why, but not how many: that is other tenants' business. The
+ * count goes to the audit line, for the administrator. */
+static void reply_blocked(struct kg_job *job, const struct kg_plan_result *res,
+                          struct kg_reply_end *end)
+{
+	end->status = KG_EXIT_NOPERM;
+	kg_end_set_error(end, "refused: nothing was kicked: a matching process "
+	                      "also serves sessions outside your scope, "
+	                      "which you may not end");
+	job->audit.outside = res->outside_scope;
+	kg_job_finish(job, end, "blocked-by-scope");
+}
+
 static void reply_plan(struct kg_job *job, struct kg_plan *plan,
                        struct kg_plan_result *res)
 {
@@ -186,15 +226,10 @@ static void reply_plan(struct kg_job *job, struct kg_plan *plan,
 		kg_job_finish(job, &end, "no-match");
 		break;
 	case KG_PLAN_NEED_FORCE:
-		send_users(job, KG_REC_WARN, res->warn, res->n_warn);
-		end.status = KG_EXIT_NEED_FORCE;
-		end.flags |= KG_END_NEED_FORCE;
-		kg_job_finish(job, &end, "need-force");
+		reply_need_force(job, res, &end);
 		break;
 	case KG_PLAN_BLOCKED:
-		end.status = KG_EXIT_NOPERM;
-		end.outside_scope = res->outside_scope;
-		kg_job_finish(job, &end, "blocked-by-scope");
+		reply_blocked(job, res, &end);
 		break;
 	case KG_PLAN_KICK:
 		kick_planned(job, plan, res, &end);

@@ -31,17 +31,25 @@ struct options {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: kickgated [-c FILE] [-F] [-t]\n"
+	           "       kickgated -h | --help | -V | --version\n"
 	           "  -c FILE  configuration (default " KG_DEFAULT_CONFIG ")\n"
 	           "  -F       stay in the foreground, log to stderr\n"
-	           "  -t       check the configuration and exit\n");
+	           "  -t       check the configuration and exit\n"
+	           "An example configuration: " KG_EXAMPLE_CONFIG "\n");
 }
 
 static void parse_args(int argc, char **argv, struct options *o)
 {
+	static const struct option long_opts[] = {
+	        {"help", no_argument, NULL, 'h'},
+	        {"version", no_argument, NULL, 'V'},
+	        {NULL, 0, NULL, 0},
+	};
 	int c;
 
 	*o = (struct options){.config = KG_DEFAULT_CONFIG};
-	while ((c = getopt(argc, argv, "+c:FtVh")) != -1) {
+	while ((c = getopt_long(argc, argv, "+c:FtVh", long_opts, NULL)) !=
+	       -1) {
 		switch (c) {
 		case 'c':
 			o->config = optarg;

@@ -76,11 +76,14 @@ static int parse_command(const char *cmd, struct kg_cli *cli, char *msg)
 		cli->req.op = KG_OP_KICK;
 	else if (strcmp(cmd, "who") == 0)
 		cli->req.op = KG_OP_WHO;
+	else if (strcmp(cmd, "instances") == 0)
+		cli->req.op = KG_OP_INSTANCES;
 	else if (strcmp(cmd, "help") == 0)
 		cli->action = KG_CLI_HELP;
 	else
 		return fail(msg, KG_EXIT_USAGE,
-		            "unknown command '%s' (kick, who or help)",
+		            "unknown command '%s' (kick, who, instances or "
+		            "help)",
 		            quote(q, cmd));
 	return 0;
 }
@@ -169,16 +172,24 @@ static int add_arg(struct kg_cli *cli, const char *arg, char *msg)
 	return add_positional(&cli->req, arg, msg);
 }
 
+/* -a: an instance's name, or its anvil socket path; a name never holds
+ * a '/', so the two cannot be confused. */
 static int set_anvil(struct kg_request *req, const char *arg, char *msg)
 {
 	size_t len = strlen(arg);
 	char q[QUOTE_CAP];
 
+	if (arg[0] != '/' && kg_name_ok(arg, len)) {
+		memcpy(req->instance, arg, len + 1);
+		req->instance_len = (uint8_t)len;
+		return 0;
+	}
 	if (arg[0] != '/' || len > KG_PATH_MAX || !kg_text_ok(arg, len))
 		return fail(msg, KG_EXIT_USAGE,
-		            "-a needs an absolute path of at most %d bytes "
-		            "without control bytes, not '%s'",
-		            KG_PATH_MAX, quote(q, arg));
+		            "-a needs an instance name (1 to %d of A-Z a-z "
+		            "0-9 _ . -) or an absolute socket path of at most "
+		            "%d bytes without control bytes, not '%s'",
+		            KG_NAME_MAX, KG_PATH_MAX, quote(q, arg));
 	memcpy(req->path, arg, len + 1);
 	req->path_len = (uint8_t)len;
 	return 0;
@@ -310,8 +321,14 @@ static int check_request(const struct kg_request *req, char *msg)
 
 	if (req->op == 0)
 		return fail(msg, KG_EXIT_USAGE,
-		            "no command given (kick or who); see kickgate "
-		            "--help");
+		            "no command given (kick, who or instances); see "
+		            "kickgate --help");
+	if (req->op == KG_OP_INSTANCES &&
+	    (req->glob_len > 0 || req->net.family != KG_AF_NONE ||
+	     req->path_len > 0 || req->instance_len > 0))
+		return fail(msg, KG_EXIT_USAGE,
+		            "instances takes no user, network or -a: it lists "
+		            "every instance you may use");
 	rc = check_flags(req, msg);
 	if (rc == 0 && req->op == KG_OP_KICK && req->glob_len == 0 &&
 	    req->net.family == KG_AF_NONE)
@@ -356,6 +373,7 @@ void kg_cli_usage(FILE *f)
 	      "ip[/bits]\n"
 	      "       kickgate who [-1] [-j] [-S socket] [-a anvil] [user] "
 	      "[ip[/bits]]\n"
+	      "       kickgate instances [-j] [-S socket]\n"
 	      "       kickgate help | -h | --help | -V | --version\n"
 	      "\n"
 	      "Options may come before or after the command and its "
@@ -366,7 +384,8 @@ void kg_cli_usage(FILE *f)
 	      "\n"
 	      "  -S socket   broker socket (default " KG_DEFAULT_SOCKET ",\n"
 	      "              or $KICKGATE_SOCKET)\n"
-	      "  -a anvil    anvil socket of another Dovecot instance\n"
+	      "  -a anvil    another Dovecot instance, by name or anvil "
+	      "socket\n"
 	      "  -f          kick: also kick processes that serve other "
 	      "users\n"
 	      "  -n          kick: dry run, signal nothing\n"

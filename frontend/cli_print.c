@@ -521,7 +521,6 @@ struct summary {
 	uint8_t flags;
 	uint32_t conns;
 	uint32_t pids;
-	uint32_t outside;
 	uint32_t malformed;
 	const char *error;
 	size_t error_len;
@@ -762,7 +761,10 @@ static void kick_text(struct kg_printer *p, const struct summary *s)
 			        s->pids,
 			        plural(s->pids, "process", "processes"));
 	}
-	if (s->flags & KG_END_NEED_FORCE) {
+	/* Without the right to -f, the refusal goes to stderr instead
+	 * (force_denied_detail), and -f is not suggested. */
+	if ((s->flags & KG_END_NEED_FORCE) &&
+	    !(s->flags & KG_END_FORCE_DENIED)) {
 		fputs("warning: other connections would also be kicked from "
 		      "following users:\n",
 		      f);
@@ -776,11 +778,22 @@ static void kick_text(struct kg_printer *p, const struct summary *s)
 		fprintf(f, "refused: pid %" PRIu32 ": %s\n", pid,
 		        kg_refuse_strerror(p->refused.p[off + 4]));
 	}
-	if (s->outside > 0)
-		fprintf(f,
-		        "refused: %" PRIu32 " connection(s) outside your "
-		        "scope share a matching process\n",
-		        s->outside);
+}
+
+/* The users whose connections share the processes, after the broker's
+ * reason: who would have lost a session had -f been allowed. */
+static void force_denied_detail(struct kg_printer *p)
+{
+	const char *name, *sep = " ";
+	size_t len, off = 0;
+
+	fputs("kickgate: other connections on those processes are from:",
+	      p->err);
+	while (next_name(&p->warn, &off, &name, &len)) {
+		fputs(sep, p->err);
+		put_text(p, p->err, name, len, KG_ESC_SPACE);
+	}
+	fputc('\n', p->err);
 }
 
 static void names_json(FILE *f, const char *key, const struct hold *h)
@@ -820,15 +833,21 @@ static void kick_json(struct kg_printer *p, const struct summary *s)
 		        kg_refuse_strerror(p->refused.p[off + 4]));
 	}
 	fprintf(f,
-	        "],\"outside_scope\":%" PRIu32 ",\"connections\":%" PRIu32
-	        ",\"processes\":%" PRIu32 ",\"malformed_anvil_lines\":%" PRIu32
-	        ",\"error\":",
-	        s->outside, s->conns, s->pids, s->malformed);
+	        "],\"connections\":%" PRIu32 ",\"processes\":%" PRIu32
+	        ",\"malformed_anvil_lines\":%" PRIu32 ",\"error\":",
+	        s->conns, s->pids, s->malformed);
 	json_str_or_null(f, s->error, s->error_len);
 	fputs("}\n", f);
 }
 
 /* ----------------------------------------------------------------- who */
+
+/* Who and instances are listings: a header, rows as they arrive, and in
+ * JSON an array under this key. */
+static const char *list_key(const struct kg_printer *p)
+{
+	return p->op == KG_OP_WHO ? "sessions" : "instances";
+}
 
 static const char *const group_head[] = {"username", "#",     "proto",
                                          "(pids)",   "(ips)", NULL};
@@ -841,12 +860,25 @@ static void who_header(struct kg_printer *p)
 
 	if (p->lines++ > 0)
 		return;
+	if (p->op == KG_OP_INSTANCES) {
+		out_str(p, "instance anvil\n");
+		return;
+	}
 	out_str(p, *h);
 	while (*++h != NULL) {
 		out_sep(p);
 		out_str(p, *h);
 	}
 	out_row_end(p);
+}
+
+/* Starts one element of the JSON array, the array itself first. */
+static void json_row_open(struct kg_printer *p)
+{
+	if (p->lines++ > 0)
+		fputs(",\n", p->out);
+	else
+		fprintf(p->out, "{\"%s\":[\n", list_key(p));
 }
 
 static void group_flush(struct kg_printer *p)
@@ -930,7 +962,7 @@ static void who_json_row(struct kg_printer *p, const struct kg_who_row *row)
 	FILE *f = p->out;
 	char ip[KG_NET_STRLEN];
 
-	fputs(p->lines++ > 0 ? ",\n" : "{\"sessions\":[\n", f);
+	json_row_open(p);
 	fputs("{\"user\":", f);
 	json_str(f, row->user, row->user_len);
 	fputs(",\"service\":", f);
@@ -951,13 +983,40 @@ static void who_json_end(struct kg_printer *p, const struct summary *s)
 {
 	FILE *f = p->out;
 
-	fputs(p->lines > 0 ? "\n" : "{\"sessions\":[", f);
-	fprintf(f,
-	        "],\"status\":%d,\"malformed_anvil_lines\":%" PRIu32
-	        ",\"error\":",
-	        s->status, s->malformed);
+	if (p->lines > 0)
+		fputc('\n', f);
+	else
+		fprintf(f, "{\"%s\":[", list_key(p));
+	fprintf(f, "],\"status\":%d,", s->status);
+	if (p->op == KG_OP_WHO)
+		fprintf(f, "\"malformed_anvil_lines\":%" PRIu32 ",",
+		        s->malformed);
+	fputs("\"error\":", f);
 	json_str_or_null(f, s->error, s->error_len);
 	fputs("}\n", f);
+}
+
+/* ----------------------------------------------------------- instances */
+
+static void instance_line(struct kg_printer *p,
+                          const struct kg_instance_row *row)
+{
+	who_header(p);
+	out_put(p, row->name, row->name_len);
+	out_char(p, ' ');
+	out_text(p, row->path, row->path_len);
+	out_char(p, '\n');
+}
+
+static void instance_json_row(struct kg_printer *p,
+                              const struct kg_instance_row *row)
+{
+	json_row_open(p);
+	fputs("{\"name\":", p->out);
+	json_str(p->out, row->name, row->name_len);
+	fputs(",\"anvil\":", p->out);
+	json_str(p->out, row->path, row->path_len);
+	fputc('}', p->out);
 }
 
 /* -------------------------------------------------------------- ending */
@@ -993,6 +1052,8 @@ static void finish(struct kg_printer *p, const struct summary *s, bool complete)
 	fflush(p->out);
 	if (s->error_len > 0)
 		error_line(p, s->error, s->error_len);
+	if (complete && kick && !p->json && (s->flags & KG_END_FORCE_DENIED))
+		force_denied_detail(p);
 	if (s->malformed > 0)
 		fprintf(p->err,
 		        "kickgate: warning: anvil sent %" PRIu32
@@ -1088,6 +1149,19 @@ static int on_who(void *ctx, const struct kg_who_row *row)
 	return table_failed(p) ? too_large(p) : 0;
 }
 
+static int on_instance(void *ctx, const struct kg_instance_row *row)
+{
+	struct kg_printer *p = ctx;
+
+	if (p->op != KG_OP_INSTANCES)
+		return protocol_error(p, "instance in a kick or who reply");
+	if (p->json)
+		instance_json_row(p, row);
+	else
+		instance_line(p, row);
+	return 0;
+}
+
 static int on_end(void *ctx, const struct kg_reply_end *end)
 {
 	struct kg_printer *p = ctx;
@@ -1096,7 +1170,6 @@ static int on_end(void *ctx, const struct kg_reply_end *end)
 	        .flags = end->flags,
 	        .conns = end->conns,
 	        .pids = end->pids,
-	        .outside = end->outside_scope,
 	        .malformed = end->malformed,
 	        .error = end->error,
 	        .error_len = end->error_len,
@@ -1117,5 +1190,6 @@ const struct kg_reply_handler kg_printer_handler = {
         .pid = on_pid,
         .refused = on_refused,
         .who = on_who,
+        .instance = on_instance,
         .end = on_end,
 };

@@ -71,6 +71,14 @@ static int on_who(void *ctx, const struct kg_who_row *row)
 	return must(kg_rw_who(&r->w, row));
 }
 
+static int on_instance(void *ctx, const struct kg_instance_row *row)
+{
+	struct rewrite *r = ctx;
+
+	r->callbacks++;
+	return must(kg_rw_instance(&r->w, row));
+}
+
 static int on_end(void *ctx, const struct kg_reply_end *end)
 {
 	struct rewrite *r = ctx;
@@ -82,7 +90,7 @@ static int on_end(void *ctx, const struct kg_reply_end *end)
 }
 
 static const struct kg_reply_handler handler = {
-        on_user, on_pid, on_refused, on_who, on_end,
+        on_user, on_pid, on_refused, on_who, on_instance, on_end,
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

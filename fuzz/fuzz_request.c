@@ -18,7 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (kg_request_check(&r) != KG_WIRE_OK)
 		abort();
-	if (strlen(r.glob) != r.glob_len || strlen(r.path) != r.path_len)
+	if (strlen(r.glob) != r.glob_len || strlen(r.path) != r.path_len ||
+	    strlen(r.instance) != r.instance_len)
 		abort();
 	if (kg_request_encode(&r, out, sizeof(out), &len) != KG_WIRE_OK)
 		abort();

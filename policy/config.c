@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "globparse.h"
+#include "kg_config.h"
 #include "netparse.h"
 #include "text.h"
 
@@ -23,6 +24,11 @@
 #define MAX_SESSIONS_MAX      1000000000
 #define ID_MAX                4294967294u /* (uid_t)-1 means "no id" to the kernel */
 #define ACCOUNT_MAX           255 /* user and group names given to getpwnam */
+/* Keys longer than this get no suggestion: no valid key comes close. */
+#define SUGGEST_LEN_MAX 32
+/* A suggested key is at most this many edits away, and fewer than half
+ * its length, so that a short key is not offered for anything. */
+#define SUGGEST_EDITS_MAX 2
 
 enum section { SEC_NONE, SEC_BROKER, SEC_INSTANCE, SEC_RULE, SEC_SKIP };
 
@@ -47,6 +53,7 @@ struct parser {
 	const char *key;
 	bool broker_seen;
 	bool frontend_set;
+	bool crlf_reported;
 	size_t anvil_line[KG_CONF_MAX_INSTANCES];
 	struct pending *pending;
 	size_t n_pending;
@@ -121,20 +128,6 @@ static bool copy_str(struct kg_str v, char *out, size_t cap)
 		return false;
 	memcpy(out, v.s, v.len);
 	out[v.len] = '\0';
-	return true;
-}
-
-/* Section, rule and instance names: [A-Za-z0-9_.-]{1,64}. */
-static bool name_ok(struct kg_str v)
-{
-	if (v.len == 0 || v.len > KG_CONF_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < v.len; i++) {
-		char c = v.s[i];
-		if (!(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') &&
-		    !(c >= '0' && c <= '9') && c != '_' && c != '.' && c != '-')
-			return false;
-	}
 	return true;
 }
 
@@ -710,7 +703,7 @@ static enum section begin_section(struct parser *p, struct kg_str in)
 		report(p, "unknown section [%.*s]", (int)in.len, in.s);
 		return SEC_SKIP;
 	}
-	if (!name_ok(name)) {
+	if (!kg_name_ok(name.s, name.len)) {
 		report(p, "[%.*s]: name must be 1 to %d of A-Z a-z 0-9 _ . -",
 		       (int)in.len, in.s, KG_CONF_NAME_MAX);
 		return SEC_SKIP;
@@ -743,6 +736,71 @@ static size_t find_key(enum section sec, struct kg_str name)
 	return i;
 }
 
+static size_t min3(size_t a, size_t b, size_t c)
+{
+	size_t m = a < b ? a : b;
+
+	return m < c ? m : c;
+}
+
+/* Levenshtein distance, one row at a time; a and b are at most
+ * SUGGEST_LEN_MAX bytes. */
+static size_t edit_distance(struct kg_str a, const char *b)
+{
+	size_t row[SUGGEST_LEN_MAX + 1], blen = strlen(b);
+
+	for (size_t j = 0; j <= blen; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= a.len; i++) {
+		size_t diag = row[0];
+
+		row[0] = i;
+		for (size_t j = 1; j <= blen; j++) {
+			size_t up = row[j];
+
+			row[j] = min3(up + 1, row[j - 1] + 1,
+			              diag + (a.s[i - 1] != b[j - 1]));
+			diag = up;
+		}
+	}
+	return row[blen];
+}
+
+/* The key of section sec that name most likely misspells, or NULL. */
+static const char *nearest_key(enum section sec, struct kg_str name)
+{
+	const char *best = NULL;
+	size_t best_d = SUGGEST_EDITS_MAX + 1;
+
+	if (name.len > SUGGEST_LEN_MAX)
+		return NULL;
+	for (size_t i = 0; i < N_KEYS; i++) {
+		size_t d;
+
+		if (keys[i].sec != sec)
+			continue;
+		d = edit_distance(name, keys[i].name);
+		if (d < best_d && 2 * d < strlen(keys[i].name)) {
+			best = keys[i].name;
+			best_d = d;
+		}
+	}
+	return best;
+}
+
+static void unknown_key(struct parser *p, struct kg_str k)
+{
+	char label[KG_CONF_NAME_MAX + 16];
+	const char *near = nearest_key(p->sec, k);
+
+	sec_label(p, label, sizeof(label));
+	if (near != NULL)
+		report(p, "unknown key '%.*s' in %s; did you mean '%s'?",
+		       (int)k.len, k.s, label, near);
+	else
+		report(p, "unknown key '%.*s' in %s", (int)k.len, k.s, label);
+}
+
 static void key_line(struct parser *p, struct kg_str line)
 {
 	const char *eq = memchr(line.s, '=', line.len);
@@ -765,8 +823,7 @@ static void key_line(struct parser *p, struct kg_str line)
 		return;
 	i = find_key(p->sec, k);
 	if (i == N_KEYS) {
-		report(p, "unknown key '%.*s' in %s", (int)k.len, k.s,
-		       sec_label(p, label, sizeof(label)));
+		unknown_key(p, k);
 		return;
 	}
 	if (p->seen & (1u << i)) {
@@ -780,6 +837,23 @@ static void key_line(struct parser *p, struct kg_str line)
 		report(p, "%s: empty value", p->key);
 	else
 		keys[i].set(p, v);
+}
+
+/* A file saved with DOS line endings would otherwise fail on every line
+ * with a control byte: one error says what is wrong with the file, and
+ * its lines are still read, so that every other error shows too. */
+static struct kg_str strip_cr(struct parser *p, struct kg_str line)
+{
+	if (line.len == 0 || line.s[line.len - 1] != '\r')
+		return line;
+	if (!p->crlf_reported)
+		report(p,
+		       "line ends with CR: the file has DOS line endings; "
+		       "convert it with sed -i 's/\\r$//' %s",
+		       p->name);
+	p->crlf_reported = true;
+	line.len--;
+	return line;
 }
 
 /* Only a byte that is not a control byte (TAB aside) may appear, so no
@@ -816,6 +890,7 @@ static struct kg_str strip_comment(struct kg_str v)
 
 static void parse_line(struct parser *p, struct kg_str line)
 {
+	line = strip_cr(p, line);
 	if (!line_ok(p, line))
 		return;
 	line = trim(line);
@@ -980,22 +1055,18 @@ int kg_config_parse_buf(const char *name, const char *buf, size_t len,
 }
 
 /* The policy is only as safe as its file: like sudo and sshd, refuse one
- * that anybody but root, or the loader itself, could change. */
-static bool file_trusted(struct parser *p, const struct stat *st)
+ * that anybody but root, or the loader itself, could change. Refused, it
+ * is still parsed, so that one run shows everything to fix. */
+static void check_trust(struct parser *p, const struct stat *st)
 {
-	if (st->st_uid != 0 && st->st_uid != geteuid()) {
+	if (st->st_uid != 0 && st->st_uid != geteuid())
 		report_at(p, 0, "file is owned by uid %u, not by root",
 		          (unsigned int)st->st_uid);
-		return false;
-	}
 	if ((st->st_mode & S_IWOTH) ||
-	    ((st->st_mode & S_IWGRP) && st->st_gid != 0)) {
+	    ((st->st_mode & S_IWGRP) && st->st_gid != 0))
 		report_at(p, 0,
 		          "file is writable by group or others (mode %04o)",
 		          (unsigned int)(st->st_mode & 07777));
-		return false;
-	}
-	return true;
 }
 
 /* Reads at most one byte past the limit, so a file that grew after
@@ -1029,6 +1100,13 @@ static char *read_all(struct parser *p, int fd, size_t *len)
 	return NULL;
 }
 
+static char *read_checked(struct parser *p, int fd, const struct stat *st,
+                          size_t *len)
+{
+	check_trust(p, st);
+	return read_all(p, fd, len);
+}
+
 /* O_NONBLOCK keeps a FIFO put in the file's place from hanging the
  * daemon; it does nothing to a regular file. */
 static char *read_file(struct parser *p, size_t *len)
@@ -1037,6 +1115,13 @@ static char *read_file(struct parser *p, size_t *len)
 	struct stat st;
 	char *buf = NULL;
 
+	if (fd < 0 && errno == ENOENT) {
+		report_at(p, 0,
+		          "cannot open: %s (a commented example is installed "
+		          "at %s)",
+		          strerror(errno), KG_EXAMPLE_CONFIG);
+		return NULL;
+	}
 	if (fd < 0) {
 		report_at(p, 0, "cannot open: %s", strerror(errno));
 		return NULL;
@@ -1048,8 +1133,8 @@ static char *read_file(struct parser *p, size_t *len)
 	else if (st.st_size > KG_CONF_FILE_MAX)
 		report_at(p, 0, "file is larger than %d bytes",
 		          KG_CONF_FILE_MAX);
-	else if (file_trusted(p, &st))
-		buf = read_all(p, fd, len);
+	else
+		buf = read_checked(p, fd, &st, len);
 	close(fd);
 	return buf;
 }

@@ -15,7 +15,7 @@
 
 #define KG_CONF_FILE_MAX      (1024 * 1024) /* bytes */
 #define KG_CONF_LINE_MAX      4096          /* bytes, without the newline */
-#define KG_CONF_NAME_MAX      64            /* section, rule, instance names */
+#define KG_CONF_NAME_MAX      KG_NAME_MAX   /* rule, instance names */
 #define KG_CONF_MAX_INSTANCES 256           /* counting "default" */
 #define KG_CONF_MAX_RULES     1024
 #define KG_CONF_MAX_LIST      64 /* principals, users, networks per rule */

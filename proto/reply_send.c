@@ -28,7 +28,7 @@ void kg_end_set_error(struct kg_reply_end *end, const char *text)
 	}
 	memcpy(end->error, text, len);
 	end->error[len] = '\0';
-	end->error_len = (uint8_t)len;
+	end->error_len = (uint16_t)len;
 }
 
 int kg_reply_error(int fd, uint8_t status, const char *text)

@@ -1,6 +1,8 @@
 /* Strict UTF-8 (RFC 3629) without control bytes. */
 #include "text.h"
 
+#include "kg_limits.h"
+
 static bool is_control(unsigned char c)
 {
 	return c < 0x20 || c == 0x7f;
@@ -50,6 +52,20 @@ bool kg_text_ok(const char *s, size_t len)
 		if (n == 0)
 			return false;
 		i += n;
+	}
+	return true;
+}
+
+bool kg_name_ok(const char *s, size_t len)
+{
+	if (len == 0 || len > KG_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (!(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') &&
+		    !(c >= '0' && c <= '9') && c != '_' && c != '.' && c != '-')
+			return false;
 	}
 	return true;
 }

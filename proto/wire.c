@@ -10,7 +10,7 @@
 #define REQ_HDR   8
 #define PKT_HDR   2
 #define REC_HDR   3
-#define END_FIXED (PKT_HDR + 2 + 4 * 4 + 1)
+#define END_FIXED (PKT_HDR + 2 + 3 * 4 + 2)
 /* pid_t is a signed int and the kernel never hands out pid 0. */
 #define PID_MAX_WIRE 0x7fffffffu
 
@@ -184,10 +184,28 @@ static enum kg_wire_err req_flags_check(const struct kg_request *r)
 	case KG_OP_WHO:
 		allowed = KG_REQ_SEPARATE;
 		break;
+	case KG_OP_INSTANCES:
+		allowed = 0;
+		break;
 	default:
 		return KG_WIRE_FIELD;
 	}
 	return (r->flags & ~allowed) == 0 ? KG_WIRE_OK : KG_WIRE_FIELD;
+}
+
+/* Which parts each op may carry: a kick needs a glob or a network; the
+ * instances listing takes nothing at all. */
+static bool req_parts_ok(const struct kg_request *r)
+{
+	bool selects = r->glob_len > 0 || r->net.family != KG_AF_NONE;
+
+	if (r->path_len > 0 && r->instance_len > 0)
+		return false;
+	if (r->op == KG_OP_KICK)
+		return selects;
+	if (r->op == KG_OP_INSTANCES)
+		return !selects && r->path_len == 0 && r->instance_len == 0;
+	return true;
 }
 
 enum kg_wire_err kg_request_check(const struct kg_request *r)
@@ -196,19 +214,19 @@ enum kg_wire_err kg_request_check(const struct kg_request *r)
 
 	if (e != KG_WIRE_OK)
 		return e;
-	if (!req_net_ok(&r->net))
-		return KG_WIRE_FIELD;
-	if (r->op == KG_OP_KICK && r->glob_len == 0 &&
-	    r->net.family == KG_AF_NONE)
+	if (!req_net_ok(&r->net) || !req_parts_ok(r))
 		return KG_WIRE_FIELD;
 	if (!len_within(r->glob_len, KG_GLOB_MAX) ||
-	    !len_within(r->path_len, KG_PATH_MAX))
+	    !len_within(r->path_len, KG_PATH_MAX) ||
+	    !len_within(r->instance_len, KG_NAME_MAX))
 		return KG_WIRE_FIELD;
 	if (!kg_text_ok(r->glob, r->glob_len) ||
 	    !kg_text_ok(r->path, r->path_len))
 		return KG_WIRE_TEXT;
 	if (r->path_len > 0 && r->path[0] != '/')
 		return KG_WIRE_FIELD;
+	if (r->instance_len > 0 && !kg_name_ok(r->instance, r->instance_len))
+		return KG_WIRE_TEXT;
 	return KG_WIRE_OK;
 }
 
@@ -222,7 +240,7 @@ enum kg_wire_err kg_request_encode(const struct kg_request *r, uint8_t *buf,
 	if (e != KG_WIRE_OK)
 		return e;
 	net_len = kg_family_len(r->net.family);
-	need = REQ_HDR + net_len + r->glob_len + r->path_len;
+	need = REQ_HDR + net_len + r->glob_len + r->path_len + r->instance_len;
 	if (cap < need)
 		return KG_WIRE_LONG;
 	p = put_u8(p, KG_WIRE_VERSION);
@@ -232,10 +250,11 @@ enum kg_wire_err kg_request_encode(const struct kg_request *r, uint8_t *buf,
 	p = put_u8(p, r->net.prefix);
 	p = put_u8(p, r->glob_len);
 	p = put_u8(p, r->path_len);
-	p = put_u8(p, 0);
+	p = put_u8(p, r->instance_len);
 	p = put_bytes(p, r->net.bytes, net_len);
 	p = put_bytes(p, r->glob, r->glob_len);
-	put_bytes(p, r->path, r->path_len);
+	p = put_bytes(p, r->path, r->path_len);
+	put_bytes(p, r->instance, r->instance_len);
 	*len = need;
 	return KG_WIRE_OK;
 }
@@ -245,8 +264,7 @@ enum kg_wire_err kg_request_decode(const uint8_t *buf, size_t len,
 {
 	enum kg_wire_err e = version_check(buf, len, REQ_HDR);
 	struct rd c = {.p = buf, .len = len, .off = 1};
-	const uint8_t *net, *glob, *path;
-	uint8_t reserved;
+	const uint8_t *net, *glob, *path, *instance;
 
 	if (e != KG_WIRE_OK)
 		return e;
@@ -257,20 +275,23 @@ enum kg_wire_err kg_request_decode(const uint8_t *buf, size_t len,
 	r->net.prefix = rd_u8(&c);
 	r->glob_len = rd_u8(&c);
 	r->path_len = rd_u8(&c);
-	reserved = rd_u8(&c);
+	r->instance_len = rd_u8(&c);
 	/* Fields that size the rest are checked before reading it. */
-	if (!family_known(r->net.family) || reserved != 0 ||
-	    !len_within(r->path_len, KG_PATH_MAX))
+	if (!family_known(r->net.family) ||
+	    !len_within(r->path_len, KG_PATH_MAX) ||
+	    !len_within(r->instance_len, KG_NAME_MAX))
 		return KG_WIRE_FIELD;
 	net = rd_bytes(&c, kg_family_len(r->net.family));
 	glob = rd_bytes(&c, r->glob_len);
 	path = rd_bytes(&c, r->path_len);
+	instance = rd_bytes(&c, r->instance_len);
 	e = rd_finish(&c);
 	if (e != KG_WIRE_OK)
 		return e;
 	put_bytes(r->net.bytes, net, kg_family_len(r->net.family));
 	put_bytes((uint8_t *)r->glob, glob, r->glob_len);
 	put_bytes((uint8_t *)r->path, path, r->path_len);
+	put_bytes((uint8_t *)r->instance, instance, r->instance_len);
 	return kg_request_check(r);
 }
 
@@ -327,6 +348,16 @@ static size_t who_size(const struct kg_who_row *row)
 	       row->service_len + 2 + row->user_len;
 }
 
+static enum kg_wire_err instance_check(const struct kg_instance_row *row)
+{
+	if (!kg_name_ok(row->name, row->name_len))
+		return KG_WIRE_TEXT;
+	if (row->path_len == 0 || !len_within(row->path_len, KG_PATH_MAX) ||
+	    row->path[0] != '/')
+		return KG_WIRE_FIELD;
+	return kg_text_ok(row->path, row->path_len) ? KG_WIRE_OK : KG_WIRE_TEXT;
+}
+
 static bool status_known(uint8_t status)
 {
 	switch (status) {
@@ -345,9 +376,13 @@ static bool status_known(uint8_t status)
 
 static enum kg_wire_err end_check(const struct kg_reply_end *end)
 {
-	const uint8_t known = KG_END_DRY_RUN | KG_END_NEED_FORCE;
+	const uint8_t known =
+	        KG_END_DRY_RUN | KG_END_NEED_FORCE | KG_END_FORCE_DENIED;
+	const uint8_t denied = KG_END_FORCE_DENIED | KG_END_NEED_FORCE;
 
 	if (!status_known(end->status) || (end->flags & ~known) != 0 ||
+	    ((end->flags & KG_END_FORCE_DENIED) &&
+	     (end->flags & denied) != denied) ||
 	    !len_within(end->error_len, KG_ERRTEXT_MAX))
 		return KG_WIRE_FIELD;
 	return kg_text_ok(end->error, end->error_len) ? KG_WIRE_OK
@@ -464,6 +499,22 @@ int kg_rw_who(struct kg_reply_writer *w, const struct kg_who_row *row)
 	return 0;
 }
 
+int kg_rw_instance(struct kg_reply_writer *w, const struct kg_instance_row *row)
+{
+	uint8_t *p;
+
+	if (instance_check(row) != KG_WIRE_OK)
+		return -1;
+	p = rw_reserve(w, KG_REC_INSTANCE, 2 + row->name_len + row->path_len);
+	if (p == NULL)
+		return -1;
+	p = put_u8(p, (uint8_t)row->name_len);
+	p = put_bytes(p, row->name, row->name_len);
+	p = put_u8(p, (uint8_t)row->path_len);
+	put_bytes(p, row->path, row->path_len);
+	return 0;
+}
+
 int kg_rw_end(struct kg_reply_writer *w, const struct kg_reply_end *end)
 {
 	uint8_t *p;
@@ -476,9 +527,8 @@ int kg_rw_end(struct kg_reply_writer *w, const struct kg_reply_end *end)
 	p = put_u8(p, end->flags);
 	p = put_u32(p, end->conns);
 	p = put_u32(p, end->pids);
-	p = put_u32(p, end->outside_scope);
 	p = put_u32(p, end->malformed);
-	p = put_u8(p, end->error_len);
+	p = put_u16(p, end->error_len);
 	put_bytes(p, end->error, end->error_len);
 	return rw_emit(w, END_FIXED + end->error_len);
 }
@@ -493,6 +543,7 @@ struct rec {
 	uint32_t pid;
 	uint8_t reason;
 	struct kg_who_row who;
+	struct kg_instance_row instance;
 };
 
 static enum kg_wire_err who_parse(struct rd *c, struct kg_who_row *row)
@@ -520,6 +571,19 @@ static enum kg_wire_err who_parse(struct rd *c, struct kg_who_row *row)
 	return e != KG_WIRE_OK ? e : who_check(row);
 }
 
+static enum kg_wire_err instance_parse(struct rd *c,
+                                       struct kg_instance_row *row)
+{
+	enum kg_wire_err e;
+
+	row->name_len = rd_u8(c);
+	row->name = (const char *)rd_bytes(c, row->name_len);
+	row->path_len = rd_u8(c);
+	row->path = (const char *)rd_bytes(c, row->path_len);
+	e = rd_finish(c);
+	return e != KG_WIRE_OK ? e : instance_check(row);
+}
+
 /* Parses the payload of a record whose type and length are known. */
 static enum kg_wire_err payload_parse(struct rd *c, struct rec *r)
 {
@@ -542,6 +606,8 @@ static enum kg_wire_err payload_parse(struct rd *c, struct rec *r)
 		return e != KG_WIRE_OK ? e : refused_check(r->pid, r->reason);
 	case KG_REC_WHO:
 		return who_parse(c, &r->who);
+	case KG_REC_INSTANCE:
+		return instance_parse(c, &r->instance);
 	}
 	return KG_WIRE_FIELD;
 }
@@ -575,6 +641,8 @@ static int rec_dispatch(const struct kg_reply_handler *h, void *ctx,
 		return h->refused ? h->refused(ctx, r->pid, r->reason) : 0;
 	case KG_REC_WHO:
 		return h->who ? h->who(ctx, &r->who) : 0;
+	case KG_REC_INSTANCE:
+		return h->instance ? h->instance(ctx, &r->instance) : 0;
 	}
 	return 0;
 }
@@ -618,9 +686,11 @@ static enum kg_wire_err end_parse(const uint8_t *pkt, size_t len,
 	end->flags = rd_u8(&c);
 	end->conns = rd_u32(&c);
 	end->pids = rd_u32(&c);
-	end->outside_scope = rd_u32(&c);
 	end->malformed = rd_u32(&c);
-	end->error_len = rd_u8(&c);
+	end->error_len = rd_u16(&c);
+	/* The length sizes the copy into end->error: checked first. */
+	if (!len_within(end->error_len, KG_ERRTEXT_MAX))
+		return KG_WIRE_FIELD;
 	text = rd_bytes(&c, end->error_len);
 	e = rd_finish(&c);
 	if (e != KG_WIRE_OK)

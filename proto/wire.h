@@ -5,15 +5,19 @@
  * Request (one packet, little-endian, fixed 8-byte header):
  *   u8 version (KG_WIRE_VERSION)  u8 op           u8 flags
  *   u8 net_family (0, 4, 6)       u8 net_prefix   u8 glob_len
- *   u8 path_len                   u8 reserved (0)
- *   net bytes (0, 4 or 16), glob bytes, path bytes
+ *   u8 path_len                   u8 instance_len
+ *   net bytes (0, 4 or 16), glob bytes, path bytes, instance bytes
  *
  * Reply: one or more record packets, then one end packet.
  *   record packet: u8 version, u8 KG_PKT_RECORDS, then records
  *                  u8 type, u16 length, payload (at least one record)
  *   end packet:    u8 version, u8 KG_PKT_END, u8 status, u8 flags,
- *                  u32 connections, u32 pids, u32 outside_scope,
- *                  u32 malformed, u8 error_len, error text
+ *                  u32 connections, u32 pids, u32 malformed,
+ *                  u16 error_len, error text
+ *
+ * Version 2 added the instance name and the instances operation, and
+ * dropped version 1's count of out-of-scope connections from the end
+ * packet: a caller must not learn how many sessions others have.
  *
  * Decoders accept only canonical messages: every field in range, every
  * length exact, reserved bits zero, text free of control bytes. */
@@ -27,9 +31,9 @@
 #include "addr.h"
 #include "kg_limits.h"
 
-#define KG_WIRE_VERSION 1
+#define KG_WIRE_VERSION 2
 
-enum kg_op { KG_OP_KICK = 1, KG_OP_WHO = 2 };
+enum kg_op { KG_OP_KICK = 1, KG_OP_WHO = 2, KG_OP_INSTANCES = 3 };
 
 enum kg_req_flag {
 	KG_REQ_FORCE = 1 << 0,    /* kick: -f */
@@ -40,22 +44,26 @@ enum kg_req_flag {
 struct kg_request {
 	uint8_t op;
 	uint8_t flags;
-	struct kg_net net;   /* family KG_AF_NONE: no network given */
-	uint8_t glob_len;    /* 0: no glob given */
+	struct kg_net net; /* family KG_AF_NONE: no network given */
+	uint8_t glob_len;  /* 0: no glob given */
 	char glob[KG_GLOB_MAX + 1];
-	uint8_t path_len;    /* 0: the default anvil */
+	/* An instance is named by its anvil path or by its name, or not at
+	 * all (the default instance): at most one of the two is given. */
+	uint8_t path_len;
 	char path[KG_PATH_MAX + 1];
+	uint8_t instance_len;
+	char instance[KG_NAME_MAX + 1];
 };
 
-#define KG_REQ_MAX (8 + 16 + KG_GLOB_MAX + KG_PATH_MAX)
+#define KG_REQ_MAX (8 + 16 + KG_GLOB_MAX + KG_PATH_MAX + KG_NAME_MAX)
 
 enum kg_wire_err {
 	KG_WIRE_OK = 0,
-	KG_WIRE_SHORT,    /* truncated */
-	KG_WIRE_LONG,     /* trailing bytes, or output buffer too small */
+	KG_WIRE_SHORT, /* truncated */
+	KG_WIRE_LONG,  /* trailing bytes, or output buffer too small */
 	KG_WIRE_VERSION_BAD,
-	KG_WIRE_FIELD,    /* a field out of range or a reserved bit set */
-	KG_WIRE_TEXT,     /* control byte or invalid UTF-8 in text */
+	KG_WIRE_FIELD, /* a field out of range or a reserved bit set */
+	KG_WIRE_TEXT,  /* control byte or invalid UTF-8 in text */
 };
 
 const char *kg_wire_strerror(enum kg_wire_err e);
@@ -63,21 +71,24 @@ const char *kg_wire_strerror(enum kg_wire_err e);
 /* A request is well-formed when: op known; flags known for that op
  * (force/dry-run only with kick, separate only with who); net canonical;
  * a kick names a glob or a network; glob text ok; path absolute and text
- * ok. Glob normalization is the frontend's job, not the decoder's. */
+ * ok; instance a valid name (kg_name_ok); not both path and instance;
+ * instances carries nothing but its op. Glob normalization is the
+ * frontend's job, not the decoder's. */
 enum kg_wire_err kg_request_check(const struct kg_request *r);
 enum kg_wire_err kg_request_encode(const struct kg_request *r, uint8_t *buf,
-				   size_t cap, size_t *len);
+                                   size_t cap, size_t *len);
 enum kg_wire_err kg_request_decode(const uint8_t *buf, size_t len,
-				   struct kg_request *r);
+                                   struct kg_request *r);
 
 enum kg_pkt_kind { KG_PKT_RECORDS = 1, KG_PKT_END = 2 };
 
 enum kg_rec_type {
-	KG_REC_KICKED = 1,  /* user name kicked (or, dry run, to be kicked) */
-	KG_REC_WARN = 2,    /* user name on a shared process: -f needed */
-	KG_REC_PID = 3,     /* u32 pid signalled (or to be) */
-	KG_REC_REFUSED = 4, /* u32 pid, u8 reason: verification failed */
-	KG_REC_WHO = 5,     /* one who row */
+	KG_REC_KICKED = 1,   /* user name kicked (or, dry run, to be kicked) */
+	KG_REC_WARN = 2,     /* user name on a shared process: -f needed */
+	KG_REC_PID = 3,      /* u32 pid signalled (or to be) */
+	KG_REC_REFUSED = 4,  /* u32 pid, u8 reason: verification failed */
+	KG_REC_WHO = 5,      /* one who row */
+	KG_REC_INSTANCE = 6, /* u8 name_len, name, u8 path_len, anvil path */
 };
 
 enum kg_refuse_reason {
@@ -99,19 +110,29 @@ struct kg_who_row {
 	size_t user_len;
 };
 
+/* One instance the caller may use: name and anvil path, both valid
+ * (kg_name_ok; absolute, text ok). */
+struct kg_instance_row {
+	const char *name;
+	size_t name_len;
+	const char *path;
+	size_t path_len;
+};
+
 enum kg_end_flag {
 	KG_END_DRY_RUN = 1 << 0,
 	KG_END_NEED_FORCE = 1 << 1,
+	/* With NEED_FORCE only: the caller's rule does not allow -f. */
+	KG_END_FORCE_DENIED = 1 << 2,
 };
 
 struct kg_reply_end {
 	uint8_t status; /* an enum kg_exit value */
 	uint8_t flags;
-	uint32_t conns;         /* connections kicked / listed */
-	uint32_t pids;          /* processes signalled / listed */
-	uint32_t outside_scope; /* connections outside scope blocking a kick */
-	uint32_t malformed;     /* anvil lines skipped as malformed */
-	uint8_t error_len;
+	uint32_t conns;     /* connections kicked / listed */
+	uint32_t pids;      /* processes signalled / listed */
+	uint32_t malformed; /* anvil lines skipped as malformed */
+	uint16_t error_len;
 	char error[KG_ERRTEXT_MAX + 1];
 };
 
@@ -130,10 +151,12 @@ struct kg_reply_writer {
 void kg_rw_init(struct kg_reply_writer *w, kg_emit_fn emit, void *ctx);
 /* Each returns 0, or -1 once emit has failed or the record is invalid. */
 int kg_rw_user(struct kg_reply_writer *w, enum kg_rec_type type,
-	       const char *name, size_t len);
+               const char *name, size_t len);
 int kg_rw_pid(struct kg_reply_writer *w, uint32_t pid);
 int kg_rw_refused(struct kg_reply_writer *w, uint32_t pid, uint8_t reason);
 int kg_rw_who(struct kg_reply_writer *w, const struct kg_who_row *row);
+int kg_rw_instance(struct kg_reply_writer *w,
+                   const struct kg_instance_row *row);
 /* Flushes pending records, then sends the end packet. */
 int kg_rw_end(struct kg_reply_writer *w, const struct kg_reply_end *end);
 
@@ -141,10 +164,11 @@ int kg_rw_end(struct kg_reply_writer *w, const struct kg_reply_end *end);
  * callback returning non-zero stops decoding with that value. */
 struct kg_reply_handler {
 	int (*user)(void *ctx, enum kg_rec_type type, const char *name,
-		    size_t len);
+	            size_t len);
 	int (*pid)(void *ctx, uint32_t pid);
 	int (*refused)(void *ctx, uint32_t pid, uint8_t reason);
 	int (*who)(void *ctx, const struct kg_who_row *row);
+	int (*instance)(void *ctx, const struct kg_instance_row *row);
 	int (*end)(void *ctx, const struct kg_reply_end *end);
 };
 
@@ -152,7 +176,7 @@ struct kg_reply_handler {
  * packet; any malformation rejects the whole packet before any callback
  * runs. A non-zero callback result is returned through *cb_result. */
 enum kg_wire_err kg_reply_decode(const uint8_t *pkt, size_t len,
-				 const struct kg_reply_handler *h, void *ctx,
-				 bool *is_end, int *cb_result);
+                                 const struct kg_reply_handler *h, void *ctx,
+                                 bool *is_end, int *cb_result);
 
 #endif

@@ -79,8 +79,11 @@ def case_user_outside_anvil_group_cannot_reach_anvil(st):
     with Kickgated(broker) as kg:
         res = kg.run("who")
         check(res.code == EXIT_UNAVAILABLE and
-              res.err == f"kickgate: cannot connect to anvil at "
-                         f"{st.dovecot.anvil_path}: Permission denied\n",
+              res.err == f"kickgate: kickgated cannot reach Dovecot's "
+                         f"anvil at {st.dovecot.anvil_path} for instance "
+                         f"default: Permission denied; is Dovecot running? "
+                         f"does the broker's account have the anvil "
+                         f"socket's group?\n",
               f"who: {res.code} {res.err!r}")
         check(kg.running(), "a daemon process died: " + kg.log_text())
 

@@ -10,7 +10,7 @@
   exit 69 with a message that says so; once Dovecot runs again the next
   request works without restarting kickgated.
 - The frontend killed: the broker logs it and exits, and the reverse; the
-  daemon started again serves.
+  supervisor then exits 1, and the daemon started again serves.
 - stderr (the log and the audit lines) on a full device, or closed: kicks
   still work and disconnect the session.
 
@@ -189,7 +189,8 @@ def case_dovecot_stopped_then_restarted(st):
     try:
         res = kickgate("who", "-S", st.kg.sock)
         check(res.returncode == EXIT_UNAVAILABLE and
-              f"cannot connect to anvil at {d.anvil_path}" in res.stderr,
+              f"cannot reach Dovecot's anvil at {d.anvil_path}" in
+              res.stderr,
               f"who with Dovecot stopped: exit {res.returncode}: "
               f"{res.stderr!r}")
     finally:
@@ -239,7 +240,7 @@ def case_anvil_absent(st):
         with Kickgated({"anvil": path}) as kg:
             res = kickgate("kick", "-S", kg.sock, "victim")
             check(res.returncode == EXIT_UNAVAILABLE and
-                  f"cannot connect to anvil at {path}" in res.stderr,
+                  f"cannot reach Dovecot's anvil at {path}" in res.stderr,
                   f"exit {res.returncode}: {res.stderr!r}")
 
 
@@ -271,6 +272,8 @@ def kill_case(victim, survivor, line):
                   f"the {survivor} still runs after the {victim} died")
             check(wait_log(kg, line), f"no {line!r} in the log: "
                                       f"{kg.log_text()[-300:]}")
+            status = kg.wait_exit()
+            check(status == 1, f"the supervisor's exit status is {status}")
             kg.stop()
             kg.start()
             check_serves(kg)
@@ -297,7 +300,7 @@ def bare_daemon(dovecot, **popen):
         try:
             check(wait_until(lambda: proc.poll() is None and
                              os.path.exists(sock) and
-                             len(_children(proc.pid)) == 1, START_TIMEOUT),
+                             len(_children(proc.pid)) == 2, START_TIMEOUT),
                   f"kickgated did not start (exit {proc.poll()})")
             yield sock, proc
         finally:

@@ -146,7 +146,7 @@ def case_kick_json(st):
         check(res.code == 0, f"exit {res.code}: {res.err!r}")
         doc = json.loads(res.out)
         want = {"status": 0, "dry_run": False, "kicked": ["bar", "baz"],
-                "warning": [], "refused": [], "outside_scope": 0,
+                "warning": [], "refused": [],
                 "connections": 2, "processes": 2,
                 "malformed_anvil_lines": 0, "error": None}
         got_pids = set(doc.pop("pids"))

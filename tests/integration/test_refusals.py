@@ -5,8 +5,11 @@ unreachable anvil.
 
 Fake anvils (tests/tools/fake_anvil.py) configured as instances name
 processes this test started, a child of the fake, or pids that are gone.
-The process listening on a fake is the master kickgated finds: it is named
-"dovecot", or, in one case, keeps the interpreter's name. Everything
+Each fake is shaped like Dovecot: the listening process (the master,
+named "dovecot", or in one case keeping the interpreter's name) has a
+child named "anvil" that answers, and kickgated takes the parent of the
+process the kernel names as the dump's writer as the master. In one case
+the listener answers itself. Everything
 kickgated must never signal is an unreaped child of this test or of a
 fake, so the test sees whether it survived and what ended it.
 """
@@ -69,6 +72,8 @@ def fake_table(st):
     """Per fake anvil: the listener's name, its children's names, and the
     dump as a function of the started fake."""
     return {
+        "master_answers": ("dovecot", ("imap",),
+                           lambda f: dump_line("victim", f.children[0])),
         "sleeper": ("dovecot", (),
                     lambda f: dump_line("victim", st.sleeper.pid)),
         "imap_not_master_child": ("dovecot", (),
@@ -107,7 +112,9 @@ def setup():
         st.gone = gone_pid()
         st.fake = {}
         for name, (comm, children, dump) in fake_table(st).items():
-            fake = FakeAnvil(st.tmp, name, comm=comm, children=children)
+            serve_as = None if name == "master_answers" else "anvil"
+            fake = FakeAnvil(st.tmp, name, comm=comm, children=children,
+                             serve_as=serve_as)
             stack.callback(fake.stop)
             fake.set_dump(dump(fake) + "\n")
             st.fake[name] = fake
@@ -163,14 +170,48 @@ def case_mail_named_process_not_masters_child(st):
     check_refused(st, "imap_not_master_child", st.imap.pid)
 
 
+def check_unverified_master(st, fake_name, cause):
+    """The instance's master cannot be found: the kick is refused as a
+    whole (77) with the cause on stderr and in JSON, no pid is listed,
+    the fake's imap child survives, and the log names cause and socket."""
+    fake = st.fake[fake_name]
+    want = (f"refused: cannot verify Dovecot instance '{fake_name}': "
+            f"{cause}; nothing was signalled")
+    res = st.kg.run("kick", "-a", fake.path, "victim")
+    res_json = st.kg.run("kick", "-j", "-a", fake.path, "victim")
+    check(survives(fake.children[0]), "the fake's child was signalled")
+    check((res.code, res.out, res.err) == (EXIT_NOPERM, "",
+                                           f"kickgate: {want}\n"),
+          f"exit {res.code}, stdout {res.out!r}, stderr {res.err!r}")
+    doc = json.loads(res_json.out)
+    check((res_json.code, doc["error"], doc["refused"], doc["pids"]) ==
+          (EXIT_NOPERM, want, [], []), f"kick -j: JSON {doc}")
+    audit = st.kg.audit_for(res_json.pid)
+    check(len(audit) == 1 and audit[0]["outcome"] == "unverified-master"
+          and audit[0]["pids"] == "", f"audit {audit}")
+    line = (f"instance {fake_name}: cannot verify targets: {cause}; is "
+            f"Dovecot's own anvil listening on {fake.path}?")
+    check(line in st.kg.log_text(), f"the log lacks {line!r}")
+
+
 def case_listener_not_named_dovecot(st):
-    """The listener's own child is named imap: a parent check alone would
-    pass, so the refusal must come from the listener's name."""
+    """anvil's parent, the fake's listener, keeps the interpreter's name;
+    its child is named imap: a parent check alone would pass, so the
+    refusal must come from the master's name."""
     fake = st.fake["listener_not_dovecot"]
-    check_refused(st, "listener_not_dovecot", fake.children[0])
-    line = (f"instance listener_not_dovecot: process {fake.pid} listening "
-            "on anvil is not a running Dovecot master")
-    check(line in st.kg.log_text(), "the log does not blame the listener")
+    check_unverified_master(st, "listener_not_dovecot",
+                            f"the parent of anvil (pid {fake.pid}) is not "
+                            "a running Dovecot master")
+
+
+def case_writer_not_named_anvil(st):
+    """The listener, named dovecot, answers itself, as no Dovecot master
+    does: the writer the kernel names must be anvil."""
+    fake = st.fake["master_answers"]
+    check_unverified_master(st, "master_answers",
+                            "the process that answered on the anvil "
+                            f"socket (pid {fake.pid}) is not a running "
+                            "Dovecot anvil")
 
 
 def case_gone_pid(st):
@@ -258,8 +299,12 @@ def case_anvil_absent(st):
             res = st.kg.run(*args)
             check(res.code == EXIT_UNAVAILABLE,
                   f"{args}: exit {res.code}, {res.err!r}")
-            check(res.err == f"kickgate: cannot connect to anvil at {path}:"
-                             f" {why}\n", f"{args}: stderr {res.err!r}")
+            name = "missing" if path == st.missing_anvil else "dead"
+            check(res.err == f"kickgate: kickgated cannot reach Dovecot's "
+                             f"anvil at {path} for instance {name}: {why}; "
+                             f"is Dovecot running? does the broker's account "
+                             f"have the anvil socket's group?\n",
+                  f"{args}: stderr {res.err!r}")
             check(res.out == "", f"{args}: stdout {res.out!r}")
 
 
@@ -273,8 +318,10 @@ CASES = [
     ("unrelated_process_refused_and_survives", case_unrelated_process),
     ("mail_named_process_outside_dovecot_refused_and_survives",
      case_mail_named_process_not_masters_child),
-    ("child_of_listener_not_named_dovecot_refused_and_survives",
+    ("child_of_master_not_named_dovecot_refused_as_a_whole",
      case_listener_not_named_dovecot),
+    ("dump_not_written_by_anvil_refused_as_a_whole",
+     case_writer_not_named_anvil),
     ("gone_pid_reported_as_already_gone", case_gone_pid),
     ("gone_pid_beside_live_process_reports_only_the_kicked_user",
      case_gone_pid_beside_a_live_process),

@@ -297,6 +297,45 @@ static void test_fields_and_escaping(void **state)
 		check_fields(f->rx, &cases[i]);
 }
 
+/* The administrator learns how many out-of-scope connections blocked a
+ * kick (the caller does not); lines of other outcomes have no such field.
+ * An instance named with -a is the request's anvil, as a path would be. */
+static void test_blocked_kick_counts_outside_for_the_admin(void **state)
+{
+	struct fixture *f = *state;
+	struct kg_request req = tu_request(KG_OP_KICK, "a*", NULL, 0);
+	struct kg_audit_rec rec;
+	char buf[BUF_SIZE];
+
+	req.instance_len = 8;
+	memcpy(req.instance, "tenant-b", 8);
+	rec = denied_rec(&req);
+	rec.outcome = "blocked-by-scope";
+	rec.outside = 3;
+	kg_audit_write(&rec);
+	receive(f->rx, buf);
+	assert_non_null(strstr(buf,
+	                       " op=kick glob=\"a*\" anvil=tenant-b "
+	                       "outcome=blocked-by-scope status=77 conns=0 "
+	                       "npids=0 nusers=0 outside=3 pids= users="));
+	rec.outside = 0;
+	kg_audit_write(&rec);
+	receive(f->rx, buf);
+	assert_null(strstr(buf, "outside="));
+}
+
+static void test_instances_request_is_named(void **state)
+{
+	struct fixture *f = *state;
+	struct kg_request req = tu_request(KG_OP_INSTANCES, NULL, NULL, 0);
+	struct kg_audit_rec rec = denied_rec(&req);
+	char buf[BUF_SIZE];
+
+	kg_audit_write(&rec);
+	receive(f->rx, buf);
+	assert_non_null(strstr(buf, " op=instances outcome="));
+}
+
 /* Names come from the table read at open: uid 0 is named as this host
  * names it. */
 static void test_caller_named_from_passwd(void **state)
@@ -466,6 +505,11 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(
 	                test_datagram_is_authpriv_notice_with_header, setup,
 	                teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_blocked_kick_counts_outside_for_the_admin, setup,
+	                teardown),
+	        cmocka_unit_test_setup_teardown(test_instances_request_is_named,
+	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_fields_and_escaping, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_caller_named_from_passwd,

@@ -76,11 +76,17 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
-        {{NULL}, 64, "no command given (kick or who); see kickgate --help"},
-        {{"frob", NULL}, 64, "unknown command 'frob' (kick, who or help)"},
+        {{NULL},
+         64,
+         "no command given (kick, who or instances); see kickgate "
+         "--help"},
+        {{"frob", NULL},
+         64,
+         "unknown command 'frob' (kick, who, instances or help)"},
         {{"-f", NULL},
          64,
-         "no command given (kick or who); see kickgate --help"},
+         "no command given (kick, who or instances); see kickgate "
+         "--help"},
         {{"-f", "who", NULL}, 64, "option -f is only valid with kick"},
         {{"-1", "kick", "alice", NULL}, 64, "option -1 is only valid with who"},
         {{"who", "alice", "-n", NULL}, 64, "option -n is only valid with kick"},
@@ -178,12 +184,46 @@ static const struct bad_case bad_cases[] = {
         {{"kick", "-1", "alice", NULL}, 64, "option -1 is only valid with who"},
         {{"kick", "-a", "run/anvil", "alice", NULL},
          64,
-         "-a needs an absolute path of at most 107 bytes without control "
-         "bytes, not 'run/anvil'"},
+         "-a needs an instance name (1 to 64 of A-Z a-z 0-9 _ . -) or an "
+         "absolute socket path of at most 107 bytes without control bytes, "
+         "not 'run/anvil'"},
         {{"kick", "-a", "/run/a\nvil", "alice", NULL},
          64,
-         "-a needs an absolute path of at most 107 bytes without control "
-         "bytes, not '/run/a\\x0avil'"},
+         "-a needs an instance name (1 to 64 of A-Z a-z 0-9 _ . -) or an "
+         "absolute socket path of at most 107 bytes without control bytes, "
+         "not '/run/a\\x0avil'"},
+        {{"who", "-a", "tenant b", NULL},
+         64,
+         "-a needs an instance name (1 to 64 of A-Z a-z 0-9 _ . -) or an "
+         "absolute socket path of at most 107 bytes without control bytes, "
+         "not 'tenant b'"},
+        {{"who", "-a", "", NULL},
+         64,
+         "-a needs an instance name (1 to 64 of A-Z a-z 0-9 _ . -) or an "
+         "absolute socket path of at most 107 bytes without control bytes, "
+         "not ''"},
+        {{"who", "-a",
+          "n123456789n123456789n123456789n123456789n123456789n123456789n1234",
+          NULL},
+         64,
+         "-a needs an instance name (1 to 64 of A-Z a-z 0-9 _ . -) or an "
+         "absolute socket path of at most 107 bytes without control bytes, "
+         "not 'n123456789n123456789n123456789n123456789n123456789n123456789n"
+         "123...'"},
+        {{"instances", "alice", NULL},
+         64,
+         "instances takes no user, network or -a: it lists every instance "
+         "you may use"},
+        {{"instances", "-a", "b", NULL},
+         64,
+         "instances takes no user, network or -a: it lists every instance "
+         "you may use"},
+        {{"instances", "--net", "10.0.0.0/8", NULL},
+         64,
+         "instances takes no user, network or -a: it lists every instance "
+         "you may use"},
+        {{"instances", "-f", NULL}, 64, "option -f is only valid with kick"},
+        {{"instances", "-1", NULL}, 64, "option -1 is only valid with who"},
         {{"kick", "-x", "alice", NULL},
          64,
          "unknown option '-x' (a user glob that starts with '-' goes after "
@@ -287,6 +327,7 @@ struct good_case {
 	const char *glob; /* normalized */
 	const char *net;  /* canonical text */
 	const char *anvil;
+	const char *instance;
 	const char *socket;
 	bool json;
 };
@@ -356,6 +397,26 @@ static const struct good_case good_cases[] = {
          .anvil = "/run/dovecot-b/anvil",
          .socket = "/tmp/k.sock",
          .json = true},
+        {.args = {"who", "-a", "tenant-b", NULL},
+         .op = KG_OP_WHO,
+         .instance = "tenant-b"},
+        {.args = {"kick", "-a", "default", "-f", "x", NULL},
+         .op = KG_OP_KICK,
+         .flags = KG_REQ_FORCE,
+         .glob = "x",
+         .instance = "default"},
+        {.args = {"who", "-a",
+                  "n123456789n123456789n123456789n123456789n123456789n12345678"
+                  "9n123",
+                  NULL},
+         .op = KG_OP_WHO,
+         .instance = "n123456789n123456789n123456789n123456789n123456789n123456"
+                     "789n123"},
+        {.args = {"instances", NULL}, .op = KG_OP_INSTANCES},
+        {.args = {"-j", "instances", "-S", "/s", NULL},
+         .op = KG_OP_INSTANCES,
+         .socket = "/s",
+         .json = true},
         {.args = {"who", "*@Tenant-A.example", "2001:db8::/32", NULL},
          .env = "/env.sock",
          .op = KG_OP_WHO,
@@ -409,6 +470,8 @@ static void check_good(size_t i, const struct good_case *c)
 	assert_string_equal(net, or_empty(c->net));
 	assert_int_equal(cli.req.path_len, strlen(or_empty(c->anvil)));
 	assert_string_equal(cli.req.path, or_empty(c->anvil));
+	assert_int_equal(cli.req.instance_len, strlen(or_empty(c->instance)));
+	assert_string_equal(cli.req.instance, or_empty(c->instance));
 	assert_string_equal(cli.socket,
 	                    c->socket != NULL ? c->socket : KG_DEFAULT_SOCKET);
 	assert_int_equal(cli.json, c->json);

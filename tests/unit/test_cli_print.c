@@ -96,17 +96,15 @@ static void add_who(struct run *r, const char *user, const char *service,
 }
 
 static void end(struct run *r, uint8_t status, uint8_t flags, uint32_t conns,
-                uint32_t pids, uint32_t outside, uint32_t malformed,
-                const char *error)
+                uint32_t pids, uint32_t malformed, const char *error)
 {
 	struct kg_reply_end e = {
 	        .status = status,
 	        .flags = flags,
 	        .conns = conns,
 	        .pids = pids,
-	        .outside_scope = outside,
 	        .malformed = malformed,
-	        .error_len = (uint8_t)strlen(error),
+	        .error_len = (uint16_t)strlen(error),
 	};
 
 	memcpy(e.error, error, e.error_len);
@@ -180,7 +178,7 @@ static struct run *kicked_bar_baz(uint8_t status, uint8_t flags)
 	add_users(r, KG_REC_KICKED, bar_baz);
 	assert_int_equal(kg_rw_pid(&r->w, 8135), 0);
 	assert_int_equal(kg_rw_pid(&r->w, 9112), 0);
-	end(r, status, flags, 3, 2, 0, 0, "");
+	end(r, status, flags, 3, 2, 0, "");
 	return r;
 }
 
@@ -208,7 +206,7 @@ static void test_kicked_json(void **state)
 	        r->out,
 	        "{\"status\":0,\"dry_run\":false,\"kicked\":[\"bar\",\"baz\"],"
 	        "\"pids\":[8135,9112],\"warning\":[],\"refused\":[],"
-	        "\"outside_scope\":0,\"connections\":3,\"processes\":2,"
+	        "\"connections\":3,\"processes\":2,"
 	        "\"malformed_anvil_lines\":0,\"error\":null}\n");
 	assert_string_equal(r->err, "");
 	run_free(r);
@@ -236,7 +234,7 @@ static void test_counts_of_one_are_singular(void **state)
 	(void)state;
 	add_user(r, KG_REC_KICKED, "bar");
 	assert_int_equal(kg_rw_pid(&r->w, 8135), 0);
-	end(r, 0, KG_END_DRY_RUN, 1, 1, 0, 1, "");
+	end(r, 0, KG_END_DRY_RUN, 1, 1, 1, "");
 	print(r, KG_OP_KICK, KG_REQ_DRY_RUN, false);
 	assert_string_equal(
 	        r->out, "dry run: would kick connections from the following "
@@ -264,7 +262,7 @@ static struct run *need_force(void)
 	struct run *r = run_new();
 
 	add_users(r, KG_REC_WARN, others);
-	end(r, KG_EXIT_NEED_FORCE, KG_END_NEED_FORCE, 0, 0, 0, 0, "");
+	end(r, KG_EXIT_NEED_FORCE, KG_END_NEED_FORCE, 0, 0, 0, "");
 	return r;
 }
 
@@ -293,7 +291,7 @@ static void test_need_force_json_lists_warning(void **state)
 	        r->out,
 	        "{\"status\":1,\"dry_run\":false,\"kicked\":[],\"pids\":[],"
 	        "\"warning\":[\"carol\",\"dave\"],\"refused\":[],"
-	        "\"outside_scope\":0,\"connections\":0,\"processes\":0,"
+	        "\"connections\":0,\"processes\":0,"
 	        "\"malformed_anvil_lines\":0,\"error\":null}\n");
 	run_free(r);
 }
@@ -303,7 +301,7 @@ static void test_no_match_says_no_users_kicked(void **state)
 	struct run *r = run_new();
 
 	(void)state;
-	end(r, KG_EXIT_NOMATCH, 0, 0, 0, 0, 0, "");
+	end(r, KG_EXIT_NOMATCH, 0, 0, 0, 0, "");
 	print(r, KG_OP_KICK, 0, false);
 	assert_int_equal(r->status, 68);
 	assert_string_equal(r->out, "no users kicked\n");
@@ -319,7 +317,7 @@ static struct run *with_refusals(void)
 	assert_int_equal(kg_rw_pid(&r->w, 10), 0);
 	assert_int_equal(kg_rw_refused(&r->w, 11, KG_REFUSE_GONE), 0);
 	assert_int_equal(kg_rw_refused(&r->w, 12, KG_REFUSE_NOT_DOVECOT), 0);
-	end(r, 0, 0, 1, 1, 0, 0, "");
+	end(r, 0, 0, 1, 1, 0, "");
 	return r;
 }
 
@@ -350,39 +348,165 @@ static void test_refused_pids_json(void **state)
 	run_free(r);
 }
 
-static void test_outside_scope_and_error_are_reported(void **state)
+/* Sessions outside the scope share a matching process: a refusal, on
+ * stderr only, that gives no count of them. */
+static void test_blocked_by_scope_is_an_error(void **state)
 {
+	static const char why[] = "refused: nothing was kicked: a matching "
+	                          "process also serves sessions outside your "
+	                          "scope, which you may not end";
 	struct run *r = run_new();
 
 	(void)state;
-	end(r, KG_EXIT_NOPERM, 0, 0, 0, 3, 2,
-	    "a matching process serves sessions outside your scope");
+	end(r, KG_EXIT_NOPERM, 0, 0, 0, 2, why);
 	print(r, KG_OP_KICK, KG_REQ_FORCE, false);
 	assert_int_equal(r->status, 77);
-	assert_string_equal(r->out, "refused: 3 connection(s) outside your "
-	                            "scope share a matching process\n");
+	assert_string_equal(r->out, "");
 	assert_string_equal(r->err,
-	                    "kickgate: a matching process serves sessions "
-	                    "outside your scope\n"
+	                    "kickgate: refused: nothing was kicked: a matching "
+	                    "process also serves sessions outside your scope, "
+	                    "which you may not end\n"
 	                    "kickgate: warning: anvil sent 2 malformed "
 	                    "lines, skipped\n");
 	run_free(r);
 }
 
-static void test_outside_scope_and_error_json(void **state)
+static void test_error_json(void **state)
 {
 	struct run *r = run_new();
 
 	(void)state;
-	end(r, KG_EXIT_NOPERM, 0, 0, 0, 3, 2, "denied \"by\" policy");
+	end(r, KG_EXIT_NOPERM, 0, 0, 0, 2, "denied \"by\" policy");
 	print(r, KG_OP_KICK, 0, true);
 	assert_string_equal(
 	        r->out,
 	        "{\"status\":77,\"dry_run\":false,\"kicked\":[],\"pids\":[],"
-	        "\"warning\":[],\"refused\":[],\"outside_scope\":3,"
+	        "\"warning\":[],\"refused\":[],"
 	        "\"connections\":0,\"processes\":0,"
 	        "\"malformed_anvil_lines\":2,"
 	        "\"error\":\"denied \\\"by\\\" policy\"}\n");
+	assert_string_equal(r->err, "kickgate: denied \"by\" policy\n"
+	                            "kickgate: warning: anvil sent 2 malformed "
+	                            "lines, skipped\n");
+	run_free(r);
+}
+
+#define FORCE_DENIED                                                           \
+	"nothing was kicked: the matching processes also serve other "         \
+	"connections, and your rule 'desk' does not allow -f"
+
+static struct run *force_denied(void)
+{
+	static const char *const others[] = {"carol", "d ave", NULL};
+	struct run *r = run_new();
+
+	add_users(r, KG_REC_WARN, others);
+	end(r, KG_EXIT_NEED_FORCE, KG_END_NEED_FORCE | KG_END_FORCE_DENIED, 0,
+	    0, 0, FORCE_DENIED);
+	return r;
+}
+
+/* A caller who may not use -f is not told to: the refusal and the users
+ * who share the processes go to stderr, and stdout stays empty. */
+static void test_force_denied_does_not_suggest_f(void **state)
+{
+	struct run *r = force_denied();
+
+	(void)state;
+	print(r, KG_OP_KICK, 0, false);
+	assert_int_equal(r->status, 1);
+	assert_string_equal(r->out, "");
+	assert_string_equal(r->err,
+	                    "kickgate: " FORCE_DENIED "\n"
+	                    "kickgate: other connections on those processes "
+	                    "are from: carol d\\x20ave\n");
+	assert_null(strstr(r->err, "Use the"));
+	run_free(r);
+}
+
+static void test_force_denied_json_has_error(void **state)
+{
+	struct run *r = force_denied();
+
+	(void)state;
+	print(r, KG_OP_KICK, 0, true);
+	assert_string_equal(
+	        r->out,
+	        "{\"status\":1,\"dry_run\":false,\"kicked\":[],\"pids\":[],"
+	        "\"warning\":[\"carol\",\"d ave\"],\"refused\":[],"
+	        "\"connections\":0,\"processes\":0,"
+	        "\"malformed_anvil_lines\":0,\"error\":\"" FORCE_DENIED
+	        "\"}\n");
+	assert_string_equal(r->err, "kickgate: " FORCE_DENIED "\n");
+	run_free(r);
+}
+
+/* ----------------------------------------------------------- instances */
+
+static struct run *two_instances(void)
+{
+	struct run *r = run_new();
+	struct kg_instance_row rows[] = {
+	        {"default", 7, "/run/dovecot/anvil", 18},
+	        {"b", 1, "/run/dovecot b/anvil", 20},
+	};
+
+	for (size_t i = 0; i < 2; i++)
+		assert_int_equal(kg_rw_instance(&r->w, &rows[i]), 0);
+	end(r, KG_EXIT_OK, 0, 0, 0, 0, "");
+	return r;
+}
+
+static void test_instances_text(void **state)
+{
+	struct run *r = two_instances();
+
+	(void)state;
+	print(r, KG_OP_INSTANCES, 0, false);
+	assert_int_equal(r->status, 0);
+	assert_string_equal(r->out, "instance anvil\n"
+	                            "default /run/dovecot/anvil\n"
+	                            "b /run/dovecot\\x20b/anvil\n");
+	assert_string_equal(r->err, "");
+	run_free(r);
+}
+
+static void test_instances_json(void **state)
+{
+	struct run *r = two_instances();
+
+	(void)state;
+	print(r, KG_OP_INSTANCES, 0, true);
+	assert_string_equal(
+	        r->out,
+	        "{\"instances\":[\n"
+	        "{\"name\":\"default\",\"anvil\":\"/run/dovecot/anvil\"},\n"
+	        "{\"name\":\"b\",\"anvil\":\"/run/dovecot b/anvil\"}\n"
+	        "],\"status\":0,\"error\":null}\n");
+	run_free(r);
+}
+
+static void test_instances_refused_json(void **state)
+{
+	struct run *r = run_new();
+
+	(void)state;
+	end(r, KG_EXIT_NOPERM, 0, 0, 0, 0, "permission denied");
+	print(r, KG_OP_INSTANCES, 0, true);
+	assert_int_equal(r->status, 77);
+	assert_string_equal(r->out, "{\"instances\":[],\"status\":77,"
+	                            "\"error\":\"permission denied\"}\n");
+	assert_string_equal(r->err, "kickgate: permission denied\n");
+	run_free(r);
+}
+
+static void test_instance_in_a_who_reply_is_malformed(void **state)
+{
+	struct run *r = two_instances();
+
+	(void)state;
+	assert_int_equal(print(r, KG_OP_WHO, 0, false), KG_EXIT_SOFTWARE);
+	assert_non_null(strstr(r->err, "instance in a kick or who reply"));
 	run_free(r);
 }
 
@@ -397,7 +521,7 @@ static struct run *who_rows(void)
 	add_who(r, "alice", "pop3", 101, 2, &a1);
 	add_who(r, "alice", "imap", 100, 1, &a6);
 	add_who(r, "bob", "imap", 200, 1, NULL);
-	end(r, 0, 0, 5, 3, 0, 0, "");
+	end(r, 0, 0, 5, 3, 0, "");
 	return r;
 }
 
@@ -455,14 +579,14 @@ static void test_who_empty_listing(void **state)
 	struct run *ok = run_new(), *none = run_new(), *json = run_new();
 
 	(void)state;
-	end(ok, 0, 0, 0, 0, 0, 0, "");
+	end(ok, 0, 0, 0, 0, 0, "");
 	print(ok, KG_OP_WHO, 0, false);
 	assert_string_equal(ok->out, "username # proto (pids) (ips)\n");
-	end(none, KG_EXIT_NOMATCH, 0, 0, 0, 0, 0, "");
+	end(none, KG_EXIT_NOMATCH, 0, 0, 0, 0, "");
 	print(none, KG_OP_WHO, KG_REQ_SEPARATE, false);
 	assert_int_equal(none->status, 68);
 	assert_string_equal(none->out, "");
-	end(json, KG_EXIT_NOMATCH, 0, 0, 0, 0, 0, "");
+	end(json, KG_EXIT_NOMATCH, 0, 0, 0, 0, "");
 	print(json, KG_OP_WHO, 0, true);
 	assert_string_equal(json->out,
 	                    "{\"sessions\":[],\"status\":68,"
@@ -492,7 +616,7 @@ static void test_who_large_group_lists_each_value_once(void **state)
 	}
 	add_who(r, "next", "pop3", 5, 1, NULL);
 	add_who(r, "next", "pop3", 5, 1, NULL);
-	end(r, 0, 0, 602, 301, 0, 0, "");
+	end(r, 0, 0, 602, 301, 0, "");
 	print(r, KG_OP_WHO, 0, false);
 
 	fputs("username # proto (pids) (ips)\nmany 600 imap (", f);
@@ -522,7 +646,7 @@ static void test_who_padded_for_a_terminal(void **state)
 		add_who(x, "alice", "imap", 100, 11, &a);
 		add_who(x, "alice", "pop3", 101, 1, &a);
 		add_who(x, "bob", "imap", 200, 1, NULL);
-		end(x, 0, 0, 13, 3, 0, 0, "");
+		end(x, 0, 0, 13, 3, 0, "");
 	}
 	assert_int_equal(print_to(r, KG_OP_WHO, 0, false, true), 0);
 	/* The count is a number: aligned right. */
@@ -551,7 +675,7 @@ static void test_who_padding_counts_printed_width(void **state)
 	add_who(r, "a\tb", "imap", 7, 1, &a4);
 	add_who(r, "j\xc3\xbcrgen", "pop3", 12345, 1, NULL);
 	add_who(r, "\xe6\x97\xa5\xe6\x9c\xac", "imap", 42, 1, &a6);
-	end(r, 0, 0, 3, 3, 0, 0, "");
+	end(r, 0, 0, 3, 3, 0, "");
 	print_to(r, KG_OP_WHO, KG_REQ_SEPARATE, false, true);
 	setlocale(LC_CTYPE, "C");
 	assert_string_equal(r->out, "username proto   pid ip\n"
@@ -586,7 +710,7 @@ static void test_who_padded_in_batches(void **state)
 		add_who(r, user, "imap", 1000 + i, 1, &a);
 	}
 	add_who(r, "a-user-with-a-long-name", "imap", 99, 1, &a);
-	end(r, 0, 0, ROWS + 1, ROWS + 1, 0, 0, "");
+	end(r, 0, 0, ROWS + 1, ROWS + 1, 0, "");
 	print_to(r, KG_OP_WHO, KG_REQ_SEPARATE, false, true);
 	for (char *line = r->out, *nl; (nl = strchr(line, '\n')) != NULL;
 	     line = nl + 1, lines++) {
@@ -626,7 +750,7 @@ static void test_hostile_names_are_escaped_in_text(void **state)
 
 	(void)state;
 	add_users(r, KG_REC_KICKED, hostile);
-	end(r, 0, 0, 9, 1, 0, 0, "");
+	end(r, 0, 0, 9, 1, 0, "");
 	print(r, KG_OP_KICK, 0, false);
 	assert_string_equal(r->out,
 	                    "kicked connections from the following users:\n"
@@ -642,7 +766,7 @@ static void test_hostile_names_are_valid_json(void **state)
 
 	(void)state;
 	add_users(r, KG_REC_KICKED, hostile);
-	end(r, 0, 0, 9, 1, 0, 0, "");
+	end(r, 0, 0, 9, 1, 0, "");
 	print(r, KG_OP_KICK, 0, true);
 	assert_non_null(strstr(r->out,
 	                       "\"kicked\":[\"a\\u0009b\",\"new\\u000aline\","
@@ -659,7 +783,7 @@ static void test_hostile_who_rows_are_escaped(void **state)
 
 	(void)state;
 	add_who(r, "eve 1 imap (1) (192.0.2.1)\nmallory", "im ap", 300, 1, &a);
-	end(r, 0, 0, 1, 1, 0, 0, "");
+	end(r, 0, 0, 1, 1, 0, "");
 	print(r, KG_OP_WHO, KG_REQ_SEPARATE, false);
 	assert_string_equal(r->out, "username proto pid ip\n"
 	                            "eve\\x201\\x20imap\\x20(1)\\x20(192.0.2.1)"
@@ -675,7 +799,7 @@ static void test_record_of_the_other_command_is_rejected(void **state)
 
 	(void)state;
 	add_who(r, "alice", "imap", 100, 1, NULL);
-	end(r, 0, 0, 1, 1, 0, 0, "");
+	end(r, 0, 0, 1, 1, 0, "");
 	assert_int_equal(print(r, KG_OP_KICK, 0, false), KG_EXIT_SOFTWARE);
 	assert_int_equal(r->status, KG_EXIT_SOFTWARE);
 	assert_string_equal(r->out, "");
@@ -766,7 +890,7 @@ static void test_failure_in_kick_json_is_a_whole_document(void **state)
 	assert_string_equal(
 	        out_text,
 	        "{\"status\":69,\"dry_run\":true,\"kicked\":[],\"pids\":[],"
-	        "\"warning\":[],\"refused\":[],\"outside_scope\":0,"
+	        "\"warning\":[],\"refused\":[],"
 	        "\"connections\":0,\"processes\":0,"
 	        "\"malformed_anvil_lines\":0,\"error\":\"no reply from the "
 	        "broker within 120 seconds\"}\n");
@@ -919,8 +1043,14 @@ int main(void)
 	        cmocka_unit_test(test_no_match_says_no_users_kicked),
 	        cmocka_unit_test(test_refused_pids_follow_the_list),
 	        cmocka_unit_test(test_refused_pids_json),
-	        cmocka_unit_test(test_outside_scope_and_error_are_reported),
-	        cmocka_unit_test(test_outside_scope_and_error_json),
+	        cmocka_unit_test(test_blocked_by_scope_is_an_error),
+	        cmocka_unit_test(test_error_json),
+	        cmocka_unit_test(test_force_denied_does_not_suggest_f),
+	        cmocka_unit_test(test_force_denied_json_has_error),
+	        cmocka_unit_test(test_instances_text),
+	        cmocka_unit_test(test_instances_json),
+	        cmocka_unit_test(test_instances_refused_json),
+	        cmocka_unit_test(test_instance_in_a_who_reply_is_malformed),
 	        cmocka_unit_test(test_who_groups_per_user),
 	        cmocka_unit_test(test_who_separate_prints_each_row),
 	        cmocka_unit_test(test_who_json_lists_sessions),

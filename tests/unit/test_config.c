@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "globparse.h"
+#include "kg_config.h"
 #include "netparse.h"
 
 #define RULE "[rule r]\nprincipals = uid:1\n"
@@ -301,8 +302,23 @@ static const struct error_case error_cases[] = {
          "t.conf:1: unknown section [broker x]\n"},
         {"unknown broker key", "[broker]\nlisten_port = 1\n",
          "t.conf:2: unknown key 'listen_port' in [broker]\n"},
-        {"unknown rule key", RULE "user = x\n",
-         "t.conf:3: unknown key 'user' in [rule r]\n"},
+        {"unknown rule key, one letter short", RULE "user = x\n",
+         "t.conf:3: unknown key 'user' in [rule r]; did you mean "
+         "'users'?\n"},
+        {"misspelt broker key", "[broker]\nanvl = /a\n",
+         "t.conf:2: unknown key 'anvl' in [broker]; did you mean "
+         "'anvil'?\n"},
+        {"two letters swapped", RULE "pirncipals = uid:1\n",
+         "t.conf:3: unknown key 'pirncipals' in [rule r]; did you mean "
+         "'principals'?\n"},
+        {"suggestion from the section's own keys", "[broker]\nforc = yes\n",
+         "t.conf:2: unknown key 'forc' in [broker]\n"},
+        {"too far from any key", RULE "how = yes\n",
+         "t.conf:3: unknown key 'how' in [rule r]\n"},
+        {"too long for a suggestion",
+         RULE "max_sessions_max_sessions_max_sessions = 1\n",
+         "t.conf:3: unknown key 'max_sessions_max_sessions_max_sessions' "
+         "in [rule r]\n"},
         {"key of another section", "[instance i]\nanvil = /a\nforce = yes\n",
          "t.conf:3: unknown key 'force' in [instance i]\n"},
         {"key outside a section", "listen = /x\n",
@@ -423,10 +439,25 @@ static const struct error_case error_cases[] = {
          "t.conf:0: broker_user and frontend_user must differ\n"},
         {"control byte", "[broker]\x01\n",
          "t.conf:1: control byte 0x01 in column 9\n"},
-        {"carriage return", "[broker]\r\n",
-         "t.conf:1: control byte 0x0d in column 9\n"},
+        {"DOS line ending", "[broker]\r\n",
+         "t.conf:1: line ends with CR: the file has DOS line endings; "
+         "convert it with sed -i 's/\\r$//' t.conf\n"},
+        {"carriage return inside a line", "[bro\rker]\n",
+         "t.conf:1: control byte 0x0d in column 5\n"},
         {"delete byte", "#\x7f\n", "t.conf:1: control byte 0x7f in column 2\n"},
 };
+
+/* One error for the line endings, however many lines have them, and
+ * every other error still found. */
+static void test_dos_file_reports_once_and_goes_on(void **state)
+{
+	(void)state;
+	parse_fails("[broker]\r\nlisten = /x\r\n[rule r]\r\n"
+	            "principals = uid:1\r\nforce = maybe\r\n",
+	            "t.conf:1: line ends with CR: the file has DOS line "
+	            "endings; convert it with sed -i 's/\\r$//' t.conf\n"
+	            "t.conf:5: force: 'maybe' is not yes or no\n");
+}
 
 static void test_each_error_class(void **state)
 {
@@ -667,12 +698,34 @@ static void test_load_refuses_writable_file(void **state)
 	           ":0: file is writable by group or others (mode 0602)\n");
 }
 
+/* A refused file is still read, so that one run shows every error. */
+static void test_refused_file_reports_its_content_too(void **state)
+{
+	char *path = write_file(RULE "force = maybe\n", 0602);
+	char want[512];
+	int n;
+	char *errs;
+
+	(void)state;
+	snprintf(want, sizeof(want),
+	         "%s:0: file is writable by group or others (mode 0602)\n"
+	         "%s:3: force: 'maybe' is not yes or no\n",
+	         path, path);
+	errs = load(path, &n);
+	assert_string_equal(errs, want);
+	assert_int_equal(n, 2);
+	free(errs);
+	unlink(path);
+	free(path);
+}
+
 static void test_load_reports_open_failure(void **state)
 {
 	(void)state;
 	assert_load_error("/nonexistent/kickgated.conf",
 	                  "/nonexistent/kickgated.conf:0: cannot open: No such "
-	                  "file or directory\n");
+	                  "file or directory (a commented example is "
+	                  "installed at " KG_EXAMPLE_CONFIG ")\n");
 	assert_load_error("/tmp", "/tmp:0: not a regular file\n");
 }
 
@@ -687,6 +740,7 @@ int main(void)
 	        cmocka_unit_test(test_all_nets_needs_both_families),
 	        cmocka_unit_test(test_instances_by_name_and_path),
 	        cmocka_unit_test(test_comments),
+	        cmocka_unit_test(test_dos_file_reports_once_and_goes_on),
 	        cmocka_unit_test(test_each_error_class),
 	        cmocka_unit_test(test_nul_byte_is_a_control_byte),
 	        cmocka_unit_test(test_bad_glob_says_why),
@@ -700,6 +754,7 @@ int main(void)
 	        cmocka_unit_test(test_all_errors_are_reported),
 	        cmocka_unit_test(test_load_reads_a_file),
 	        cmocka_unit_test(test_load_refuses_writable_file),
+	        cmocka_unit_test(test_refused_file_reports_its_content_too),
 	        cmocka_unit_test(test_load_reports_open_failure),
 	};
 

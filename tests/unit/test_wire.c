@@ -14,6 +14,8 @@
 
 /* A byte array and its length, for tables of raw messages. */
 #define RAW(...) {__VA_ARGS__}, sizeof((uint8_t[]){__VA_ARGS__})
+/* The version byte every raw message starts with. */
+#define V KG_WIRE_VERSION
 
 /* ------------------------------------------------------------ requests */
 
@@ -23,16 +25,26 @@ struct req_case {
 	uint8_t net[16];
 	const char *glob;
 	const char *path;
+	const char *instance;
 };
 
 static const struct req_case good_reqs[] = {
-        {"kick glob only", KG_OP_KICK, 0, 0, 0, {0}, "alice@example.com", ""},
+        {"kick glob only",
+         KG_OP_KICK,
+         0,
+         0,
+         0,
+         {0},
+         "alice@example.com",
+         "",
+         ""},
         {"kick ipv4 net only",
          KG_OP_KICK,
          KG_REQ_FORCE,
          4,
          24,
          {192, 0, 2},
+         "",
          "",
          ""},
         {"kick ipv6 net only",
@@ -42,6 +54,7 @@ static const struct req_case good_reqs[] = {
          32,
          {0x20, 0x01, 0x0d, 0xb8},
          "",
+         "",
          ""},
         {"kick glob and net",
          KG_OP_KICK,
@@ -50,6 +63,7 @@ static const struct req_case good_reqs[] = {
          0,
          {0},
          "*@tenant-a.example",
+         "",
          ""},
         {"kick utf-8 glob, ipv6 host, path",
          KG_OP_KICK,
@@ -58,8 +72,9 @@ static const struct req_case good_reqs[] = {
          128,
          {[15] = 1},
          "j\xc3\xbcrgen*",
-         "/run/dovecot-b/anvil"},
-        {"who everything", KG_OP_WHO, 0, 0, 0, {0}, "", ""},
+         "/run/dovecot-b/anvil",
+         ""},
+        {"who everything", KG_OP_WHO, 0, 0, 0, {0}, "", "", ""},
         {"who one row per connection",
          KG_OP_WHO,
          KG_REQ_SEPARATE,
@@ -67,8 +82,28 @@ static const struct req_case good_reqs[] = {
          8,
          {10},
          "b?b",
+         "",
          ""},
-        {"who with path", KG_OP_WHO, 0, 0, 0, {0}, "", "/run/dovecot/anvil"},
+        {"who with path",
+         KG_OP_WHO,
+         0,
+         0,
+         0,
+         {0},
+         "",
+         "/run/dovecot/anvil",
+         ""},
+        {"who by instance name", KG_OP_WHO, 0, 0, 0, {0}, "", "", "tenant-b"},
+        {"kick by instance name",
+         KG_OP_KICK,
+         KG_REQ_FORCE,
+         0,
+         0,
+         {0},
+         "a*",
+         "",
+         "Default_2.x"},
+        {"instances", KG_OP_INSTANCES, 0, 0, 0, {0}, "", "", ""},
 };
 
 static struct kg_request req_from(const struct req_case *c)
@@ -85,6 +120,8 @@ static struct kg_request req_from(const struct req_case *c)
 	memcpy(r.glob, c->glob, r.glob_len);
 	r.path_len = (uint8_t)strlen(c->path);
 	memcpy(r.path, c->path, r.path_len);
+	r.instance_len = (uint8_t)strlen(c->instance);
+	memcpy(r.instance, c->instance, r.instance_len);
 	return r;
 }
 
@@ -116,6 +153,9 @@ static void test_request_round_trip(void **state)
 		assert_int_equal(out.glob_len, strlen(c->glob));
 		assert_string_equal(out.path, c->path);
 		assert_int_equal(out.path_len, strlen(c->path));
+		assert_string_equal(out.instance,
+		                    c->instance ? c->instance : "");
+		assert_int_equal(out.instance_len, strlen(out.instance));
 		assert_int_equal(encode_ok(&out, again), len);
 		assert_memory_equal(again, buf, len);
 	}
@@ -123,7 +163,7 @@ static void test_request_round_trip(void **state)
 
 static void test_request_byte_layout(void **state)
 {
-	static const uint8_t want[] = {1,  1, 1, 4, 8,   2,   2,   0,
+	static const uint8_t want[] = {2,  1, 1, 4, 8,   2,   2,   0,
 	                               10, 0, 0, 0, 'a', 'b', '/', 'a'};
 	struct kg_request r;
 	uint8_t buf[KG_REQ_MAX];
@@ -139,6 +179,21 @@ static void test_request_byte_layout(void **state)
 	memcpy(r.glob, "ab", 2);
 	r.path_len = 2;
 	memcpy(r.path, "/a", 2);
+	assert_int_equal(encode_ok(&r, buf), sizeof(want));
+	assert_memory_equal(buf, want, sizeof(want));
+}
+
+static void test_request_instance_byte_layout(void **state)
+{
+	static const uint8_t want[] = {2, 2, 0, 0, 0, 0, 0, 3, 'b', '-', '1'};
+	struct kg_request r;
+	uint8_t buf[KG_REQ_MAX];
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	r.op = KG_OP_WHO;
+	r.instance_len = 3;
+	memcpy(r.instance, "b-1", 3);
 	assert_int_equal(encode_ok(&r, buf), sizeof(want));
 	assert_memory_equal(buf, want, sizeof(want));
 }
@@ -161,7 +216,16 @@ static void test_request_max_lengths_round_trip(void **state)
 	memset(in.path, 'p', KG_PATH_MAX);
 	in.path[0] = '/';
 	len = encode_ok(&in, buf);
-	assert_int_equal(len, KG_REQ_MAX);
+	/* A path and a name never travel together. */
+	assert_int_equal(len, KG_REQ_MAX - KG_NAME_MAX);
+	assert_int_equal(kg_request_decode(buf, len, &out), KG_WIRE_OK);
+	assert_memory_equal(&out, &in, sizeof(in));
+	in.path_len = 0;
+	memset(in.path, 0, sizeof(in.path));
+	in.instance_len = KG_NAME_MAX;
+	memset(in.instance, 'n', KG_NAME_MAX);
+	len = encode_ok(&in, buf);
+	assert_int_equal(len, KG_REQ_MAX - KG_PATH_MAX);
 	assert_int_equal(kg_request_decode(buf, len, &out), KG_WIRE_OK);
 	assert_memory_equal(&out, &in, sizeof(in));
 }
@@ -201,69 +265,91 @@ struct raw_case {
 	enum kg_wire_err want;
 };
 
-/* Header: version op flags family prefix glob_len path_len reserved. */
+/* Header: version op flags family prefix glob_len path_len instance_len. */
 static const struct raw_case bad_reqs[] = {
-        {"unknown version 2", RAW(2, 1, 0, 0, 0, 1, 0, 0, 'a'),
+        {"unknown version 3", RAW(3, 1, 0, 0, 0, 1, 0, 0, 'a'),
+         KG_WIRE_VERSION_BAD},
+        {"version 1, before instance names", RAW(1, 1, 0, 0, 0, 1, 0, 0, 'a'),
          KG_WIRE_VERSION_BAD},
         {"version 0", RAW(0, 1, 0, 0, 0, 1, 0, 0, 'a'), KG_WIRE_VERSION_BAD},
-        {"op 0", RAW(1, 0, 0, 0, 0, 1, 0, 0, 'a'), KG_WIRE_FIELD},
-        {"unknown op 3", RAW(1, 3, 0, 0, 0, 1, 0, 0, 'a'), KG_WIRE_FIELD},
-        {"unknown flag bit on kick", RAW(1, 1, 8, 0, 0, 1, 0, 0, 'a'),
+        {"op 0", RAW(V, 0, 0, 0, 0, 1, 0, 0, 'a'), KG_WIRE_FIELD},
+        {"unknown op 4", RAW(V, 4, 0, 0, 0, 1, 0, 0, 'a'), KG_WIRE_FIELD},
+        {"unknown flag bit on kick", RAW(V, 1, 8, 0, 0, 1, 0, 0, 'a'),
          KG_WIRE_FIELD},
-        {"unknown flag bit on who", RAW(1, 2, 0x80, 0, 0, 0, 0, 0),
+        {"unknown flag bit on who", RAW(V, 2, 0x80, 0, 0, 0, 0, 0),
          KG_WIRE_FIELD},
-        {"force on a who", RAW(1, 2, KG_REQ_FORCE, 0, 0, 0, 0, 0),
+        {"force on a who", RAW(V, 2, KG_REQ_FORCE, 0, 0, 0, 0, 0),
          KG_WIRE_FIELD},
-        {"dry run on a who", RAW(1, 2, KG_REQ_DRY_RUN, 0, 0, 0, 0, 0),
+        {"dry run on a who", RAW(V, 2, KG_REQ_DRY_RUN, 0, 0, 0, 0, 0),
          KG_WIRE_FIELD},
-        {"separate on a kick", RAW(1, 1, KG_REQ_SEPARATE, 0, 0, 1, 0, 0, 'a'),
+        {"separate on a kick", RAW(V, 1, KG_REQ_SEPARATE, 0, 0, 1, 0, 0, 'a'),
          KG_WIRE_FIELD},
-        {"kick without glob and net", RAW(1, 1, 0, 0, 0, 0, 0, 0),
+        {"kick without glob and net", RAW(V, 1, 0, 0, 0, 0, 0, 0),
          KG_WIRE_FIELD},
-        {"reserved byte non-zero", RAW(1, 1, 0, 0, 0, 1, 0, 1, 'a'),
-         KG_WIRE_FIELD},
-        {"glob_len past the end", RAW(1, 1, 0, 0, 0, 3, 0, 0, 'a', 'b'),
+        {"instance_len past the end", RAW(V, 1, 0, 0, 0, 1, 0, 1, 'a'),
          KG_WIRE_SHORT},
-        {"path_len past the end", RAW(1, 2, 0, 0, 0, 0, 5, 0, '/', 'a'),
-         KG_WIRE_SHORT},
-        {"net bytes past the end", RAW(1, 1, 0, 4, 8, 0, 0, 0, 10, 0),
-         KG_WIRE_SHORT},
-        {"path_len over the limit", RAW(1, 2, 0, 0, 0, 0, KG_PATH_MAX + 1, 0),
+        {"instance_len over the limit",
+         RAW(V, 2, 0, 0, 0, 0, 0, KG_NAME_MAX + 1), KG_WIRE_FIELD},
+        {"instance name with '/'", RAW(V, 2, 0, 0, 0, 0, 0, 2, '/', 'a'),
+         KG_WIRE_TEXT},
+        {"instance name with a space",
+         RAW(V, 2, 0, 0, 0, 0, 0, 3, 'a', ' ', 'b'), KG_WIRE_TEXT},
+        {"instance name with UTF-8", RAW(V, 2, 0, 0, 0, 0, 0, 2, 0xc3, 0xbc),
+         KG_WIRE_TEXT},
+        {"both path and instance name",
+         RAW(V, 2, 0, 0, 0, 0, 2, 1, '/', 'a', 'b'), KG_WIRE_FIELD},
+        {"instances with a glob", RAW(V, 3, 0, 0, 0, 1, 0, 0, 'a'),
          KG_WIRE_FIELD},
-        {"glob with NUL", RAW(1, 1, 0, 0, 0, 3, 0, 0, 'a', 0, 'b'),
-         KG_WIRE_TEXT},
-        {"glob with 0x01", RAW(1, 1, 0, 0, 0, 2, 0, 0, 'a', 0x01),
-         KG_WIRE_TEXT},
-        {"glob with 0x7f", RAW(1, 1, 0, 0, 0, 2, 0, 0, 0x7f, 'a'),
-         KG_WIRE_TEXT},
-        {"glob with byte 0xff", RAW(1, 1, 0, 0, 0, 2, 0, 0, 'a', 0xff),
-         KG_WIRE_TEXT},
-        {"glob with overlong '/'", RAW(1, 1, 0, 0, 0, 2, 0, 0, 0xc0, 0xaf),
-         KG_WIRE_TEXT},
-        {"glob with surrogate", RAW(1, 1, 0, 0, 0, 3, 0, 0, 0xed, 0xa0, 0x80),
-         KG_WIRE_TEXT},
-        {"glob with cut sequence", RAW(1, 1, 0, 0, 0, 2, 0, 0, 0xe2, 0x82),
-         KG_WIRE_TEXT},
-        {"relative path", RAW(1, 2, 0, 0, 0, 0, 3, 0, 'r', 'u', 'n'),
+        {"instances with a network", RAW(V, 3, 0, 4, 8, 0, 0, 0, 10, 0, 0, 0),
          KG_WIRE_FIELD},
-        {"path with control byte", RAW(1, 2, 0, 0, 0, 0, 3, 0, '/', 'a', 0x1b),
+        {"instances with a path", RAW(V, 3, 0, 0, 0, 0, 2, 0, '/', 'a'),
+         KG_WIRE_FIELD},
+        {"instances with an instance name", RAW(V, 3, 0, 0, 0, 0, 0, 1, 'a'),
+         KG_WIRE_FIELD},
+        {"instances with a flag", RAW(V, 3, KG_REQ_SEPARATE, 0, 0, 0, 0, 0),
+         KG_WIRE_FIELD},
+        {"glob_len past the end", RAW(V, 1, 0, 0, 0, 3, 0, 0, 'a', 'b'),
+         KG_WIRE_SHORT},
+        {"path_len past the end", RAW(V, 2, 0, 0, 0, 0, 5, 0, '/', 'a'),
+         KG_WIRE_SHORT},
+        {"net bytes past the end", RAW(V, 1, 0, 4, 8, 0, 0, 0, 10, 0),
+         KG_WIRE_SHORT},
+        {"path_len over the limit", RAW(V, 2, 0, 0, 0, 0, KG_PATH_MAX + 1, 0),
+         KG_WIRE_FIELD},
+        {"glob with NUL", RAW(V, 1, 0, 0, 0, 3, 0, 0, 'a', 0, 'b'),
          KG_WIRE_TEXT},
-        {"path with NUL", RAW(1, 2, 0, 0, 0, 0, 3, 0, '/', 0, 'a'),
+        {"glob with 0x01", RAW(V, 1, 0, 0, 0, 2, 0, 0, 'a', 0x01),
          KG_WIRE_TEXT},
-        {"ipv4 prefix 33", RAW(1, 1, 0, 4, 33, 0, 0, 0, 10, 0, 0, 0),
+        {"glob with 0x7f", RAW(V, 1, 0, 0, 0, 2, 0, 0, 0x7f, 'a'),
+         KG_WIRE_TEXT},
+        {"glob with byte 0xff", RAW(V, 1, 0, 0, 0, 2, 0, 0, 'a', 0xff),
+         KG_WIRE_TEXT},
+        {"glob with overlong '/'", RAW(V, 1, 0, 0, 0, 2, 0, 0, 0xc0, 0xaf),
+         KG_WIRE_TEXT},
+        {"glob with surrogate", RAW(V, 1, 0, 0, 0, 3, 0, 0, 0xed, 0xa0, 0x80),
+         KG_WIRE_TEXT},
+        {"glob with cut sequence", RAW(V, 1, 0, 0, 0, 2, 0, 0, 0xe2, 0x82),
+         KG_WIRE_TEXT},
+        {"relative path", RAW(V, 2, 0, 0, 0, 0, 3, 0, 'r', 'u', 'n'),
+         KG_WIRE_FIELD},
+        {"path with control byte", RAW(V, 2, 0, 0, 0, 0, 3, 0, '/', 'a', 0x1b),
+         KG_WIRE_TEXT},
+        {"path with NUL", RAW(V, 2, 0, 0, 0, 0, 3, 0, '/', 0, 'a'),
+         KG_WIRE_TEXT},
+        {"ipv4 prefix 33", RAW(V, 1, 0, 4, 33, 0, 0, 0, 10, 0, 0, 0),
          KG_WIRE_FIELD},
         {"ipv6 prefix 129",
-         RAW(1, 1, 0, 6, 129, 0, 0, 0, 0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0,
+         RAW(V, 1, 0, 6, 129, 0, 0, 0, 0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0,
              0, 0, 0, 0, 0),
          KG_WIRE_FIELD},
-        {"ipv4 host bits set", RAW(1, 1, 0, 4, 24, 0, 0, 0, 192, 0, 2, 1),
+        {"ipv4 host bits set", RAW(V, 1, 0, 4, 24, 0, 0, 0, 192, 0, 2, 1),
          KG_WIRE_FIELD},
         {"ipv6 host bits set",
-         RAW(1, 1, 0, 6, 64, 0, 0, 0, 0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0,
+         RAW(V, 1, 0, 6, 64, 0, 0, 0, 0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0,
              0, 0, 0, 0, 1),
          KG_WIRE_FIELD},
-        {"family 5", RAW(1, 1, 0, 5, 0, 1, 0, 0, 'a'), KG_WIRE_FIELD},
-        {"no network but a prefix", RAW(1, 1, 0, 0, 8, 1, 0, 0, 'a'),
+        {"family 5", RAW(V, 1, 0, 5, 0, 1, 0, 0, 'a'), KG_WIRE_FIELD},
+        {"no network but a prefix", RAW(V, 1, 0, 0, 8, 1, 0, 0, 'a'),
          KG_WIRE_FIELD},
 };
 
@@ -393,15 +479,20 @@ static int log_who(void *ctx, const struct kg_who_row *row)
 	               row->service, (int)row->user_len, row->user);
 }
 
+static int log_instance(void *ctx, const struct kg_instance_row *row)
+{
+	return log_add(ctx, "I:%.*s=%.*s|", (int)row->name_len, row->name,
+	               (int)row->path_len, row->path);
+}
+
 static int log_end(void *ctx, const struct kg_reply_end *end)
 {
-	return log_add(ctx, "E:%u/%u/%u/%u/%u/%u/%s", end->status, end->flags,
-	               end->conns, end->pids, end->outside_scope,
-	               end->malformed, end->error);
+	return log_add(ctx, "E:%u/%u/%u/%u/%u/%s", end->status, end->flags,
+	               end->conns, end->pids, end->malformed, end->error);
 }
 
 static const struct kg_reply_handler log_handler = {
-        log_user, log_pid, log_refused, log_who, log_end,
+        log_user, log_pid, log_refused, log_who, log_instance, log_end,
 };
 
 static enum kg_wire_err decode_log(const uint8_t *pkt, size_t len,
@@ -441,12 +532,13 @@ static void write_sample(struct kg_reply_writer *w)
 	        who_row(101, KG_AF_INET6, v6_addr, "pop3", "b\xff\x01z"),
 	        who_row(102, KG_AF_NONE, NULL, "submission", ""),
 	};
+	struct kg_instance_row inst = {"tenant-b", 8, "/run/b/anvil", 12};
 	struct kg_reply_end end = {
 	        .status = KG_EXIT_NEED_FORCE,
-	        .flags = KG_END_DRY_RUN | KG_END_NEED_FORCE,
+	        .flags = KG_END_DRY_RUN | KG_END_NEED_FORCE |
+	                 KG_END_FORCE_DENIED,
 	        .conns = 3,
 	        .pids = 2,
-	        .outside_scope = 1,
 	        .malformed = 4,
 	        .error_len = 5,
 	        .error = "caf\xc3\xa9",
@@ -458,6 +550,7 @@ static void write_sample(struct kg_reply_writer *w)
 	assert_int_equal(kg_rw_refused(w, 43, KG_REFUSE_GONE), 0);
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
 		assert_int_equal(kg_rw_who(w, &rows[i]), 0);
+	assert_int_equal(kg_rw_instance(w, &inst), 0);
 	assert_int_equal(kg_rw_end(w, &end), 0);
 }
 
@@ -465,7 +558,8 @@ static const char sample_log[] = "K:alice|W:bob|P:42|R:43/already gone|"
                                  "H:100/2/4/192.0.2.7/imap/alice|"
                                  "H:101/2/6/2001:db8::9/pop3/b\xff\x01z|"
                                  "H:102/2/0//submission/|"
-                                 "E:1/3/3/2/1/4/caf\xc3\xa9";
+                                 "I:tenant-b=/run/b/anvil|"
+                                 "E:1/7/3/2/4/caf\xc3\xa9";
 
 static void test_reply_all_record_kinds_round_trip(void **state)
 {
@@ -490,13 +584,14 @@ static void test_reply_all_record_kinds_round_trip(void **state)
 
 static void test_reply_byte_layout(void **state)
 {
-	static const uint8_t rec[] = {1, 1, 3, 4, 0, 4, 3, 2, 1};
-	static const uint8_t end[] = {1, 2, 68, 0, 1, 0, 0, 0, 2, 0, 0,
-	                              0, 3, 0,  0, 0, 4, 0, 0, 0, 1, 'x'};
+	static const uint8_t rec[] = {2, 1, 3, 4, 0,   4, 3,   2,  1,
+	                              6, 5, 0, 1, 'b', 2, '/', 'a'};
+	static const uint8_t end[] = {2, 2, 68, 0, 1, 0, 0, 0, 2,  0,
+	                              0, 0, 4,  0, 0, 0, 1, 0, 'x'};
+	struct kg_instance_row inst = {"b", 1, "/a", 2};
 	struct kg_reply_end e = {.status = KG_EXIT_NOMATCH,
 	                         .conns = 1,
 	                         .pids = 2,
-	                         .outside_scope = 3,
 	                         .malformed = 4,
 	                         .error_len = 1,
 	                         .error = "x"};
@@ -505,6 +600,7 @@ static void test_reply_byte_layout(void **state)
 
 	(void)state;
 	assert_int_equal(kg_rw_pid(w, 0x01020304), 0);
+	assert_int_equal(kg_rw_instance(w, &inst), 0);
 	assert_int_equal(kg_rw_end(w, &e), 0);
 	assert_int_equal(s.n, 2);
 	assert_int_equal(s.len[0], sizeof(rec));
@@ -689,7 +785,7 @@ static void test_reply_every_truncation_rejected(void **state)
 	(void)state;
 	write_sample(w);
 	n = record_ends(s.pkt[0], s.len[0], ends);
-	assert_int_equal(n, 7);
+	assert_int_equal(n, 8);
 	assert_int_equal(ends[n - 1], s.len[0]);
 	/* Records delimit themselves, so a cut on a record boundary is a
 	 * shorter valid packet carrying exactly the records before it. */
@@ -776,40 +872,62 @@ static void test_reply_trailing_byte_rejected(void **state)
 	free(w);
 }
 
-#define END_ZEROS 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+/* conns, pids, malformed: the end packet's counts. */
+#define END_ZEROS 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
 #define PID7      7, 0, 0, 0
 
 static const struct raw_case bad_replies[] = {
         {"empty packet", {0}, 0, KG_WIRE_SHORT},
-        {"version only", RAW(1), KG_WIRE_SHORT},
-        {"unknown version", RAW(2, 1, 3, 4, 0, PID7), KG_WIRE_VERSION_BAD},
-        {"unknown packet kind", RAW(1, 3, 3, 4, 0, PID7), KG_WIRE_FIELD},
-        {"records packet without records", RAW(1, 1), KG_WIRE_SHORT},
-        {"record type 0", RAW(1, 1, 0, 0, 0), KG_WIRE_FIELD},
-        {"record type 6", RAW(1, 1, 6, 0, 0), KG_WIRE_FIELD},
-        {"record length past the end", RAW(1, 1, 1, 3, 0, 'a', 'b'),
-         KG_WIRE_SHORT},
-        {"kicked name with NUL", RAW(1, 1, 1, 3, 0, 'a', 0, 'b'), KG_WIRE_TEXT},
-        {"warn name with NUL", RAW(1, 1, 2, 1, 0, 0), KG_WIRE_TEXT},
-        {"pid 0", RAW(1, 1, 3, 4, 0, 0, 0, 0, 0), KG_WIRE_FIELD},
-        {"pid past INT32_MAX", RAW(1, 1, 3, 4, 0, 0, 0, 0, 0x80),
+        {"version only", RAW(V), KG_WIRE_SHORT},
+        {"unknown version", RAW(3, 1, 3, 4, 0, PID7), KG_WIRE_VERSION_BAD},
+        {"version 1, with the out-of-scope count",
+         RAW(1, 2, 0, 0, END_ZEROS, 0, 0, 0, 0, 0), KG_WIRE_VERSION_BAD},
+        {"unknown packet kind", RAW(V, 3, 3, 4, 0, PID7), KG_WIRE_FIELD},
+        {"records packet without records", RAW(V, 1), KG_WIRE_SHORT},
+        {"record type 0", RAW(V, 1, 0, 0, 0), KG_WIRE_FIELD},
+        {"record type 7", RAW(V, 1, 7, 0, 0), KG_WIRE_FIELD},
+        {"instance without a name", RAW(V, 1, 6, 4, 0, 0, 2, '/', 'a'),
+         KG_WIRE_TEXT},
+        {"instance name with '/'", RAW(V, 1, 6, 5, 0, 1, '/', 2, '/', 'a'),
+         KG_WIRE_TEXT},
+        {"instance without a path", RAW(V, 1, 6, 3, 0, 1, 'a', 0),
          KG_WIRE_FIELD},
-        {"pid payload too short", RAW(1, 1, 3, 3, 0, 7, 0, 0), KG_WIRE_SHORT},
-        {"pid payload too long", RAW(1, 1, 3, 5, 0, PID7, 0), KG_WIRE_LONG},
-        {"refused reason 0", RAW(1, 1, 4, 5, 0, PID7, 0), KG_WIRE_FIELD},
-        {"refused reason 4", RAW(1, 1, 4, 5, 0, PID7, 4), KG_WIRE_FIELD},
-        {"refused pid 0", RAW(1, 1, 4, 5, 0, 0, 0, 0, 0, 1), KG_WIRE_FIELD},
-        {"refused payload too long", RAW(1, 1, 4, 6, 0, PID7, 1, 0),
+        {"instance with a relative path",
+         RAW(V, 1, 6, 5, 0, 1, 'a', 2, 'a', 'b'), KG_WIRE_FIELD},
+        {"instance path with a control byte",
+         RAW(V, 1, 6, 5, 0, 1, 'a', 2, '/', 7), KG_WIRE_TEXT},
+        {"instance payload too long",
+         RAW(V, 1, 6, 6, 0, 1, 'a', 2, '/', 'a', 0), KG_WIRE_LONG},
+        {"instance path past the payload", RAW(V, 1, 6, 4, 0, 1, 'a', 2, '/'),
+         KG_WIRE_SHORT},
+        {"record length past the end", RAW(V, 1, 1, 3, 0, 'a', 'b'),
+         KG_WIRE_SHORT},
+        {"kicked name with NUL", RAW(V, 1, 1, 3, 0, 'a', 0, 'b'), KG_WIRE_TEXT},
+        {"warn name with NUL", RAW(V, 1, 2, 1, 0, 0), KG_WIRE_TEXT},
+        {"pid 0", RAW(V, 1, 3, 4, 0, 0, 0, 0, 0), KG_WIRE_FIELD},
+        {"pid past INT32_MAX", RAW(V, 1, 3, 4, 0, 0, 0, 0, 0x80),
+         KG_WIRE_FIELD},
+        {"pid payload too short", RAW(V, 1, 3, 3, 0, 7, 0, 0), KG_WIRE_SHORT},
+        {"pid payload too long", RAW(V, 1, 3, 5, 0, PID7, 0), KG_WIRE_LONG},
+        {"refused reason 0", RAW(V, 1, 4, 5, 0, PID7, 0), KG_WIRE_FIELD},
+        {"refused reason 4", RAW(V, 1, 4, 5, 0, PID7, 4), KG_WIRE_FIELD},
+        {"refused pid 0", RAW(V, 1, 4, 5, 0, 0, 0, 0, 0, 1), KG_WIRE_FIELD},
+        {"refused payload too long", RAW(V, 1, 4, 6, 0, PID7, 1, 0),
          KG_WIRE_LONG},
-        {"end status 2", RAW(1, 2, 2, 0, END_ZEROS, 0), KG_WIRE_FIELD},
-        {"end status 255", RAW(1, 2, 255, 0, END_ZEROS, 0), KG_WIRE_FIELD},
-        {"end unknown flag", RAW(1, 2, 0, 4, END_ZEROS, 0), KG_WIRE_FIELD},
-        {"end error with control byte", RAW(1, 2, 70, 0, END_ZEROS, 2, 'a', 7),
+        {"end status 2", RAW(V, 2, 2, 0, END_ZEROS, 0, 0), KG_WIRE_FIELD},
+        {"end status 255", RAW(V, 2, 255, 0, END_ZEROS, 0, 0), KG_WIRE_FIELD},
+        {"end unknown flag", RAW(V, 2, 0, 8, END_ZEROS, 0, 0), KG_WIRE_FIELD},
+        {"end error with control byte",
+         RAW(V, 2, 70, 0, END_ZEROS, 2, 0, 'a', 7), KG_WIRE_TEXT},
+        {"end error with NUL", RAW(V, 2, 70, 0, END_ZEROS, 1, 0, 0),
          KG_WIRE_TEXT},
-        {"end error with NUL", RAW(1, 2, 70, 0, END_ZEROS, 1, 0), KG_WIRE_TEXT},
-        {"end error invalid UTF-8", RAW(1, 2, 70, 0, END_ZEROS, 1, 0xff),
+        {"end error invalid UTF-8", RAW(V, 2, 70, 0, END_ZEROS, 1, 0, 0xff),
          KG_WIRE_TEXT},
-        {"end error_len past the end", RAW(1, 2, 70, 0, END_ZEROS, 3, 'a'),
+        {"end force denied without need force",
+         RAW(V, 2, 1, KG_END_FORCE_DENIED, END_ZEROS, 0, 0), KG_WIRE_FIELD},
+        {"end error_len over the limit", RAW(V, 2, 70, 0, END_ZEROS, 0, 2),
+         KG_WIRE_FIELD},
+        {"end error_len past the end", RAW(V, 2, 70, 0, END_ZEROS, 3, 0, 'a'),
          KG_WIRE_SHORT},
 };
 
@@ -931,7 +1049,7 @@ static size_t who_encode(const struct who_case *c, uint8_t *out)
 	              c->extra - c->cut;
 	uint8_t *p = out;
 
-	*p++ = 1;
+	*p++ = V;
 	*p++ = KG_PKT_RECORDS;
 	*p++ = KG_REC_WHO;
 	*p++ = (uint8_t)plen;
@@ -972,7 +1090,7 @@ static void test_reply_who_fields(void **state)
 
 static void test_reply_no_callback_before_bad_record(void **state)
 {
-	static const uint8_t pkt[] = {1, 1,   3, 4, 0, PID7, 1, 1,
+	static const uint8_t pkt[] = {V, 1,   3, 4, 0, PID7, 1, 1,
 	                              0, 'a', 4, 5, 0, PID7, 9};
 	struct log l = {0};
 	bool is_end;
@@ -1076,8 +1194,21 @@ static void test_writer_rejects_invalid(void **state)
 	assert_int_equal(kg_rw_who(w, &row), -1);
 	end.status = 3;
 	assert_int_equal(kg_rw_end(w, &end), -1);
-	end = (struct kg_reply_end){.status = 0, .flags = 4};
+	end = (struct kg_reply_end){.status = 0, .flags = 8};
 	assert_int_equal(kg_rw_end(w, &end), -1);
+	end = (struct kg_reply_end){.status = 1, .flags = KG_END_FORCE_DENIED};
+	assert_int_equal(kg_rw_end(w, &end), -1);
+	end = (struct kg_reply_end){.error_len = KG_ERRTEXT_MAX + 1};
+	assert_int_equal(kg_rw_end(w, &end), -1);
+	assert_int_equal(
+	        kg_rw_instance(w, &(struct kg_instance_row){"", 0, "/a", 2}),
+	        -1);
+	assert_int_equal(
+	        kg_rw_instance(w, &(struct kg_instance_row){"a b", 3, "/a", 2}),
+	        -1);
+	assert_int_equal(
+	        kg_rw_instance(w, &(struct kg_instance_row){"a", 1, "a", 1}),
+	        -1);
 	end = (struct kg_reply_end){.error_len = 1, .error = "\x1b"};
 	assert_int_equal(kg_rw_end(w, &end), -1);
 	assert_int_equal(s.calls, 0);
@@ -1168,6 +1299,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_request_round_trip),
 	        cmocka_unit_test(test_request_byte_layout),
+	        cmocka_unit_test(test_request_instance_byte_layout),
 	        cmocka_unit_test(test_request_max_lengths_round_trip),
 	        cmocka_unit_test(test_request_every_truncation_short),
 	        cmocka_unit_test(test_request_trailing_byte_long),
