@@ -1,24 +1,20 @@
 /* kickgated: reads its config as root, opens the listening socket, then
- * splits into the unprivileged frontend and the CAP_KILL-only broker. */
-#include <errno.h>
+ * becomes the supervisor of the unprivileged frontend and the
+ * CAP_KILL-only broker. */
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include "broker_proc.h"
 #include "config.h"
-#include "frontend_proc.h"
 #include "kg_config.h"
 #include "listener.h"
 #include "log.h"
-#include "sandbox.h"
+#include "supervisor.h"
 
 #define EXIT_CONFIG 78 /* sysexits' EX_CONFIG */
 
@@ -119,21 +115,11 @@ static void raise_fd_limit(void)
 	}
 }
 
-static void run_frontend(const struct kg_config *cfg, int listen_fd,
-                         int broker_fd)
-{
-	kg_log_role("frontend");
-	if (kg_sandbox_frontend(cfg->frontend_uid, cfg->frontend_gid) < 0)
-		_exit(1);
-	kg_frontend_run(listen_fd, broker_fd, (int)cfg->client_timeout_ms);
-}
-
 int main(int argc, char **argv)
 {
 	struct options o;
 	struct kg_config cfg;
-	int errors, listen_fd, sp[2];
-	pid_t child;
+	int errors, listen_fd;
 
 	fill_std_fds();
 	parse_args(argc, argv, &o);
@@ -142,7 +128,7 @@ int main(int argc, char **argv)
 		if (errors == 0)
 			printf("%s: ok\n", o.config);
 		kg_config_free(&cfg);
-		return errors == 0 ? 0 : 1;
+		return errors == 0 ? 0 : EXIT_CONFIG;
 	}
 	if (errors > 0)
 		return EXIT_CONFIG;
@@ -162,24 +148,5 @@ int main(int argc, char **argv)
 		daemonize();
 		kg_log_open("kickgated", false);
 	}
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
-		kg_log_err("socketpair: %s", strerror(errno));
-		return 1;
-	}
-	child = fork();
-	if (child < 0) {
-		kg_log_err("fork: %s", strerror(errno));
-		return 1;
-	}
-	if (child == 0) {
-		close(sp[0]);
-		run_frontend(&cfg, listen_fd, sp[1]);
-	}
-	close(sp[1]);
-	close(listen_fd);
-	kg_log_role("broker");
-	kg_log_info("listening on %s, frontend pid %d", kg_listener_name(),
-	            (int)child);
-	kg_broker_main(&cfg, sp[0]);
-	return 1;
+	return kg_supervisor_run(&cfg, o.config, listen_fd);
 }

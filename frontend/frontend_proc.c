@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "reply_send.h"
 #include "request_norm.h"
@@ -18,20 +18,13 @@ struct client {
 	int64_t deadline_ms;
 };
 
-/* Slot 0 is the listening socket, slot 1 the broker, then clients. */
-#define FIXED_SLOTS 2
+/* Slot 0 is the listening socket, slot 1 the broker, slot 2 the
+ * supervisor's control socket, then clients. */
+#define FIXED_SLOTS 3
 
 static struct pollfd pfds[FIXED_SLOTS + KG_FRONTEND_CLIENTS];
 static struct client clients[KG_FRONTEND_CLIENTS];
 static size_t n_clients;
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void drop_client(size_t i)
 {
@@ -54,18 +47,17 @@ static void accept_clients(int listen_fd, int timeout_ms)
 			return;
 		if (n_clients == KG_FRONTEND_CLIENTS) {
 			kg_reply_error(fd, KG_EXIT_UNAVAILABLE,
-				       "broker busy: too many clients");
+			               "broker busy: too many clients");
 			close(fd);
 			continue;
 		}
 		clients[n_clients].fd = fd;
-		clients[n_clients].deadline_ms = now_ms() + timeout_ms;
+		clients[n_clients].deadline_ms = kg_now_ms() + timeout_ms;
 		n_clients++;
 	}
 }
 
-static int forward(int broker_fd, int client_fd, const uint8_t *msg,
-		   size_t len)
+static int forward(int broker_fd, int client_fd, const uint8_t *msg, size_t len)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
@@ -73,9 +65,9 @@ static int forward(int broker_fd, int client_fd, const uint8_t *msg,
 	} ctl;
 	struct iovec iov = {.iov_base = (void *)msg, .iov_len = len};
 	struct msghdr mh = {.msg_iov = &iov,
-			    .msg_iovlen = 1,
-			    .msg_control = ctl.buf,
-			    .msg_controllen = sizeof(ctl.buf)};
+	                    .msg_iovlen = 1,
+	                    .msg_control = ctl.buf,
+	                    .msg_controllen = sizeof(ctl.buf)};
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
 
 	memset(ctl.buf, 0, sizeof(ctl.buf));
@@ -86,9 +78,9 @@ static int forward(int broker_fd, int client_fd, const uint8_t *msg,
 	/* Non-blocking: a broker that falls behind makes clients fail fast
 	 * instead of freezing the frontend. */
 	return sendmsg(broker_fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) ==
-			       (ssize_t)len
-		       ? 0
-		       : -1;
+	                       (ssize_t)len
+	               ? 0
+	               : -1;
 }
 
 /* Reads the client's one request; returns true when the client is done
@@ -114,7 +106,8 @@ static bool serve_client(int broker_fd, int fd, short revents)
 		return true;
 	}
 	if ((size_t)n > KG_REQ_MAX) {
-		kg_reply_error(fd, KG_EXIT_USAGE, "malformed request: too long");
+		kg_reply_error(fd, KG_EXIT_USAGE,
+		               "malformed request: too long");
 		return true;
 	}
 	werr = kg_request_decode(buf, (size_t)n, &req);
@@ -135,7 +128,7 @@ static bool serve_client(int broker_fd, int fd, short revents)
 
 static int poll_timeout(void)
 {
-	int64_t now = now_ms(), first = -1;
+	int64_t now = kg_now_ms(), first = -1;
 
 	for (size_t i = 0; i < n_clients; i++)
 		if (first < 0 || clients[i].deadline_ms < first)
@@ -147,26 +140,44 @@ static int poll_timeout(void)
 
 static void expire_clients(void)
 {
-	int64_t now = now_ms();
+	int64_t now = kg_now_ms();
 
 	for (size_t i = n_clients; i-- > 0;)
 		if (clients[i].deadline_ms <= now) {
 			kg_reply_error(clients[i].fd, KG_EXIT_USAGE,
-				       "no request before the timeout");
+			               "no request before the timeout");
 			drop_client(i);
 		}
 }
 
-void kg_frontend_run(int listen_fd, int broker_fd, int timeout_ms)
+/* The supervisor shuts down its end of the control socket when a reload
+ * retires this frontend (or its end closes because it is gone): stop
+ * accepting, then close the control socket too, which tells the
+ * supervisor that no request will reach this frontend's broker any more.
+ * Clients already accepted are still served, each within its deadline.
+ * No signal handler is needed, so the seccomp filter needs no
+ * rt_sigreturn. */
+static void retire(void)
+{
+	close(pfds[0].fd);
+	close(pfds[2].fd);
+	pfds[0].fd = -1;
+	pfds[2].fd = -1;
+}
+
+void kg_frontend_run(int listen_fd, int broker_fd, int control_fd,
+                     int timeout_ms)
 {
 	pfds[0] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
 	pfds[1] = (struct pollfd){.fd = broker_fd, .events = POLLIN};
+	pfds[2] = (struct pollfd){.fd = control_fd, .events = POLLIN};
 	for (;;) {
 		size_t polled = n_clients;
 
 		for (size_t i = 0; i < polled; i++)
-			pfds[FIXED_SLOTS + i] = (struct pollfd){
-				.fd = clients[i].fd, .events = POLLIN | POLLRDHUP};
+			pfds[FIXED_SLOTS + i] =
+			        (struct pollfd){.fd = clients[i].fd,
+			                        .events = POLLIN | POLLRDHUP};
 		if (poll(pfds, FIXED_SLOTS + polled, poll_timeout()) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -178,6 +189,8 @@ void kg_frontend_run(int listen_fd, int broker_fd, int timeout_ms)
 			kg_log_err("broker exited; stopping");
 			exit(1);
 		}
+		if (pfds[2].revents)
+			retire();
 		/* Walk backwards: drop_client moves the last client into the
 		 * freed slot, which has already been visited. */
 		for (size_t i = polled; i-- > 0;)
@@ -186,7 +199,11 @@ void kg_frontend_run(int listen_fd, int broker_fd, int timeout_ms)
 			                 pfds[FIXED_SLOTS + i].revents))
 				drop_client(i);
 		expire_clients();
-		if (pfds[0].revents & POLLIN)
+		if (pfds[0].fd >= 0 && (pfds[0].revents & POLLIN))
 			accept_clients(listen_fd, timeout_ms);
+		/* Retired and every client served: the broker ends when this
+		 * process's end of broker_fd closes. */
+		if (pfds[0].fd < 0 && n_clients == 0)
+			exit(0);
 	}
 }

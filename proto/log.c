@@ -20,7 +20,7 @@ void kg_log_role(const char *role)
 }
 
 static void kg_vlog(int prio, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
+        __attribute__((format(printf, 2, 0)));
 
 static void kg_vlog(int prio, const char *fmt, va_list ap)
 {
@@ -39,6 +39,15 @@ void kg_log_info(const char *fmt, ...)
 
 	va_start(ap, fmt);
 	kg_vlog(LOG_INFO, fmt, ap);
+	va_end(ap);
+}
+
+void kg_log_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	kg_vlog(LOG_WARNING, fmt, ap);
 	va_end(ap);
 }
 

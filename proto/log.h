@@ -12,6 +12,7 @@ void kg_log_open(const char *ident, bool to_stderr);
 void kg_log_role(const char *role);
 
 void kg_log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void kg_log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void kg_log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

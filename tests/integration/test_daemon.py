@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """kickgated's start-up contract (kickgated(8)).
 
--t checks a configuration and prints each error as FILE:LINE: message; a
+-t checks a configuration and prints each error as FILE:LINE: message,
+exiting 78 (EX_CONFIG) as a start with that configuration would; a
 configuration with errors keeps the daemon from starting. The listening
 socket replaces a stale socket file but never anything else, gets
 listen_mode, or comes from systemd socket activation, which must pass
@@ -144,9 +145,10 @@ def connectable(path, kind=socket.SOCK_SEQPACKET):
 
 
 def daemon_pid(conf):
-    """The detached broker started with -c conf: the kickgated process
-    for that config whose parent is not one too (the frontend's is). The
-    socket cannot say: its listen() ran before the daemon detached."""
+    """The detached supervisor started with -c conf: the kickgated process
+    for that config whose parent is not one too (the frontend's and the
+    broker's is). The socket cannot say: its listen() ran before the
+    daemon detached."""
     procs = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -160,10 +162,10 @@ def daemon_pid(conf):
             continue
         if argv[0].endswith(b"kickgated") and conf.encode() in argv:
             procs[int(entry)] = ppid
-    brokers = [pid for pid, ppid in procs.items() if ppid not in procs]
-    if len(brokers) != 1:
+    supervisors = [pid for pid, ppid in procs.items() if ppid not in procs]
+    if len(supervisors) != 1:
         raise AssertionError(f"kickgated processes for {conf}: {procs}")
-    return brokers[0]
+    return supervisors[0]
 
 
 def _pidfd(pid):
@@ -181,13 +183,13 @@ def _signal(pidfd, sig):
         pass
 
 
-def stop_daemon(broker):
-    """SIGTERM to the broker; the frontend, its child, follows. Both are
-    held by pidfds, so neither pid can be reused meanwhile; what has not
-    exited after STOP_TIMEOUT gets SIGKILL."""
-    fds = [fd for fd in [_pidfd(broker)] if fd is not None]
+def stop_daemon(supervisor):
+    """SIGTERM to the supervisor; it stops its children. All are held by
+    pidfds, so no pid can be reused meanwhile; what has not exited after
+    STOP_TIMEOUT gets SIGKILL."""
+    fds = [fd for fd in [_pidfd(supervisor)] if fd is not None]
     if fds:
-        fds += [fd for fd in map(_pidfd, _children(broker))
+        fds += [fd for fd in map(_pidfd, _children(supervisor))
                 if fd is not None]
         _signal(fds[0], signal.SIGTERM)
     for fd in fds:
@@ -241,7 +243,7 @@ def case_check_good_config(c):
 
 def case_check_bad_config(c):
     res = run(kickgated("-t", "-c", c.write_conf(BAD_CONF)))
-    check(res.returncode == EXIT_FAILURE and res.stdout == "",
+    check(res.returncode == EXIT_CONFIG and res.stdout == "",
           f"exit {res.returncode}, stdout {res.stdout!r}")
     check_error_lines(c, res.stderr)
 
@@ -342,18 +344,19 @@ def case_detaches_and_serves(c):
           f"exit {res.returncode}, {res.stdout!r}, {res.stderr!r}")
     check(wait_until(lambda: connectable(c.listen), START_TIMEOUT),
           "the detached daemon does not listen")
-    broker = daemon_pid(c.conf)
+    supervisor = daemon_pid(c.conf)
     try:
-        exe = os.readlink(f"/proc/{broker}/exe")
+        exe = os.readlink(f"/proc/{supervisor}/exe")
         check(os.path.samefile(exe, kickgated()[0]),
-              f"the socket's listener {broker} is {exe}")
-        check(os.getsid(broker) != os.getsid(0),
+              f"the socket's listener {supervisor} is {exe}")
+        check(os.getsid(supervisor) != os.getsid(0),
               "the daemon is still in the starter's session")
-        check(len(_children(broker)) == 1,
-              f"broker {broker} has children {_children(broker)}")
+        check(len(_children(supervisor)) == 2,
+              f"supervisor {supervisor} has children "
+              f"{_children(supervisor)}")
         check_serves(c.listen)
     finally:
-        stop_daemon(broker)
+        stop_daemon(supervisor)
 
 
 CASES = [(name, with_dir(func)) for name, func in [

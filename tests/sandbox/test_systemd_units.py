@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""The systemd units as built: systemd-analyze verify accepts both, and the
+"""The systemd units as built: systemd-analyze verify accepts both, the
 service's exposure (systemd-analyze security --offline) stays at or below
-MAX_EXPOSURE. verify also checks that ExecStart names an executable, so
-the service is checked with ExecStart pointing at the kickgated of this
-build instead of the installed path.
+MAX_EXPOSURE, and the service checks the configuration before each start,
+reloads on SIGHUP and is not restarted after a configuration error
+(RELOAD_LINES). verify also checks that ExecStart and ExecStartPre name an
+executable, so the service is checked with both pointing at the kickgated
+of this build instead of the installed path.
 """
 
 import os
@@ -18,6 +20,10 @@ UNITS_ENV = "KG_UNIT_DIR"
 BUILD_ENV = "KG_BUILD_DIR"
 # systemd-analyze's --threshold counts tenths: 20 is an exposure of 2.0.
 MAX_EXPOSURE = 20
+# kickgated exits 78 (EX_CONFIG) on a configuration with errors, -t too.
+RELOAD_LINES = ("ExecStartPre={sbindir}/kickgated -t -c {config}",
+                "ExecReload=/bin/kill -HUP $MAINPID",
+                "RestartPreventExitStatus=78")
 TIMEOUT = 60
 
 
@@ -27,10 +33,24 @@ def copy_units(src, dst, kickgated):
             lines = f.read().splitlines(keepends=True)
         with open(os.path.join(dst, name), "w") as f:
             for line in lines:
-                if line.startswith("ExecStart="):
-                    args = line.split("=", 1)[1].split(" ", 1)[1]
-                    line = f"ExecStart={kickgated} {args}"
+                key, sep, value = line.partition("=")
+                if sep and key in ("ExecStart", "ExecStartPre"):
+                    line = f"{key}={kickgated} {value.split(' ', 1)[1]}"
                 f.write(line)
+
+
+def missing_reload_lines(src):
+    """The lines of RELOAD_LINES the built service lacks. Its ExecStart
+    names the installed kickgated and the configuration it runs with."""
+    with open(os.path.join(src, "kickgated.service")) as f:
+        lines = f.read().splitlines()
+    start = next((line for line in lines if line.startswith("ExecStart=")),
+                 "ExecStart= ")
+    exe, _, args = start.split("=", 1)[1].partition(" ")
+    config = args.rsplit(" ", 1)[-1]
+    want = [line.format(sbindir=os.path.dirname(exe), config=config)
+            for line in RELOAD_LINES]
+    return [line for line in want if line not in lines]
 
 
 def analyze(*args, cwd):
@@ -61,6 +81,10 @@ def main():
         if code != 0:
             print(out)
         failed |= code != 0
+        missing = missing_reload_lines(os.environ[UNITS_ENV])
+        print(f"reload lines missing: {missing}" if missing
+              else "reload lines: present")
+        failed |= bool(missing)
     return 1 if failed else 0
 
 

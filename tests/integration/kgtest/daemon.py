@@ -4,8 +4,10 @@ Kickgated writes a configuration from the [broker], [instance] and [rule]
 settings it is given into a temporary directory of its own, together with
 the listening socket, starts `kickgated -F` from $KG_BUILD_DIR with audit
 lines on stderr (captured to a file there), and waits, bounded, until the
-daemon listens. The broker is the started process; the frontend is its only
-child. Leaving the with block stops both (SIGTERM, then SIGKILL after a
+daemon listens. The started process is the supervisor; the frontend and
+the broker are its children, named by the supervisor's log line at start
+and after each reload (reload() sends SIGHUP and waits for the outcome).
+Leaving the with block stops them all (SIGTERM, then SIGKILL after a
 while) and removes the directory.
 
 The directory is world-traversable and the socket keeps the daemon's
@@ -33,8 +35,13 @@ AUDIT_WAIT = 5
 SUN_PATH_MAX = 107
 LOG_PREFIX = "kickgated"
 AUDIT_PREFIX = "kickgated: audit: "
-LISTENING_RE = re.compile(r"^kickgated\[broker\]: listening on .*, "
-                          r"frontend pid (\d+)$", re.MULTILINE)
+# The supervisor names the pair it started: at start and after a reload.
+PAIR_RE = re.compile(r"^kickgated\[supervisor\]: (?:listening on|reloaded) "
+                     r".*, frontend pid (\d+), broker pid (\d+)$",
+                     re.MULTILINE)
+# A SIGHUP that left the running pair in place.
+REFUSED_RE = re.compile(r"^kickgated\[supervisor\]: reload (?:refused|failed)",
+                        re.MULTILINE)
 
 
 class DaemonError(RuntimeError):
@@ -121,7 +128,9 @@ class Kickgated(Service):
                 raise ValueError(f"[broker] {key} is set by Kickgated")
         self.dir = None
         self._proc = None
-        self._frontend_pidfd = None
+        # Every pair process seen, held until stop(): no pid among them
+        # can be reused meanwhile.
+        self._pidfds = {}
 
     # Paths -------------------------------------------------------------
 
@@ -161,10 +170,25 @@ class Kickgated(Service):
         return text
 
     def _write_conf(self):
-        fd = os.open(self.conf_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
-                     0o600)
+        self.write_config_text(self.config_text())
+
+    def write_config_text(self, text, mode=0o600):
+        """Replaces the configuration file by text, with mode, in one
+        rename: a reload reads either the old file or the new one."""
+        tmp = self.conf_path + ".new"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         with os.fdopen(fd, "w") as f:
-            f.write(self.config_text())
+            f.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, self.conf_path)
+
+    def reconfigure(self, broker=None, instances=None, rules=None):
+        """Rewrites the configuration with the parts given replaced."""
+        for name, part in (("broker", broker), ("instances", instances),
+                           ("rules", rules)):
+            if part is not None:
+                setattr(self, name, dict(part))
+        self._write_conf()
 
     def _launch(self):
         argv = [os.path.join(build_dir(), "kickgated"), "-F", "-c",
@@ -172,25 +196,54 @@ class Kickgated(Service):
         with open(self.log_path, "w") as log:
             self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                           stdout=log, stderr=log)
-        frontend = wait_until(lambda: self._proc.poll() is not None
-                              or self._listening(), START_TIMEOUT)
+        listening = wait_until(lambda: self._proc.poll() is not None
+                               or (self._pairs_logged() and
+                                   os.path.exists(self.sock)),
+                               START_TIMEOUT)
         if self._proc.poll() is not None:
             raise DaemonError(f"kickgated exited with {self._proc.returncode}"
                               f" during start: {self.log_text()}")
-        if not frontend:
+        if not listening:
             raise DaemonError(f"kickgated not listening within "
                               f"{START_TIMEOUT}s: {self.log_text()}")
-        # Held until stop(): the frontend's pid cannot be reused meanwhile.
-        self._frontend_pidfd = os.pidfd_open(frontend)
-        if frontend not in _children(self._proc.pid):
-            raise DaemonError(f"frontend pid {frontend} is not a child of "
-                              f"the broker {self._proc.pid}")
+        self._hold_pair()
 
-    def _listening(self):
-        m = LISTENING_RE.search(self.log_text())
-        if m is None or not os.path.exists(self.sock):
-            return None
-        return int(m.group(1))
+    def _pairs_logged(self):
+        """(frontend, broker) pids of each pair the supervisor started,
+        in order."""
+        return [(int(m.group(1)), int(m.group(2)))
+                for m in PAIR_RE.finditer(self.log_text())]
+
+    def _hold_pair(self):
+        """Holds pidfds of the pair logged last, which must be children
+        of the supervisor."""
+        pair = self._pairs_logged()[-1]
+        for pid in pair:
+            if pid not in self._pidfds:
+                self._pidfds[pid] = os.pidfd_open(pid)
+        children = _children(self._proc.pid)
+        if not set(pair) <= set(children):
+            raise DaemonError(f"pair {pair} is not among the children "
+                              f"{children} of the supervisor "
+                              f"{self._proc.pid}")
+
+    def reload(self):
+        """SIGHUP to the supervisor; waits, bounded, until it has logged a
+        new pair (returns True) or kept the running one (False)."""
+        pairs = len(self._pairs_logged())
+        refused = len(REFUSED_RE.findall(self.log_text()))
+        self._proc.send_signal(signal.SIGHUP)
+        done = wait_until(
+            lambda: len(self._pairs_logged()) > pairs or
+            len(REFUSED_RE.findall(self.log_text())) > refused,
+            START_TIMEOUT)
+        if not done:
+            raise DaemonError(f"no reload outcome within {START_TIMEOUT}s: "
+                              f"{self.log_text()}")
+        if len(self._pairs_logged()) == pairs:
+            return False
+        self._hold_pair()
+        return True
 
     def stop(self):
         """Stops both processes (bounded) and removes the directory."""
@@ -204,28 +257,42 @@ class Kickgated(Service):
     def _stop_processes(self):
         if self._proc is not None:
             stop_process(self._proc, STOP_TIMEOUT)
-        if self._frontend_pidfd is not None:
-            # The frontend stops when the broker is gone; if it does not,
-            # the pidfd still names exactly it.
-            if not _wait_pidfd(self._frontend_pidfd, STOP_TIMEOUT):
-                signal.pidfd_send_signal(self._frontend_pidfd,
-                                         signal.SIGKILL)
-                _wait_pidfd(self._frontend_pidfd, STOP_TIMEOUT)
-            os.close(self._frontend_pidfd)
-            self._frontend_pidfd = None
+        # The supervisor stops the pair; if a process outlives it, its
+        # pidfd still names exactly that process.
+        for pidfd in self._pidfds.values():
+            if not _wait_pidfd(pidfd, STOP_TIMEOUT):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                _wait_pidfd(pidfd, STOP_TIMEOUT)
+            os.close(pidfd)
+        self._pidfds = {}
 
     # Queries -------------------------------------------------------------
 
+    def wait_exit(self, timeout=STOP_TIMEOUT):
+        """The supervisor's exit status once it exits within timeout
+        seconds; None if it still runs."""
+        try:
+            return self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    @property
+    def supervisor(self):
+        """The supervisor's pid: the started process."""
+        return self._proc.pid
+
     def pids(self):
-        """{"broker": pid, "frontend": pid} of the running daemon; a
-        process that is gone is missing."""
-        found = {}
-        if self._proc is not None and self._proc.poll() is None:
-            found["broker"] = self._proc.pid
-            children = _children(self._proc.pid)
-            if len(children) == 1:
-                found["frontend"] = children[0]
-        return found
+        """{"frontend": pid, "broker": pid} of the current pair of the
+        running daemon; a process that has exited is missing."""
+        if self._proc is None or self._proc.poll() is not None:
+            return {}
+        pairs = self._pairs_logged()
+        if not pairs:
+            return {}
+        return {role: pid for role, pid in zip(("frontend", "broker"),
+                                               pairs[-1])
+                if pid in self._pidfds and
+                not _wait_pidfd(self._pidfds[pid], 0)}
 
     def running(self):
         return set(self.pids()) == {"broker", "frontend"}
