@@ -48,6 +48,7 @@ struct inbuf {
 
 struct exchange {
 	int fd;
+	pid_t writer; /* the process whose bytes were read; 0 before any */
 	int timeout_ms;
 	int64_t deadline_ms;
 	char *err;
@@ -107,17 +108,42 @@ static enum kg_anvil_status set_send_timeout(struct exchange *s)
 	return KG_ANVIL_OK;
 }
 
-/* The kernel records who called listen(): no file names the master, so
- * nothing but the socket itself has to be trusted, or readable. */
-static enum kg_anvil_status listener_pid(struct exchange *s, pid_t *out)
+/* With SO_PASSCRED set, the kernel attaches the writing process's
+ * credentials to everything it queues for us; a sender cannot claim
+ * another pid without CAP_SYS_ADMIN. That process is anvil itself, whose
+ * parent is the running master however Dovecot was started: the pid that
+ * called listen() (SO_PEERCRED) is gone once a master that was started
+ * without -F has detached. */
+static enum kg_anvil_status ask_for_credentials(struct exchange *s)
 {
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
+	int on = 1;
 
-	if (getsockopt(s->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-		return fail(s, "cannot read anvil's peer credentials: %s",
+	if (setsockopt(s->fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0)
+		return fail(s, "cannot ask for anvil's credentials: %s",
 		            strerror(errno));
-	*out = cred.pid;
+	return KG_ANVIL_OK;
+}
+
+/* Every byte of one dump must come from one process: a stream carrying
+ * data from several writers is not anvil answering. */
+static enum kg_anvil_status note_writer(struct exchange *s, struct msghdr *mh)
+{
+	struct cmsghdr *c;
+	struct ucred cred;
+
+	for (c = CMSG_FIRSTHDR(mh); c != NULL; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET ||
+		    c->cmsg_type != SCM_CREDENTIALS ||
+		    c->cmsg_len != CMSG_LEN(sizeof(cred)))
+			continue;
+		memcpy(&cred, CMSG_DATA(c), sizeof(cred));
+		if (s->writer != 0 && s->writer != cred.pid)
+			return fail(s,
+			            "anvil's dump came from more than one "
+			            "process (pids %d and %d)",
+			            (int)s->writer, (int)cred.pid);
+		s->writer = cred.pid;
+	}
 	return KG_ANVIL_OK;
 }
 
@@ -133,7 +159,8 @@ static enum kg_anvil_status anvil_connect(struct exchange *s, const char *path)
 	if (s->fd < 0)
 		return fail(s, "cannot create a socket for anvil: %s",
 		            strerror(errno));
-	if (set_send_timeout(s) != KG_ANVIL_OK)
+	if (ask_for_credentials(s) != KG_ANVIL_OK ||
+	    set_send_timeout(s) != KG_ANVIL_OK)
 		return KG_ANVIL_FAILED;
 	if (connect(s->fd, (const struct sockaddr *)&sa, sizeof(sa)) == 0)
 		return KG_ANVIL_OK;
@@ -194,7 +221,14 @@ static enum kg_anvil_status take_queued(struct exchange *s, struct inbuf *b)
 {
 	struct iovec iov = {.iov_base = b->p + b->tail,
 	                    .iov_len = READ_BUF_SIZE - b->tail};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(struct ucred))];
+	} control;
+	struct msghdr mh = {.msg_iov = &iov,
+	                    .msg_iovlen = 1,
+	                    .msg_control = control.buf,
+	                    .msg_controllen = sizeof(control.buf)};
 	ssize_t n;
 
 	if (iov.iov_len == 0)
@@ -203,7 +237,7 @@ static enum kg_anvil_status take_queued(struct exchange *s, struct inbuf *b)
 	n = recvmsg(s->fd, &mh, MSG_DONTWAIT);
 	if (n > 0) {
 		b->tail += (size_t)n;
-		return KG_ANVIL_OK;
+		return note_writer(s, &mh);
 	}
 	if (n == 0)
 		return fail(s, "anvil closed the connection mid-dump");
@@ -266,7 +300,7 @@ static enum kg_anvil_status read_dump(struct exchange *s, struct inbuf *b,
 
 enum kg_anvil_status kg_anvil_dump(const char *path, int timeout_ms,
                                    kg_conn_fn fn, void *ctx,
-                                   struct kg_dump_parser *p, pid_t *listener,
+                                   struct kg_dump_parser *p, pid_t *writer,
                                    char *err, size_t errlen)
 {
 	struct exchange s = {.fd = -1,
@@ -278,7 +312,6 @@ enum kg_anvil_status kg_anvil_dump(const char *path, int timeout_ms,
 	enum kg_anvil_status st;
 
 	kg_dump_init(p);
-	*listener = 0;
 	if (timeout_ms <= 0)
 		return fail(&s, "anvil timeout must be positive");
 	b.p = malloc(READ_BUF_SIZE);
@@ -286,13 +319,12 @@ enum kg_anvil_status kg_anvil_dump(const char *path, int timeout_ms,
 		return fail(&s, "out of memory for the anvil read buffer");
 	st = anvil_connect(&s, path);
 	if (st == KG_ANVIL_OK)
-		st = listener_pid(&s, listener);
-	if (st == KG_ANVIL_OK)
 		st = send_request(&s);
 	if (st == KG_ANVIL_OK)
 		st = read_dump(&s, &b, p, fn, ctx);
 	if (s.fd >= 0)
 		close(s.fd);
 	free(b.p);
+	*writer = s.writer;
 	return st;
 }

@@ -29,9 +29,9 @@ enum kg_anvil_status {
 /* Connects to the anvil socket at path, asks for the dump and feeds it to
  * p, which is initialised here, calling fn(ctx, conn) for each good line.
  * The whole exchange, connect included, ends within timeout_ms (> 0).
- * *listener gets the pid of the process that called listen() on the
- * socket, as the kernel recorded it (SO_PEERCRED): Dovecot's master
- * creates every service's listener, anvil's included. 0 until connected.
+ * *writer gets the pid of the process that wrote the dump, as the kernel
+ * attests it (SCM_CREDENTIALS): Dovecot's anvil process, a child of the
+ * running master. 0 when nothing was read.
  *
  * Returns KG_ANVIL_OK with p->lines and p->malformed set; otherwise err
  * holds a one-line reason, e.g. "anvil timed out after N ms", "anvil
@@ -39,7 +39,7 @@ enum kg_anvil_status {
  * "Permission denied". */
 enum kg_anvil_status kg_anvil_dump(const char *path, int timeout_ms,
                                    kg_conn_fn fn, void *ctx,
-                                   struct kg_dump_parser *p, pid_t *listener,
+                                   struct kg_dump_parser *p, pid_t *writer,
                                    char *err, size_t errlen);
 
 #endif

@@ -230,7 +230,7 @@ int kg_broker_dump(struct kg_job *job, kg_conn_fn fn, void *ctx, char *err,
 
 	err[0] = '\0';
 	st = kg_anvil_dump(path, (int)job->cfg->anvil_timeout_ms, fn, ctx,
-	                   job->parser, &job->anvil_listener, err, errlen);
+	                   job->parser, &job->anvil, err, errlen);
 	if (st == KG_ANVIL_STOPPED)
 		err[0] = '\0'; /* the consumer ran out of memory */
 	if (st == KG_ANVIL_UNREACHABLE)

@@ -76,18 +76,31 @@ static bool over_limit(struct kg_job *job, const struct kg_plan_result *res,
 	return true;
 }
 
-/* The instance's master, or 0 when the process listening on anvil is no
- * Dovecot master: then no target can pass verification, and the reply
- * says so per pid rather than blaming anvil. */
-static pid_t instance_master(struct kg_job *job)
+/* The instance's master, found through anvil. Without it no target can
+ * be verified, so the kick is refused as a whole, naming the cause in the
+ * reply and in the log rather than blaming each pid. */
+static bool find_master(struct kg_job *job, pid_t *master,
+                        struct kg_reply_end *end)
 {
-	char err[KG_ERRTEXT_MAX + 1];
+	const struct kg_instance *in = &job->cfg->instances[job->instance];
+	/* Sized so that the reply's text always fits whole. */
+	char cause[112], text[KG_ERRTEXT_MAX + 1];
 
-	if (kg_master_check(job->anvil_listener, err, sizeof(err)) == 0)
-		return job->anvil_listener;
-	kg_log_err("instance %s: %s", job->cfg->instances[job->instance].name,
-	           err);
-	return 0;
+	if (kg_master_find(job->anvil, master, cause, sizeof(cause)) == 0)
+		return true;
+	kg_log_err("instance %s: cannot verify targets: %s; is Dovecot's "
+	           "own anvil listening on %s?",
+	           in->name, cause, in->anvil);
+	snprintf(text, sizeof(text),
+	         "refused: cannot verify Dovecot instance '%s': %s; nothing "
+	         "was signalled",
+	         in->name, cause);
+	end->conns = end->pids = 0;
+	job->audit.conns = 0;
+	end->status = KG_EXIT_NOPERM;
+	kg_end_set_error(end, text);
+	kg_job_finish(job, end, "unverified-master");
+	return false;
 }
 
 /* Users reported kicked are those of the processes really signalled: a
@@ -110,10 +123,11 @@ static void execute(struct kg_job *job, struct kg_plan *plan,
 	const char *services[KG_CONF_MAX_SERVICES];
 	struct kg_verify_cfg vc = {.services = services,
 	                           .n_services = job->cfg->n_services,
-	                           .master = instance_master(job),
 	                           .dry_run = true};
 	bool dry = job->req.flags & KG_REQ_DRY_RUN;
 
+	if (!find_master(job, &vc.master, end))
+		return;
 	for (size_t i = 0; i < job->cfg->n_services; i++)
 		services[i] = job->cfg->services[i];
 	run_targets(&vc, res, o);

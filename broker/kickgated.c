@@ -17,6 +17,7 @@
 #include "supervisor.h"
 
 #define EXIT_CONFIG 78 /* sysexits' EX_CONFIG */
+#define EXIT_BUSY   73 /* sysexits' EX_CANTCREAT: the socket is in use */
 
 struct options {
 	const char *config;
@@ -143,7 +144,7 @@ int main(int argc, char **argv)
 	raise_fd_limit();
 	listen_fd = kg_listener_open(cfg.listen, cfg.listen_mode);
 	if (listen_fd < 0)
-		return 1;
+		return listen_fd == KG_LISTENER_BUSY ? EXIT_BUSY : 1;
 	if (!o.foreground) {
 		daemonize();
 		kg_log_open("kickgated", false);

@@ -2,7 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,64 +61,150 @@ static int activated_fd(void)
 	return fd;
 }
 
-/* The socket's directory, when missing (no systemd RuntimeDirectory). */
-static void make_parent_dir(const char *path)
-{
-	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	if (mkdir(dirname(dir), 0755) < 0 && errno != EEXIST)
-		kg_log_err("mkdir for %s: %s", path, strerror(errno));
-}
-
-static int remove_stale(const char *path)
+/* A directory only root can change: a user who could write to it, or to
+ * a directory above it, could swap the socket for a link. A sticky
+ * directory such as /tmp lets nobody replace entries that are not their
+ * own. */
+static int check_dir(const char *dir)
 {
 	struct stat st;
 
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : -1;
-	if (!S_ISSOCK(st.st_mode)) {
-		errno = EEXIST;
+	if (lstat(dir, &st) < 0) {
+		kg_log_err("listen directory %s: %s", dir, strerror(errno));
 		return -1;
 	}
-	return unlink(path);
+	if (!S_ISDIR(st.st_mode) || st.st_uid != 0 ||
+	    ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))) {
+		kg_log_err("listen directory %s must be a directory owned by "
+		           "root and not writable by group or others",
+		           dir);
+		return -1;
+	}
+	return 0;
+}
+
+/* Creates the socket's missing parent directories (root, 0755, whatever
+ * the umask) and checks every directory on the way, top down, as
+ * systemd's RuntimeDirectory would have made them. */
+static int prepare_dirs(const char *path)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char *slash = dir;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	if (dir[0] != '/') {
+		kg_log_err("listen path %s is not absolute", path);
+		return -1;
+	}
+	if (check_dir("/") < 0)
+		return -1;
+	while ((slash = strchr(slash + 1, '/')) != NULL) {
+		mode_t old = umask(022);
+		int rc;
+
+		*slash = '\0';
+		rc = mkdir(dir, 0755);
+		umask(old);
+		if (rc < 0 && errno != EEXIST) {
+			kg_log_err("mkdir %s: %s", dir, strerror(errno));
+			return -1;
+		}
+		if (check_dir(dir) < 0)
+			return -1;
+		*slash = '/';
+	}
+	return 0;
+}
+
+/* Something accepts connections on path: a running kickgated, or the
+ * socket unit holding it for one. A refused connection means the file
+ * is stale. */
+static bool is_live(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	                0);
+	bool live;
+
+	if (fd < 0)
+		return false;
+	/* EAGAIN: a full backlog; EPROTOTYPE: a live socket of another
+	 * type. Either way it is in use. */
+	live = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 ||
+	       errno == EAGAIN || errno == EPROTOTYPE;
+	close(fd);
+	return live;
+}
+
+/* The socket is born with its final mode through the umask, so no
+ * path-following chmod is needed after bind. */
+static int bind_path(int fd, const struct sockaddr_un *sa, mode_t mode)
+{
+	mode_t old = umask(~mode & 0777);
+	int rc = bind(fd, (const struct sockaddr *)sa, sizeof(*sa));
+
+	umask(old);
+	return rc;
+}
+
+/* Binds without ever removing a socket someone is served on: only when
+ * the path is taken is it probed, and only a stale socket is replaced. */
+static int bind_fresh(int fd, const struct sockaddr_un *sa, mode_t mode)
+{
+	struct stat st;
+
+	if (bind_path(fd, sa, mode) == 0)
+		return 0;
+	if (errno != EADDRINUSE) {
+		kg_log_err("bind %s: %s", sa->sun_path, strerror(errno));
+		return KG_LISTENER_ERROR;
+	}
+	if (lstat(sa->sun_path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		kg_log_err("listen path %s exists and is not a socket",
+		           sa->sun_path);
+		return KG_LISTENER_ERROR;
+	}
+	if (is_live(sa)) {
+		kg_log_err("%s is in use: another kickgated, or "
+		           "kickgated.socket, is listening there; not taking "
+		           "it over",
+		           sa->sun_path);
+		return KG_LISTENER_BUSY;
+	}
+	if (unlink(sa->sun_path) < 0 || bind_path(fd, sa, mode) < 0) {
+		kg_log_err("replacing the stale socket %s: %s", sa->sun_path,
+		           strerror(errno));
+		return KG_LISTENER_ERROR;
+	}
+	return 0;
 }
 
 int kg_listener_open(const char *path, mode_t mode)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd = activated_fd();
+	int fd = activated_fd(), rc;
 
 	if (fd >= 0 || fd == -2)
-		return fd >= 0 ? fd : -1;
+		return fd >= 0 ? fd : KG_LISTENER_ERROR;
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		kg_log_err("listen path too long: %s", path);
-		return -1;
+		return KG_LISTENER_ERROR;
 	}
 	strcpy(sa.sun_path, path);
-	make_parent_dir(path);
-	if (remove_stale(path) < 0) {
-		kg_log_err("listen path %s: %s", path, strerror(errno));
-		return -1;
-	}
+	if (prepare_dirs(path) < 0)
+		return KG_LISTENER_ERROR;
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd >= 0) {
-		/* The socket is born with its final mode: no window in which
-		 * the umask's wider one applies. */
-		mode_t old = umask(~mode & 0777);
-		int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-
-		umask(old);
-		if (rc < 0) {
-			close(fd);
-			fd = -1;
-		}
+	if (fd < 0) {
+		kg_log_err("socket: %s", strerror(errno));
+		return KG_LISTENER_ERROR;
 	}
-	if (fd < 0 || chmod(path, mode) < 0 || listen(fd, SOMAXCONN) < 0) {
+	rc = bind_fresh(fd, &sa, mode);
+	if (rc == 0 && listen(fd, SOMAXCONN) < 0) {
 		kg_log_err("listen on %s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
+		rc = KG_LISTENER_ERROR;
+	}
+	if (rc < 0) {
+		close(fd);
+		return rc;
 	}
 	listener_name = path;
 	return fd;

@@ -16,6 +16,7 @@
 #define STAT_BUF 4096
 
 static const char master_comm[] = "dovecot";
+static const char anvil_comm[] = "anvil";
 
 /* Canonical decimal 0..INT32_MAX (pid_t's range on Linux): digits only,
  * no leading zero. */
@@ -154,16 +155,38 @@ int kg_verify_signal(const struct kg_verify_cfg *cfg, pid_t pid)
 	return res;
 }
 
-int kg_master_check(pid_t pid, char *err, size_t errlen)
+/* A running (not exited) process with this comm, read from /proc. */
+static bool running_as(pid_t pid, const char *comm, struct kg_proc_stat *st)
+{
+	return read_stat(pid, st) == 0 && st->state != 'Z' &&
+	       st->state != 'X' && strcmp(st->comm, comm) == 0;
+}
+
+int kg_master_find(pid_t anvil, pid_t *master, char *err, size_t errlen)
 {
 	struct kg_proc_stat st;
+	pid_t parent;
 
-	if (pid > 0 && read_stat(pid, &st) == 0 &&
-	    strcmp(st.comm, master_comm) == 0)
-		return 0;
-	snprintf(err, errlen,
-	         "process %d listening on anvil is not a running Dovecot "
-	         "master",
-	         (int)pid);
-	return -1;
+	*master = 0;
+	if (anvil <= 0) {
+		snprintf(err, errlen, "anvil's answer carried no sender");
+		return -1;
+	}
+	if (!running_as(anvil, anvil_comm, &st)) {
+		snprintf(err, errlen,
+		         "the process that answered on the anvil socket "
+		         "(pid %d) is not a running Dovecot anvil",
+		         (int)anvil);
+		return -1;
+	}
+	parent = st.ppid;
+	if (!running_as(parent, master_comm, &st)) {
+		snprintf(err, errlen,
+		         "the parent of anvil (pid %d) is not a running "
+		         "Dovecot master",
+		         (int)parent);
+		return -1;
+	}
+	*master = parent;
+	return 0;
 }

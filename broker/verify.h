@@ -44,9 +44,13 @@ struct kg_verify_cfg {
  * signalled). */
 int kg_verify_signal(const struct kg_verify_cfg *cfg, pid_t pid);
 
-/* Checks that pid, the process listening on an instance's anvil socket,
- * is a running Dovecot master: its comm is "dovecot". Returns 0, or -1
- * with a one-line reason in err. */
-int kg_master_check(pid_t pid, char *err, size_t errlen);
+/* Finds the instance's master from anvil, the process the kernel named
+ * as the writer of the dump: it must be a running process named "anvil"
+ * whose parent is a running process named "dovecot", and that parent is
+ * the master. This holds whether the master runs in the foreground (-F,
+ * systemd) or detached itself (init scripts), and follows a restarted
+ * Dovecot. Returns 0 with *master set, or -1 with a one-line reason in
+ * err and *master 0. */
+int kg_master_find(pid_t anvil, pid_t *master, char *err, size_t errlen);
 
 #endif

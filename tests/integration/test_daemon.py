@@ -4,9 +4,12 @@
 -t checks a configuration and prints each error as FILE:LINE: message,
 exiting 78 (EX_CONFIG) as a start with that configuration would; a
 configuration with errors keeps the daemon from starting. The listening
-socket replaces a stale socket file but never anything else, gets
-listen_mode, or comes from systemd socket activation, which must pass
-exactly one SOCK_SEQPACKET socket. Only root may start the daemon, and
+socket replaces a stale socket file but never anything else and never a
+live socket (a second start exits 73 and the running daemon keeps
+serving), gets listen_mode, or comes from systemd socket activation,
+which must pass exactly one SOCK_SEQPACKET socket. Missing directories
+above it are created root-owned 0755; one that others could write to is
+refused. Only root may start the daemon, and
 without -F it detaches and goes on serving.
 
 Every case writes its configuration into a directory of its own. The
@@ -31,6 +34,7 @@ from kgtest.fakeanvil import FakeAnvil
 from kgtest.runner import check, main
 
 EXIT_FAILURE = 1
+EXIT_BUSY = 73
 EXIT_CONFIG = 78
 START_TIMEOUT = 15
 STOP_TIMEOUT = 10
@@ -275,7 +279,7 @@ def case_regular_file_at_listen_kept(c):
         f.write("keep\n")
     res = run(kickgated("-F", "-c", c.write_conf()))
     check(res.returncode == EXIT_FAILURE, f"exit {res.returncode}")
-    check(f"listen path {c.listen}: File exists" in res.stderr,
+    check(f"listen path {c.listen} exists and is not a socket" in res.stderr,
           f"stderr {res.stderr!r}")
     check(stat.S_ISREG(os.lstat(c.listen).st_mode), "the file was replaced")
     with open(c.listen) as f:
@@ -359,6 +363,94 @@ def case_detaches_and_serves(c):
         stop_daemon(supervisor)
 
 
+def check_second_start_refused(c, conf):
+    """kickgated -F with the same listen path: exit 73, one line naming
+    the path, the socket file untouched."""
+    before = os.lstat(c.listen).st_ino
+    res = run(kickgated("-F", "-c", conf))
+    check(res.returncode == EXIT_BUSY and
+          f"{c.listen} is in use: another kickgated, or kickgated.socket, "
+          "is listening there; not taking it over" in res.stderr,
+          f"second start: exit {res.returncode}, {res.stderr!r}")
+    check(os.lstat(c.listen).st_ino == before, "the socket was replaced")
+
+
+def case_second_start_leaves_live_socket(c):
+    conf = c.write_conf()
+    with daemon(c, kickgated("-F", "-c", conf), c.listen) as proc:
+        check(proc.poll() is None, f"exit {proc.poll()}: {c.log_text()!r}")
+        check_second_start_refused(c, conf)
+        check_serves(c.listen)
+        check(proc.poll() is None, "the first daemon stopped")
+
+
+def case_second_start_leaves_activated_socket(c):
+    """The socket unit holds the path: before the first connection
+    starts the daemon, and while the activated daemon runs."""
+    conf = c.write_conf()
+    argv = activate("--seqpacket", sockets=[c.listen]) + \
+        kickgated("-F", "-c", conf)
+    with open(c.log, "w") as log:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=log)
+    try:
+        check(wait_until(lambda: os.path.exists(c.listen), START_TIMEOUT),
+              "the socket unit did not create the socket")
+        check_second_start_refused(c, conf)
+        check_serves(c.listen)
+        check_second_start_refused(c, conf)
+        check_serves(c.listen)
+    finally:
+        if proc.poll() is None:
+            stop_daemon(proc.pid)
+        proc.wait(STOP_TIMEOUT)
+
+
+def case_missing_directories_created(c):
+    """Made root's and 0755 whatever the umask (systemd's UMask=0077),
+    so that callers can reach the socket."""
+    top = c.sock("run")
+    c.listen = os.path.join(top, "kickgate", "kg.sock")
+    conf = c.write_conf()
+    with open(c.log, "w") as log:
+        proc = subprocess.Popen(kickgated("-F", "-c", conf),
+                                stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=log, preexec_fn=lambda: os.umask(0o77))
+    try:
+        wait_until(lambda: proc.poll() is not None or
+                   connectable(c.listen), START_TIMEOUT)
+        check(proc.poll() is None, f"exit {proc.poll()}: {c.log_text()!r}")
+        for d in (top, os.path.dirname(c.listen)):
+            st = os.lstat(d)
+            check(stat.S_ISDIR(st.st_mode) and st.st_uid == 0 and
+                  stat.S_IMODE(st.st_mode) == 0o755,
+                  f"{d}: uid {st.st_uid}, mode {stat.filemode(st.st_mode)}")
+        check_serves(c.listen)
+    finally:
+        if proc.poll() is None:
+            stop_daemon(proc.pid)
+        proc.wait(STOP_TIMEOUT)
+
+
+def unsafe_dir_case(mode, uid):
+    """A directory on the listen path that someone else could change:
+    refused before anything is created in it."""
+    def case(c):
+        d = c.sock("open")
+        os.mkdir(d)
+        os.chmod(d, mode)
+        os.chown(d, uid, -1)
+        c.listen = os.path.join(d, "kg.sock")
+        res = run(kickgated("-F", "-c", c.write_conf()))
+        check(res.returncode == EXIT_FAILURE and
+              f"listen directory {d} must be a directory owned by root and "
+              "not writable by group or others" in res.stderr,
+              f"exit {res.returncode}, {res.stderr!r}")
+        check(os.listdir(d) == [], f"{d} holds {os.listdir(d)}")
+
+    return case
+
+
 CASES = [(name, with_dir(func)) for name, func in [
     ("check_good_config_prints_ok", case_check_good_config),
     ("check_bad_config_prints_each_error_at_its_line",
@@ -368,6 +460,18 @@ CASES = [(name, with_dir(func)) for name, func in [
     ("regular_file_at_listen_kept_and_start_fails",
      case_regular_file_at_listen_kept),
     ("listen_mode_applied_to_the_socket", case_listen_mode_applied),
+    ("second_start_exits_73_and_first_keeps_serving",
+     case_second_start_leaves_live_socket),
+    ("second_start_leaves_socket_activated_daemon_alone",
+     case_second_start_leaves_activated_socket),
+    ("missing_listen_directories_created_root_0755",
+     case_missing_directories_created),
+    ("listen_directory_writable_by_others_refused",
+     unsafe_dir_case(0o777, 0)),
+    ("listen_directory_writable_by_group_refused",
+     unsafe_dir_case(0o775, 0)),
+    ("listen_directory_owned_by_another_user_refused",
+     unsafe_dir_case(0o755, NOBODY)),
     ("socket_activation_serves_the_passed_socket",
      case_socket_activation_serves),
     ("socket_activation_of_two_sockets_refused",

@@ -340,6 +340,23 @@ static int do_setsockopt_ip_sndtimeo(void)
 	return setsockopt(p.pair[0], IPPROTO_IP, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
+static int passcred_at(int level)
+{
+	int on = 1;
+
+	return setsockopt(p.pair[0], level, SO_PASSCRED, &on, sizeof(on));
+}
+
+static int do_setsockopt_passcred(void)
+{
+	return passcred_at(SOL_SOCKET);
+}
+
+static int do_setsockopt_ip_passcred(void)
+{
+	return passcred_at(IPPROTO_IP);
+}
+
 static int do_getsockopt_peercred(void)
 {
 	return get_opt(SO_PEERCRED);
@@ -713,6 +730,8 @@ static const struct action actions[] = {
         CALL("getsockopt_ip_peergroups", do_getsockopt_ip_peergroups),
         CALL("setsockopt_ip_sndtimeo", do_setsockopt_ip_sndtimeo),
         CALL("setsockopt_rcvbuf", do_setsockopt_rcvbuf),
+        CALL("setsockopt_passcred", do_setsockopt_passcred),
+        CALL("setsockopt_ip_passcred", do_setsockopt_ip_passcred),
         CALL("write_stdout", do_write_stdout),
         CALL("write_stderr", do_write_stderr),
         CALL("kill", do_kill),

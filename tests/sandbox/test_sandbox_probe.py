@@ -76,6 +76,7 @@ ROWS = [
      SCOPE),
     ("frontend", "recvmsg", SIGSYS, "receives no fds"),
     ("frontend", "getsockopt_peercred", SIGSYS, "reads no identities"),
+    ("frontend", "setsockopt_passcred", SIGSYS, "asks for no credentials"),
     ("frontend", "write_stdout", SIGSYS, "writes nowhere but stderr"),
     ("frontend", "kill", SIGSYS, "signals nothing"),
     ("frontend", "tkill", SIGSYS, "signals nothing"),
@@ -89,6 +90,8 @@ ROWS = [
     ("broker", "send", OK, "answers a client"),
     ("broker", "recvmsg", OK, "receives requests and fds"),
     ("broker", "getsockopt_peercred", OK, "reads the caller's identity"),
+    ("broker", "setsockopt_passcred", OK, "learns anvil's pid from the "
+     "kernel"),
     ("broker", "write_stderr", OK, "logs"),
     ("broker", "pidfd_open", OK, "pins a target"),
     ("broker", "pidfd_signal0", OK, "probes a target"),
@@ -111,7 +114,8 @@ ROWS = [
     ("broker", "accept", SIGSYS, "accepts no clients"),
     ("broker", "sendmsg_fd", SIGSYS, "passes no fds"),
     ("broker", "getsockopt_type", SIGSYS, "reads only the three options"),
-    ("broker", "setsockopt_rcvbuf", SIGSYS, "sets only send timeouts"),
+    ("broker", "setsockopt_rcvbuf", SIGSYS, "sets only send timeouts and "
+     "SO_PASSCRED"),
     ("broker", "write_stdout", SIGSYS, "writes nowhere but stderr"),
     ("broker", "kill", SIGSYS, "signals only through pidfds"),
     ("broker", "tkill", SIGSYS, "signals only through pidfds"),
@@ -129,6 +133,8 @@ ROWS = [
     ("broker", "getsockopt_ip_peergroups", SIGSYS, "socket-level options "
      "only"),
     ("broker", "setsockopt_ip_sndtimeo", SIGSYS, "socket-level options "
+     "only"),
+    ("broker", "setsockopt_ip_passcred", SIGSYS, "socket-level options "
      "only"),
 ]
 

@@ -7,10 +7,15 @@ as anvil would. The dump file is read afresh for each connection and sent
 verbatim: a well-formed one ends with an empty line. After the dump the
 connection stays open, as with anvil, until the client closes it.
 
-The process that listens on anvil is the one a client finds in SO_PEERCRED,
-so the fake can stand in for Dovecot's master too: --comm gives it a
-process name ("dovecot"), and each --child NAME forks a child that takes
-NAME as its process name ("imap"), as the master's service processes do.
+The fake can stand in for Dovecot's master too, shaped as Dovecot is: the
+process that creates the listening socket is the "master" (--comm gives
+it a process name, "dovecot"); each --child NAME forks a child that takes
+NAME as its process name ("imap"), as the master's service processes do;
+and --serve-as NAME forks one more child, named NAME ("anvil"), that
+accepts and answers on the socket, as Dovecot's anvil process does. A
+client that asks the kernel who wrote the dump (SO_PASSCRED) then finds
+that child, and the master as its parent. Without --serve-as the master
+answers itself.
 The children's pids go to "children" next to the socket, one per line, in
 the order given. A child keeps the default action for SIGTERM and is not
 reaped until the fake exits, so until then its pid stays its own and a
@@ -79,6 +84,8 @@ def parse_args(argv):
                     metavar="NAME",
                     help="fork a child named NAME (repeatable); pids go to "
                          "%s next to the socket" % CHILDREN_FILE)
+    ap.add_argument("--serve-as", type=comm, metavar="NAME",
+                    help="answer from a child named NAME, not this process")
     ap.add_argument("--lifetime", type=float, default=300.0,
                     help="exit after this many seconds (default 300)")
     args = ap.parse_args(argv)
@@ -274,6 +281,37 @@ def serve_until_done(server, lsock):
         t.join(server.left())
 
 
+def serve_from_child(server, lsock):
+    """Forks the child that answers (named --serve-as) and waits, bounded
+    by the lifetime, until it ends; it dies with the fake."""
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            prctl(PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGKILL))
+            if os.getppid() == parent:
+                set_comm(server.args.serve_as)
+                serve_until_done(server, lsock)
+                code = 0
+        finally:
+            os._exit(code)
+    try:
+        while server.left() > 0:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return
+            time.sleep(0.05)
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+        except ProcessLookupError:
+            pass
+
+
 def run(args):
     server = Server(args)
     if args.comm is not None:
@@ -285,7 +323,10 @@ def run(args):
             write_children(args.socket, children)
         lsock = listen(args.socket)
         try:
-            serve_until_done(server, lsock)
+            if args.serve_as is not None:
+                serve_from_child(server, lsock)
+            else:
+                serve_until_done(server, lsock)
         finally:
             lsock.close()
             try:

@@ -34,7 +34,7 @@ struct fixture {
 	int lfd;
 	pid_t child;
 	struct kg_dump_parser parser;
-	pid_t listener;
+	pid_t writer;
 	char err[256];
 };
 
@@ -80,7 +80,7 @@ static int setup(void **state)
 	/* A backlog of 0 still admits one pending connection. */
 	assert_int_equal(listen(f->lfd, 0), 0);
 	f->child = -1;
-	f->listener = -1;
+	f->writer = -1;
 	*state = f;
 	return 0;
 }
@@ -162,6 +162,27 @@ static void start_anvil(struct fixture *f, const char *script, size_t len,
 	}
 }
 
+/* The first half of script from the child, the rest from a grandchild
+ * on the same connection. */
+static void serve_two_writers(int lfd, const char *script, size_t len)
+{
+	int fd = accept(lfd, NULL, NULL);
+	pid_t pid;
+
+	if (fd < 0 || read_request(fd) < 0)
+		_exit(3);
+	if (send_chunked(fd, script, len / 2) < 0)
+		_exit(4);
+	pid = fork();
+	if (pid == 0)
+		_exit(send_chunked(fd, script + len / 2, len - len / 2) < 0
+		              ? 4
+		              : 0);
+	if (pid < 0 || waitpid(pid, NULL, 0) != pid)
+		_exit(5);
+	_exit(0);
+}
+
 /* Returns the fake anvil's exit code: 0, or 3 for a bad request, 4 when
  * the client went away while it was still sending. */
 static int reap_anvil(struct fixture *f)
@@ -210,7 +231,7 @@ static void test_full_dump_in_small_chunks_is_parsed(void **state)
 
 	start_anvil(f, dump, len, HOLD);
 	assert_int_equal(kg_anvil_dump(f->path, 5000, count_conn, &t,
-	                               &f->parser, &f->listener, f->err,
+	                               &f->parser, &f->writer, f->err,
 	                               sizeof(f->err)),
 	                 KG_ANVIL_OK);
 	assert_true(f->parser.done);
@@ -218,9 +239,35 @@ static void test_full_dump_in_small_chunks_is_parsed(void **state)
 	assert_int_equal(f->parser.malformed, 0);
 	assert_int_equal(t.lines, 3000);
 	assert_int_equal(t.pid_sum, sum);
-	/* This process called listen(); the child only serves. */
-	assert_int_equal(f->listener, getpid());
+	/* The kernel names the process that wrote, not the one that called
+	 * listen() (this one). */
+	assert_int_equal(f->writer, f->child);
 	assert_anvil_exit_ok(f);
+	free(dump);
+}
+
+/* A dump whose bytes come from two processes is not anvil answering. */
+static void test_dump_from_two_writers_fails(void **state)
+{
+	struct fixture *f = *state;
+	struct tally t = {0};
+	uint64_t sum;
+	size_t len;
+	char *dump = make_dump(2000, 1, &len, &sum);
+
+	f->child = fork();
+	assert_true(f->child >= 0);
+	if (f->child == 0) {
+		signal(SIGPIPE, SIG_IGN);
+		serve_two_writers(f->lfd, dump, len);
+	}
+	assert_int_equal(kg_anvil_dump(f->path, 5000, count_conn, &t,
+	                               &f->parser, &f->writer, f->err,
+	                               sizeof(f->err)),
+	                 KG_ANVIL_FAILED);
+	assert_non_null(strstr(f->err, "anvil's dump came from more than one "
+	                               "process"));
+	assert_int_equal(f->writer, f->child);
 	free(dump);
 }
 
@@ -231,7 +278,7 @@ static void test_empty_dump_is_ok(void **state)
 
 	start_anvil(f, "\n", 1, HOLD);
 	assert_int_equal(kg_anvil_dump(f->path, 5000, count_conn, &t,
-	                               &f->parser, &f->listener, f->err,
+	                               &f->parser, &f->writer, f->err,
 	                               sizeof(f->err)),
 	                 KG_ANVIL_OK);
 	assert_int_equal(f->parser.lines, 0);
@@ -251,7 +298,7 @@ static void test_stalled_anvil_times_out(void **state)
 	start_anvil(f, dump, len, HOLD);
 	start = now_ms();
 	assert_int_equal(kg_anvil_dump(f->path, 300, count_conn, &t, &f->parser,
-	                               &f->listener, f->err, sizeof(f->err)),
+	                               &f->writer, f->err, sizeof(f->err)),
 	                 KG_ANVIL_FAILED);
 	took = now_ms() - start;
 	assert_string_equal(f->err, "anvil timed out after 300 ms");
@@ -272,7 +319,7 @@ static void test_close_mid_dump_is_an_error(void **state)
 
 	start_anvil(f, dump, len - 7, CLOSE);
 	assert_int_equal(kg_anvil_dump(f->path, 5000, count_conn, &t,
-	                               &f->parser, &f->listener, f->err,
+	                               &f->parser, &f->writer, f->err,
 	                               sizeof(f->err)),
 	                 KG_ANVIL_FAILED);
 	assert_string_equal(f->err, "anvil closed the connection mid-dump");
@@ -291,10 +338,10 @@ static void test_missing_socket_is_unreachable_with_errno(void **state)
 
 	snprintf(path, sizeof(path), "%s/missing", f->dir);
 	assert_int_equal(kg_anvil_dump(path, 1000, count_conn, &t, &f->parser,
-	                               &f->listener, f->err, sizeof(f->err)),
+	                               &f->writer, f->err, sizeof(f->err)),
 	                 KG_ANVIL_UNREACHABLE);
 	assert_string_equal(f->err, strerror(ENOENT));
-	assert_int_equal(f->listener, 0);
+	assert_int_equal(f->writer, 0);
 }
 
 static void test_full_listen_queue_times_out(void **state)
@@ -311,7 +358,7 @@ static void test_full_listen_queue_times_out(void **state)
 	                 0);
 	start = now_ms();
 	assert_int_equal(kg_anvil_dump(f->path, 200, count_conn, &t, &f->parser,
-	                               &f->listener, f->err, sizeof(f->err)),
+	                               &f->writer, f->err, sizeof(f->err)),
 	                 KG_ANVIL_FAILED);
 	took = now_ms() - start;
 	assert_string_equal(f->err, "anvil timed out after 200 ms");
@@ -338,7 +385,7 @@ static void test_overlong_line_is_skipped_then_good_lines_parse(void **state)
 	memcpy(script + long_len + 1, good, sizeof(good) - 1);
 	start_anvil(f, script, len, HOLD);
 	assert_int_equal(kg_anvil_dump(f->path, 5000, count_conn, &t,
-	                               &f->parser, &f->listener, f->err,
+	                               &f->parser, &f->writer, f->err,
 	                               sizeof(f->err)),
 	                 KG_ANVIL_OK);
 	assert_int_equal(f->parser.malformed, 1);
@@ -359,7 +406,7 @@ static void test_callback_failure_stops_the_dump(void **state)
 
 	start_anvil(f, dump, len, HOLD);
 	assert_int_equal(kg_anvil_dump(f->path, 5000, count_conn, &t,
-	                               &f->parser, &f->listener, f->err,
+	                               &f->parser, &f->writer, f->err,
 	                               sizeof(f->err)),
 	                 KG_ANVIL_STOPPED);
 	assert_int_equal(t.lines, 5);
@@ -378,7 +425,7 @@ static void test_overlong_socket_path_is_refused(void **state)
 	path[0] = '/';
 	path[sizeof(path) - 1] = '\0';
 	assert_int_equal(kg_anvil_dump(path, 1000, count_conn, &t, &f->parser,
-	                               &f->listener, f->err, sizeof(f->err)),
+	                               &f->writer, f->err, sizeof(f->err)),
 	                 KG_ANVIL_FAILED);
 	assert_string_equal(f->err, "anvil socket path too long (199 bytes)");
 }
@@ -389,6 +436,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(
 	                test_full_dump_in_small_chunks_is_parsed, setup,
 	                teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_dump_from_two_writers_fails, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_empty_dump_is_ok, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_stalled_anvil_times_out,

@@ -368,43 +368,103 @@ static void test_thread_id_is_refused(void **state)
 	close(a.quit[1]);
 }
 
-/* ---- the master: the process listening on anvil ---- */
+/* ---- the master: anvil's parent ---- */
 
-static void test_master_named_dovecot_is_accepted(void **state)
+/* Runs fn with this test process named as a Dovecot master would be,
+ * then restores its name. */
+static void as_process_named(const char *name, void (*fn)(void))
 {
-	pid_t master = spawn_named("dovecot");
-	char err[256] = "";
+	char old[17] = "";
 
-	(void)state;
-	assert_int_equal(kg_master_check(master, err, sizeof(err)), 0);
-	assert_string_equal(err, "");
-	end_child(master);
+	assert_int_equal(prctl(PR_GET_NAME, old, 0, 0, 0), 0);
+	assert_int_equal(prctl(PR_SET_NAME, name, 0, 0, 0), 0);
+	fn();
+	assert_int_equal(prctl(PR_SET_NAME, old, 0, 0, 0), 0);
 }
 
-static void check_not_master(pid_t pid)
+static void expect_master(pid_t anvil, int rc, pid_t master, const char *err)
 {
-	char err[256], want[256];
+	char got[256] = "";
+	pid_t m = -1;
 
-	assert_int_equal(kg_master_check(pid, err, sizeof(err)), -1);
+	assert_int_equal(kg_master_find(anvil, &m, got, sizeof(got)), rc);
+	assert_int_equal(m, master);
+	assert_string_equal(got, err);
+}
+
+static void anvil_child_finds_this_master(void)
+{
+	pid_t anvil = spawn_named("anvil");
+
+	expect_master(anvil, 0, getpid(), "");
+	end_child(anvil);
+}
+
+/* Detached or in the foreground, the master is anvil's parent. */
+static void test_anvil_parent_named_dovecot_is_the_master(void **state)
+{
+	(void)state;
+	as_process_named("dovecot", anvil_child_finds_this_master);
+}
+
+static void anvil_of_other_parent_is_refused(void)
+{
+	pid_t anvil = spawn_named("anvil");
+	char want[256];
+
 	snprintf(want, sizeof(want),
-	         "process %d listening on anvil is not a running Dovecot "
+	         "the parent of anvil (pid %d) is not a running Dovecot "
 	         "master",
-	         (int)pid);
-	assert_string_equal(err, want);
+	         (int)getpid());
+	expect_master(anvil, -1, 0, want);
+	end_child(anvil);
 }
 
-/* This test itself, a reaped child once named "dovecot", and the pids
- * no process can have. */
-static void test_other_listeners_are_refused(void **state)
+/* A process named anvil whose parent is not named dovecot. */
+static void test_parent_not_dovecot_is_refused(void **state)
 {
-	pid_t gone = spawn_named("dovecot");
-
 	(void)state;
+	as_process_named("python3", anvil_of_other_parent_is_refused);
+}
+
+static void expect_not_anvil(pid_t pid)
+{
+	char want[256];
+
+	snprintf(want, sizeof(want),
+	         "the process that answered on the anvil socket (pid %d) is "
+	         "not a running Dovecot anvil",
+	         (int)pid);
+	expect_master(pid, -1, 0, want);
+}
+
+static void other_writers_are_refused(void)
+{
+	pid_t fake = spawn_named("python3");
+	pid_t gone = spawn_named("anvil");
+	pid_t zombie = spawn_named("anvil");
+	siginfo_t si;
+
 	end_child(gone);
-	check_not_master(getpid());
-	check_not_master(gone);
-	check_not_master(0);
-	check_not_master(-1);
+	kill(zombie, SIGKILL);
+	/* Wait for the exit but leave the zombie in place. */
+	assert_int_equal(waitid(P_PID, (id_t)zombie, &si, WEXITED | WNOWAIT),
+	                 0);
+	expect_not_anvil(fake);
+	expect_not_anvil(gone);
+	expect_not_anvil(zombie);
+	expect_not_anvil(getpid());
+	end_child(fake);
+	waitpid(zombie, NULL, 0);
+}
+
+/* Whatever the parent's name: the writer itself must be a live anvil. */
+static void test_other_writers_are_refused(void **state)
+{
+	(void)state;
+	as_process_named("dovecot", other_writers_are_refused);
+	expect_master(0, -1, 0, "anvil's answer carried no sender");
+	expect_master(-1, -1, 0, "anvil's answer carried no sender");
 }
 
 int main(void)
@@ -426,8 +486,9 @@ int main(void)
 	        cmocka_unit_test(test_nonpositive_pids_are_refused),
 	        cmocka_unit_test(test_unset_master_refuses_everything),
 	        cmocka_unit_test(test_thread_id_is_refused),
-	        cmocka_unit_test(test_master_named_dovecot_is_accepted),
-	        cmocka_unit_test(test_other_listeners_are_refused),
+	        cmocka_unit_test(test_anvil_parent_named_dovecot_is_the_master),
+	        cmocka_unit_test(test_parent_not_dovecot_is_refused),
+	        cmocka_unit_test(test_other_writers_are_refused),
 	};
 
 	/* Orphaned grandchildren come back here to be reaped. */

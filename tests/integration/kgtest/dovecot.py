@@ -121,6 +121,15 @@ def _anvil_unescape(text):
     return "".join(out)
 
 
+# How the master is started: in the foreground as under systemd
+# (`dovecot -F`, a child of the test), or detached as by an init script or
+# an admin (`dovecot`: the started process forks the master, which calls
+# setsid, and exits).
+FOREGROUND = "foreground"
+DETACHED = "detached"
+START_MODES = (FOREGROUND, DETACHED)
+
+
 class Dovecot(Service):
     """Runs a private Dovecot; use as a context manager.
 
@@ -130,10 +139,14 @@ class Dovecot(Service):
     imap_process_limit: the imap process_limit (Dovecot's default is 100)
     for tests that open many sessions. anvil_group: a group given the anvil
     socket (mode 0660), as for a broker that does not run as root.
+    mode: FOREGROUND or DETACHED, how the master is started (restart() may
+    change it).
     """
 
     def __init__(self, users, shared_imap=False, imap_process_limit=None,
-                 anvil_group=None):
+                 anvil_group=None, mode=FOREGROUND):
+        if mode not in START_MODES:
+            raise ValueError(f"unknown start mode {mode!r}")
         for name, password in users.items():
             _check_field("user name", name)
             _check_field("password", password)
@@ -141,10 +154,12 @@ class Dovecot(Service):
         self.shared_imap = shared_imap
         self.imap_process_limit = imap_process_limit
         self.anvil_group = anvil_group
+        self.mode = mode
         self.dir = None
         self.imap_port = None
         self.pop3_port = None
-        self._proc = None
+        self._proc = None  # the foreground master, a child of this process
+        self._master = None  # (pid, start time) of the running master
         self._accounts = Accounts()
         self.mail_user = None
 
@@ -282,19 +297,26 @@ protocol pop3 {{
     def _launch(self, last):
         """Starts the master; False when a port was taken meanwhile.
 
-        The master runs in the foreground as a child of this process: its
-        pid is known at once, so an interrupted start cannot leave an
-        unknown daemon behind. It also stays in this process's group, so a
-        test runner that kills the group on timeout takes Dovecot with it.
+        In the foreground the master is a child of this process: its pid
+        is known at once, so an interrupted start cannot leave an unknown
+        daemon behind, and it stays in this process's group, so a test
+        runner that kills the group on timeout takes Dovecot with it.
+        Detached, the master is known from master.pid once it is written.
         """
         out_path = os.path.join(self.dir, "dovecot.stderr")
+        argv = ["dovecot", "-c", self.conf_path]
+        if self.mode == FOREGROUND:
+            argv.insert(1, "-F")
         with open(out_path, "w") as out:
-            self._proc = subprocess.Popen(
-                ["dovecot", "-F", "-c", self.conf_path],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=out)
-        ready = wait_until(lambda: self._proc.poll() is not None
-                           or self._ready(), START_TIMEOUT)
-        if self._proc.poll() is not None:
+            starter = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                       stdout=out, stderr=out)
+        if self.mode == FOREGROUND:
+            self._proc = starter
+        elif starter.wait(timeout=START_TIMEOUT) != 0:
+            starter = None
+        ready = wait_until(lambda: self._failed(starter) or self._ready(),
+                           START_TIMEOUT)
+        if self._failed(starter):
             with open(out_path, errors="replace") as f:
                 detail = f.read().strip() + "\n" + self.log_tail()
             self._proc = None
@@ -302,8 +324,25 @@ protocol pop3 {{
                 return False
             raise DovecotError(f"dovecot exited during start: {detail}")
         if not ready:
+            self._note_master()
             raise DovecotError("listeners not ready: " + self.log_tail())
+        self._note_master()
         return True
+
+    def _failed(self, starter):
+        """The start failed: the starter or the master exited early."""
+        if starter is None:
+            return True
+        if self.mode == FOREGROUND:
+            return starter.poll() is not None
+        return False
+
+    def _note_master(self):
+        pid = (self._proc.pid if self.mode == FOREGROUND
+               else self._read_master_pid())
+        fields = _stat_fields(pid) if pid else None
+        if fields and len(fields) > 19:
+            self._master = (pid, fields[19])
 
     def _read_master_pid(self):
         try:
@@ -313,7 +352,9 @@ protocol pop3 {{
             return None
 
     def _ready(self):
-        if self._read_master_pid() != self._proc.pid:
+        pid = self._read_master_pid()
+        if pid is None or (self.mode == FOREGROUND and
+                           pid != self._proc.pid):
             return False
         if not os.path.exists(self.anvil_path):
             return False
@@ -328,7 +369,7 @@ protocol pop3 {{
     def stop(self):
         """Stops Dovecot (bounded), removes the temp dir and the mail user."""
         try:
-            if self._proc is not None:
+            if self._master is not None or self._proc is not None:
                 self._stop_master()
         finally:
             if self.dir:
@@ -336,22 +377,42 @@ protocol pop3 {{
                 self.dir = None
             self._accounts.close()
 
-    def _stop_master(self):
-        """SIGTERM to the master, SIGKILL to what is left after a while.
+    def restart(self, mode=None, how="doveadm"):
+        """Stops the master and starts a fresh one with the same
+        configuration and ports, as an admin would: `doveadm stop` (how
+        "doveadm") or SIGTERM to the master (how "signal"), then a new
+        start in mode (default: the current one). The new master has a
+        new pid."""
+        self._stop_master(how)
+        if mode is not None:
+            self.mode = mode
+        if not self._launch(last=True):
+            raise DovecotError("restart: a port was taken meanwhile")
+
+    def _stop_master(self, how="signal"):
+        """Stops the master, SIGKILL to what is left after a while.
 
         Every process of the instance must be gone before the mail user can
         be removed. Dovecot's processes are the master's children (its
         services do not fork further); they are noted before the master
         goes, since they are reparented after.
         """
-        procs = _children(self._proc.pid)
-        if self._proc.poll() is None:
+        procs = {}
+        if self._master is not None:
+            procs = _children(self._master[0])
+            procs[self._master[0]] = self._master[1]
+        if how == "doveadm":
+            self.doveadm("stop")
+        elif self._master is not None and _running(*self._master):
+            os.kill(self._master[0], signal.SIGTERM)
+        elif self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
 
         def stopped():
-            # poll() also reaps the master.
-            return (self._proc.poll() is not None and
-                    not any(_running(p, t) for p, t in procs.items()))
+            # poll() also reaps a foreground master.
+            if self._proc is not None and self._proc.poll() is None:
+                return False
+            return not any(_running(p, t) for p, t in procs.items())
 
         if not wait_until(stopped, STOP_TIMEOUT):
             for pid, start_time in procs.items():
@@ -360,15 +421,17 @@ protocol pop3 {{
                         os.kill(pid, signal.SIGKILL)
                     except ProcessLookupError:
                         pass
-            self._proc.kill()
+            if self._proc is not None:
+                self._proc.kill()
             wait_until(stopped, STOP_TIMEOUT)
         self._proc = None
+        self._master = None
 
     # Queries -------------------------------------------------------------
 
     def master_pid(self):
-        """The master's pid, as in base_dir/master.pid."""
-        return self._proc.pid if self._proc else None
+        """The running master's pid, as in base_dir/master.pid."""
+        return self._master[0] if self._master else None
 
     def doveadm(self, *args):
         """Runs doveadm against this instance."""

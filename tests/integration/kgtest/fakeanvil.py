@@ -3,7 +3,9 @@ test can replace at any time.
 
 The process listening on the fake's socket can pass as Dovecot's master
 (comm="dovecot") with service processes of its own (children=["imap"]),
-or not. Each fake lives in a directory of its own, so that the files next
+or not; as in Dovecot, a child of it named "anvil" answers (serve_as), so
+the process kickgated finds as anvil's writer has the fake master as its
+parent. Each fake lives in a directory of its own, so that the files next
 to its socket belong to it alone. The fake process stops itself, and its
 children, after LIFETIME seconds at the latest, so a test that dies cannot
 leave them behind for long.
@@ -45,6 +47,8 @@ class FakeAnvil:
     dump: the text or bytes sent for CONNECT-DUMP (a well-formed dump ends
     with an empty line); set_dump() replaces it for the next connection.
     comm: the listener's process name, None for the interpreter's own.
+    serve_as: the name of the child that answers; None: the listener
+    answers itself.
     children: the names of child processes the listener starts; .children
     holds their pids in the same order, .pid the listener's. options: more
     fake_anvil.py options. connections() counts the clients accepted so
@@ -52,7 +56,7 @@ class FakeAnvil:
     """
 
     def __init__(self, parent, name, dump="\n", comm=None, children=(),
-                 options=()):
+                 options=(), serve_as="anvil"):
         self.dir = os.path.join(parent, name)
         os.mkdir(self.dir)
         # The confined broker connects without bypassing permissions.
@@ -67,6 +71,8 @@ class FakeAnvil:
                 "--lifetime", str(LIFETIME), *options]
         if comm is not None:
             argv += ["--comm", comm]
+        if serve_as is not None:
+            argv += ["--serve-as", serve_as]
         for child in children:
             argv += ["--child", child]
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
