@@ -32,10 +32,11 @@ IDLE_LATEST = 3.0
 AUDIT_SETTLE = 0.5
 
 # Wire format (proto/wire.h).
-WIRE_VERSION = 1
+WIRE_VERSION = 2
 OP_KICK, OP_WHO = 1, 2
 PKT_RECORDS, PKT_END = 1, 2
-REQ_MAX = 8 + 16 + 255 + 107
+NAME_MAX = 64
+REQ_MAX = 8 + 16 + 255 + 107 + NAME_MAX
 PKT_MAX = 96 * 1024
 # Replies past the first packet that a client reads before giving up.
 REPLY_PACKETS_MAX = 64
@@ -79,7 +80,7 @@ CLI_ERRORS = [
 
 
 def request(op=OP_WHO, flags=0, glob=b"", version=WIRE_VERSION):
-    """A request packet without network or path."""
+    """A request packet without network, path or instance name."""
     return struct.pack("<8B", version, op, flags, 0, 0, len(glob), 0,
                        0) + glob
 
@@ -92,8 +93,9 @@ GARBAGE = [b"\xff" + _garbage.randbytes(99) for _ in range(50)]
 # name, packets sent on one connection.
 RAW_ERRORS = [
     ("truncated_header", [GOOD_WHO[:3]]),
-    ("bad_version", [request(version=2)]),
-    ("unknown_op", [request(op=3)]),
+    ("bad_version", [request(version=WIRE_VERSION + 1)]),
+    ("old_version", [request(version=WIRE_VERSION - 1)]),
+    ("unknown_op", [request(op=9)]),
     ("glob_with_control_byte", [request(glob=b"a\x01b")]),
     ("oversized_packet", [request(glob=b"a" * 200) + b"\0" * (2 * REQ_MAX)]),
     ("empty_packet", [b""]),

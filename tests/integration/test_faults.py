@@ -49,8 +49,9 @@ LOG_WAIT = 5
 CMD_TIMEOUT = 60
 START_TIMEOUT = 15
 STOP_TIMEOUT = 10
-# A who request: version 1, op who, no flags, no network, glob or path.
-WHO_REQUEST = b"\x01\x02\x00\x00\x00\x00\x00\x00"
+# A who request: version 2, op who, no flags, no network, glob, path or
+# instance name.
+WHO_REQUEST = b"\x02\x02\x00\x00\x00\x00\x00\x00"
 USERS = {"victim": "victim-pw", "bystander": "bystander-pw"}
 
 
