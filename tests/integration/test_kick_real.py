@@ -95,6 +95,13 @@ def check_who_is(st, sessions):
           f"{sorted(map(repr, sessions))}")
 
 
+def counted(n, noun):
+    """'1 connection', '2 connections', '1 process', '2 processes'."""
+    if n == 1:
+        return f"1 {noun}"
+    return f"{n} {noun}es" if noun.endswith("s") else f"{n} {noun}s"
+
+
 def users_line(users):
     return " ".join(sorted(users)) + "\n"
 
@@ -168,8 +175,8 @@ def case_dry_runs_report_plans(st):
             res, audit = st.run("kick", "-n", *sc.args)
             if planned:
                 want = (DRY_HEADER + users_line(sc.users) +
-                        f"{len(planned)} connections in {len(want_pids)} "
-                        f"processes\n")
+                        f"{counted(len(planned), 'connection')} in "
+                        f"{counted(len(want_pids), 'process')}\n")
             else:
                 want = "no users kicked\n"
             check(res.code == status and res.out == want,
