@@ -152,10 +152,25 @@ static void serve_who(struct kg_job *job)
 	kg_who_free(who);
 }
 
-void kg_broker_serve(const struct kg_config *cfg, int client_fd,
+/* The frontend hands over only sockets it accepted on the listener: one
+ * that sends anything else runs code that is not kickgated's. As
+ * OpenSSH's monitor does with a misbehaving unprivileged child, the
+ * broker then stops before any privileged step; the supervisor sees the
+ * pair end and exits 1, and the service manager restarts the daemon with
+ * a fresh frontend. */
+static _Noreturn void refuse_frontend(const char *what)
+{
+	kg_log_err("frontend passed fd that is not a client connection: %s; "
+	           "stopping",
+	           what);
+	exit(1);
+}
+
+void kg_broker_serve(const struct kg_broker_start *st, int client_fd,
                      const uint8_t *msg, size_t len)
 {
 	static struct kg_job job;
+	const struct kg_config *cfg = st->cfg;
 	const char *why;
 	int status;
 
@@ -168,7 +183,10 @@ void kg_broker_serve(const struct kg_config *cfg, int client_fd,
 	job.w = &writer;
 	kg_dump_init(&parser);
 	kg_rw_init(&writer, kg_send_packet, &job.fd);
-	if (kg_peer_read(client_fd, &peer) < 0) {
+	status = kg_peer_read(client_fd, &st->clients, &peer, &why);
+	if (status == KG_PEER_NOT_CLIENT)
+		refuse_frontend(why);
+	if (status < 0) {
 		kg_log_err("client identity: %s", strerror(errno));
 		kg_reply_error(client_fd, KG_EXIT_SOFTWARE,
 		               "cannot read the caller's identity");
@@ -299,20 +317,20 @@ static int receive(int frontend_fd, uint8_t *buf, size_t cap, size_t *len)
 	return fd;
 }
 
-void kg_broker_main(const struct kg_config *cfg, int frontend_fd)
+void kg_broker_main(const struct kg_broker_start *st)
 {
 	uint8_t buf[KG_REQ_MAX + 1];
 	size_t len;
 
-	kg_audit_open(cfg->audit == KG_AUDIT_SYSLOG ? _PATH_LOG : NULL);
-	if (kg_sandbox_broker(&cfg->broker) < 0)
+	kg_audit_open(st->cfg->audit == KG_AUDIT_SYSLOG ? _PATH_LOG : NULL);
+	if (kg_sandbox_broker(&st->cfg->broker) < 0)
 		return;
 	for (;;) {
-		int fd = receive(frontend_fd, buf, sizeof(buf), &len);
+		int fd = receive(st->frontend_fd, buf, sizeof(buf), &len);
 
 		if (fd < 0)
 			continue;
-		kg_broker_serve(cfg, fd, buf, len);
+		kg_broker_serve(st, fd, buf, len);
 		close(fd);
 	}
 }

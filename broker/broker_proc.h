@@ -5,16 +5,26 @@
 #define KG_BROKER_PROC_H
 
 #include "config.h"
+#include "peer.h"
+
+/* What the supervisor gives a broker it starts: all of it is known before
+ * the sandbox, which could learn none of it afterwards. */
+struct kg_broker_start {
+	const struct kg_config *cfg;
+	int frontend_fd; /* the broker's end of the link to the frontend */
+	struct kg_client_origin clients; /* the only fds it takes as clients */
+};
 
 /* Reads what the broker needs from files (the account names of audit
  * lines), enters the broker's sandbox, then serves requests from
- * frontend_fd until the frontend's end closes. Returns only when the
- * sandbox could not be entered (logged). */
-void kg_broker_main(const struct kg_config *cfg, int frontend_fd);
+ * st->frontend_fd until the frontend's end closes. Exits 1 when the
+ * frontend passes an fd that is not a client connection (logged).
+ * Returns only when the sandbox could not be entered (logged). */
+void kg_broker_main(const struct kg_broker_start *st);
 
 /* Serves one request that arrived on client_fd (the message bytes as the
  * frontend sent them). Replies on client_fd but does not close it. */
-void kg_broker_serve(const struct kg_config *cfg, int client_fd,
-		     const uint8_t *msg, size_t len);
+void kg_broker_serve(const struct kg_broker_start *st, int client_fd,
+                     const uint8_t *msg, size_t len);
 
 #endif

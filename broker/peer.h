@@ -1,10 +1,18 @@
 /* A client's identity, from the kernel only: SO_PEERCRED and SO_PEERGROUPS
- * on the client's socket, as recorded when the client connected. */
+ * on the client's socket, as recorded when the client connected.
+ *
+ * The frontend hands the broker each client's socket, and it is not
+ * trusted to hand over only those: the listening socket, its own end of
+ * the link to the broker or any socket it inherited name root as their
+ * peer too. So the identity is taken only from a socket that is a client
+ * connection accepted on kickgated's own listener. */
 #ifndef KG_PEER_H
 #define KG_PEER_H
 
 #include <stddef.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
 
 #define KG_PEER_GROUPS_MAX 65536 /* NGROUPS_MAX on Linux */
 
@@ -16,8 +24,36 @@ struct kg_peer {
 	gid_t groups[KG_PEER_GROUPS_MAX];
 };
 
-/* Fills *p from fd, which must be a connected AF_UNIX socket. Returns 0, or
- * -1 with errno set. */
-int kg_peer_read(int fd, struct kg_peer *p);
+/* A socket's address as getsockname reports it. */
+struct kg_sockname {
+	socklen_t len;
+	struct sockaddr_un sa;
+};
+
+/* Where client connections come from: accepted on the listening socket
+ * bound to listener (getsockname on an accepted socket reports the
+ * listener's address), connected by a process other than the frontend or
+ * the broker. The supervisor, which holds the listener, fills it in
+ * before the broker enters its sandbox. */
+struct kg_client_origin {
+	struct kg_sockname listener;
+	pid_t frontend;
+};
+
+/* Reads the address of the listening socket listen_fd. Returns 0, or -1
+ * with errno set: EADDRNOTAVAIL when the address is unnamed, as is that of
+ * every socketpair and client end, so that it would tell no client
+ * connection apart. */
+int kg_sockname_of_listener(int listen_fd, struct kg_sockname *name);
+
+/* kg_peer_read's result when fd is not a client connection. */
+#define KG_PEER_NOT_CLIENT (-2)
+
+/* Fills *p from fd, a client connection from origin. Returns 0;
+ * KG_PEER_NOT_CLIENT with *why saying what fd is instead ("listening
+ * socket", ...); or -1 with errno set when a client's identity cannot be
+ * read. */
+int kg_peer_read(int fd, const struct kg_client_origin *origin,
+                 struct kg_peer *p, const char **why);
 
 #endif

@@ -51,6 +51,7 @@ struct kid {
 static const char *config_path;
 static struct kg_config cfg; /* the configuration of the current pair */
 static int listen_fd, sig_fd = -1;
+static struct kg_sockname listen_name; /* listen_fd's address */
 static struct pair cur = {.control = -1};
 static struct kid kids[KIDS_MAX];
 static size_t n_kids;
@@ -71,6 +72,15 @@ static int timeout_until(int64_t deadline_ms)
 	if (left <= 0)
 		return 0;
 	return left > INT_MAX ? INT_MAX : (int)left;
+}
+
+/* The address every client connection reports as its own; unnamed
+ * (EADDRNOTAVAIL) it would match any socketpair. */
+static int read_listen_name(void)
+{
+	return kg_sockname_of_listener(listen_fd, &listen_name) < 0
+	               ? fail("the listening socket's address")
+	               : 0;
 }
 
 /* The handled signals are blocked and wait in a signalfd, so no handler
@@ -141,16 +151,22 @@ static pid_t fork_frontend(const struct kg_config *c, const int link[2],
 	kg_frontend_run(listen_fd, link[1], ctl[1], (int)c->client_timeout_ms);
 }
 
+/* The broker takes identities only from connections accepted on the
+ * listener by a process other than frontend: it learns both here. */
 static pid_t fork_broker(const struct kg_config *c, const int link[2],
-                         const int ctl[2])
+                         const int ctl[2], pid_t frontend)
 {
+	struct kg_broker_start st = {
+	        .cfg = c,
+	        .frontend_fd = link[0],
+	        .clients = {.listener = listen_name, .frontend = frontend}};
 	pid_t pid = fork();
 
 	if (pid != 0)
 		return pid;
 	enter_child("broker", (const int[]){listen_fd, link[1], ctl[0], ctl[1]},
 	            4);
-	kg_broker_main(c, link[0]);
+	kg_broker_main(&st);
 	_exit(1);
 }
 
@@ -171,7 +187,8 @@ static int start_pair(const struct kg_config *c, struct pair *p)
 		return -1;
 	}
 	p->frontend = fork_frontend(c, link, ctl);
-	p->broker = p->frontend > 0 ? fork_broker(c, link, ctl) : -1;
+	p->broker =
+	        p->frontend > 0 ? fork_broker(c, link, ctl, p->frontend) : -1;
 	err = errno;
 	close(link[0]);
 	close(link[1]);
@@ -418,7 +435,8 @@ int kg_supervisor_run(struct kg_config *start_cfg, const char *path, int fd)
 	config_path = path;
 	cfg = *start_cfg;
 	listen_fd = fd;
-	if (open_signals() < 0 || start_pair(&cfg, &cur) < 0) {
+	if (read_listen_name() < 0 || open_signals() < 0 ||
+	    start_pair(&cfg, &cur) < 0) {
 		kg_config_free(&cfg);
 		return 1;
 	}

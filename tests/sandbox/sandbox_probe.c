@@ -367,6 +367,34 @@ static int do_getsockopt_type(void)
 	return get_opt(SO_TYPE);
 }
 
+static int do_getsockopt_acceptconn(void)
+{
+	return get_opt(SO_ACCEPTCONN);
+}
+
+static int do_getsockopt_ip_type(void)
+{
+	return get_opt_at(IPPROTO_IP, SO_TYPE);
+}
+
+static int do_getsockopt_ip_acceptconn(void)
+{
+	return get_opt_at(IPPROTO_IP, SO_ACCEPTCONN);
+}
+
+static int do_getsockopt_sndbuf(void)
+{
+	return get_opt(SO_SNDBUF);
+}
+
+static int do_getsockname(void)
+{
+	struct sockaddr_un sa;
+	socklen_t len = sizeof(sa);
+
+	return getsockname(p.pair[0], (struct sockaddr *)&sa, &len);
+}
+
 static int do_setsockopt_rcvbuf(void)
 {
 	int v = 4096;
@@ -725,6 +753,11 @@ static const struct action actions[] = {
         CALL("accept", do_accept),
         CALL("getsockopt_peercred", do_getsockopt_peercred),
         CALL("getsockopt_type", do_getsockopt_type),
+        CALL("getsockopt_acceptconn", do_getsockopt_acceptconn),
+        CALL("getsockopt_ip_type", do_getsockopt_ip_type),
+        CALL("getsockopt_ip_acceptconn", do_getsockopt_ip_acceptconn),
+        CALL("getsockopt_sndbuf", do_getsockopt_sndbuf),
+        CALL("getsockname", do_getsockname),
         CALL("getsockopt_ip_domain", do_getsockopt_ip_domain),
         CALL("getsockopt_ip_peercred", do_getsockopt_ip_peercred),
         CALL("getsockopt_ip_peergroups", do_getsockopt_ip_peergroups),

@@ -5,10 +5,14 @@
  * number of fds. A fake anvil counts the connections it gets.
  *
  * The caller's identity is never part of a request: the broker must take
- * it from SO_PEERCRED of the fd that comes with it. This program runs as
- * root, whom the broker would allow everything, and the config allows
- * only UID_ALLOWED: a request is allowed or denied by the uid that created
- * the passed socket alone. */
+ * it from SO_PEERCRED of the fd that comes with it, and only when that fd
+ * is a connection accepted on kickgated's listener (here: this program's
+ * listener, whose address the broker is given) by a process other than
+ * the frontend (this program) and the broker. This program runs as root,
+ * whom the broker would allow everything, and the config allows only
+ * UID_ALLOWED: a request is allowed or denied by the uid that connected
+ * alone. Any other fd says root too, and must stop the broker before it
+ * does anything. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -33,6 +37,7 @@
 #include "broker_proc.h"
 #include "config.h"
 #include "log.h"
+#include "peer.h"
 #include "sandbox.h"
 #include "wire.h"
 
@@ -43,25 +48,38 @@
 
 static struct {
 	char dir[64];
-	char anvil[KG_PATH_MAX + 1];    /* configured: instance default */
-	char unlisted[KG_PATH_MAX + 1]; /* served too, but in no config */
+	char anvil[KG_PATH_MAX + 1];       /* configured: instance default */
+	char unlisted[KG_PATH_MAX + 1];    /* served too, but in no config */
+	char listen_path[KG_PATH_MAX + 1]; /* "kickgated's" listener */
+	char other_path[KG_PATH_MAX + 1];  /* another root listener */
 	struct kg_config cfg;
-	int frontend;  /* our end of the socketpair */
-	int anvil_log; /* read end: one byte per anvil connection */
+	int listener, other; /* listening at the two paths */
+	int frontend;        /* our end of the socketpair */
+	int anvil_log;       /* read end: one byte per anvil connection */
+	int broker_log;      /* read end of the broker's stderr */
+	char log[8192];      /* what the current broker logged so far */
+	size_t log_len;
 	pid_t broker, anvil_pid;
 	unsigned int hits[2]; /* connections: configured, unlisted */
 } t;
 
 /* Fake anvil ---------------------------------------------------------- */
 
-static int listen_at(const char *path)
+static struct sockaddr_un address(const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	memcpy(sa.sun_path, path, strlen(path) + 1);
+	return sa;
+}
+
+static int listen_at(const char *path, int type, mode_t mode)
+{
+	struct sockaddr_un sa = address(path);
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    chmod(path, 0600) < 0 || listen(fd, 8) < 0)
+	    chmod(path, mode) < 0 || listen(fd, 8) < 0)
 		return -1;
 	return fd;
 }
@@ -101,8 +119,8 @@ static void start_anvil(void)
 	int lfd[2], log[2];
 
 	assert_int_equal(pipe2(log, O_CLOEXEC), 0);
-	lfd[0] = listen_at(t.anvil);
-	lfd[1] = listen_at(t.unlisted);
+	lfd[0] = listen_at(t.anvil, SOCK_STREAM, 0600);
+	lfd[1] = listen_at(t.unlisted, SOCK_STREAM, 0600);
 	assert_true(lfd[0] >= 0 && lfd[1] >= 0);
 	t.anvil_pid = fork();
 	assert_true(t.anvil_pid >= 0);
@@ -154,10 +172,11 @@ static void send_fds(int via, const int *fds, size_t n, const void *msg,
 	assert_int_equal(sendmsg(via, &mh, MSG_NOSIGNAL), (ssize_t)len);
 }
 
-/* A connected pair made by a process running as uid: SO_PEERCRED on
- * either end names that process and uid. The maker passes both ends
- * here and exits. */
-static void pair_of(uid_t uid, int out[2])
+/* Sockets made by a process running as uid, which passes them here and
+ * exits: a connected pair (at NULL), or its end of a connection to the
+ * listener at. SO_PEERCRED names that process and uid. Returns how many
+ * fds came. */
+static size_t made_by(uid_t uid, const char *at, int *out)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * 2)];
@@ -170,6 +189,7 @@ static void pair_of(uid_t uid, int out[2])
 	                    .msg_iovlen = 1,
 	                    .msg_control = ctl.buf,
 	                    .msg_controllen = sizeof(ctl.buf)};
+	struct cmsghdr *cm;
 	pid_t maker;
 
 	assert_int_equal(
@@ -177,22 +197,52 @@ static void pair_of(uid_t uid, int out[2])
 	maker = fork();
 	assert_true(maker >= 0);
 	if (maker == 0) {
-		int pair[2];
+		struct sockaddr_un sa = address(at != NULL ? at : "");
+		int fds[2];
 
 		if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 ||
-		    setresuid(uid, uid, uid) < 0 ||
-		    socketpair(AF_UNIX, SOCK_SEQPACKET, 0, pair) < 0)
+		    setresuid(uid, uid, uid) < 0)
 			_exit(1);
-		send_fds(xfer[1], pair, 2, "p", 1);
+		if (at == NULL &&
+		    socketpair(AF_UNIX, SOCK_SEQPACKET, 0, fds) == 0)
+			send_fds(xfer[1], fds, 2, "p", 1);
+		else if ((fds[0] = socket(AF_UNIX, SOCK_SEQPACKET, 0)) >= 0 &&
+		         connect(fds[0], (struct sockaddr *)&sa, sizeof(sa)) ==
+		                 0)
+			send_fds(xfer[1], fds, 1, "c", 1);
 		_exit(0);
 	}
 	close(xfer[1]);
 	assert_int_equal(recvmsg(xfer[0], &mh, MSG_CMSG_CLOEXEC), 1);
-	assert_non_null(CMSG_FIRSTHDR(&mh));
-	memcpy(out, CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof(int) * 2);
+	cm = CMSG_FIRSTHDR(&mh);
+	assert_non_null(cm);
+	memcpy(out, CMSG_DATA(cm), cm->cmsg_len - CMSG_LEN(0));
 	close(xfer[0]);
 	assert_int_equal(waitpid(maker, &status, 0), maker);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	return (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+}
+
+static void pair_of(uid_t uid, int out[2])
+{
+	assert_int_equal(made_by(uid, NULL, out), 2);
+}
+
+/* Waits, bounded, for the connection queued on lfd and accepts it. */
+static int accept_one(int lfd)
+{
+	assert_int_equal(poll(&(struct pollfd){lfd, POLLIN, 0}, 1, REPLY_WAIT),
+	                 1);
+	return accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+}
+
+/* A connection made by uid to the listener lfd at path: out[0] the end
+ * accepted here, out[1] the connecting end. */
+static void connection_of(uid_t uid, int lfd, const char *path, int out[2])
+{
+	assert_int_equal(made_by(uid, path, &out[1]), 1);
+	out[0] = accept_one(lfd);
+	assert_true(out[0] >= 0);
 }
 
 /* Requests and replies ------------------------------------------------ */
@@ -206,6 +256,17 @@ static size_t who_request(const char *path, uint8_t *buf, size_t cap)
 		r.path_len = (uint8_t)strlen(path);
 		memcpy(r.path, path, r.path_len);
 	}
+	assert_int_equal(kg_request_encode(&r, buf, cap, &len), KG_WIRE_OK);
+	return len;
+}
+
+/* A kick of every session, -f as the review's 'b1@*' was: root may. */
+static size_t kick_request(uint8_t flags, uint8_t *buf, size_t cap)
+{
+	struct kg_request r = {.op = KG_OP_KICK, .flags = flags, .glob_len = 1};
+	size_t len;
+
+	r.glob[0] = '*';
 	assert_int_equal(kg_request_encode(&r, buf, cap, &len), KG_WIRE_OK);
 	return len;
 }
@@ -251,12 +312,13 @@ static int ask(const uint8_t *req, size_t len, const int *fds, size_t n,
 	return reply_status(reply_fd);
 }
 
-/* Asks with a fresh pair of uid; the broker gets one end. */
+/* Asks on a fresh connection of uid to the listener; the broker gets
+ * the accepted end. */
 static int ask_as(uid_t uid, const uint8_t *req, size_t len)
 {
 	int pair[2], status;
 
-	pair_of(uid, pair);
+	connection_of(uid, t.listener, t.listen_path, pair);
 	status = ask(req, len, &pair[0], 1, pair[1]);
 	close(pair[0]);
 	close(pair[1]);
@@ -266,6 +328,45 @@ static int ask_as(uid_t uid, const uint8_t *req, size_t len)
 static void assert_broker_running(void)
 {
 	assert_int_equal(waitpid(t.broker, NULL, WNOHANG), 0);
+}
+
+/* Reads what the broker logs until a line holds text; false when it
+ * does not come within REPLY_WAIT. */
+static bool logged(const char *text)
+{
+	t.log[t.log_len] = '\0';
+	while (strstr(t.log, text) == NULL) {
+		struct pollfd pfd = {t.broker_log, POLLIN, 0};
+		ssize_t n;
+
+		if (poll(&pfd, 1, REPLY_WAIT) != 1)
+			return false;
+		n = read(t.broker_log, t.log + t.log_len,
+		         sizeof(t.log) - 1 - t.log_len);
+		if (n <= 0)
+			return false;
+		t.log_len += (size_t)n;
+		t.log[t.log_len] = '\0';
+	}
+	return true;
+}
+
+/* The broker's exit status, or -1 when it still runs after
+ * REPLY_WAIT. */
+static int broker_exit(void)
+{
+	int status;
+
+	for (int ms = 0; ms < REPLY_WAIT; ms += 10) {
+		if (waitpid(t.broker, &status, WNOHANG) == t.broker) {
+			if (WIFSIGNALED(status))
+				fail_msg("broker killed by signal %d",
+				         WTERMSIG(status));
+			return WEXITSTATUS(status);
+		}
+		poll(NULL, 0, 10);
+	}
+	return -1;
 }
 
 /* Set-up -------------------------------------------------------------- */
@@ -290,23 +391,52 @@ static void parse_config(void)
 	                 0);
 }
 
-static void start_broker(void)
+/* Starts a broker that takes clients from t.listener. A broker that
+ * connect_self connects to it first, as a client of its own. */
+static void start_broker(bool connect_self)
 {
-	int sp[2];
+	struct kg_broker_start st = {.cfg = &t.cfg,
+	                             .clients = {.frontend = getpid()}};
+	int sp[2], log[2];
 
 	assert_int_equal(
+	        kg_sockname_of_listener(t.listener, &st.clients.listener), 0);
+	assert_int_equal(
 	        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
+	assert_int_equal(pipe2(log, O_CLOEXEC), 0);
 	t.broker = fork();
 	assert_true(t.broker >= 0);
 	if (t.broker == 0) {
+		struct sockaddr_un sa = address(t.listen_path);
+		int self = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+		if (dup2(log[1], STDERR_FILENO) < 0 ||
+		    (connect_self &&
+		     connect(self, (struct sockaddr *)&sa, sizeof(sa)) < 0))
+			_exit(2);
 		close(sp[0]);
+		close(log[0]);
 		close(t.anvil_log);
 		kg_log_role("broker");
-		kg_broker_main(&t.cfg, sp[1]);
+		st.frontend_fd = sp[1];
+		kg_broker_main(&st);
 		_exit(3);
 	}
 	close(sp[1]);
+	close(log[1]);
 	t.frontend = sp[0];
+	t.broker_log = log[0];
+	t.log_len = 0;
+}
+
+static void listen_all(void)
+{
+	snprintf(t.listen_path, sizeof(t.listen_path), "%s/kickgate.sock",
+	         t.dir);
+	snprintf(t.other_path, sizeof(t.other_path), "%s/other.sock", t.dir);
+	t.listener = listen_at(t.listen_path, SOCK_SEQPACKET, 0666);
+	t.other = listen_at(t.other_path, SOCK_SEQPACKET, 0666);
+	assert_true(t.listener >= 0 && t.other >= 0);
 }
 
 static int setup(void **state)
@@ -319,7 +449,8 @@ static int setup(void **state)
 	snprintf(t.unlisted, sizeof(t.unlisted), "%s/unlisted", t.dir);
 	parse_config();
 	start_anvil();
-	start_broker();
+	listen_all();
+	start_broker(false);
 	return 0;
 }
 
@@ -327,22 +458,50 @@ static int setup(void **state)
  * never killed by its sandbox. */
 static int teardown(void **state)
 {
-	int status;
-
 	(void)state;
 	close(t.frontend);
-	assert_int_equal(waitpid(t.broker, &status, 0), t.broker);
+	assert_int_equal(broker_exit(), 1);
+	close(t.broker_log);
 	close(t.anvil_log);
 	kill(t.anvil_pid, SIGTERM);
 	waitpid(t.anvil_pid, NULL, 0);
+	close(t.listener);
+	close(t.other);
+	unlink(t.listen_path);
+	unlink(t.other_path);
 	unlink(t.anvil);
 	unlink(t.unlisted);
 	rmdir(t.dir);
 	kg_config_free(&t.cfg);
-	if (WIFSIGNALED(status))
-		fail_msg("broker killed by signal %d", WTERMSIG(status));
-	assert_int_equal(WEXITSTATUS(status), 1);
 	return 0;
+}
+
+/* The frontend passes fd with a request root may make: the broker must
+ * log what fd is and stop, having contacted no anvil (so it learnt no
+ * process to signal). A fresh broker serves the tests that follow; the
+ * caller closes fd. */
+static void assert_refused(int fd, const char *what)
+{
+	char line[256];
+	uint8_t req[KG_REQ_MAX];
+	size_t len = kick_request(KG_REQ_FORCE, req, sizeof(req));
+	unsigned int before;
+
+	count_anvil_hits();
+	before = t.hits[0];
+	send_fds(t.frontend, &fd, 1, req, len);
+	snprintf(line, sizeof(line),
+	         "frontend passed fd that is not a client connection: %s",
+	         what);
+	if (!logged(line))
+		fail_msg("no \"%s\" in the broker's log:\n%s", line, t.log);
+	assert_int_equal(broker_exit(), 1);
+	count_anvil_hits();
+	assert_int_equal(t.hits[0], before);
+	assert_int_equal(t.hits[1], 0);
+	close(t.frontend);
+	close(t.broker_log);
+	start_broker(false);
 }
 
 /* Tests --------------------------------------------------------------- */
@@ -441,27 +600,138 @@ static void malformed_request_is_answered_as_usage_error(void **state)
 	assert_int_equal(ask_as(UID_ALLOWED, req, len), KG_EXIT_OK);
 }
 
-/* A pipe has no peer to take an identity from; the broker answers what
- * it can and serves the next request. */
-static void fd_that_is_not_a_socket_gets_no_rights(void **state)
+/* Each fd below is one a compromised frontend holds, and each names root
+ * as its peer: served, it would make the request root's. */
+
+static void listening_socket_is_refused(void **state)
+{
+	(void)state;
+	assert_refused(t.listener, "listening socket");
+}
+
+/* assert_refused closes it as the link of the stopped broker. */
+static void own_end_of_the_link_is_refused(void **state)
+{
+	(void)state;
+	assert_refused(t.frontend,
+	               "not accepted on kickgated's listening socket");
+}
+
+/* As a socket left open by whoever started the daemon would be. */
+static void inherited_root_pair_is_refused(void **state)
+{
+	int pair[2];
+
+	(void)state;
+	pair_of(0, pair);
+	assert_refused(pair[0], "not accepted on kickgated's listening socket");
+	close(pair[0]);
+	close(pair[1]);
+}
+
+/* This process's end of a connection to another root service. */
+static void connection_to_a_root_listener_is_refused(void **state)
+{
+	struct sockaddr_un sa = address(t.other_path);
+	int c = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	int accepted;
+
+	(void)state;
+	assert_int_equal(connect(c, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	accepted = accept_one(t.other);
+	assert_refused(c, "not accepted on kickgated's listening socket");
+	close(c);
+	close(accepted);
+}
+
+/* Accepted, connected, of the right type, but on another listener. */
+static void connection_on_another_listener_is_refused(void **state)
+{
+	int conn[2];
+
+	(void)state;
+	connection_of(0, t.other, t.other_path, conn);
+	assert_refused(conn[0], "not accepted on kickgated's listening socket");
+	close(conn[0]);
+	close(conn[1]);
+}
+
+static void connection_of_the_frontend_is_refused(void **state)
+{
+	struct sockaddr_un sa = address(t.listen_path);
+	int c = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	int accepted;
+
+	(void)state;
+	assert_int_equal(connect(c, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	accepted = accept_one(t.listener);
+	assert_refused(accepted, "connected by the frontend");
+	close(c);
+	close(accepted);
+}
+
+static void connection_of_the_broker_is_refused(void **state)
+{
+	int accepted;
+
+	(void)state;
+	close(t.frontend);
+	assert_int_equal(broker_exit(), 1);
+	close(t.broker_log);
+	start_broker(true);
+	accepted = accept_one(t.listener);
+	assert_refused(accepted, "connected by the broker");
+	close(accepted);
+}
+
+/* A pipe has no peer to take an identity from. */
+static void fd_that_is_not_a_socket_is_refused(void **state)
+{
+	int p[2];
+
+	(void)state;
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_refused(p[1], "not a socket");
+	close(p[0]);
+	close(p[1]);
+}
+
+/* What a compromised frontend still can: on a client's own connection,
+ * send a request that client never made. The broker acts with that
+ * client's identity, not root's, and audits it as that client's. */
+static void lie_on_a_clients_connection_gets_only_its_rights(void **state)
 {
 	uint8_t req[KG_REQ_MAX];
-	size_t len = who_request(NULL, req, sizeof(req));
-	int p[2];
+	size_t len;
+	struct ucred cred;
+	socklen_t cred_len = sizeof(cred);
+	char caller[64];
+	int conn[2];
 	unsigned int before;
 
 	(void)state;
 	count_anvil_hits();
 	before = t.hits[0];
-	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-	send_fds(t.frontend, &p[1], 1, req, len);
-	close(p[1]);
-	assert_int_equal(poll(&(struct pollfd){p[0], POLLIN, 0}, 1, REPLY_WAIT),
-	                 1);
-	close(p[0]);
-	assert_int_equal(ask_as(UID_ALLOWED, req, len), KG_EXIT_OK);
+	connection_of(UID_ALLOWED, t.listener, t.listen_path, conn);
+	assert_int_equal(
+	        getsockopt(conn[0], SOL_SOCKET, SO_PEERCRED, &cred, &cred_len),
+	        0);
+	snprintf(caller, sizeof(caller), "uid=%d user=- pid=%d", UID_ALLOWED,
+	         (int)cred.pid);
+	/* Root could force; the client may not. */
+	len = kick_request(KG_REQ_FORCE, req, sizeof(req));
+	assert_int_equal(ask(req, len, &conn[0], 1, conn[1]), KG_EXIT_NOPERM);
+	assert_true(logged(caller));
+	assert_non_null(strstr(strstr(t.log, caller), "outcome=denied"));
+	t.log_len = 0;
+	len = kick_request(0, req, sizeof(req));
+	ask(req, len, &conn[0], 1, conn[1]);
+	assert_true(logged(caller));
+	assert_non_null(strstr(strstr(t.log, caller), "op=kick glob=\"*\""));
 	count_anvil_hits();
 	assert_int_equal(t.hits[0], before + 1);
+	close(conn[0]);
+	close(conn[1]);
 }
 
 int main(void)
@@ -473,7 +743,16 @@ int main(void)
 	        cmocka_unit_test(message_with_two_fds_is_dropped),
 	        cmocka_unit_test(oversized_message_is_dropped),
 	        cmocka_unit_test(malformed_request_is_answered_as_usage_error),
-	        cmocka_unit_test(fd_that_is_not_a_socket_gets_no_rights),
+	        cmocka_unit_test(listening_socket_is_refused),
+	        cmocka_unit_test(own_end_of_the_link_is_refused),
+	        cmocka_unit_test(inherited_root_pair_is_refused),
+	        cmocka_unit_test(connection_to_a_root_listener_is_refused),
+	        cmocka_unit_test(connection_on_another_listener_is_refused),
+	        cmocka_unit_test(connection_of_the_frontend_is_refused),
+	        cmocka_unit_test(connection_of_the_broker_is_refused),
+	        cmocka_unit_test(fd_that_is_not_a_socket_is_refused),
+	        cmocka_unit_test(
+	                lie_on_a_clients_connection_gets_only_its_rights),
 	};
 
 	if (geteuid() != 0) {

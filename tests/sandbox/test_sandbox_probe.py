@@ -76,6 +76,7 @@ ROWS = [
      SCOPE),
     ("frontend", "recvmsg", SIGSYS, "receives no fds"),
     ("frontend", "getsockopt_peercred", SIGSYS, "reads no identities"),
+    ("frontend", "getsockname", SIGSYS, "reads no addresses"),
     ("frontend", "setsockopt_passcred", SIGSYS, "asks for no credentials"),
     ("frontend", "write_stdout", SIGSYS, "writes nowhere but stderr"),
     ("frontend", "kill", SIGSYS, "signals nothing"),
@@ -90,6 +91,11 @@ ROWS = [
     ("broker", "send", OK, "answers a client"),
     ("broker", "recvmsg", OK, "receives requests and fds"),
     ("broker", "getsockopt_peercred", OK, "reads the caller's identity"),
+    ("broker", "getsockopt_type", OK, "checks a client's socket type"),
+    ("broker", "getsockopt_acceptconn", OK, "checks a client's socket is "
+     "no listener"),
+    ("broker", "getsockname", OK, "checks a client's socket came from the "
+     "listener"),
     ("broker", "setsockopt_passcred", OK, "learns anvil's pid from the "
      "kernel"),
     ("broker", "write_stderr", OK, "logs"),
@@ -113,7 +119,8 @@ ROWS = [
      SCOPE),
     ("broker", "accept", SIGSYS, "accepts no clients"),
     ("broker", "sendmsg_fd", SIGSYS, "passes no fds"),
-    ("broker", "getsockopt_type", SIGSYS, "reads only the three options"),
+    ("broker", "getsockopt_sndbuf", SIGSYS, "reads only the options it "
+     "checks"),
     ("broker", "setsockopt_rcvbuf", SIGSYS, "sets only send timeouts and "
      "SO_PASSCRED"),
     ("broker", "write_stdout", SIGSYS, "writes nowhere but stderr"),
@@ -131,6 +138,9 @@ ROWS = [
     ("broker", "getsockopt_ip_peercred", SIGSYS, "socket-level options "
      "only"),
     ("broker", "getsockopt_ip_peergroups", SIGSYS, "socket-level options "
+     "only"),
+    ("broker", "getsockopt_ip_type", SIGSYS, "socket-level options only"),
+    ("broker", "getsockopt_ip_acceptconn", SIGSYS, "socket-level options "
      "only"),
     ("broker", "setsockopt_ip_sndtimeo", SIGSYS, "socket-level options "
      "only"),
