@@ -1,16 +1,20 @@
 /* kickgated: reads its config as root, opens the listening socket, then
  * becomes the supervisor of the unprivileged frontend and the
  * CAP_KILL-only broker. */
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "fds.h"
+#include "frontend_account.h"
 #include "kg_config.h"
 #include "listener.h"
 #include "log.h"
@@ -104,6 +108,22 @@ static void fill_std_fds(void)
 			exit(1);
 }
 
+/* Whatever started kickgated may have left descriptors open (a shell's
+ * pipe, a socket to another service): none of them is the daemon's
+ * business, and children would inherit them. Only systemd's socket, when
+ * it passed one, stays. */
+static void close_inherited(void)
+{
+	int passed = KG_LISTENER_PASSED_FD;
+
+	if (kg_fds_keep_only(&passed, kg_listener_passed() ? 1 : 0) < 0) {
+		fprintf(stderr,
+		        "kickgated: closing inherited descriptors: %s\n",
+		        strerror(errno));
+		exit(1);
+	}
+}
+
 /* The frontend holds up to KG_FRONTEND_CLIENTS waiting clients: allow
  * the descriptors the hard limit permits. */
 static void raise_fd_limit(void)
@@ -123,8 +143,9 @@ int main(int argc, char **argv)
 	int errors, listen_fd;
 
 	fill_std_fds();
+	close_inherited();
 	parse_args(argc, argv, &o);
-	errors = kg_config_load(o.config, &cfg, stderr);
+	errors = kg_config_load_for_daemon(o.config, &cfg, stderr);
 	if (o.check_only) {
 		if (errors == 0)
 			printf("%s: ok\n", o.config);

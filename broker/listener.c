@@ -13,8 +13,6 @@
 
 #include "log.h"
 
-#define SD_LISTEN_FDS_START 3
-
 static const char *listener_name = "nothing";
 
 static int is_seqpacket_listener(int fd)
@@ -33,13 +31,30 @@ static int is_seqpacket_listener(int fd)
 	return type == SOCK_SEQPACKET && domain == AF_UNIX && listening;
 }
 
-/* systemd's protocol: LISTEN_PID names us, LISTEN_FDS counts fds from 3. */
-static int activated_fd(void)
+/* systemd's protocol: LISTEN_PID names us, LISTEN_FDS counts fds from 3.
+ * NULL when nothing was passed to this process. */
+static const char *listen_fds(void)
 {
 	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
-	int fd = SD_LISTEN_FDS_START;
 
 	if (pid == NULL || fds == NULL || atol(pid) != (long)getpid())
+		return NULL;
+	return fds;
+}
+
+bool kg_listener_passed(void)
+{
+	const char *fds = listen_fds();
+
+	return fds != NULL && strcmp(fds, "1") == 0;
+}
+
+static int activated_fd(void)
+{
+	const char *fds = listen_fds();
+	int fd = KG_LISTENER_PASSED_FD;
+
+	if (fds == NULL)
 		return -1;
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");

@@ -3,6 +3,7 @@
 #ifndef KG_LISTENER_H
 #define KG_LISTENER_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 enum {
@@ -21,6 +22,14 @@ enum {
  * non-blocking: the frontend accepts until EAGAIN. Returns the fd, or
  * KG_LISTENER_ERROR or KG_LISTENER_BUSY after logging. */
 int kg_listener_open(const char *path, mode_t mode);
+
+/* systemd passes its sockets from fd 3 on. */
+#define KG_LISTENER_PASSED_FD 3
+
+/* True when systemd passed this process exactly one socket, as fd 3,
+ * which kg_listener_open will then take: start-up must keep that fd
+ * open when it closes what it inherited. */
+bool kg_listener_passed(void);
 
 /* What kg_listener_open listens on, for the log: path, or a note that the
  * socket came from systemd. */

@@ -16,6 +16,8 @@
 
 #include "broker_proc.h"
 #include "clock.h"
+#include "fds.h"
+#include "frontend_account.h"
 #include "frontend_proc.h"
 #include "listener.h"
 #include "log.h"
@@ -118,21 +120,21 @@ static unsigned int take_signals(void)
 	return got;
 }
 
-/* fork() copies every fd, CLOEXEC or not: a child closes the
- * supervisor's own and the pair's ends meant for the other role, so that
- * no socket outlives the process it belongs to. SIGHUP is ignored, so a
- * reload signal sent to every kickgated process reloads instead of
- * ending the pair. */
-static void enter_child(const char *role, const int *drop, size_t n_drop)
+/* fork() copies every fd, CLOEXEC or not: a child keeps only the fds
+ * its role needs, moved to 3 and up (SECURITY.md lists them), so that no
+ * socket outlives the process it belongs to: not the supervisor's
+ * signalfd, control sockets or syslog connection, not the ends meant for
+ * the other role. SIGHUP is ignored, so a reload signal sent to every
+ * kickgated process reloads instead of ending the pair. */
+static void enter_child(const char *role, int *keep, size_t n_keep)
 {
 	sigset_t none;
 
 	kg_log_role(role);
-	close(sig_fd);
-	if (cur.control >= 0)
-		close(cur.control);
-	for (size_t i = 0; i < n_drop; i++)
-		close(drop[i]);
+	kg_log_close();
+	if (kg_fds_keep_only(keep, n_keep) < 0)
+		_exit(1);
+	kg_log_reopen();
 	signal(SIGHUP, SIG_IGN);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -141,31 +143,32 @@ static void enter_child(const char *role, const int *drop, size_t n_drop)
 static pid_t fork_frontend(const struct kg_config *c, const int link[2],
                            const int ctl[2])
 {
+	int keep[] = {listen_fd, link[1], ctl[1]};
 	pid_t pid = fork();
 
 	if (pid != 0)
 		return pid;
-	enter_child("frontend", (const int[]){link[0], ctl[0]}, 2);
+	enter_child("frontend", keep, 3);
 	if (kg_sandbox_frontend(c->frontend_uid, c->frontend_gid) < 0)
 		_exit(1);
-	kg_frontend_run(listen_fd, link[1], ctl[1], (int)c->client_timeout_ms);
+	kg_frontend_run(keep[0], keep[1], keep[2], (int)c->client_timeout_ms);
 }
 
 /* The broker takes identities only from connections accepted on the
  * listener by a process other than frontend: it learns both here. */
 static pid_t fork_broker(const struct kg_config *c, const int link[2],
-                         const int ctl[2], pid_t frontend)
+                         pid_t frontend)
 {
+	int keep[] = {link[0]};
 	struct kg_broker_start st = {
 	        .cfg = c,
-	        .frontend_fd = link[0],
 	        .clients = {.listener = listen_name, .frontend = frontend}};
 	pid_t pid = fork();
 
 	if (pid != 0)
 		return pid;
-	enter_child("broker", (const int[]){listen_fd, link[1], ctl[0], ctl[1]},
-	            4);
+	enter_child("broker", keep, 1);
+	st.frontend_fd = keep[0];
 	kg_broker_main(&st);
 	_exit(1);
 }
@@ -187,8 +190,7 @@ static int start_pair(const struct kg_config *c, struct pair *p)
 		return -1;
 	}
 	p->frontend = fork_frontend(c, link, ctl);
-	p->broker =
-	        p->frontend > 0 ? fork_broker(c, link, ctl, p->frontend) : -1;
+	p->broker = p->frontend > 0 ? fork_broker(c, link, p->frontend) : -1;
 	err = errno;
 	close(link[0]);
 	close(link[1]);
@@ -311,7 +313,7 @@ static int load_logged(struct kg_config *next)
 	char *text = NULL, *save;
 	size_t len = 0;
 	FILE *errs = open_memstream(&text, &len);
-	int errors = kg_config_load(config_path, next, errs);
+	int errors = kg_config_load_for_daemon(config_path, next, errs);
 
 	if (errs != NULL)
 		fclose(errs);

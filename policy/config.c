@@ -19,11 +19,10 @@
 
 #define DEFAULT_LISTEN        "/run/kickgate/kickgate.sock"
 #define DEFAULT_ANVIL         "/run/dovecot/anvil"
-#define DEFAULT_FRONTEND_USER "nobody"
+#define DEFAULT_FRONTEND_USER "_kickgate"
 #define TIMEOUT_MAX           600000
 #define MAX_SESSIONS_MAX      1000000000
 #define ID_MAX                4294967294u /* (uid_t)-1 means "no id" to the kernel */
-#define ACCOUNT_MAX           255 /* user and group names given to getpwnam */
 /* Keys longer than this get no suggestion: no valid key comes close. */
 #define SUGGEST_LEN_MAX 32
 /* A suggested key is at most this many edits away, and fewer than half
@@ -52,7 +51,6 @@ struct parser {
 	uint32_t seen; /* bit i: keys[i] given in this section */
 	const char *key;
 	bool broker_seen;
-	bool frontend_set;
 	bool crlf_reported;
 	size_t anvil_line[KG_CONF_MAX_INSTANCES];
 	struct pending *pending;
@@ -234,31 +232,15 @@ static void set_broker_anvil(struct parser *p, struct kg_str v)
 	p->anvil_line[KG_INSTANCE_DEFAULT] = p->line;
 }
 
-/* The frontend handles hostile input, so it must hold no privilege. */
-static void resolve_frontend(struct parser *p, const char *user)
-{
-	const struct passwd *pw = getpwnam(user);
-
-	if (!pw) {
-		report(p, "frontend_user: unknown user '%s'", user);
-	} else if (pw->pw_uid == 0 || pw->pw_gid == 0) {
-		report(p, "frontend_user: '%s' has uid or gid 0", user);
-	} else {
-		p->cfg->frontend_uid = pw->pw_uid;
-		p->cfg->frontend_gid = pw->pw_gid;
-	}
-}
-
+/* Only the name is taken here: whether the account is fit to run the
+ * frontend depends on the running system (kg_frontend_account_check). */
 static void set_frontend_user(struct parser *p, struct kg_str v)
 {
-	char name[ACCOUNT_MAX + 1];
-
-	p->frontend_set = true;
-	if (!copy_str(v, name, sizeof(name)))
+	if (!copy_str(v, p->cfg->frontend_user, sizeof(p->cfg->frontend_user)))
 		report(p, "%s: name is longer than %d bytes", p->key,
-		       ACCOUNT_MAX);
+		       KG_CONF_ACCOUNT_MAX);
 	else
-		resolve_frontend(p, name);
+		p->cfg->frontend_line = p->line;
 }
 
 /* Only the broker's own groups, none of them root's: the group of
@@ -289,11 +271,11 @@ static void resolve_broker(struct parser *p, const char *user)
 
 static void set_broker_user(struct parser *p, struct kg_str v)
 {
-	char name[ACCOUNT_MAX + 1];
+	char name[KG_CONF_ACCOUNT_MAX + 1];
 
 	if (!copy_str(v, name, sizeof(name)))
 		report(p, "%s: name is longer than %d bytes", p->key,
-		       ACCOUNT_MAX);
+		       KG_CONF_ACCOUNT_MAX);
 	else
 		resolve_broker(p, name);
 }
@@ -400,7 +382,7 @@ static bool get_principal(struct parser *p, struct kg_str tok,
 	struct kg_str kind = {tok.s, colon ? (size_t)(colon - tok.s) : 0};
 	struct kg_str arg = {tok.s + kind.len + 1, tok.len - kind.len - 1};
 	bool numeric = str_is(kind, "uid") || str_is(kind, "gid");
-	char name[ACCOUNT_MAX + 1];
+	char name[KG_CONF_ACCOUNT_MAX + 1];
 	uint64_t id;
 
 	if (!colon ||
@@ -421,7 +403,7 @@ static bool get_principal(struct parser *p, struct kg_str tok,
 	}
 	if (arg.len == 0 || !copy_str(arg, name, sizeof(name))) {
 		report(p, "%s: '%.*s' needs a name of 1 to %d bytes", p->key,
-		       (int)tok.len, tok.s, ACCOUNT_MAX);
+		       (int)tok.len, tok.s, KG_CONF_ACCOUNT_MAX);
 		return false;
 	}
 	return lookup_account(p, out->kind, name, &out->id);
@@ -975,13 +957,6 @@ static void finish(struct parser *p)
 	for (size_t i = 0; i < p->n_pending; i++)
 		resolve_pending(p, &p->pending[i]);
 	check_anvil_paths(p);
-	p->line = 0;
-	if (!p->frontend_set)
-		resolve_frontend(p, DEFAULT_FRONTEND_USER);
-	/* The frontend handles hostile input: it must not be able to
-	 * signal or trace the broker as a process of its own uid. */
-	if (cfg->broker.uid != 0 && cfg->broker.uid == cfg->frontend_uid)
-		report(p, "broker_user and frontend_user must differ");
 	for (size_t i = 0; i < cfg->n_rules; i++)
 		cfg->root_named |= names_root(&cfg->rules[i]);
 }
@@ -1027,6 +1002,7 @@ static void parser_init(struct parser *p, const char *name,
 	strcpy(cfg->instances[0].anvil, DEFAULT_ANVIL);
 	cfg->n_instances = 1;
 	strcpy(cfg->listen, DEFAULT_LISTEN);
+	strcpy(cfg->frontend_user, DEFAULT_FRONTEND_USER);
 	cfg->listen_mode = 0666;
 	p->key = "services";
 	set_services(p, (struct kg_str){services, sizeof(services) - 1});

@@ -20,7 +20,8 @@
 #define KG_CONF_MAX_RULES     1024
 #define KG_CONF_MAX_LIST      64 /* principals, users, networks per rule */
 #define KG_CONF_MAX_SERVICES  16
-#define KG_CONF_MAX_GROUPS    64 /* supplementary groups of broker_user */
+#define KG_CONF_MAX_GROUPS    64  /* supplementary groups of broker_user */
+#define KG_CONF_ACCOUNT_MAX   255 /* user and group names given to getpwnam */
 
 /* Index of the [broker] section's anvil in kg_config.instances. */
 #define KG_INSTANCE_DEFAULT 0
@@ -70,6 +71,11 @@ struct kg_rule {
 struct kg_config {
 	char listen[KG_PATH_MAX + 1];
 	mode_t listen_mode;
+	/* frontend_user's name and its line (0: the default); its ids are
+	 * set by kg_frontend_account_check, and are 0, which the frontend's
+	 * sandbox refuses, until then. */
+	char frontend_user[KG_CONF_ACCOUNT_MAX + 1];
+	size_t frontend_line;
 	uid_t frontend_uid;
 	gid_t frontend_gid;
 	struct kg_ids broker;

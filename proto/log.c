@@ -5,13 +5,26 @@
 #include <syslog.h>
 
 static bool use_stderr = true;
+static const char *log_ident = "kickgated";
 static const char *log_role = "main";
 
 void kg_log_open(const char *ident, bool to_stderr)
 {
+	log_ident = ident;
 	use_stderr = to_stderr;
 	if (!use_stderr)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+void kg_log_close(void)
+{
+	if (!use_stderr)
+		closelog();
+}
+
+void kg_log_reopen(void)
+{
+	kg_log_open(log_ident, use_stderr);
 }
 
 void kg_log_role(const char *role)

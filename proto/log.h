@@ -8,6 +8,12 @@
 
 /* ident is the program name; to_stderr selects stderr over syslog. */
 void kg_log_open(const char *ident, bool to_stderr);
+/* A forked child closes every inherited descriptor, the syslog socket
+ * among them: kg_log_close first, so that syslog never writes to a
+ * number another descriptor has taken over, then kg_log_reopen for a
+ * connection of the child's own. */
+void kg_log_close(void);
+void kg_log_reopen(void);
 /* Prefix for every following line, e.g. "frontend" or "broker". */
 void kg_log_role(const char *role);
 

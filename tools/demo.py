@@ -2,6 +2,7 @@
 """The README's live demo: a private Dovecot, real sessions, kickgated, and
 the kickgate CLI run as a helpdesk user under a delegation rule."""
 import os
+import pwd
 import subprocess
 import sys
 import tempfile
@@ -12,6 +13,7 @@ from kgtest.env import Accounts, wait_until
 from kgtest.sessions import ImapSession, Pop3Session, open_sessions
 
 BUILD = os.environ.get("KG_BUILD_DIR", "build")
+FRONTEND_USER = "_kickgate"
 USERS = {"alice@tenant-a.example": "pw", "bob@tenant-a.example": "pw",
          "carol@tenant-b.example": "pw", "jane": "pw"}
 
@@ -24,15 +26,31 @@ def show(title, argv, **kw):
     print(f"(exit {r.returncode})")
 
 
+def ensure_frontend_user():
+    """kickgated's default frontend account, as kickgated.conf(5) says to
+    create it; it stays, as a package would leave it."""
+    try:
+        pwd.getpwnam(FRONTEND_USER)
+        return
+    except KeyError:
+        pass
+    argv = ["useradd", "--system", "--user-group", "--no-create-home",
+            "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
+            FRONTEND_USER]
+    print(f"Creating kickgated's frontend account: {' '.join(argv)}")
+    subprocess.run(argv, check=True, timeout=60)
+
+
 def config(d, sock, helpdesk):
     return (f"[broker]\nlisten = {sock}\nanvil = {d.anvil_path}\n"
-            "frontend_user = nobody\naudit = stderr\n\n"
+            f"frontend_user = {FRONTEND_USER}\naudit = stderr\n\n"
             "[rule tenant-a-helpdesk]\n"
             f"principals = group:{helpdesk}\n"
             "users = *@tenant-a.example\n")
 
 
 def main():
+    ensure_frontend_user()
     with Accounts() as acc, Dovecot(USERS) as d, \
             tempfile.TemporaryDirectory(prefix="kg-demo.") as tmp:
         os.chmod(tmp, 0o755)

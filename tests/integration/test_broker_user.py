@@ -16,7 +16,7 @@ import subprocess
 import types
 
 from kgtest.confinement import check_broker, wait_filtered
-from kgtest.daemon import Kickgated, build_dir
+from kgtest.daemon import ACCOUNT_HINT, Kickgated, build_dir
 from kgtest.dovecot import Dovecot
 from kgtest.env import Accounts
 from kgtest.runner import check, main
@@ -96,8 +96,9 @@ def case_broker_user_same_as_frontend_is_refused(st):
     res = subprocess.run([os.path.join(build_dir(), "kickgated"), "-t",
                           "-c", conf], capture_output=True, text=True,
                          timeout=CMD_TIMEOUT, check=False)
-    check(res.returncode != 0 and res.stderr ==
-          f"{conf}:0: broker_user and frontend_user must differ\n",
+    check(res.returncode == EXIT_CONFIG and res.stderr ==
+          f"{conf}:3: frontend_user: '{st.user.pw_name}' is also "
+          f"broker_user; they must differ{ACCOUNT_HINT}\n",
           f"kickgated -t: {res.returncode} {res.stderr!r}")
 
 

@@ -18,6 +18,7 @@ session, so `kickgate who` through a socket shows that a daemon answered
 on it. Nothing is kicked.
 """
 
+import collections
 import contextlib
 import os
 import re
@@ -29,7 +30,7 @@ import subprocess
 import tempfile
 
 from kgtest.daemon import _children, build_dir
-from kgtest.env import wait_until
+from kgtest.env import Accounts, wait_until
 from kgtest.fakeanvil import FakeAnvil
 from kgtest.runner import check, main
 
@@ -50,6 +51,7 @@ GOOD_CONF = """\
 [broker]
 listen = {listen}
 anvil = {anvil}
+frontend_user = {frontend}
 audit = stderr
 {extra}"""
 
@@ -80,8 +82,9 @@ BAD_ERRORS = [
 class Case:
     """A case's directory: its configuration, sockets and daemon log."""
 
-    def __init__(self, anvil, path):
-        self.anvil = anvil
+    def __init__(self, world, path):
+        self.anvil = world.anvil
+        self.frontend = world.frontend
         self.dir = path
         self.conf = os.path.join(path, "kickgated.conf")
         self.listen = os.path.join(path, "kg.sock")
@@ -95,7 +98,7 @@ class Case:
         root check."""
         with open(self.conf, "w") as f:
             f.write(template.format(listen=self.listen, anvil=self.anvil,
-                                    extra=extra))
+                                    frontend=self.frontend, extra=extra))
         os.chmod(self.conf, 0o644)
         return self.conf
 
@@ -104,19 +107,25 @@ class Case:
             return f.read()
 
 
+World = collections.namedtuple("World", "anvil frontend")
+
+
 @contextlib.contextmanager
 def setup():
+    """The fake anvil and a frontend account that all cases share: one
+    daemon runs at a time, or a second one next to the first, whose
+    frontend kickgated counts as its own."""
     with tempfile.TemporaryDirectory(prefix="kgs", dir="/tmp") as tmp, \
-            FakeAnvil(tmp, "fake", DUMP) as fake:
-        yield fake.path
+            FakeAnvil(tmp, "fake", DUMP) as fake, Accounts() as acc:
+        yield World(fake.path, acc.user("fe").pw_name)
 
 
 def with_dir(func):
     """Runs func(case) in a fresh world-traversable directory."""
-    def case(anvil):
+    def case(world):
         with tempfile.TemporaryDirectory(prefix="kgs", dir="/tmp") as path:
             os.chmod(path, 0o755)
-            func(Case(anvil, path))
+            func(Case(world, path))
 
     return case
 

@@ -33,7 +33,7 @@ import time
 from kgtest import synthetic
 from kgtest.daemon import Kickgated, _children, build_dir
 from kgtest.dovecot import Dovecot
-from kgtest.env import stop_process, wait_until
+from kgtest.env import Accounts, stop_process, wait_until
 from kgtest.fakeanvil import FakeAnvil
 from kgtest.runner import check, main
 from kgtest.sessions import ImapSession, wait_registered
@@ -287,13 +287,16 @@ def kill_case(victim, survivor, line):
 
 @contextlib.contextmanager
 def bare_daemon(dovecot, **popen):
-    """kickgated -F started directly, its stdio as popen gives it."""
-    with tempfile.TemporaryDirectory(prefix="kgf", dir="/tmp") as tmp:
+    """kickgated -F started directly, its stdio as popen gives it, with a
+    frontend account of its own."""
+    with tempfile.TemporaryDirectory(prefix="kgf", dir="/tmp") as tmp, \
+            Accounts() as acc:
         os.chmod(tmp, 0o755)
         sock = os.path.join(tmp, "kg.sock")
         conf = os.path.join(tmp, "kickgated.conf")
         with open(conf, "w") as f:
             f.write(f"[broker]\nlisten = {sock}\nanvil = {dovecot.anvil_path}"
+                    f"\nfrontend_user = {acc.user('fe').pw_name}"
                     f"\naudit = stderr\n")
         proc = subprocess.Popen([os.path.join(build_dir(), "kickgated"), "-F",
                                  "-c", conf], stdin=subprocess.DEVNULL,

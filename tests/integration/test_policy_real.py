@@ -589,13 +589,17 @@ def host_dev_log():
 @contextlib.contextmanager
 def namespaced_kickgated(st, sock):
     """A SyslogKickgated like st.kg (same Dovecot, same helpdesk rule),
-    started in private_dev_log(sock)."""
+    started in private_dev_log(sock). Its frontend account is made
+    before, so that useradd's own syslog lines stay out of sock."""
     host = host_dev_log()
     work = tempfile.mkdtemp(prefix="kgn", dir="/tmp")
+    acc = env.Accounts()
     try:
-        kg = SyslogKickgated({"anvil": st.dovecot.anvil_path}, rules={
-            "helpdesk-a": {"principals": f"gid:{st.helper.groups[0]}",
-                           "users": TENANT_A}})
+        rules = {"helpdesk-a": {"principals": f"gid:{st.helper.groups[0]}",
+                                "users": TENANT_A}}
+        kg = SyslogKickgated({"anvil": st.dovecot.anvil_path,
+                              "frontend_user": acc.user("fe").pw_name},
+                             rules=rules)
         with private_dev_log(work, sock):
             kg.start()
         try:
@@ -604,6 +608,7 @@ def namespaced_kickgated(st, sock):
             kg.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        acc.close()
         check(host_dev_log() == host, "the host's /dev/log changed")
 
 

@@ -21,7 +21,8 @@ import subprocess
 import tempfile
 import types
 
-from kgtest.daemon import Kickgated, _children, _wait_pidfd, build_dir
+from kgtest.daemon import (ACCOUNT_HINT, Kickgated, _children, _wait_pidfd,
+                           build_dir)
 from kgtest.dovecot import Dovecot
 from kgtest.env import Accounts, wait_until
 from kgtest.fakeanvil import FakeAnvil
@@ -318,6 +319,12 @@ CASES = [
      broken_case(lambda t: t.replace("[broker]\n", "[broker]\nbogus = 1\n",
                                      1), 0o600, 2,
                  "unknown key 'bogus' in [broker]")),
+    ("frontend_user nobody is refused and the old rules stay",
+     broken_case(lambda t: re.sub(r"^frontend_user = .*$",
+                                  "frontend_user = nobody", t, flags=re.M),
+                 0o600, 5,
+                 "frontend_user: 'nobody' is the nobody account, shared by "
+                 "other daemons and by unmapped ids" + ACCOUNT_HINT)),
     ("a file writable by others is refused and the old rules stay",
      broken_case(lambda t: t, 0o666, 0,
                  "file is writable by group or others (mode 0666)")),

@@ -76,8 +76,9 @@ static void test_empty_file_gives_defaults(void **state)
 	parse_ok("", &cfg);
 	assert_string_equal(cfg.listen, "/run/kickgate/kickgate.sock");
 	assert_int_equal(cfg.listen_mode, 0666);
-	assert_int_equal(cfg.frontend_uid, 65534);
-	assert_int_equal(cfg.frontend_gid, 65534);
+	assert_string_equal(cfg.frontend_user, "_kickgate");
+	assert_int_equal(cfg.frontend_line, 0);
+	assert_int_equal(cfg.frontend_uid, 0);
 	assert_int_equal(cfg.broker.uid, 0);
 	assert_int_equal(cfg.broker.n_groups, 0);
 	assert_int_equal(cfg.n_services, 4);
@@ -115,8 +116,8 @@ static void test_broker_keys_are_parsed(void **state)
 	assert_string_equal(cfg.listen, "/run/kg/s.sock");
 	assert_int_equal(cfg.listen_mode, 0660);
 	assert_string_equal(cfg.instances[0].anvil, "/run/dovecot-a/anvil");
-	assert_int_equal(cfg.frontend_uid, 1);
-	assert_int_equal(cfg.frontend_gid, 1);
+	assert_string_equal(cfg.frontend_user, "daemon");
+	assert_int_equal(cfg.frontend_line, 5);
 	/* Debian's bin: uid 2, gid 2, no other group. */
 	assert_int_equal(cfg.broker.uid, 2);
 	assert_int_equal(cfg.broker.gid, 2);
@@ -429,14 +430,8 @@ static const struct error_case error_cases[] = {
          "t.conf:2: services: more than 16 entries\n"},
         {"bad audit", "[broker]\naudit = file\n",
          "t.conf:2: audit: 'file' is not syslog or stderr\n"},
-        {"unknown frontend user", "[broker]\nfrontend_user = kg-no-such-user\n",
-         "t.conf:2: frontend_user: unknown user 'kg-no-such-user'\n"},
-        {"root frontend user", "[broker]\nfrontend_user = root\n",
-         "t.conf:2: frontend_user: 'root' has uid or gid 0\n"},
         {"unknown broker user", "[broker]\nbroker_user = kg-no-such-user\n",
          "t.conf:2: broker_user: unknown user 'kg-no-such-user'\n"},
-        {"broker user is the frontend user", "[broker]\nbroker_user = nobody\n",
-         "t.conf:0: broker_user and frontend_user must differ\n"},
         {"control byte", "[broker]\x01\n",
          "t.conf:1: control byte 0x01 in column 9\n"},
         {"DOS line ending", "[broker]\r\n",

@@ -10,6 +10,11 @@ and after each reload (reload() sends SIGHUP and waits for the outcome).
 Leaving the with block stops them all (SIGTERM, then SIGKILL after a
 while) and removes the directory.
 
+Unless the [broker] settings name a frontend_user, each daemon gets a
+dedicated frontend account of its own (an Accounts user, removed again on
+stop), as kickgated refuses nobody and any account other processes run
+as.
+
 The directory is world-traversable and the socket keeps the daemon's
 default mode, so callers with other uids (run(..., uid=...)) can connect;
 whether they get anything is the policy's business.
@@ -25,7 +30,7 @@ import signal
 import subprocess
 import tempfile
 
-from kgtest.env import Service, stop_process, wait_until
+from kgtest.env import Accounts, Service, stop_process, wait_until
 
 BUILD_DIR_ENV = "KG_BUILD_DIR"
 START_TIMEOUT = 15
@@ -39,6 +44,11 @@ AUDIT_PREFIX = "kickgated: audit: "
 PAIR_RE = re.compile(r"^kickgated\[supervisor\]: (?:listening on|reloaded) "
                      r".*, frontend pid (\d+), broker pid (\d+)$",
                      re.MULTILINE)
+# How kickgated's refusal of a frontend_user ends.
+ACCOUNT_HINT = ("; create a dedicated account: adduser --system --group "
+                "--no-create-home _kickgate (or useradd --system "
+                "--user-group --no-create-home --shell /usr/sbin/nologin "
+                "_kickgate)")
 # A SIGHUP that left the running pair in place.
 REFUSED_RE = re.compile(r"^kickgated\[supervisor\]: reload (?:refused|failed)",
                         re.MULTILINE)
@@ -117,10 +127,13 @@ class Kickgated(Service):
     broker: [broker] keys (listen and audit are set here); instances:
     {name: anvil path}; rules: {name: {key: value}}, written in order.
     Values may be strings, numbers, booleans or lists (joined by spaces).
+    pass_fds: descriptors of this process that kickgated inherits.
     """
 
-    def __init__(self, broker=None, instances=None, rules=None):
+    def __init__(self, broker=None, instances=None, rules=None,
+                 pass_fds=()):
         self.broker = dict(broker or {})
+        self.pass_fds = tuple(pass_fds)
         self.instances = dict(instances or {})
         self.rules = dict(rules or {})
         for key in ("listen", "audit"):
@@ -128,6 +141,8 @@ class Kickgated(Service):
                 raise ValueError(f"[broker] {key} is set by Kickgated")
         self.dir = None
         self._proc = None
+        self._accounts = None
+        self.frontend_account = None  # pwd entry of the account made here
         # Every pair process seen, held until stop(): no pid among them
         # can be reused meanwhile.
         self._pidfds = {}
@@ -154,14 +169,23 @@ class Kickgated(Service):
             os.chmod(self.dir, 0o755)
             if len(self.sock) > SUN_PATH_MAX:
                 raise DaemonError(f"temp dir path too long: {self.dir}")
+            self._make_frontend_account()
             self._write_conf()
             self._launch()
         except BaseException:
             self.stop()
             raise
 
+    def _make_frontend_account(self):
+        if "frontend_user" in self.broker:
+            return
+        self._accounts = Accounts()
+        self.frontend_account = self._accounts.user("fe")
+
     def config_text(self):
         broker = {"listen": self.sock, "audit": "stderr", **self.broker}
+        if self.frontend_account and "frontend_user" not in broker:
+            broker["frontend_user"] = self.frontend_account.pw_name
         text = _section("broker", broker)
         for name, anvil in self.instances.items():
             text += _section(f"instance {name}", {"anvil": anvil})
@@ -195,7 +219,8 @@ class Kickgated(Service):
                 self.conf_path]
         with open(self.log_path, "w") as log:
             self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                          stdout=log, stderr=log)
+                                          stdout=log, stderr=log,
+                                          pass_fds=self.pass_fds)
         listening = wait_until(lambda: self._proc.poll() is not None
                                or (self._pairs_logged() and
                                    os.path.exists(self.sock)),
@@ -253,6 +278,10 @@ class Kickgated(Service):
             if self.dir:
                 shutil.rmtree(self.dir, ignore_errors=True)
                 self.dir = None
+            if self._accounts:
+                self._accounts.close()
+                self._accounts = None
+                self.frontend_account = None
 
     def _stop_processes(self):
         if self._proc is not None:
