@@ -36,35 +36,6 @@ static void set_send_timeout(int fd, unsigned int ms)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
-void kg_job_refuse(struct kg_job *job, uint8_t status, const char *outcome,
-                   const char *text)
-{
-	struct kg_reply_end end = {.status = status};
-
-	kg_end_set_error(&end, text);
-	kg_job_finish(job, &end, outcome);
-}
-
-void kg_job_dump_error(struct kg_job *job, const char *err)
-{
-	if (err[0] != '\0')
-		kg_job_refuse(job, KG_EXIT_UNAVAILABLE, "error", err);
-	else
-		kg_job_refuse(job, KG_EXIT_SOFTWARE, "error", "out of memory");
-}
-
-void kg_job_finish(struct kg_job *job, struct kg_reply_end *end,
-                   const char *outcome)
-{
-	end->malformed = (uint32_t)job->parser->malformed;
-	if (kg_rw_end(job->w, end) < 0)
-		kg_log_err("client pid %d went away before the reply ended",
-		           (int)job->audit.pid);
-	job->audit.outcome = outcome;
-	job->audit.status = end->status;
-	kg_audit_write(&job->audit);
-}
-
 /* -a names an instance by its anvil path or by its name; without it the
  * request is for the default instance. */
 static bool resolve_instance(struct kg_job *job)
@@ -92,64 +63,115 @@ static bool resolve_instance(struct kg_job *job)
 	return false;
 }
 
-static bool authorize(struct kg_job *job)
+/* The instance asked for, and whether the rule that decides for the
+ * caller there allows them at all. */
+static bool may_use_instance(struct kg_job *job)
 {
-	const struct kg_request *r = &job->req;
-
 	if (!resolve_instance(job))
 		return false;
-	job->audit.instance = job->cfg->instances[job->instance].name;
+	job->instance_name = job->cfg->instances[job->instance].name;
 	kg_policy_decide(job->cfg, &job->caller, job->instance, &job->dec);
-	job->audit.rule = job->dec.rule;
-	if (!job->dec.allowed) {
-		kg_job_refuse(
-		        job, KG_EXIT_NOPERM, "denied",
-		        "permission denied: no rule allows this caller on "
-		        "this instance");
-		return false;
-	}
-	if (r->op == KG_OP_WHO && !job->dec.may_who) {
-		kg_job_refuse(
-		        job, KG_EXIT_NOPERM, "denied",
-		        "permission denied: listing sessions is not allowed");
-		return false;
-	}
-	if ((r->flags & KG_REQ_FORCE) && !job->dec.may_force) {
-		kg_job_refuse(job, KG_EXIT_NOPERM, "denied",
-		              "permission denied: -f is not allowed");
-		return false;
-	}
-	return true;
+	if (job->dec.allowed)
+		return true;
+	kg_job_refuse(job, KG_EXIT_NOPERM, "denied",
+	              "permission denied: no rule allows this caller on "
+	              "this instance");
+	return false;
 }
 
-static void serve_who(struct kg_job *job)
+static bool may_who(struct kg_job *job)
 {
-	struct kg_who *who = kg_who_new(&job->req, &job->dec.scope);
-	struct kg_who_result res;
-	struct kg_reply_end end = {.status = KG_EXIT_OK};
-	struct kg_who_row row;
-	char err[KG_ERRTEXT_MAX + 1];
+	if (!may_use_instance(job))
+		return false;
+	if (job->dec.may_who)
+		return true;
+	kg_job_refuse(job, KG_EXIT_NOPERM, "denied",
+	              "permission denied: listing sessions is not allowed");
+	return false;
+}
 
-	if (who == NULL) {
-		kg_job_dump_error(job, "");
-		return;
-	}
-	if (kg_broker_dump(job, kg_who_add, who, err, sizeof(err)) < 0 ||
-	    kg_who_finish(who, &res) < 0) {
-		kg_job_dump_error(job, err);
-		kg_who_free(who);
-		return;
-	}
-	for (size_t i = 0; i < res.n_rows; i++) {
+static bool may_kick(struct kg_job *job)
+{
+	if (!may_use_instance(job))
+		return false;
+	if (!(job->req.flags & KG_REQ_FORCE) || job->dec.may_force)
+		return true;
+	kg_job_refuse(job, KG_EXIT_NOPERM, "denied",
+	              "permission denied: -f is not allowed");
+	return false;
+}
+
+static void *who_new(const struct kg_job *job)
+{
+	return kg_who_new(&job->req, &job->dec.scope);
+}
+
+static int who_finish(void *who, void *res)
+{
+	return kg_who_finish(who, res);
+}
+
+static void who_reply(struct kg_job *job, void *who, void *res)
+{
+	const struct kg_who_result *wr = res;
+	struct kg_who_row row;
+
+	for (size_t i = 0; i < wr->n_rows; i++) {
 		kg_who_row(who, i, &row);
 		if (kg_rw_who(job->w, &row) < 0)
 			break;
 	}
-	end.conns = res.conns;
-	end.pids = res.pids;
-	job->audit.conns = res.conns;
-	kg_job_finish(job, &end, "listed");
+	job->result.outcome = "listed";
+	job->result.end.conns = wr->conns;
+	job->result.end.pids = wr->pids;
+	kg_job_finish(job);
+}
+
+static void who_free(void *who)
+{
 	kg_who_free(who);
+}
+
+static void serve_who(struct kg_job *job)
+{
+	static const struct kg_dump_op op = {.create = who_new,
+	                                     .add = kg_who_add,
+	                                     .finish = who_finish,
+	                                     .reply = who_reply,
+	                                     .free = who_free};
+	struct kg_who_result res;
+
+	kg_job_serve_dump(job, &op, &res);
+}
+
+/* The broker's operations. check answers (refuses) a request the caller
+ * may not make and returns false; serve answers the rest. */
+static const struct operation {
+	uint8_t op;
+	bool (*check)(struct kg_job *job);
+	void (*serve)(struct kg_job *job);
+} operations[] = {
+        {KG_OP_KICK, may_kick, kg_kick_serve},
+        {KG_OP_WHO, may_who, serve_who},
+        /* Names no instance: the handler asks the policy about each. */
+        {KG_OP_INSTANCES, NULL, kg_instances_serve},
+};
+
+static void dispatch(struct kg_job *job)
+{
+	for (size_t i = 0; i < sizeof(operations) / sizeof(operations[0]);
+	     i++) {
+		const struct operation *o = &operations[i];
+
+		if (o->op != job->req.op)
+			continue;
+		if (o->check == NULL || o->check(job))
+			o->serve(job);
+		return;
+	}
+	/* The decoder admits only the operations above; a privileged
+	 * process still answers rather than trusts that. */
+	kg_job_refuse(job, KG_EXIT_USAGE, "malformed", "malformed request");
 }
 
 /* The frontend hands over only sockets it accepted on the listener: one
@@ -178,7 +200,6 @@ void kg_broker_serve(const struct kg_broker_start *st, int client_fd,
 	job.cfg = cfg;
 	job.fd = client_fd;
 	job.instance = KG_INSTANCE_DEFAULT;
-	job.audit.outcome = "error";
 	job.parser = &parser;
 	job.w = &writer;
 	kg_dump_init(&parser);
@@ -196,8 +217,7 @@ void kg_broker_serve(const struct kg_broker_start *st, int client_fd,
 	                                .gid = peer.gid,
 	                                .groups = peer.groups,
 	                                .n_groups = peer.n_groups};
-	job.audit.uid = peer.uid;
-	job.audit.pid = peer.pid;
+	job.client_pid = peer.pid;
 	set_send_timeout(client_fd, cfg->client_timeout_ms);
 	/* The frontend validated this already; the broker trusts it no more
 	 * than a client. */
@@ -206,59 +226,13 @@ void kg_broker_serve(const struct kg_broker_start *st, int client_fd,
 		              "malformed request");
 		return;
 	}
-	job.audit.req = &job.req;
+	job.decoded = true;
 	status = kg_request_normalize(&job.req, &why);
 	if (status != KG_EXIT_OK) {
 		kg_job_refuse(&job, (uint8_t)status, "malformed", why);
 		return;
 	}
-	if (job.req.op == KG_OP_INSTANCES) {
-		kg_instances_serve(&job);
-		return;
-	}
-	if (!authorize(&job))
-		return;
-	if (job.req.op == KG_OP_WHO)
-		serve_who(&job);
-	else
-		kg_kick_serve(&job);
-}
-
-/* The caller can do nothing about an anvil the daemon cannot open, so
- * the text says whose the problem is, and what its administrator should
- * check. err holds the system's reason on entry. */
-static void unreachable_text(const struct kg_job *job, char *err, size_t errlen)
-{
-	const struct kg_instance *in = &job->cfg->instances[job->instance];
-	char why[KG_ERRTEXT_MAX + 1];
-
-	snprintf(why, sizeof(why), "%s", err);
-	snprintf(err, errlen,
-	         "kickgated cannot reach Dovecot's anvil at %s for instance "
-	         "%s: %s; is Dovecot running? does the broker's account have "
-	         "the anvil socket's group?",
-	         in->anvil, in->name, why);
-}
-
-int kg_broker_dump(struct kg_job *job, kg_conn_fn fn, void *ctx, char *err,
-                   size_t errlen)
-{
-	const char *path = job->cfg->instances[job->instance].anvil;
-	enum kg_anvil_status st;
-
-	err[0] = '\0';
-	st = kg_anvil_dump(path, (int)job->cfg->anvil_timeout_ms, fn, ctx,
-	                   job->parser, &job->anvil, err, errlen);
-	if (st == KG_ANVIL_STOPPED)
-		err[0] = '\0'; /* the consumer ran out of memory */
-	if (st == KG_ANVIL_UNREACHABLE)
-		unreachable_text(job, err, errlen);
-	if (job->parser->malformed > 0)
-		kg_log_err(
-		        "anvil %s: %llu malformed line(s) skipped, first: %s",
-		        path, (unsigned long long)job->parser->malformed,
-		        kg_line_strerror(job->parser->first_err));
-	return st == KG_ANVIL_OK ? 0 : -1;
+	dispatch(&job);
 }
 
 /* Receives one message and the client fd it carries. Returns the fd, -1

@@ -2,8 +2,6 @@
 
 #include <string.h>
 
-#include "reply_send.h"
-
 /* The same decision a who or kick on that instance would get, so the
  * list never offers an instance a request would then be refused. */
 static bool may_use(const struct kg_job *job, size_t i)
@@ -16,7 +14,6 @@ static bool may_use(const struct kg_job *job, size_t i)
 
 void kg_instances_serve(struct kg_job *job)
 {
-	struct kg_reply_end end = {.status = KG_EXIT_OK};
 	size_t listed = 0;
 
 	for (size_t i = 0; i < job->cfg->n_instances; i++) {
@@ -41,5 +38,6 @@ void kg_instances_serve(struct kg_job *job)
 		        "any instance");
 		return;
 	}
-	kg_job_finish(job, &end, "listed");
+	job->result.outcome = "listed";
+	kg_job_finish(job);
 }

@@ -8,7 +8,6 @@
 
 #include <cmocka.h>
 
-#include <fcntl.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,39 +82,6 @@ static void receive(int rx, char *buf)
 	buf[n > 0 ? n : 0] = '\0';
 }
 
-struct capture {
-	int saved;
-	int rd;
-};
-
-static struct capture capture_stderr(void)
-{
-	struct capture c;
-	int p[2];
-
-	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-	c.saved = dup(STDERR_FILENO);
-	assert_true(c.saved >= 0);
-	assert_true(dup2(p[1], STDERR_FILENO) >= 0);
-	close(p[1]);
-	c.rd = p[0];
-	return c;
-}
-
-/* Restores stderr and returns what was written to it meanwhile. */
-static void captured(struct capture c, char *buf)
-{
-	size_t len = 0;
-	ssize_t n;
-
-	assert_true(dup2(c.saved, STDERR_FILENO) >= 0);
-	close(c.saved);
-	while ((n = read(c.rd, buf + len, BUF_SIZE - 1 - len)) > 0)
-		len += (size_t)n;
-	buf[len] = '\0';
-	close(c.rd);
-}
-
 /* A uid that no account of this host has. */
 static uid_t unknown_uid(void)
 {
@@ -153,13 +119,13 @@ static void test_datagram_is_authpriv_notice_with_header(void **state)
 	struct fixture *f = *state;
 	struct kg_request req = tu_request(KG_OP_WHO, NULL, NULL, 0);
 	struct kg_audit_rec rec = denied_rec(&req);
-	struct capture cap = capture_stderr();
+	struct tu_capture cap = tu_capture_stderr();
 	char buf[BUF_SIZE], err[BUF_SIZE], tag[64];
 	const char *t;
 	int n;
 
 	kg_audit_write(&rec);
-	captured(cap, err);
+	tu_captured(cap, err, BUF_SIZE);
 	receive(f->rx, buf);
 	assert_string_equal(err, "");
 	/* <PRI>: LOG_AUTHPRIV (10 << 3) | LOG_NOTICE (5). */
@@ -383,10 +349,10 @@ static void test_long_lists_are_cut(void **state)
 
 static void write_captured(const struct kg_audit_rec *rec, char *err)
 {
-	struct capture cap = capture_stderr();
+	struct tu_capture cap = tu_capture_stderr();
 
 	kg_audit_write(rec);
-	captured(cap, err);
+	tu_captured(cap, err, BUF_SIZE);
 }
 
 static void check_stderr_line(const char *err)

@@ -7,7 +7,9 @@
 
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "netparse.h"
 
@@ -63,4 +65,31 @@ struct kg_conn tu_conn(uint32_t pid, const char *service, const char *user,
 	        .user = user,
 	        .user_len = strlen(user),
 	};
+}
+
+struct tu_capture tu_capture_stderr(void)
+{
+	struct tu_capture c;
+	int p[2];
+
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	c.saved = dup(STDERR_FILENO);
+	assert_true(c.saved >= 0);
+	assert_true(dup2(p[1], STDERR_FILENO) >= 0);
+	close(p[1]);
+	c.rd = p[0];
+	return c;
+}
+
+void tu_captured(struct tu_capture c, char *buf, size_t cap)
+{
+	size_t len = 0;
+	ssize_t n;
+
+	assert_true(dup2(c.saved, STDERR_FILENO) >= 0);
+	close(c.saved);
+	while ((n = read(c.rd, buf + len, cap - 1 - len)) > 0)
+		len += (size_t)n;
+	buf[len] = '\0';
+	close(c.rd);
 }

@@ -3,6 +3,7 @@
 #ifndef KG_TESTUTIL_H
 #define KG_TESTUTIL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "anvil_dump.h"
@@ -26,5 +27,18 @@ struct kg_request tu_request(uint8_t op, const char *glob, const char *net,
  * copied; addr is as for tu_addr. */
 struct kg_conn tu_conn(uint32_t pid, const char *service, const char *user,
                        const char *addr, uint32_t refcount);
+
+/* Standard error, redirected into a pipe until tu_captured. */
+struct tu_capture {
+	int saved;
+	int rd;
+};
+
+/* What is written to stderr from now on is kept (up to a pipe's worth)
+ * instead of shown. */
+struct tu_capture tu_capture_stderr(void);
+/* Restores stderr and copies what was written meanwhile to buf, cut to
+ * cap - 1 bytes and NUL-terminated. */
+void tu_captured(struct tu_capture c, char *buf, size_t cap);
 
 #endif

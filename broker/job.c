@@ -1,0 +1,127 @@
+#include "job.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "anvil_client.h"
+#include "audit.h"
+#include "log.h"
+#include "reply_send.h"
+
+/* Records first, in the order the client prints them, then the end. */
+static int send_result(struct kg_reply_writer *w, const struct kg_result *r)
+{
+	for (size_t i = 0; i < r->n_kicked; i++)
+		kg_rw_user(w, KG_REC_KICKED, r->kicked[i].s, r->kicked[i].len);
+	for (size_t i = 0; i < r->n_warn; i++)
+		kg_rw_user(w, KG_REC_WARN, r->warn[i].s, r->warn[i].len);
+	for (size_t i = 0; i < r->n_pids; i++)
+		kg_rw_pid(w, r->pids[i]);
+	for (size_t i = 0; i < r->n_refused; i++)
+		kg_rw_refused(w, r->refused[i].pid, r->refused[i].reason);
+	/* A writer that failed once fails every later call, this one too. */
+	return kg_rw_end(w, &r->end);
+}
+
+static void audit_result(const struct kg_job *job)
+{
+	const struct kg_result *r = &job->result;
+	struct kg_audit_rec rec = {
+	        .uid = job->caller.uid,
+	        .pid = job->client_pid,
+	        .rule = job->dec.rule,
+	        .instance = job->instance_name,
+	        .req = job->decoded ? &job->req : NULL,
+	        .outcome = r->outcome,
+	        .status = r->end.status,
+	        .conns = r->end.conns,
+	        .outside = r->outside,
+	        .pids = r->pids,
+	        .n_pids = r->n_pids,
+	        .users = r->kicked,
+	        .n_users = r->n_kicked,
+	};
+
+	kg_audit_write(&rec);
+}
+
+void kg_job_finish(struct kg_job *job)
+{
+	job->result.end.malformed = (uint32_t)job->parser->malformed;
+	if (send_result(job->w, &job->result) < 0)
+		kg_log_err("client pid %d went away before the reply ended",
+		           (int)job->client_pid);
+	audit_result(job);
+}
+
+void kg_job_refuse(struct kg_job *job, uint8_t status, const char *outcome,
+                   const char *text)
+{
+	job->result = (struct kg_result){.outcome = outcome,
+	                                 .end = {.status = status}};
+	kg_end_set_error(&job->result.end, text);
+	kg_job_finish(job);
+}
+
+void kg_job_dump_error(struct kg_job *job, const char *err)
+{
+	if (err[0] != '\0')
+		kg_job_refuse(job, KG_EXIT_UNAVAILABLE, "error", err);
+	else
+		kg_job_refuse(job, KG_EXIT_SOFTWARE, "error", "out of memory");
+}
+
+/* The caller can do nothing about an anvil the daemon cannot open, so
+ * the text says whose the problem is, and what its administrator should
+ * check. err holds the system's reason on entry. */
+static void unreachable_text(const struct kg_job *job, char *err, size_t errlen)
+{
+	const struct kg_instance *in = &job->cfg->instances[job->instance];
+	char why[KG_ERRTEXT_MAX + 1];
+
+	snprintf(why, sizeof(why), "%s", err);
+	snprintf(err, errlen,
+	         "kickgated cannot reach Dovecot's anvil at %s for instance "
+	         "%s: %s; is Dovecot running? does the broker's account have "
+	         "the anvil socket's group?",
+	         in->anvil, in->name, why);
+}
+
+int kg_job_dump(struct kg_job *job, kg_conn_fn fn, void *ctx, char *err,
+                size_t errlen)
+{
+	const char *path = job->cfg->instances[job->instance].anvil;
+	enum kg_anvil_status st;
+
+	err[0] = '\0';
+	st = kg_anvil_dump(path, (int)job->cfg->anvil_timeout_ms, fn, ctx,
+	                   job->parser, &job->anvil, err, errlen);
+	if (st == KG_ANVIL_STOPPED)
+		err[0] = '\0'; /* the consumer ran out of memory */
+	if (st == KG_ANVIL_UNREACHABLE)
+		unreachable_text(job, err, errlen);
+	if (job->parser->malformed > 0)
+		kg_log_err(
+		        "anvil %s: %llu malformed line(s) skipped, first: %s",
+		        path, (unsigned long long)job->parser->malformed,
+		        kg_line_strerror(job->parser->first_err));
+	return st == KG_ANVIL_OK ? 0 : -1;
+}
+
+void kg_job_serve_dump(struct kg_job *job, const struct kg_dump_op *op,
+                       void *res)
+{
+	void *c = op->create(job);
+	char err[KG_ERRTEXT_MAX + 1];
+
+	if (c == NULL) {
+		kg_job_dump_error(job, "");
+		return;
+	}
+	if (kg_job_dump(job, op->add, c, err, sizeof(err)) < 0 ||
+	    op->finish(c, res) < 0)
+		kg_job_dump_error(job, err);
+	else
+		op->reply(job, c, res);
+	op->free(c);
+}

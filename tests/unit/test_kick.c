@@ -1,0 +1,385 @@
+/* A kick's reply and its audit line, from a finished plan, with stand-ins
+ * for the steps that act on the system: the reply the client receives and
+ * the audit line must name the same pids, users and counts, also when a
+ * step fails after the signals went out or the client stops reading. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "audit.h"
+#include "kick.h"
+#include "testutil.h"
+
+#define BUF_SIZE 16384
+#define MAX_PKTS 8
+
+/* The processes the stand-in verifier signalled, and the pid it calls
+ * gone (0: none). */
+static struct {
+	uint32_t pids[8];
+	size_t n;
+	uint32_t gone;
+} signals;
+
+/* The packets the client received; emits from fail_from on fail. */
+static struct {
+	uint8_t pkt[MAX_PKTS][KG_PKT_MAX];
+	size_t len[MAX_PKTS];
+	size_t n;
+	size_t fail_from;
+} client;
+
+static int master_found(pid_t anvil, pid_t *master, char *err, size_t errlen)
+{
+	(void)anvil;
+	(void)err;
+	(void)errlen;
+	*master = 1;
+	return 0;
+}
+
+static int verify_recording(const struct kg_verify_cfg *cfg, pid_t pid)
+{
+	if ((uint32_t)pid == signals.gone)
+		return KG_REFUSE_GONE;
+	if (!cfg->dry_run)
+		signals.pids[signals.n++] = (uint32_t)pid;
+	return 0;
+}
+
+static int narrow_out_of_memory(struct kg_plan *p, const uint32_t *pids,
+                                size_t n, struct kg_plan_result *out)
+{
+	(void)p;
+	(void)pids;
+	(void)n;
+	(void)out;
+	return -1;
+}
+
+static const struct kg_kick_ops ops_ok = {
+        .find_master = master_found,
+        .verify_signal = verify_recording,
+        .narrow = kg_plan_restrict,
+};
+
+static const struct kg_kick_ops ops_oom = {
+        .find_master = master_found,
+        .verify_signal = verify_recording,
+        .narrow = narrow_out_of_memory,
+};
+
+static int client_emit(void *ctx, const uint8_t *pkt, size_t len)
+{
+	(void)ctx;
+	if (client.n >= client.fail_from || client.n >= MAX_PKTS)
+		return -1;
+	memcpy(client.pkt[client.n], pkt, len);
+	client.len[client.n++] = len;
+	return 0;
+}
+
+/* What the client read, as the audit line would spell it. */
+struct seen {
+	char pids[256];
+	char users[256];
+	size_t n_pids, n_users, n_refused;
+	bool ended;
+	struct kg_reply_end end;
+};
+
+static void append(char *list, const char *item, size_t len)
+{
+	size_t at = strlen(list);
+
+	snprintf(list + at, 256 - at, "%s%.*s", at ? "," : "", (int)len, item);
+}
+
+static int on_user(void *ctx, enum kg_rec_type type, const char *name,
+                   size_t len)
+{
+	struct seen *s = ctx;
+
+	assert_int_equal(type, KG_REC_KICKED);
+	append(s->users, name, len);
+	s->n_users++;
+	return 0;
+}
+
+static int on_pid(void *ctx, uint32_t pid)
+{
+	struct seen *s = ctx;
+	char text[16];
+
+	snprintf(text, sizeof(text), "%u", pid);
+	append(s->pids, text, strlen(text));
+	s->n_pids++;
+	return 0;
+}
+
+static int on_refused(void *ctx, uint32_t pid, uint8_t reason)
+{
+	struct seen *s = ctx;
+
+	assert_int_equal(pid, signals.gone);
+	assert_int_equal(reason, KG_REFUSE_GONE);
+	s->n_refused++;
+	return 0;
+}
+
+static int on_end(void *ctx, const struct kg_reply_end *end)
+{
+	struct seen *s = ctx;
+
+	s->end = *end;
+	s->ended = true;
+	return 0;
+}
+
+static struct seen decode_reply(void)
+{
+	static const struct kg_reply_handler h = {.user = on_user,
+	                                          .pid = on_pid,
+	                                          .refused = on_refused,
+	                                          .end = on_end};
+	struct seen s = {0};
+
+	for (size_t i = 0; i < client.n; i++) {
+		bool is_end;
+		int cb;
+
+		assert_int_equal(kg_reply_decode(client.pkt[i], client.len[i],
+		                                 &h, &s, &is_end, &cb),
+		                 KG_WIRE_OK);
+	}
+	return s;
+}
+
+/* The value of " name=" in the audit line, up to the next space. */
+static void field(const char *line, const char *name, char *out, size_t cap)
+{
+	char key[32];
+	const char *p;
+	size_t len;
+
+	snprintf(key, sizeof(key), " %s=", name);
+	p = strstr(line, key);
+	assert_non_null(p);
+	p += strlen(key);
+	len = strcspn(p, " \n");
+	assert_true(len < cap);
+	memcpy(out, p, len);
+	out[len] = '\0';
+}
+
+static void assert_field(const char *line, const char *name, const char *want)
+{
+	char got[256];
+
+	field(line, name, got, sizeof(got));
+	assert_string_equal(got, want);
+}
+
+static void assert_count(const char *line, const char *name, size_t want)
+{
+	char text[32];
+
+	snprintf(text, sizeof(text), "%zu", want);
+	assert_field(line, name, text);
+}
+
+/* pids 101, 102 and 103, one user each, all matched by the glob. */
+static struct kg_plan *plan_three(const struct kg_request *req,
+                                  struct kg_plan_result *res)
+{
+	struct kg_plan *plan = kg_plan_new(req, &tu_scope_all);
+	const char *users[] = {"u1", "u2", "u3"};
+
+	assert_non_null(plan);
+	for (uint32_t i = 0; i < 3; i++) {
+		struct kg_conn c = tu_conn(101 + i, "imap", users[i], NULL, 1);
+
+		assert_int_equal(kg_plan_add(plan, &c), 0);
+	}
+	assert_int_equal(kg_plan_finish(plan, res), 0);
+	assert_int_equal(res->verdict, KG_PLAN_KICK);
+	return plan;
+}
+
+/* Runs a kick of "u*" with flags through ops, with pid 102 gone, and
+ * returns what stderr showed: the audit line and any log lines. */
+static void kick(uint8_t flags, const struct kg_kick_ops *ops, size_t fail_from,
+                 char *err)
+{
+	static struct kg_instance inst = {.name = "default",
+	                                  .anvil = "/run/test/anvil"};
+	static struct kg_config cfg = {.services = {"imap"},
+	                               .n_services = 1,
+	                               .instances = &inst,
+	                               .n_instances = 1};
+	static struct kg_dump_parser parser;
+	static struct kg_reply_writer w;
+	static struct kg_job job;
+	struct kg_plan_result res;
+	struct kg_plan *plan;
+	struct tu_capture cap;
+
+	memset(&signals, 0, sizeof(signals));
+	signals.gone = 102;
+	memset(&client, 0, sizeof(client));
+	client.fail_from = fail_from;
+	job = (struct kg_job){.cfg = &cfg,
+	                      .client_pid = 4242,
+	                      .caller = {.uid = 4000},
+	                      .decoded = true,
+	                      .req = tu_request(KG_OP_KICK, "u*", NULL, flags),
+	                      .instance_name = inst.name,
+	                      .dec = {.allowed = true,
+	                              .rule = "helpdesk",
+	                              .scope = tu_scope_all},
+	                      .parser = &parser,
+	                      .w = &w};
+	kg_dump_init(&parser);
+	kg_rw_init(&w, client_emit, NULL);
+	plan = plan_three(&job.req, &res);
+	kg_audit_open(NULL);
+	cap = tu_capture_stderr();
+	kg_kick_answer(&job, ops, plan, &res);
+	tu_captured(cap, err, BUF_SIZE);
+	kg_plan_free(plan);
+}
+
+/* The audit line in what stderr showed. */
+static const char *audit_line(const char *err)
+{
+	const char *line = strstr(err, "audit: ");
+
+	assert_non_null(line);
+	assert_null(strstr(line + 1, "audit: "));
+	return line;
+}
+
+static void test_reply_and_audit_agree(void **state)
+{
+	char err[BUF_SIZE];
+	const char *line;
+	struct seen s;
+
+	(void)state;
+	kick(0, &ops_ok, MAX_PKTS, err);
+	s = decode_reply();
+	line = audit_line(err);
+	assert_true(s.ended);
+	assert_int_equal(signals.n, 2);
+	assert_string_equal(s.pids, "101,103");
+	assert_string_equal(s.users, "u1,u3");
+	assert_int_equal(s.n_refused, 1);
+	assert_int_equal(s.end.status, KG_EXIT_OK);
+	assert_int_equal(s.end.conns, 2);
+	assert_int_equal(s.end.pids, 2);
+	assert_field(line, "outcome", "kicked");
+	assert_count(line, "status", s.end.status);
+	assert_count(line, "conns", s.end.conns);
+	assert_count(line, "npids", s.n_pids);
+	assert_count(line, "nusers", s.n_users);
+	assert_field(line, "pids", s.pids);
+	assert_field(line, "users", s.users);
+}
+
+/* Narrowing the users to the processes signalled runs out of memory
+ * after the signals went out: the reply still lists the pids signalled,
+ * with an error, and the audit line names the same pids. */
+static void test_out_of_memory_after_signals(void **state)
+{
+	char err[BUF_SIZE];
+	const char *line;
+	struct seen s;
+
+	(void)state;
+	kick(0, &ops_oom, MAX_PKTS, err);
+	s = decode_reply();
+	line = audit_line(err);
+	assert_int_equal(signals.n, 2);
+	assert_string_equal(s.pids, "101,103");
+	assert_int_equal(s.n_users, 0);
+	assert_int_equal(s.end.status, KG_EXIT_SOFTWARE);
+	assert_int_equal(s.end.pids, 2);
+	assert_int_equal(s.end.conns, 0);
+	assert_string_equal(s.end.error,
+	                    "out of memory after signalling 2 process(es): "
+	                    "their users and connections could not be "
+	                    "counted");
+	assert_field(line, "outcome", "error");
+	assert_count(line, "status", s.end.status);
+	assert_count(line, "conns", s.end.conns);
+	assert_count(line, "npids", s.n_pids);
+	assert_count(line, "nusers", 0);
+	assert_field(line, "pids", s.pids);
+	assert_field(line, "users", "");
+}
+
+/* The same in a dry run: nothing was signalled, and the error says the
+ * pids listed were only checked. */
+static void test_out_of_memory_after_dry_run_checks(void **state)
+{
+	char err[BUF_SIZE];
+	const char *line;
+	struct seen s;
+
+	(void)state;
+	kick(KG_REQ_DRY_RUN, &ops_oom, MAX_PKTS, err);
+	s = decode_reply();
+	line = audit_line(err);
+	assert_int_equal(signals.n, 0);
+	assert_string_equal(s.pids, "101,103");
+	assert_true(s.end.flags & KG_END_DRY_RUN);
+	assert_int_equal(s.end.status, KG_EXIT_SOFTWARE);
+	assert_non_null(strstr(s.end.error, "after checking 2 process(es)"));
+	assert_field(line, "outcome", "error");
+	assert_count(line, "status", s.end.status);
+	assert_field(line, "pids", s.pids);
+}
+
+/* The client stops reading before the end packet: what it did receive
+ * agrees with the audit line, which is written whole all the same. */
+static void test_reply_failure_still_audits_the_signals(void **state)
+{
+	char err[BUF_SIZE];
+	const char *line;
+	struct seen s;
+
+	(void)state;
+	kick(0, &ops_ok, 1, err);
+	s = decode_reply();
+	line = audit_line(err);
+	assert_false(s.ended);
+	assert_int_equal(signals.n, 2);
+	assert_string_equal(s.pids, "101,103");
+	assert_string_equal(s.users, "u1,u3");
+	assert_non_null(strstr(err, "client pid 4242 went away before the "
+	                            "reply ended"));
+	assert_field(line, "outcome", "kicked");
+	assert_count(line, "status", KG_EXIT_OK);
+	assert_count(line, "npids", s.n_pids);
+	assert_count(line, "nusers", s.n_users);
+	assert_field(line, "pids", s.pids);
+	assert_field(line, "users", s.users);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_reply_and_audit_agree),
+	        cmocka_unit_test(test_out_of_memory_after_signals),
+	        cmocka_unit_test(test_out_of_memory_after_dry_run_checks),
+	        cmocka_unit_test(test_reply_failure_still_audits_the_signals),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
