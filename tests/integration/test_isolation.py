@@ -23,6 +23,7 @@ import subprocess
 import tempfile
 import types
 
+from kgtest.confinement import wait_filtered
 from kgtest.daemon import ACCOUNT_HINT, Kickgated, build_dir
 from kgtest.env import Accounts, wait_until
 from kgtest.fakeanvil import FakeAnvil
@@ -88,6 +89,8 @@ def case_only_documented_descriptors(st):
             with Kickgated(st.broker,
                            pass_fds=(read_end, leak.fileno())) as kg:
                 pids = kg.pids()
+                # A role's descriptors are final once it is sandboxed.
+                wait_filtered(pids.values())
                 tables = {"supervisor": fd_table(kg.supervisor),
                           **{r: fd_table(p) for r, p in pids.items()}}
                 for role, table in tables.items():

@@ -633,6 +633,7 @@ def case_syslog_lines_reach_authpriv(st):
     try:
         with namespaced_kickgated(st, catcher.path) as kg:
             broker = kg.pids()["broker"]
+            confinement.wait_filtered([broker])
             problems = confinement.check_broker(broker)
             check(not problems, f"broker not confined: {problems}")
             audited = Audited(kg, catcher.audit_lines)
