@@ -6,7 +6,7 @@
 #include <stdarg.h>
 #include <string.h>
 
-#include "cli_print.h"
+#include "cli_escape.h"
 #include "globparse.h"
 #include "kg_config.h"
 #include "netparse.h"
@@ -88,11 +88,15 @@ static int parse_command(const char *cmd, struct kg_cli *cli, char *msg)
 	return 0;
 }
 
+/* The user glob's \xNN escapes are undone first, so that a name as the
+ * text output shows it, pasted back, selects that name. Only here: the
+ * daemon takes the glob's bytes as they are. arg is at most
+ * KG_CLI_ARG_MAX bytes (check_lengths), and unescaping never lengthens. */
 static int add_glob(struct kg_request *req, const char *arg, char *msg)
 {
-	char q[QUOTE_CAP];
+	char q[QUOTE_CAP], raw[KG_CLI_ARG_MAX];
 	enum kg_glob_err e;
-	size_t len;
+	size_t len, at;
 
 	if (req->glob_len > 0)
 		return fail(msg, KG_EXIT_USAGE,
@@ -100,12 +104,23 @@ static int add_glob(struct kg_request *req, const char *arg, char *msg)
 		            "second user mask (quote a name that contains "
 		            "spaces)",
 		            quote(q, arg));
-	e = kg_glob_normalize(arg, strlen(arg), req->glob, &len);
+	if (!kg_cli_unescape(raw, &len, arg, strlen(arg), &at))
+		return fail(msg, KG_EXIT_DATAERR,
+		            "invalid user glob '%s': the backslash at byte %zu "
+		            "does not start an escape \\xNN (a backslash is "
+		            "written \\x5c)",
+		            quote(q, arg), at + 1);
+	e = kg_glob_normalize(raw, len, req->glob, &len);
 	if (e == KG_GLOB_EMPTY)
 		return fail(msg, KG_EXIT_USAGE, "the user glob is empty");
 	if (e != KG_GLOB_OK)
-		return fail(msg, KG_EXIT_DATAERR, "invalid user glob '%s': %s",
-		            quote(q, arg), kg_glob_strerror(e));
+		return fail(msg, KG_EXIT_DATAERR,
+		            "invalid user glob '%s': %s%s", quote(q, arg),
+		            kg_glob_strerror(e),
+		            e == KG_GLOB_BAD_BYTE
+		                    ? ", which a glob cannot hold (? matches "
+		                      "any one byte)"
+		                    : "");
 	req->glob_len = (uint8_t)len;
 	return 0;
 }

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <wchar.h>
 
-#include "text.h"
+#include "cli_escape.h"
 
 /* The most one held list may grow to. The broker is trusted, but the CLI
  * bounds what it keeps all the same. */
@@ -22,8 +22,6 @@
 #define REFUSED_SIZE 5
 /* The printer's own output buffer for who text. */
 #define OUT_CHUNK 8192
-
-static const char hexdigits[] = "0123456789abcdef";
 
 /* Longest decimal of a uint64_t, with its NUL. */
 #define DEC_MAX 21
@@ -52,136 +50,25 @@ static const char *plural(uint64_t n, const char *one, const char *many)
 	return n == 1 ? one : many;
 }
 
-/* ------------------------------------------------------------ escaping */
-
-/* U+0080..U+009F: valid UTF-8, but terminals may act on them. */
-static bool is_c1(const unsigned char *s, size_t len)
+/* A name as "key":text and, when the text cannot carry it exactly (it is
+ * not valid UTF-8), its bytes in hexadecimal as "key_hex". */
+static void json_name(FILE *f, const char *key, const char *s, size_t len)
 {
-	return len >= 2 && s[0] == 0xc2 && s[1] >= 0x80 && s[1] < 0xa0;
-}
-
-/* The invisible characters that reorder or break text on screen: ALM
- * (U+061C), LRM and RLM (U+200E, U+200F), the line and paragraph
- * separators (U+2028, U+2029), the embeddings and overrides (U+202A to
- * U+202E) and the isolates (U+2066 to U+2069). A name holding one could
- * show another name, or make the line around it read backwards. */
-static bool is_layout_control(const unsigned char *s, size_t len)
-{
-	if (len >= 2 && s[0] == 0xd8 && s[1] == 0x9c)
-		return true;
-	if (len < 3 || s[0] != 0xe2)
-		return false;
-	if (s[1] == 0x80)
-		return s[2] == 0x8e || s[2] == 0x8f ||
-		       (s[2] >= 0xa8 && s[2] <= 0xae);
-	return s[1] == 0x81 && s[2] >= 0xa6 && s[2] <= 0xa9;
-}
-
-/* Length of the printable character at s[0..len), 0 when the bytes there
- * are no valid UTF-8 character, a control or a layout control. */
-static size_t printable_len(const unsigned char *s, size_t len)
-{
-	size_t n = 2;
-
-	if (s[0] < 0x80)
-		n = 1;
-	else if (s[0] >= 0xf0)
-		n = 4;
-	else if (s[0] >= 0xe0)
-		n = 3;
-	if (n > len || is_c1(s, len) || is_layout_control(s, len) ||
-	    !kg_text_ok((const char *)s, n))
-		return 0;
-	return n;
-}
-
-/* How many bytes from s on are printable ASCII that stands for itself:
- * most names are nothing else, and a run of them is copied at once. */
-static size_t plain_ascii_run(const unsigned char *s, size_t len,
-                              unsigned flags)
-{
-	unsigned char first = flags & KG_ESC_SPACE ? '!' : ' ';
-	size_t i = 0;
-
-	while (i < len && s[i] >= first && s[i] < 0x7f && s[i] != '\\')
-		i++;
-	return i;
-}
-
-size_t kg_cli_escape(char *out, size_t cap, const char *s, size_t len,
-                     unsigned flags)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	size_t o = 0, i = 0;
-
-	while (i < len) {
-		size_t run = plain_ascii_run(u + i, len - i, flags);
-		size_t n = run;
-		bool plain = true;
-		size_t need;
-
-		if (run == 0) {
-			n = printable_len(u + i, len - i);
-			plain = n > 0 && u[i] != '\\' &&
-			        !(u[i] == ' ' && (flags & KG_ESC_SPACE));
-		}
-		need = plain ? n : KG_ESC_RATIO;
-		/* A run is cut to the room left; one byte stays for the NUL. */
-		if (run > cap - o - 1)
-			n = need = cap - o - 1;
-		else if (cap - o <= need)
-			break;
-		if (plain) {
-			memcpy(out + o, s + i, n);
-		} else {
-			n = 1;
-			out[o] = '\\';
-			out[o + 1] = 'x';
-			out[o + 2] = hexdigits[u[i] >> 4];
-			out[o + 3] = hexdigits[u[i] & 0xf];
-		}
-		o += need;
-		i += n;
-		if (n < run)
-			break;
+	fprintf(f, "\"%s\":", key);
+	kg_json_str(f, s, len);
+	if (!kg_json_exact(s, len)) {
+		fprintf(f, ",\"%s_hex\":", key);
+		kg_json_hex(f, s, len);
 	}
-	out[o] = '\0';
-	return o;
 }
 
-/* A JSON string. Control characters become \u00NN; a byte that is not
- * part of valid UTF-8 becomes \u00NN of its own value, so every name
- * yields valid JSON. */
-static void json_str(FILE *f, const char *s, size_t len)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	size_t i = 0;
-
-	fputc('"', f);
-	while (i < len) {
-		size_t n = printable_len(u + i, len - i);
-
-		if (n == 0) {
-			bool c1 = is_c1(u + i, len - i);
-
-			fprintf(f, "\\u%04x", c1 ? u[i + 1] : u[i]);
-			i += c1 ? 2 : 1;
-			continue;
-		}
-		if (u[i] == '"' || u[i] == '\\')
-			fputc('\\', f);
-		fwrite(s + i, 1, n, f);
-		i += n;
-	}
-	fputc('"', f);
-}
-
+/* A JSON string, or null for an empty one. */
 static void json_str_or_null(FILE *f, const char *s, size_t len)
 {
 	if (len == 0)
 		fputs("null", f);
 	else
-		json_str(f, s, len);
+		kg_json_str(f, s, len);
 }
 
 /* ------------------------------------------------------- held buffers */
@@ -796,18 +683,42 @@ static void force_denied_detail(struct kg_printer *p)
 	fputc('\n', p->err);
 }
 
-static void names_json(FILE *f, const char *key, const struct hold *h)
+static bool names_exact(const struct hold *h)
+{
+	const char *name;
+	size_t len, off = 0;
+
+	while (next_name(h, &off, &name, &len))
+		if (!kg_json_exact(name, len))
+			return false;
+	return true;
+}
+
+/* The held names as a JSON array under key, as text or, with hex, as
+ * their bytes in hexadecimal. */
+static void names_array(FILE *f, const char *key, const struct hold *h,
+                        bool hex)
 {
 	const char *name, *sep = "";
 	size_t len, off = 0;
 
-	fprintf(f, ",\"%s\":[", key);
+	fprintf(f, ",\"%s%s\":[", key, hex ? "_hex" : "");
 	while (next_name(h, &off, &name, &len)) {
 		fputs(sep, f);
 		sep = ",";
-		json_str(f, name, len);
+		(hex ? kg_json_hex : kg_json_str)(f, name, len);
 	}
 	fputc(']', f);
+}
+
+/* Names that are all valid UTF-8 are carried by the text array alone;
+ * otherwise a parallel array under key_hex holds every name's exact
+ * bytes, so that valid names stay simple and none is ever lost. */
+static void names_json(FILE *f, const char *key, const struct hold *h)
+{
+	names_array(f, key, h, false);
+	if (!names_exact(h))
+		names_array(f, key, h, true);
 }
 
 static void kick_json(struct kg_printer *p, const struct summary *s)
@@ -963,10 +874,10 @@ static void who_json_row(struct kg_printer *p, const struct kg_who_row *row)
 	char ip[KG_NET_STRLEN];
 
 	json_row_open(p);
-	fputs("{\"user\":", f);
-	json_str(f, row->user, row->user_len);
-	fputs(",\"service\":", f);
-	json_str(f, row->service, row->service_len);
+	fputc('{', f);
+	json_name(f, "user", row->user, row->user_len);
+	fputc(',', f);
+	json_name(f, "service", row->service, row->service_len);
 	kg_addr_format(&row->addr, ip);
 	fprintf(f, ",\"pid\":%" PRIu32 ",\"ip\":", row->pid);
 	json_str_or_null(f, ip, strlen(ip));
@@ -1013,9 +924,9 @@ static void instance_json_row(struct kg_printer *p,
 {
 	json_row_open(p);
 	fputs("{\"name\":", p->out);
-	json_str(p->out, row->name, row->name_len);
+	kg_json_str(p->out, row->name, row->name_len);
 	fputs(",\"anvil\":", p->out);
-	json_str(p->out, row->path, row->path_len);
+	kg_json_str(p->out, row->path, row->path_len);
 	fputc('}', p->out);
 }
 

@@ -1,5 +1,5 @@
 /* The kickgate CLI's output: reply packets to doveadm-style text or JSON,
- * and the escaping that keeps hostile user names from forging output. */
+ * names escaped (cli_escape.h) so that hostile ones cannot forge it. */
 #ifndef KG_CLI_PRINT_H
 #define KG_CLI_PRINT_H
 
@@ -9,20 +9,6 @@
 #include <stdio.h>
 
 #include "wire.h"
-
-/* Escaping for text output. A byte that is a control byte (C0, DEL, or
- * part of a C1 control character), a backslash, or not part of valid
- * UTF-8 becomes "\xNN"; with KG_ESC_SPACE a space does too, so that a
- * name in a space-separated list stays one item. */
-enum kg_esc_flag { KG_ESC_SPACE = 1 << 0 };
-/* Longest escaped form of one input byte. */
-#define KG_ESC_RATIO 4
-
-/* Writes the escaped form of s[0..len) NUL-terminated to out and returns
- * its length. With cap < KG_ESC_RATIO * len + 1 the output stops at the
- * last whole escape that fits. cap must be at least 1. */
-size_t kg_cli_escape(char *out, size_t cap, const char *s, size_t len,
-                     unsigned flags);
 
 struct kg_printer;
 

@@ -8,17 +8,19 @@ static bool is_control(unsigned char c)
 	return c < 0x20 || c == 0x7f;
 }
 
-/* Length of the well-formed sequence at p[0..avail), 0 when there is none.
- * The second byte's range depends on the lead byte (Unicode Table 3-7):
+/* The second byte's range depends on the lead byte (Unicode Table 3-7):
  * that one check rules out overlongs, surrogates and code points past
  * U+10FFFF. */
-static size_t seq_len(const unsigned char *p, size_t avail)
+size_t kg_utf8_char(const char *s, size_t avail, uint32_t *cp)
 {
+	const unsigned char *p = (const unsigned char *)s;
 	unsigned char lo = 0x80, hi = 0xbf;
 	size_t n;
 
-	if (p[0] < 0x80)
-		return is_control(p[0]) ? 0 : 1;
+	if (p[0] < 0x80) {
+		*cp = p[0];
+		return 1;
+	}
 	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
 		n = 2;
 	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
@@ -34,9 +36,11 @@ static size_t seq_len(const unsigned char *p, size_t avail)
 	}
 	if (avail < n || p[1] < lo || p[1] > hi)
 		return 0;
-	for (size_t i = 2; i < n; i++) {
+	*cp = p[0] & (0xff >> (n + 1));
+	for (size_t i = 1; i < n; i++) {
 		if (p[i] < 0x80 || p[i] > 0xbf)
 			return 0;
+		*cp = (*cp << 6) | (p[i] & 0x3f);
 	}
 	return n;
 }
@@ -47,9 +51,10 @@ bool kg_text_ok(const char *s, size_t len)
 	size_t i = 0;
 
 	while (i < len) {
-		size_t n = seq_len(p + i, len - i);
+		uint32_t cp;
+		size_t n = kg_utf8_char(s + i, len - i, &cp);
 
-		if (n == 0)
+		if (n == 0 || (n == 1 && is_control(p[i])))
 			return false;
 		i += n;
 	}

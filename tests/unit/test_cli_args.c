@@ -52,6 +52,13 @@ static char max_arg[KG_CLI_ARG_MAX + 1];  /* 4096 x 'c' */
 static char long_anvil[KG_PATH_MAX + 2];  /* "/" + 107 x 'd' */
 static char long_socket[KG_PATH_MAX + 2]; /* 108 x 'e' */
 static char max_socket[KG_PATH_MAX + 1];  /* "/" + 106 x 'f' */
+/* A glob's length limit applies once escapes are undone: "\xc3\xa9" (é)
+ * 127 times is 254 bytes, 128 times 256 bytes. */
+#define ESC_E_ACUTE "\\xc3\\xa9"
+#define ESC_LEN     (sizeof(ESC_E_ACUTE) - 1)
+static char esc_glob[127 * ESC_LEN + 1];
+static char esc_glob_long[128 * ESC_LEN + 1];
+static char esc_glob_want[127 * 2 + 1];
 
 static int make_strings(void **state)
 {
@@ -64,6 +71,12 @@ static int make_strings(void **state)
 	memset(long_socket, 'e', KG_PATH_MAX + 1);
 	max_socket[0] = '/';
 	memset(max_socket + 1, 'f', KG_PATH_MAX - 1);
+	for (size_t i = 0; i < 128; i++) {
+		memcpy(esc_glob_long + i * ESC_LEN, ESC_E_ACUTE, ESC_LEN);
+		if (i < 127)
+			memcpy(esc_glob_want + 2 * i, "\xc3\xa9", 2);
+	}
+	memcpy(esc_glob, esc_glob_long, 127 * ESC_LEN);
 	return 0;
 }
 
@@ -141,14 +154,45 @@ static const struct bad_case bad_cases[] = {
         {{"kick", "a\tb", NULL},
          65,
          "invalid user glob 'a\\x09b': contains a control byte or invalid "
-         "UTF-8"},
+         "UTF-8, which a glob cannot hold (? matches any one byte)"},
         {{"kick", "\xff", NULL},
          65,
-         "invalid user glob '\\xff': contains a control byte or invalid UTF-8"},
+         "invalid user glob '\\xff': contains a control byte or invalid "
+         "UTF-8, which a glob cannot hold (? matches any one byte)"},
         {{"kick", "-u", "x\x1b[2J", NULL},
          65,
          "invalid user glob 'x\\x1b[2J': contains a control byte or invalid "
-         "UTF-8"},
+         "UTF-8, which a glob cannot hold (? matches any one byte)"},
+        /* An escape stands for its byte, which must be one a glob can
+         * hold; a backslash starts an escape or is an error. */
+        {{"kick", "a\\x09b", NULL},
+         65,
+         "invalid user glob 'a\\x5cx09b': contains a control byte or "
+         "invalid UTF-8, which a glob cannot hold (? matches any one byte)"},
+        {{"kick", "-u", "\\x00", NULL},
+         65,
+         "invalid user glob '\\x5cx00': contains a control byte or invalid "
+         "UTF-8, which a glob cannot hold (? matches any one byte)"},
+        {{"kick", "\\xe2\\x80", NULL},
+         65,
+         "invalid user glob '\\x5cxe2\\x5cx80': contains a control byte or "
+         "invalid UTF-8, which a glob cannot hold (? matches any one byte)"},
+        {{"kick", "dom\\user", NULL},
+         65,
+         "invalid user glob 'dom\\x5cuser': the backslash at byte 4 does not "
+         "start an escape \\xNN (a backslash is written \\x5c)"},
+        {{"who", "ab\\x4", NULL},
+         65,
+         "invalid user glob 'ab\\x5cx4': the backslash at byte 3 does not "
+         "start an escape \\xNN (a backslash is written \\x5c)"},
+        {{"who", "\\X41", NULL},
+         65,
+         "invalid user glob '\\x5cX41': the backslash at byte 1 does not "
+         "start an escape \\xNN (a backslash is written \\x5c)"},
+        {{"who", "a\\xg1", NULL},
+         65,
+         "invalid user glob 'a\\x5cxg1': the backslash at byte 2 does not "
+         "start an escape \\xNN (a backslash is written \\x5c)"},
         {{"kick", "", NULL}, 64, "the user glob is empty"},
         {{"kick", "-u", "", NULL}, 64, "the user glob is empty"},
         {{"kick", "alice", "bob", NULL},
@@ -281,6 +325,7 @@ static const struct bad_case long_cases[] = {
         {{"kick", "-a", long_anvil, "alice", NULL}, 64, NULL},
         {{"kick", "-S", long_socket, "alice", NULL}, 64, NULL},
         {{"kick", max_arg, NULL}, 65, NULL},
+        {{"kick", esc_glob_long, NULL}, 65, NULL},
 };
 
 static void test_overlong_arguments_are_rejected(void **state)
@@ -435,6 +480,20 @@ static const struct good_case good_cases[] = {
         {.args = {"kick", "--help", NULL},
          .action = KG_CLI_HELP,
          .op = KG_OP_KICK},
+        /* Text output pasted back: each \xNN is the byte it shows. */
+        {.args = {"kick", "a\\xe2\\x80\\x8b1@Tenant-A.example", NULL},
+         .op = KG_OP_KICK,
+         .glob = "a\xe2\x80\x8b"
+                 "1@tenant-a.example"},
+        {.args = {"who", "-u", "back\\x5cslash", NULL},
+         .op = KG_OP_WHO,
+         .glob = "back\\slash"},
+        {.args = {"kick", "\\x4A\\x2a\\x2A", NULL},
+         .op = KG_OP_KICK,
+         .glob = "j*"},
+        {.args = {"kick", esc_glob, NULL},
+         .op = KG_OP_KICK,
+         .glob = esc_glob_want},
         {.args = {"--version", NULL}, .action = KG_CLI_VERSION},
         {.args = {"-V", NULL}, .action = KG_CLI_VERSION},
         {.args = {"help", NULL}, .action = KG_CLI_HELP},

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../reference/json_reference.h"
+#include "cli_escape.h"
 #include "cli_print.h"
 #include "text.h"
 
@@ -111,6 +113,16 @@ static void end(struct run *r, uint8_t status, uint8_t flags, uint32_t conns,
 	assert_int_equal(kg_rw_end(&r->w, &e), 0);
 }
 
+/* The one JSON document out holds, which a strict parser accepts. */
+static struct json *json_whole(const char *out)
+{
+	struct json *doc = json_parse(out, strlen(out));
+
+	if (doc == NULL)
+		fail_msg("not one JSON document: %s", out);
+	return doc;
+}
+
 /* Decodes and prints every packet, as the CLI does, padded as for a
  * terminal with pad. Returns the last callback result. */
 static int print_to(struct run *r, uint8_t op, uint8_t flags, bool json,
@@ -141,6 +153,8 @@ static int print_to(struct run *r, uint8_t op, uint8_t flags, bool json,
 	kg_printer_free(p);
 	assert_int_equal(fclose(out), 0);
 	assert_int_equal(fclose(err), 0);
+	if (json)
+		json_free(json_whole(r->out));
 	return cb;
 }
 
@@ -768,11 +782,142 @@ static void test_hostile_names_are_valid_json(void **state)
 	add_users(r, KG_REC_KICKED, hostile);
 	end(r, 0, 0, 9, 1, 0, "");
 	print(r, KG_OP_KICK, 0, true);
-	assert_non_null(strstr(r->out,
-	                       "\"kicked\":[\"a\\u0009b\",\"new\\u000aline\","
-	                       "\"sp ace\",\"\\u00ff\",\"back\\\\slash\","
-	                       "\"j\xc3\xbcrgen\",\"\\u009b2J\",\"quo\\\"te\","
-	                       "\"\\u00e2\\u0082\"],"));
+	/* Invalid bytes are U+FFFD in the text, and the parallel array
+	 * holds every name's exact bytes. */
+	assert_non_null(strstr(
+	        r->out, "\"kicked\":[\"a\\u0009b\",\"new\\u000aline\","
+	                "\"sp ace\",\"\\ufffd\",\"back\\\\slash\","
+	                "\"j\xc3\xbcrgen\",\"\\u009b2J\",\"quo\\\"te\","
+	                "\"\\ufffd\\ufffd\"],"
+	                "\"kicked_hex\":[\"610962\",\"6e65770a6c696e65\","
+	                "\"737020616365\",\"ff\",\"6261636b5c736c617368\","
+	                "\"6ac3bc7267656e\",\"c29b324a\",\"71756f227465\","
+	                "\"e282\"],\"pids\":"));
+	run_free(r);
+}
+
+/* Valid UTF-8 is carried exactly: shown characters as they are, hidden
+ * ones as \u escapes of their code points (a surrogate pair past
+ * U+FFFF), and no _hex array. */
+static void test_json_carries_exact_names(void **state)
+{
+	static const char *const names[] = {
+	        "a\xe2\x80\xae"
+	        "b", /* U+202E */
+	        "a\xe2\x80\x8b"
+	        "1@tenant-a.example",             /* U+200B */
+	        "\xef\xbb\xbfx\xc2\xad",          /* U+FEFF, U+00AD */
+	        "\xf3\xa0\x81\x81",               /* U+E0041, a tag */
+	        "\xe2\x80\xa9\x7f",               /* U+2029, DEL */
+	        "j\xc3\xbcrgen \xf0\x9f\x98\x80", /* shown as is */
+	        NULL,
+	};
+	struct run *r = run_new();
+
+	(void)state;
+	add_users(r, KG_REC_KICKED, names);
+	end(r, 0, 0, 6, 1, 0, "");
+	print(r, KG_OP_KICK, 0, true);
+	assert_non_null(strstr(
+	        r->out, "\"kicked\":[\"a\\u202eb\","
+	                "\"a\\u200b1@tenant-a.example\","
+	                "\"\\ufeffx\\u00ad\",\"\\udb40\\udc41\","
+	                "\"\\u2029\\u007f\","
+	                "\"j\xc3\xbcrgen \xf0\x9f\x98\x80\"],\"pids\":"));
+	run_free(r);
+}
+
+/* The parser the JSON output is checked with takes RFC 8259 and nothing
+ * else, and decodes strings to their bytes. */
+static void test_json_reference_is_strict(void **state)
+{
+	static const char *const good[] = {
+	        "{}",
+	        " [1, -0.5e+3, true, false, null] ",
+	        "\"\\u00e9\\/\"",
+	        "{\"a\":{\"b\":[]},\"c\":\"\xf0\x9f\x98\x80\"}",
+	};
+	static const char *const bad[] = {
+	        "",
+	        "{} {}",
+	        "[1,]",
+	        "{\"a\":1,}",
+	        "{\"a\":1,\"a\":2}",
+	        "01",
+	        "1.",
+	        "+1",
+	        "'a'",
+	        "\"a\tb\"",
+	        "\"\\x41\"",
+	        "\"\\ud800\"",
+	        "\"\\udc00\\ud800\"",
+	        "\"\xff\"",
+	        "\"\xed\xa0\x80\"",
+	        "\"a",
+	        "nul",
+	        "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+	        "[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+	        "]]]]]]]]]]",
+	};
+	struct json *v;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		json_free(json_whole(good[i]));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		v = json_parse(bad[i], strlen(bad[i]));
+		if (v != NULL)
+			fail_msg("accepted: %s", bad[i]);
+	}
+	v = json_whole("\"a\\ud83d\\ude00\\u0000\"");
+	assert_int_equal(v->len, 6);
+	assert_memory_equal(v->str, "a\xf0\x9f\x98\x80\0", 6);
+	json_free(v);
+}
+
+/* A who row's user and service get a _hex field of their own, only when
+ * they are not valid UTF-8. */
+static void test_who_json_adds_hex_only_when_needed(void **state)
+{
+	struct run *r = run_new();
+
+	(void)state;
+	add_who(r, "ok\xe2\x81\xa0", "imap", 7, 1, NULL);
+	add_who(r, "bad\xff", "im\xc0p", 8, 1, NULL);
+	end(r, 0, 0, 2, 2, 0, "");
+	print(r, KG_OP_WHO, KG_REQ_SEPARATE, true);
+	assert_string_equal(
+	        r->out,
+	        "{\"sessions\":[\n"
+	        "{\"user\":\"ok\\u2060\",\"service\":\"imap\",\"pid\":7,"
+	        "\"ip\":null,\"connections\":1},\n"
+	        "{\"user\":\"bad\\ufffd\",\"user_hex\":\"626164ff\","
+	        "\"service\":\"im\\ufffdp\",\"service_hex\":\"696dc070\","
+	        "\"pid\":8,\"ip\":null,\"connections\":1}\n"
+	        "],\"status\":0,\"malformed_anvil_lines\":0,\"error\":null}\n");
+	run_free(r);
+}
+
+/* A format character is invisible: unescaped, "a<U+200B>1" would print
+ * as "a1" does. */
+static void test_format_characters_are_escaped_in_text(void **state)
+{
+	static const char *const names[] = {
+	        "a\xe2\x80\x8b"
+	        "1@tenant-a.example",
+	        "a1@tenant-a.example",
+	        NULL,
+	};
+	struct run *r = run_new();
+
+	(void)state;
+	add_users(r, KG_REC_KICKED, names);
+	end(r, 0, 0, 2, 1, 0, "");
+	print(r, KG_OP_KICK, 0, false);
+	assert_string_equal(r->out,
+	                    "kicked connections from the following users:\n"
+	                    "a\\xe2\\x80\\x8b1@tenant-a.example "
+	                    "a1@tenant-a.example\n");
 	run_free(r);
 }
 
@@ -939,8 +1084,39 @@ static void test_escape_table(void **state)
 	        {"\xe2\x80\xad", 3, 0, "\\xe2\\x80\\xad"}, /* LRO */
 	        {"\xe2\x80\xa8", 3, 0, "\\xe2\\x80\\xa8"}, /* LS */
 	        {"\xe2\x80\xa7", 3, 0, "\xe2\x80\xa7"},    /* U+2027 stays */
-	        {"\xe2\x81\xaa", 3, 0, "\xe2\x81\xaa"},    /* U+206A stays */
-	        {"\xe2\x80\x8d", 3, 0, "\xe2\x80\x8d"},    /* ZWJ stays */
+	        {"\xe2\x80\xa9", 3, 0, "\\xe2\\x80\\xa9"}, /* PS */
+	        /* Every format character (Cf): each range's ends, and the
+	         * characters just outside them. */
+	        {"\xc2\xac\xc2\xad\xc2\xae", 6, 0,
+	         "\xc2\xac\\xc2\\xad\xc2\xae"}, /* U+00AD */
+	        {"\xd8\x80\xd8\x85\xd8\x86", 6, 0,
+	         "\\xd8\\x80\\xd8\\x85\xd8\x86"}, /* U+0600..U+0605 */
+	        {"\xdb\x9d\xdc\x8f", 4, 0, "\\xdb\\x9d\\xdc\\x8f"},
+	        {"\xe0\xa2\x90\xe0\xa2\x91\xe0\xa2\x92", 9, 0,
+	         "\\xe0\\xa2\\x90\\xe0\\xa2\\x91\xe0\xa2\x92"},
+	        {"\xe0\xa3\xa2\xe1\xa0\x8e", 6, 0,
+	         "\\xe0\\xa3\\xa2\\xe1\\xa0\\x8e"}, /* U+08E2, U+180E */
+	        {"\xe2\x80\x8a\xe2\x80\x8b", 6, 0,
+	         "\xe2\x80\x8a\\xe2\\x80\\x8b"},           /* U+200B ZWSP */
+	        {"\xe2\x80\x8d", 3, 0, "\\xe2\\x80\\x8d"}, /* ZWJ */
+	        {"\xe2\x81\xa0\xe2\x81\xa4\xe2\x81\xa5", 9, 0,
+	         "\\xe2\\x81\\xa0\\xe2\\x81\\xa4\xe2\x81\xa5"}, /* WJ.. */
+	        {"\xe2\x81\xaa\xe2\x81\xaf\xe2\x81\xb0", 9, 0,
+	         "\\xe2\\x81\\xaa\\xe2\\x81\\xaf\xe2\x81\xb0"},
+	        {"\xef\xbb\xbf", 3, 0, "\\xef\\xbb\\xbf"}, /* BOM */
+	        {"\xef\xbf\xb9\xef\xbf\xbb\xef\xbf\xbc", 9, 0,
+	         "\\xef\\xbf\\xb9\\xef\\xbf\\xbb\xef\xbf\xbc"},
+	        {"\xf0\x91\x82\xbd\xf0\x91\x83\x8d", 8, 0,
+	         "\\xf0\\x91\\x82\\xbd\\xf0\\x91\\x83\\x8d"},
+	        /* U+1343F, new in Unicode 15, and U+13440 after it. */
+	        {"\xf0\x93\x90\xbf\xf0\x93\x91\x80", 8, 0,
+	         "\\xf0\\x93\\x90\\xbf\xf0\x93\x91\x80"},
+	        {"\xf0\x9b\xb2\xa3\xf0\x9d\x85\xba\xf0\x9d\x85\xbb", 12, 0,
+	         "\\xf0\\x9b\\xb2\\xa3\\xf0\\x9d\\x85\\xba\xf0\x9d\x85\xbb"},
+	        {"\xf3\xa0\x80\x81\xf3\xa0\x80\x82", 8, 0,
+	         "\\xf3\\xa0\\x80\\x81\xf3\xa0\x80\x82"}, /* U+E0001 */
+	        {"\xf3\xa0\x81\xbf\xf3\xa0\x82\x80", 8, 0,
+	         "\\xf3\\xa0\\x81\\xbf\xf3\xa0\x82\x80"}, /* U+E007F */
 	};
 
 	(void)state;
@@ -971,34 +1147,33 @@ static void test_escape_stops_at_a_whole_unit(void **state)
 	assert_string_equal(out, "ab");
 }
 
-/* Undoes kg_cli_escape; false when out holds a backslash that does not
- * start a whole \xNN escape. */
-static bool unescape(const char *in, size_t len, char *out, size_t *out_len)
+static void test_unescape_reads_escapes_back(void **state)
 {
-	size_t o = 0;
+	char out[16];
+	size_t n, at;
 
-	for (size_t i = 0; i < len; i++) {
-		unsigned v;
-
-		if (in[i] != '\\') {
-			out[o++] = in[i];
-			continue;
-		}
-		if (len - i < 4 || in[i + 1] != 'x' ||
-		    sscanf(in + i + 2, "%2x", &v) != 1)
-			return false;
-		out[o++] = (char)v;
-		i += 3;
-	}
-	*out_len = o;
-	return true;
+	(void)state;
+	assert_true(
+	        kg_cli_unescape(out, &n, "a\\x5C\\xe2\\x80\\x8bz", 18, &at));
+	assert_int_equal(n, 6);
+	assert_memory_equal(out, "a\\\xe2\x80\x8bz", 6);
+	/* A backslash must start a whole escape, with a lowercase x. */
+	assert_false(kg_cli_unescape(out, &n, "ab\\", 3, &at));
+	assert_int_equal(at, 2);
+	assert_false(kg_cli_unescape(out, &n, "\\x4", 3, &at));
+	assert_int_equal(at, 0);
+	assert_false(kg_cli_unescape(out, &n, "a\\X41", 5, &at));
+	assert_int_equal(at, 1);
+	assert_false(kg_cli_unescape(out, &n, "\\x41\\xg0", 8, &at));
+	assert_int_equal(at, 4);
 }
 
 /* Bytes that stress the escaper: controls, space, backslash, C1 leads,
  * UTF-8 leads and continuations, 0xff. */
 static const uint8_t tricky[] = {0x00, 0x09, 0x0a, 0x1b, 0x20, 0x41, 0x5c,
-                                 0x7f, 0x80, 0x85, 0x9b, 0xa0, 0xbf, 0xc2,
-                                 0xc3, 0xe2, 0xed, 0xf0, 0xf4, 0xff};
+                                 0x7f, 0x80, 0x85, 0x8b, 0x9b, 0xa0, 0xad,
+                                 0xbb, 0xbf, 0xc2, 0xc3, 0xe2, 0xed, 0xef,
+                                 0xf0, 0xf3, 0xf4, 0xff};
 
 /* For pseudo-random inputs the escaped text is printable UTF-8 without
  * spaces, and decodes back to the input: no two names print alike. */
@@ -1008,8 +1183,9 @@ static void test_escape_is_printable_and_reversible(void **state)
 
 	(void)state;
 	for (int round = 0; round < 20000; round++) {
-		char in[24], out[KG_ESC_RATIO * sizeof(in) + 1], back[24];
-		size_t len, n, back_len;
+		char in[24], out[KG_ESC_RATIO * sizeof(in) + 1];
+		char back[sizeof(out)];
+		size_t len, n, back_len, at;
 
 		seed = seed * 1103515245u + 12345u;
 		len = (seed >> 16) % sizeof(in);
@@ -1024,7 +1200,7 @@ static void test_escape_is_printable_and_reversible(void **state)
 		for (size_t i = 0; i + 1 < n; i++)
 			assert_false((uint8_t)out[i] == 0xc2 &&
 			             (uint8_t)out[i + 1] < 0xa0);
-		assert_true(unescape(out, n, back, &back_len));
+		assert_true(kg_cli_unescape(back, &back_len, out, n, &at));
 		assert_int_equal(back_len, len);
 		assert_memory_equal(back, in, len);
 	}
@@ -1061,6 +1237,10 @@ int main(void)
 	        cmocka_unit_test(test_who_padded_in_batches),
 	        cmocka_unit_test(test_hostile_names_are_escaped_in_text),
 	        cmocka_unit_test(test_hostile_names_are_valid_json),
+	        cmocka_unit_test(test_json_carries_exact_names),
+	        cmocka_unit_test(test_json_reference_is_strict),
+	        cmocka_unit_test(test_who_json_adds_hex_only_when_needed),
+	        cmocka_unit_test(test_format_characters_are_escaped_in_text),
 	        cmocka_unit_test(test_hostile_who_rows_are_escaped),
 	        cmocka_unit_test(test_record_of_the_other_command_is_rejected),
 	        cmocka_unit_test(test_failure_completes_the_json_document),
@@ -1068,6 +1248,7 @@ int main(void)
 	        cmocka_unit_test(test_failure_in_kick_json_is_a_whole_document),
 	        cmocka_unit_test(test_escape_table),
 	        cmocka_unit_test(test_escape_stops_at_a_whole_unit),
+	        cmocka_unit_test(test_unescape_reads_escapes_back),
 	        cmocka_unit_test(test_escape_is_printable_and_reversible),
 	};
 

@@ -87,11 +87,48 @@ static void test_text_respects_length(void **state)
 	assert_true(kg_text_ok("\xc3\xb6", 2));
 }
 
+/* kg_utf8_char gives each well-formed character's code point, controls
+ * included, and 0 for what kg_text_ok refuses as ill-formed. */
+static void test_utf8_char_decodes_code_points(void **state)
+{
+	static const struct {
+		const char *s;
+		size_t len;
+		uint32_t cp;
+	} ok[] = {
+	        {"\0", 1, 0},
+	        {"\x7f", 1, 0x7f},
+	        {"\xc2\x80", 2, 0x80},
+	        {"\xdf\xbf", 2, 0x7ff},
+	        {"\xe0\xa0\x80", 3, 0x800},
+	        {"\xe2\x80\xae", 3, 0x202e},
+	        {"\xef\xbf\xbf", 3, 0xffff},
+	        {"\xf0\x90\x80\x80", 4, 0x10000},
+	        {"\xf3\xa0\x81\x81", 4, 0xe0041},
+	        {"\xf4\x8f\xbf\xbf", 4, 0x10ffff},
+	};
+	static const char *const bad[] = {
+	        "\x80",         "\xc1\xbf",         "\xe0\x9f\xbf",
+	        "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xf5",
+	        "\xe2\x80"};
+	uint32_t cp;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		assert_int_equal(kg_utf8_char(ok[i].s, ok[i].len, &cp),
+		                 ok[i].len);
+		assert_int_equal(cp, ok[i].cp);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(kg_utf8_char(bad[i], strlen(bad[i]), &cp), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_text_table),
 	        cmocka_unit_test(test_text_respects_length),
+	        cmocka_unit_test(test_utf8_char_decodes_code_points),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
