@@ -160,6 +160,7 @@ struct run {
 static int feed_all(struct kg_dump_parser *dp, const char *in, size_t len,
                     kg_conn_fn fn, void *ctx)
 {
+	const struct kg_dump_sink sink = {fn, NULL, ctx};
 	size_t off = 0;
 
 	kg_dump_init(dp);
@@ -167,7 +168,7 @@ static int feed_all(struct kg_dump_parser *dp, const char *in, size_t len,
 		size_t chunk = len - off < READ_SIZE ? len - off : READ_SIZE;
 		size_t used;
 
-		if (kg_dump_feed(dp, in + off, chunk, fn, ctx, &used) ||
+		if (kg_dump_feed(dp, in + off, chunk, &sink, &used) ||
 		    (!used && !dp->done))
 			return -1;
 		off += used;

@@ -262,8 +262,8 @@ static enum kg_anvil_status wait_for_more(struct exchange *s, bool *paused)
  * left unused. Every pass either parses, or waits, or fails once the
  * deadline has passed, so the loop ends by then at the latest. */
 static enum kg_anvil_status read_dump(struct exchange *s, struct inbuf *b,
-                                      struct kg_dump_parser *p, kg_conn_fn fn,
-                                      void *ctx)
+                                      struct kg_dump_parser *p,
+                                      const struct kg_dump_sink *sink)
 {
 	bool paused = false;
 
@@ -287,8 +287,7 @@ static enum kg_anvil_status read_dump(struct exchange *s, struct inbuf *b,
 		slice = b->tail - b->head;
 		if (slice > SLICE_BYTES)
 			slice = SLICE_BYTES;
-		if (kg_dump_feed(p, b->p + b->head, slice, fn, ctx, &used) !=
-		    0) {
+		if (kg_dump_feed(p, b->p + b->head, slice, sink, &used) != 0) {
 			snprintf(s->err, s->errlen, "%s",
 			         "processing the anvil dump failed");
 			return KG_ANVIL_STOPPED;
@@ -299,7 +298,7 @@ static enum kg_anvil_status read_dump(struct exchange *s, struct inbuf *b,
 }
 
 enum kg_anvil_status kg_anvil_dump(const char *path, int timeout_ms,
-                                   kg_conn_fn fn, void *ctx,
+                                   const struct kg_dump_sink *sink,
                                    struct kg_dump_parser *p, pid_t *writer,
                                    char *err, size_t errlen)
 {
@@ -321,7 +320,7 @@ enum kg_anvil_status kg_anvil_dump(const char *path, int timeout_ms,
 	if (st == KG_ANVIL_OK)
 		st = send_request(&s);
 	if (st == KG_ANVIL_OK)
-		st = read_dump(&s, &b, p, fn, ctx);
+		st = read_dump(&s, &b, p, sink);
 	if (s.fd >= 0)
 		close(s.fd);
 	free(b.p);

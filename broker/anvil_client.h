@@ -18,7 +18,8 @@ enum kg_anvil_status {
 	/* Anvil could not be reached or did not deliver a whole dump in
 	 * time: connect failure, timeout, early close, I/O error. */
 	KG_ANVIL_FAILED = -1,
-	/* fn returned non-zero: the dump was abandoned at that line. */
+	/* A sink callback returned non-zero: the dump was abandoned at that
+	 * line. */
 	KG_ANVIL_STOPPED = -2,
 	/* connect() failed (no such socket, nobody listening, no
 	 * permission): err holds only the system's reason, so that the
@@ -27,7 +28,7 @@ enum kg_anvil_status {
 };
 
 /* Connects to the anvil socket at path, asks for the dump and feeds it to
- * p, which is initialised here, calling fn(ctx, conn) for each good line.
+ * p, which is initialised here, and through p to sink (kg_dump_feed).
  * The whole exchange, connect included, ends within timeout_ms (> 0).
  * *writer gets the pid of the process that wrote the dump, as the kernel
  * attests it (SCM_CREDENTIALS): Dovecot's anvil process, a child of the
@@ -38,7 +39,7 @@ enum kg_anvil_status {
  * closed the connection mid-dump", or for KG_ANVIL_UNREACHABLE just
  * "Permission denied". */
 enum kg_anvil_status kg_anvil_dump(const char *path, int timeout_ms,
-                                   kg_conn_fn fn, void *ctx,
+                                   const struct kg_dump_sink *sink,
                                    struct kg_dump_parser *p, pid_t *writer,
                                    char *err, size_t errlen);
 

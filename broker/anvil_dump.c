@@ -365,6 +365,7 @@ void kg_dump_init(struct kg_dump_parser *p)
 	p->lines = 0;
 	p->malformed = 0;
 	p->first_err = KG_LINE_OK;
+	p->tail_len = 0;
 }
 
 static void note_bad(struct kg_dump_parser *p, enum kg_line_err e)
@@ -373,9 +374,41 @@ static void note_bad(struct kg_dump_parser *p, enum kg_line_err e)
 		p->first_err = e;
 }
 
+/* The pid and refcount of a line that did not parse, from its last two
+ * fields; both 0 when they are not there. Anvil writes them after the
+ * ident, so a broken ident (a raw tab from a fake anvil included) does
+ * not hide them; anything else leaves the process unknown. */
+static void recover_pid(const char *s, size_t len, uint32_t *pid,
+                        uint32_t *refcount)
+{
+	const char *t2 = memrchr(s, '\t', len);
+	const char *t1 = t2 ? memrchr(s, '\t', (size_t)(t2 - s)) : NULL;
+
+	*pid = *refcount = 0;
+	if (t1 == NULL ||
+	    !parse_dec(t1 + 1, (size_t)(t2 - t1 - 1), INT32_MAX, pid) ||
+	    !parse_dec(t2 + 1, (size_t)(s + len - t2 - 1), UINT32_MAX,
+	               refcount))
+		*pid = *refcount = 0;
+}
+
+/* Counts a line that did not parse (s: all of it, or its tail) and tells
+ * the sink which process it is on, as far as that can be known. */
+static int take_bad(struct kg_dump_parser *p, enum kg_line_err e, const char *s,
+                    size_t len, const struct kg_dump_sink *sink)
+{
+	uint32_t pid, refcount;
+
+	note_bad(p, e);
+	if (sink->unreadable == NULL)
+		return 0;
+	recover_pid(s, len, &pid, &refcount);
+	return sink->unreadable(sink->ctx, pid, refcount);
+}
+
 /* Handles one complete line of at most KG_ANVIL_LINE_MAX bytes. */
 static int take_line(struct kg_dump_parser *p, const char *line, size_t len,
-                     kg_conn_fn fn, void *ctx)
+                     const struct kg_dump_sink *sink)
 {
 	struct kg_conn c;
 	enum kg_line_err e;
@@ -385,18 +418,55 @@ static int take_line(struct kg_dump_parser *p, const char *line, size_t len,
 		return 0;
 	}
 	e = kg_anvil_parse_line(line, len, &c, p->scratch);
-	if (e != KG_LINE_OK) {
-		note_bad(p, e);
-		return 0;
-	}
+	if (e != KG_LINE_OK)
+		return take_bad(p, e, line, len, sink);
 	p->lines++;
-	return fn(ctx, &c);
+	return sink->conn(sink->ctx, &c);
+}
+
+/* Keeps the last KG_DUMP_TAIL_MAX bytes of an overlong line. */
+static void tail_add(struct kg_dump_parser *p, const char *s, size_t n)
+{
+	size_t keep = p->tail_len;
+
+	if (n >= KG_DUMP_TAIL_MAX) {
+		s += n - KG_DUMP_TAIL_MAX;
+		n = KG_DUMP_TAIL_MAX;
+	}
+	if (keep > KG_DUMP_TAIL_MAX - n)
+		keep = KG_DUMP_TAIL_MAX - n;
+	memmove(p->tail, p->tail + p->tail_len - keep, keep);
+	memcpy(p->tail + keep, s, n);
+	p->tail_len = keep + n;
+}
+
+/* n more bytes of an overlong line, its last when ends: then it is
+ * counted and reported from its tail. */
+static int skip_bytes(struct kg_dump_parser *p, const char *s, size_t n,
+                      bool ends, const struct kg_dump_sink *sink)
+{
+	tail_add(p, s, n);
+	p->skipping = !ends;
+	if (!ends)
+		return 0;
+	return take_bad(p, KG_LINE_TOO_LONG, p->tail, p->tail_len, sink);
+}
+
+/* Starts skipping a line found to be overlong: what is held of it goes
+ * to the tail first. */
+static int start_skip(struct kg_dump_parser *p, const char *s, size_t n,
+                      bool ends, const struct kg_dump_sink *sink)
+{
+	p->tail_len = 0;
+	tail_add(p, p->line, p->len);
+	p->len = 0;
+	return skip_bytes(p, s, n, ends, sink);
 }
 
 /* A complete line inside buf is parsed where it lies; only a line split
  * across reads is copied into p->line. */
 int kg_dump_feed(struct kg_dump_parser *p, const char *buf, size_t len,
-                 kg_conn_fn fn, void *ctx, size_t *used)
+                 const struct kg_dump_sink *sink, size_t *used)
 {
 	size_t off = 0;
 	int rc = 0;
@@ -408,22 +478,20 @@ int kg_dump_feed(struct kg_dump_parser *p, const char *buf, size_t len,
 
 		off += nl ? n + 1 : n;
 		if (p->skipping) {
-			p->skipping = nl == NULL;
+			rc = skip_bytes(p, start, n, nl != NULL, sink);
 		} else if (n > KG_ANVIL_LINE_MAX - p->len) {
-			note_bad(p, KG_LINE_TOO_LONG);
-			p->len = 0;
-			p->skipping = nl == NULL;
+			rc = start_skip(p, start, n, nl != NULL, sink);
 		} else if (nl == NULL) {
 			memcpy(p->line + p->len, start, n);
 			p->len += n;
 		} else if (p->len == 0) {
-			rc = take_line(p, start, n, fn, ctx);
+			rc = take_line(p, start, n, sink);
 		} else {
 			size_t total = p->len + n;
 
 			memcpy(p->line + p->len, start, n);
 			p->len = 0;
-			rc = take_line(p, p->line, total, fn, ctx);
+			rc = take_line(p, p->line, total, sink);
 		}
 	}
 	*used = off;

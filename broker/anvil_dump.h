@@ -5,7 +5,9 @@
  * doveadm, when IDENT has a second '/', the part before it is the address
  * (not an address: the connection has none) and the rest, which may hold
  * more '/', is the user name. Every byte is hostile: a malformed line is
- * counted and skipped, never fatal. */
+ * counted and never fatal, and is never read as a connection; but it still
+ * stands for a session somebody has, so the pid it names, when that can be
+ * recovered, is reported to the consumer (kg_dump_sink). */
 #ifndef KG_ANVIL_DUMP_H
 #define KG_ANVIL_DUMP_H
 
@@ -54,6 +56,22 @@ enum kg_line_err kg_anvil_parse_line(const char *line, size_t len,
 size_t kg_anvil_format_line(const struct kg_conn *c, char *buf, size_t cap);
 
 typedef int (*kg_conn_fn)(void *ctx, const struct kg_conn *c);
+/* A line that could not be parsed: pid and refcount as its last two
+ * fields give them ("\tPID\tREFCOUNT", which anvil writes after the
+ * ident whatever the ident holds), or both 0 when those fields are not
+ * there or not numbers, so that which process it is on is unknown. */
+typedef int (*kg_unreadable_fn)(void *ctx, uint32_t pid, uint32_t refcount);
+
+/* Where parsed lines go. unreadable may be NULL: such lines are then only
+ * counted. */
+struct kg_dump_sink {
+	kg_conn_fn conn;
+	kg_unreadable_fn unreadable;
+	void *ctx;
+};
+
+/* The longest "\tPID\tREFCOUNT": both at most 10 digits. */
+#define KG_DUMP_TAIL_MAX 22
 
 struct kg_dump_parser {
 	size_t len;     /* bytes held in line */
@@ -62,16 +80,20 @@ struct kg_dump_parser {
 	uint64_t lines; /* good lines */
 	uint64_t malformed;
 	enum kg_line_err first_err;
+	/* The last bytes of an overlong line, which name its pid. */
+	size_t tail_len;
+	char tail[KG_DUMP_TAIL_MAX];
 	char line[KG_ANVIL_LINE_MAX];
 	char scratch[KG_ANVIL_LINE_MAX];
 };
 
 void kg_dump_init(struct kg_dump_parser *p);
 
-/* Feeds bytes as read from anvil. Calls fn for each good line. Stops at
+/* Feeds bytes as read from anvil. Calls sink->conn for each good line and
+ * sink->unreadable for each other one (overlong ones included). Stops at
  * the empty line (p->done); *used tells how much of buf was consumed.
- * Returns 0, or the first non-zero value fn returned. */
+ * Returns 0, or the first non-zero value a callback returned. */
 int kg_dump_feed(struct kg_dump_parser *p, const char *buf, size_t len,
-                 kg_conn_fn fn, void *ctx, size_t *used);
+                 const struct kg_dump_sink *sink, size_t *used);
 
 #endif

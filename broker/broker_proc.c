@@ -116,10 +116,12 @@ static void who_reply(struct kg_job *job, void *who, void *res)
 	const struct kg_who_result *wr = res;
 	struct kg_who_row row;
 
-	for (size_t i = 0; i < wr->n_rows; i++) {
+	/* A row too large to send is left out and counted by the writer,
+	 * and kg_job_finish turns the reply into an error; the rows after it
+	 * are still sent. Only a client that is gone ends the loop. */
+	for (size_t i = 0; i < wr->n_rows && !job->w->failed; i++) {
 		kg_who_row(who, i, &row);
-		if (kg_rw_who(job->w, &row) < 0)
-			break;
+		kg_rw_who(job->w, &row);
 	}
 	job->result.outcome = "listed";
 	job->result.end.conns = wr->conns;

@@ -8,8 +8,8 @@
 #include "log.h"
 #include "reply_send.h"
 
-/* Records first, in the order the client prints them, then the end. */
-static int send_result(struct kg_reply_writer *w, const struct kg_result *r)
+/* Records first, in the order the client prints them; the end follows. */
+static void send_records(struct kg_reply_writer *w, const struct kg_result *r)
 {
 	for (size_t i = 0; i < r->n_kicked; i++)
 		kg_rw_user(w, KG_REC_KICKED, r->kicked[i].s, r->kicked[i].len);
@@ -19,8 +19,39 @@ static int send_result(struct kg_reply_writer *w, const struct kg_result *r)
 		kg_rw_pid(w, r->pids[i]);
 	for (size_t i = 0; i < r->n_refused; i++)
 		kg_rw_refused(w, r->refused[i].pid, r->refused[i].reason);
-	/* A writer that failed once fails every later call, this one too. */
-	return kg_rw_end(w, &r->end);
+}
+
+/* A record the wire format cannot carry (a who row whose user name
+ * leaves no room for the rest of the row) was left out: the reply must
+ * not pass for complete. What was done stays recorded; the status and
+ * the error say that the client has not been told all of it. */
+static void note_rejected(struct kg_result *r, uint32_t rejected)
+{
+	char text[KG_ERRTEXT_MAX + 1];
+
+	if (rejected == 0)
+		return;
+	snprintf(text, sizeof(text),
+	         "the reply is incomplete: %u record(s) too large for a "
+	         "reply record (a user name of nearly 64 KiB) were left out",
+	         rejected);
+	r->end.status = KG_EXIT_SOFTWARE;
+	kg_end_set_error(&r->end, text);
+}
+
+/* Anvil's malformed lines belong to nobody the broker can name, so their
+ * number is anvil's whole state: only a caller who may see every session
+ * learns it. */
+static void set_malformed(struct kg_job *job)
+{
+	const struct kg_scope *s = &job->dec.scope;
+
+	if (s->all_users && s->all_nets) {
+		job->result.end.malformed = (uint32_t)job->parser->malformed;
+		return;
+	}
+	job->result.end.malformed = 0;
+	job->result.end.flags |= KG_END_SCOPED;
 }
 
 static void audit_result(const struct kg_job *job)
@@ -47,8 +78,11 @@ static void audit_result(const struct kg_job *job)
 
 void kg_job_finish(struct kg_job *job)
 {
-	job->result.end.malformed = (uint32_t)job->parser->malformed;
-	if (send_result(job->w, &job->result) < 0)
+	set_malformed(job);
+	send_records(job->w, &job->result);
+	note_rejected(&job->result, job->w->rejected);
+	/* A writer that failed once fails every later call, this one too. */
+	if (kg_rw_end(job->w, &job->result.end) < 0)
 		kg_log_err("client pid %d went away before the reply ended",
 		           (int)job->client_pid);
 	audit_result(job);
@@ -87,14 +121,14 @@ static void unreachable_text(const struct kg_job *job, char *err, size_t errlen)
 	         in->anvil, in->name, why);
 }
 
-int kg_job_dump(struct kg_job *job, kg_conn_fn fn, void *ctx, char *err,
+int kg_job_dump(struct kg_job *job, const struct kg_dump_sink *sink, char *err,
                 size_t errlen)
 {
 	const char *path = job->cfg->instances[job->instance].anvil;
 	enum kg_anvil_status st;
 
 	err[0] = '\0';
-	st = kg_anvil_dump(path, (int)job->cfg->anvil_timeout_ms, fn, ctx,
+	st = kg_anvil_dump(path, (int)job->cfg->anvil_timeout_ms, sink,
 	                   job->parser, &job->anvil, err, errlen);
 	if (st == KG_ANVIL_STOPPED)
 		err[0] = '\0'; /* the consumer ran out of memory */
@@ -112,13 +146,14 @@ void kg_job_serve_dump(struct kg_job *job, const struct kg_dump_op *op,
                        void *res)
 {
 	void *c = op->create(job);
+	struct kg_dump_sink sink = {op->add, op->unreadable, c};
 	char err[KG_ERRTEXT_MAX + 1];
 
 	if (c == NULL) {
 		kg_job_dump_error(job, "");
 		return;
 	}
-	if (kg_job_dump(job, op->add, c, err, sizeof(err)) < 0 ||
+	if (kg_job_dump(job, &sink, err, sizeof(err)) < 0 ||
 	    op->finish(c, res) < 0)
 		kg_job_dump_error(job, err);
 	else

@@ -68,10 +68,10 @@ void kg_job_refuse(struct kg_job *job, uint8_t status, const char *outcome,
  * (69), otherwise running out of memory (70). */
 void kg_job_dump_error(struct kg_job *job, const char *err);
 
-/* Reads the job's instance's anvil dump into fn and notes the pid that
+/* Reads the job's instance's anvil dump into sink and notes the pid that
  * wrote it (job->anvil). Returns 0, or -1 with err set to a reason
- * (anvil unreachable) or empty (fn failed: memory). */
-int kg_job_dump(struct kg_job *job, kg_conn_fn fn, void *ctx, char *err,
+ * (anvil unreachable) or empty (a callback failed: memory). */
+int kg_job_dump(struct kg_job *job, const struct kg_dump_sink *sink, char *err,
                 size_t errlen);
 
 /* An operation answered from the anvil dump (who, kick). Its collector,
@@ -80,6 +80,9 @@ int kg_job_dump(struct kg_job *job, kg_conn_fn fn, void *ctx, char *err,
 struct kg_dump_op {
 	void *(*create)(const struct kg_job *job); /* NULL: out of memory */
 	kg_conn_fn add;
+	/* Lines that did not parse; NULL when they cannot change the answer
+	 * (kg_dump_sink). */
+	kg_unreadable_fn unreadable;
 	int (*finish)(void *collector, void *res); /* -1: out of memory */
 	/* Fills job->result (streaming any rows), then kg_job_finish. */
 	void (*reply)(struct kg_job *job, void *collector, void *res);

@@ -229,13 +229,32 @@ static void reply_need_force(struct kg_job *job,
 /* A process that also serves sessions outside the scope is never
  * signalled. The caller learns that such sessions exist, as the refusal
  * must say why, but not how many: that is other tenants' business. The
- * count goes to the audit line, for the administrator. */
+ * count goes to the audit line, for the administrator. A line of anvil's
+ * that kickgated could not read may be anybody's session, so it blocks as
+ * one outside the scope does; the refusal names that cause, which the
+ * caller cannot fix, so that they take it to the administrator. */
 static void reply_blocked(struct kg_job *job, const struct kg_plan_result *res)
 {
 	job->result.outside = res->outside_scope;
-	kick_end(job, KG_EXIT_NOPERM, "blocked-by-scope",
-	         "refused: nothing was kicked: a matching process also "
-	         "serves sessions outside your scope, which you may not end");
+	if (res->unplaced > 0)
+		kick_end(job, KG_EXIT_NOPERM, "blocked-by-unreadable",
+		         "refused: nothing was kicked: anvil lists a session "
+		         "kickgated cannot read, on a process it cannot tell, "
+		         "so no process is known to serve only your sessions; "
+		         "ask the administrator (kickgated logs the malformed "
+		         "line)");
+	else if (res->unreadable > 0)
+		kick_end(job, KG_EXIT_NOPERM, "blocked-by-unreadable",
+		         "refused: nothing was kicked: a matching process also "
+		         "serves a session kickgated cannot read, which counts "
+		         "as outside your scope; ask the administrator "
+		         "(kickgated logs the malformed line)");
+	else
+		kick_end(
+		        job, KG_EXIT_NOPERM, "blocked-by-scope",
+		        "refused: nothing was kicked: a matching process also "
+		        "serves sessions outside your scope, which you may not "
+		        "end");
 }
 
 void kg_kick_answer(struct kg_job *job, const struct kg_kick_ops *ops,
@@ -283,6 +302,7 @@ void kg_kick_serve(struct kg_job *job)
 {
 	static const struct kg_dump_op op = {.create = kick_new,
 	                                     .add = kg_plan_add,
+	                                     .unreadable = kg_plan_unreadable,
 	                                     .finish = kick_finish,
 	                                     .reply = kick_reply,
 	                                     .free = kick_free};

@@ -24,8 +24,9 @@ struct plan_conn {
 
 /* A matched process, indexed like kg_plan.matched.pids. */
 struct plan_proc {
-	uint64_t conns;   /* every connection it serves */
-	uint64_t outside; /* those outside the scope */
+	uint64_t conns;      /* every connection it serves */
+	uint64_t outside;    /* those outside the scope */
+	uint64_t unreadable; /* those of them whose line did not parse */
 	bool shared; /* serves an in-scope connection that does not match */
 };
 
@@ -53,12 +54,21 @@ struct kg_plan {
 	 * look for them among all the connections. */
 	struct kg_chunkarr matched_pids; /* uint32_t */
 	uint64_t conns_matched; /* refcounts of the matching ones, summed */
+	/* Lines that did not parse, on a known process; rare, so kept
+	 * apart rather than flagged in every connection. */
+	struct kg_chunkarr unreadable; /* struct kg_unreadable_conn */
+	uint64_t unplaced; /* lines that did not parse, process unknown */
 	/* Filled by kg_plan_finish. */
 	struct kg_pidset matched;
 	struct plan_proc *procs;
 	struct plan_named *named;
 	size_t n_named;
 	struct kg_str *names; /* the result's kicked or warn list */
+};
+
+struct kg_unreadable_conn {
+	uint32_t pid;
+	uint32_t refcount;
 };
 
 static uint32_t clamp32(uint64_t v)
@@ -77,6 +87,7 @@ struct kg_plan *kg_plan_new(const struct kg_request *req,
 	p->scope = scope;
 	kg_chunkarr_init(&p->conns, sizeof(struct plan_conn));
 	kg_chunkarr_init(&p->matched_pids, sizeof(uint32_t));
+	kg_chunkarr_init(&p->unreadable, sizeof(struct kg_unreadable_conn));
 	kg_strarena_init(&p->users);
 	kg_strarena_init(&p->matched_users);
 	return p;
@@ -125,6 +136,22 @@ int kg_plan_add(void *plan, const struct kg_conn *c)
 	return matches ? note_match(p, pc, c) : 0;
 }
 
+int kg_plan_unreadable(void *plan, uint32_t pid, uint32_t refcount)
+{
+	struct kg_plan *p = plan;
+	struct kg_unreadable_conn *u;
+
+	if (pid == 0 || pid > PID_MASK) {
+		p->unplaced++;
+		return 0;
+	}
+	u = kg_chunkarr_push(&p->unreadable);
+	if (!u)
+		return -1;
+	*u = (struct kg_unreadable_conn){pid, refcount};
+	return 0;
+}
+
 static const struct plan_conn *conn_at(const struct kg_plan *p, size_t i)
 {
 	return kg_chunkarr_at(&p->conns, i);
@@ -143,6 +170,21 @@ static int index_matched(struct kg_plan *p)
 		pids[i] =
 		        *(const uint32_t *)kg_chunkarr_at(&p->matched_pids, i);
 	return kg_pidset_build(&p->matched, pids, n);
+}
+
+static void tally_unreadable(struct kg_plan *p)
+{
+	for (size_t i = 0; i < p->unreadable.n; i++) {
+		const struct kg_unreadable_conn *u =
+		        kg_chunkarr_at(&p->unreadable, i);
+		ptrdiff_t k = kg_pidset_find(&p->matched, u->pid);
+
+		if (k < 0)
+			continue;
+		p->procs[k].conns += u->refcount;
+		p->procs[k].outside += u->refcount;
+		p->procs[k].unreadable += u->refcount;
+	}
 }
 
 /* One pass over every connection: sums up each matched process (the dump
@@ -174,6 +216,7 @@ static int tally(struct kg_plan *p)
 		        .matches = c->pid & PID_MATCHED,
 		};
 	}
+	tally_unreadable(p);
 	return 0;
 }
 
@@ -254,16 +297,20 @@ static int collect_names(struct kg_plan *p, bool warn, const bool *keep,
 static int decide(struct kg_plan *p, struct kg_plan_result *out)
 {
 	uint64_t outside = 0;
+	uint64_t unreadable = 0;
 	uint64_t conns = 0;
 	bool shared = false;
 
 	for (size_t k = 0; k < p->matched.n; k++) {
 		outside += p->procs[k].outside;
+		unreadable += p->procs[k].unreadable;
 		conns += p->procs[k].conns;
 		shared |= p->procs[k].shared;
 	}
 	out->outside_scope = clamp32(outside);
-	if (outside) {
+	out->unreadable = clamp32(unreadable);
+	out->unplaced = clamp32(p->unplaced);
+	if (outside || p->unplaced) {
 		out->verdict = KG_PLAN_BLOCKED;
 		return 0;
 	}
@@ -344,6 +391,7 @@ void kg_plan_free(struct kg_plan *p)
 	kg_strarena_free(&p->users);
 	kg_strarena_free(&p->matched_users);
 	kg_chunkarr_free(&p->matched_pids);
+	kg_chunkarr_free(&p->unreadable);
 	kg_chunkarr_free(&p->conns);
 	free(p);
 }

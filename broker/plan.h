@@ -11,7 +11,12 @@
  *  - It is shared when it also serves in-scope connections that do not
  *    match: signalled only with force.
  * The kick is all or nothing: if any matched process is blocked, or shared
- * without force, no process is signalled. */
+ * without force, no process is signalled.
+ *
+ * A dump line that could not be parsed (kg_plan_unreadable) may be anybody's
+ * session, so it counts as outside the scope on the process it names. One
+ * whose process is unknown could be on any process: while the dump holds
+ * one, no kick can be shown safe and every kick that matches is blocked. */
 #ifndef KG_PLAN_H
 #define KG_PLAN_H
 
@@ -47,15 +52,21 @@ struct kg_plan_result {
 	size_t n_warn;
 	uint32_t conns_matched; /* matching connections (refcounts summed) */
 	uint32_t conns_kicked;  /* connections on the pids to signal */
-	uint32_t outside_scope; /* out-of-scope connections on matched pids */
+	uint32_t outside_scope; /* out-of-scope connections on matched pids,
+	                           unreadable ones included */
+	uint32_t unreadable;    /* unreadable connections on matched pids */
+	uint32_t unplaced;      /* unreadable lines whose pid is unknown */
 };
 
 /* Returns NULL on allocation failure. The request's op is ignored. */
 struct kg_plan *kg_plan_new(const struct kg_request *req,
-			    const struct kg_scope *scope);
+                            const struct kg_scope *scope);
 /* Adds one connection as parsed from the dump; -1 on allocation failure.
  * Usable directly as a kg_conn_fn. */
 int kg_plan_add(void *plan, const struct kg_conn *c);
+/* Adds a line that could not be parsed; -1 on allocation failure. Usable
+ * directly as a kg_unreadable_fn. */
+int kg_plan_unreadable(void *plan, uint32_t pid, uint32_t refcount);
 /* Computes the decision; result pointers live until kg_plan_free. -1 on
  * allocation failure. */
 int kg_plan_finish(struct kg_plan *p, struct kg_plan_result *out);

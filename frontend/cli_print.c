@@ -391,6 +391,10 @@ struct kg_printer {
 	struct hold warn;
 	struct hold pids;    /* u32 each */
 	struct hold refused; /* REFUSED_SIZE each */
+	/* What arrived, to hold against the end packet's counts: a reply
+	 * that lost records must not pass for a whole one. */
+	uint32_t records;
+	uint64_t who_conns;
 	/* who */
 	uint64_t lines; /* table lines or JSON rows printed */
 	struct group group;
@@ -721,6 +725,17 @@ static void names_json(FILE *f, const char *key, const struct hold *h)
 		names_array(f, key, h, true);
 }
 
+/* A caller who may not see every session is not told how many of anvil's
+ * lines were malformed: null says so, where 0 would say there were none. */
+static void json_malformed(FILE *f, const struct summary *s)
+{
+	if (s->flags & KG_END_SCOPED)
+		fputs("\"malformed_anvil_lines\":null,", f);
+	else
+		fprintf(f, "\"malformed_anvil_lines\":%" PRIu32 ",",
+		        s->malformed);
+}
+
 static void kick_json(struct kg_printer *p, const struct summary *s)
 {
 	FILE *f = p->out;
@@ -743,10 +758,10 @@ static void kick_json(struct kg_printer *p, const struct summary *s)
 		        off > 0 ? "," : "", pid,
 		        kg_refuse_strerror(p->refused.p[off + 4]));
 	}
-	fprintf(f,
-	        "],\"connections\":%" PRIu32 ",\"processes\":%" PRIu32
-	        ",\"malformed_anvil_lines\":%" PRIu32 ",\"error\":",
-	        s->conns, s->pids, s->malformed);
+	fprintf(f, "],\"connections\":%" PRIu32 ",\"processes\":%" PRIu32 ",",
+	        s->conns, s->pids);
+	json_malformed(f, s);
+	fputs("\"error\":", f);
 	json_str_or_null(f, s->error, s->error_len);
 	fputs("}\n", f);
 }
@@ -900,8 +915,7 @@ static void who_json_end(struct kg_printer *p, const struct summary *s)
 		fprintf(f, "{\"%s\":[", list_key(p));
 	fprintf(f, "],\"status\":%d,", s->status);
 	if (p->op == KG_OP_WHO)
-		fprintf(f, "\"malformed_anvil_lines\":%" PRIu32 ",",
-		        s->malformed);
+		json_malformed(f, s);
 	fputs("\"error\":", f);
 	json_str_or_null(f, s->error, s->error_len);
 	fputs("}\n", f);
@@ -1006,10 +1020,19 @@ static int too_large(struct kg_printer *p)
 	                       "reply too large to hold in memory");
 }
 
+/* The printer behind a record callback's ctx, with the record counted. */
+static struct kg_printer *counted(void *ctx)
+{
+	struct kg_printer *p = ctx;
+
+	p->records++;
+	return p;
+}
+
 static int on_user(void *ctx, enum kg_rec_type type, const char *name,
                    size_t len)
 {
-	struct kg_printer *p = ctx;
+	struct kg_printer *p = counted(ctx);
 
 	if (p->op != KG_OP_KICK)
 		return protocol_error(p, "user list in a who reply");
@@ -1021,7 +1044,7 @@ static int on_user(void *ctx, enum kg_rec_type type, const char *name,
 
 static int on_pid(void *ctx, uint32_t pid)
 {
-	struct kg_printer *p = ctx;
+	struct kg_printer *p = counted(ctx);
 
 	if (p->op != KG_OP_KICK)
 		return protocol_error(p, "pid list in a who reply");
@@ -1030,7 +1053,7 @@ static int on_pid(void *ctx, uint32_t pid)
 
 static int on_refused(void *ctx, uint32_t pid, uint8_t reason)
 {
-	struct kg_printer *p = ctx;
+	struct kg_printer *p = counted(ctx);
 	uint8_t rec[REFUSED_SIZE];
 
 	if (p->op != KG_OP_KICK)
@@ -1047,10 +1070,11 @@ static bool table_failed(const struct kg_printer *p)
 
 static int on_who(void *ctx, const struct kg_who_row *row)
 {
-	struct kg_printer *p = ctx;
+	struct kg_printer *p = counted(ctx);
 
 	if (p->op != KG_OP_WHO)
 		return protocol_error(p, "who row in a kick reply");
+	p->who_conns += row->conns;
 	if (p->json)
 		who_json_row(p, row);
 	else if (p->flags & KG_REQ_SEPARATE)
@@ -1062,7 +1086,7 @@ static int on_who(void *ctx, const struct kg_who_row *row)
 
 static int on_instance(void *ctx, const struct kg_instance_row *row)
 {
-	struct kg_printer *p = ctx;
+	struct kg_printer *p = counted(ctx);
 
 	if (p->op != KG_OP_INSTANCES)
 		return protocol_error(p, "instance in a kick or who reply");
@@ -1086,6 +1110,15 @@ static int on_end(void *ctx, const struct kg_reply_end *end)
 	        .error_len = end->error_len,
 	};
 
+	if (end->records != p->records)
+		return protocol_error(p, "records are missing");
+	/* The broker sums a listing's connections as they are listed,
+	 * saturating; so does this check. */
+	if (p->op == KG_OP_WHO && end->status == KG_EXIT_OK &&
+	    (p->who_conns > UINT32_MAX ? UINT32_MAX : p->who_conns) !=
+	            end->conns)
+		return protocol_error(p, "the rows do not add up to the "
+		                         "connections listed");
 	/* The last who group is printed here, where a row that cannot be
 	 * held can still be reported. */
 	if (p->op == KG_OP_WHO && !p->json)

@@ -10,7 +10,7 @@
 #define REQ_HDR   8
 #define PKT_HDR   2
 #define REC_HDR   3
-#define END_FIXED (PKT_HDR + 2 + 3 * 4 + 2)
+#define END_FIXED (PKT_HDR + 2 + 4 * 4 + 2)
 /* pid_t is a signed int and the kernel never hands out pid 0. */
 #define PID_MAX_WIRE 0x7fffffffu
 
@@ -376,13 +376,14 @@ static bool status_known(uint8_t status)
 
 static enum kg_wire_err end_check(const struct kg_reply_end *end)
 {
-	const uint8_t known =
-	        KG_END_DRY_RUN | KG_END_NEED_FORCE | KG_END_FORCE_DENIED;
+	const uint8_t known = KG_END_DRY_RUN | KG_END_NEED_FORCE |
+	                      KG_END_FORCE_DENIED | KG_END_SCOPED;
 	const uint8_t denied = KG_END_FORCE_DENIED | KG_END_NEED_FORCE;
 
 	if (!status_known(end->status) || (end->flags & ~known) != 0 ||
 	    ((end->flags & KG_END_FORCE_DENIED) &&
 	     (end->flags & denied) != denied) ||
+	    ((end->flags & KG_END_SCOPED) && end->malformed != 0) ||
 	    !len_within(end->error_len, KG_ERRTEXT_MAX))
 		return KG_WIRE_FIELD;
 	return kg_text_ok(end->error, end->error_len) ? KG_WIRE_OK
@@ -397,6 +398,17 @@ void kg_rw_init(struct kg_reply_writer *w, kg_emit_fn emit, void *ctx)
 	w->ctx = ctx;
 	w->len = 0;
 	w->failed = 0;
+	w->records = 0;
+	w->rejected = 0;
+}
+
+/* A record that cannot be sent; a writer that has failed sends nothing
+ * more, which is not the record's fault. */
+static int rw_reject(struct kg_reply_writer *w)
+{
+	if (!w->failed)
+		w->rejected++;
+	return -1;
 }
 
 /* Hands buf[0..len) to emit; a failure is final for this writer. */
@@ -423,11 +435,15 @@ static uint8_t *rw_reserve(struct kg_reply_writer *w, uint8_t type,
 	size_t need = REC_HDR + payload_len;
 	uint8_t *p;
 
-	if (w->failed || payload_len > UINT16_MAX ||
-	    PKT_HDR + need > KG_PKT_MAX)
+	if (w->failed)
 		return NULL;
+	if (payload_len > UINT16_MAX || PKT_HDR + need > KG_PKT_MAX) {
+		rw_reject(w);
+		return NULL;
+	}
 	if (w->len + need > KG_PKT_MAX && rw_flush(w) < 0)
 		return NULL;
+	w->records++;
 	if (w->len == 0) {
 		put_u8(put_u8(w->buf, KG_WIRE_VERSION), KG_PKT_RECORDS);
 		w->len = PKT_HDR;
@@ -445,7 +461,7 @@ int kg_rw_user(struct kg_reply_writer *w, enum kg_rec_type type,
 
 	if ((type != KG_REC_KICKED && type != KG_REC_WARN) ||
 	    name_check(name, len) != KG_WIRE_OK)
-		return -1;
+		return rw_reject(w);
 	p = rw_reserve(w, (uint8_t)type, len);
 	if (p == NULL)
 		return -1;
@@ -458,7 +474,7 @@ int kg_rw_pid(struct kg_reply_writer *w, uint32_t pid)
 	uint8_t *p;
 
 	if (pid_check(pid) != KG_WIRE_OK)
-		return -1;
+		return rw_reject(w);
 	p = rw_reserve(w, KG_REC_PID, 4);
 	if (p == NULL)
 		return -1;
@@ -471,7 +487,7 @@ int kg_rw_refused(struct kg_reply_writer *w, uint32_t pid, uint8_t reason)
 	uint8_t *p;
 
 	if (refused_check(pid, reason) != KG_WIRE_OK)
-		return -1;
+		return rw_reject(w);
 	p = rw_reserve(w, KG_REC_REFUSED, 5);
 	if (p == NULL)
 		return -1;
@@ -484,7 +500,7 @@ int kg_rw_who(struct kg_reply_writer *w, const struct kg_who_row *row)
 	uint8_t *p;
 
 	if (who_check(row) != KG_WIRE_OK)
-		return -1;
+		return rw_reject(w);
 	p = rw_reserve(w, KG_REC_WHO, who_size(row));
 	if (p == NULL)
 		return -1;
@@ -504,7 +520,7 @@ int kg_rw_instance(struct kg_reply_writer *w, const struct kg_instance_row *row)
 	uint8_t *p;
 
 	if (instance_check(row) != KG_WIRE_OK)
-		return -1;
+		return rw_reject(w);
 	p = rw_reserve(w, KG_REC_INSTANCE, 2 + row->name_len + row->path_len);
 	if (p == NULL)
 		return -1;
@@ -528,6 +544,7 @@ int kg_rw_end(struct kg_reply_writer *w, const struct kg_reply_end *end)
 	p = put_u32(p, end->conns);
 	p = put_u32(p, end->pids);
 	p = put_u32(p, end->malformed);
+	p = put_u32(p, w->records);
 	p = put_u16(p, end->error_len);
 	put_bytes(p, end->error, end->error_len);
 	return rw_emit(w, END_FIXED + end->error_len);
@@ -687,6 +704,7 @@ static enum kg_wire_err end_parse(const uint8_t *pkt, size_t len,
 	end->conns = rd_u32(&c);
 	end->pids = rd_u32(&c);
 	end->malformed = rd_u32(&c);
+	end->records = rd_u32(&c);
 	end->error_len = rd_u16(&c);
 	/* The length sizes the copy into end->error: checked first. */
 	if (!len_within(end->error_len, KG_ERRTEXT_MAX))

@@ -13,11 +13,16 @@
  *                  u8 type, u16 length, payload (at least one record)
  *   end packet:    u8 version, u8 KG_PKT_END, u8 status, u8 flags,
  *                  u32 connections, u32 pids, u32 malformed,
- *                  u16 error_len, error text
+ *                  u32 records, u16 error_len, error text
  *
  * Version 2 added the instance name and the instances operation, and
  * dropped version 1's count of out-of-scope connections from the end
  * packet: a caller must not learn how many sessions others have.
+ *
+ * The end packet's record count, which lets a client tell a whole reply
+ * from one that lost records, came later without a new version: the end
+ * packet's length is exact, so a client and a broker of different
+ * layouts reject each other's every reply instead of misreading it.
  *
  * Decoders accept only canonical messages: every field in range, every
  * length exact, reserved bits zero, text free of control bytes. */
@@ -124,6 +129,9 @@ enum kg_end_flag {
 	KG_END_NEED_FORCE = 1 << 1,
 	/* With NEED_FORCE only: the caller's rule does not allow -f. */
 	KG_END_FORCE_DENIED = 1 << 2,
+	/* The caller may not see every session, so anvil's malformed lines,
+	 * which may be anybody's, are not counted for it (malformed 0). */
+	KG_END_SCOPED = 1 << 3,
 };
 
 struct kg_reply_end {
@@ -132,6 +140,9 @@ struct kg_reply_end {
 	uint32_t conns;     /* connections kicked / listed */
 	uint32_t pids;      /* processes signalled / listed */
 	uint32_t malformed; /* anvil lines skipped as malformed */
+	/* Records before the end. kg_rw_end writes the writer's own count,
+	 * whatever the caller put here. */
+	uint32_t records;
 	uint16_t error_len;
 	char error[KG_ERRTEXT_MAX + 1];
 };
@@ -145,11 +156,14 @@ struct kg_reply_writer {
 	void *ctx;
 	size_t len;
 	int failed;
+	uint32_t records;  /* records taken so far */
+	uint32_t rejected; /* records refused as invalid or too large */
 	uint8_t buf[KG_PKT_MAX];
 };
 
 void kg_rw_init(struct kg_reply_writer *w, kg_emit_fn emit, void *ctx);
-/* Each returns 0, or -1 once emit has failed or the record is invalid. */
+/* Each returns 0, or -1 once emit has failed (failed is set) or when the
+ * record is invalid or does not fit a record (rejected counts it). */
 int kg_rw_user(struct kg_reply_writer *w, enum kg_rec_type type,
                const char *name, size_t len);
 int kg_rw_pid(struct kg_reply_writer *w, uint32_t pid);
@@ -157,7 +171,8 @@ int kg_rw_refused(struct kg_reply_writer *w, uint32_t pid, uint8_t reason);
 int kg_rw_who(struct kg_reply_writer *w, const struct kg_who_row *row);
 int kg_rw_instance(struct kg_reply_writer *w,
                    const struct kg_instance_row *row);
-/* Flushes pending records, then sends the end packet. */
+/* Flushes pending records, then sends the end packet with the number of
+ * records taken. */
 int kg_rw_end(struct kg_reply_writer *w, const struct kg_reply_end *end);
 
 /* Reply reader callbacks; pointers are valid only during the call. A

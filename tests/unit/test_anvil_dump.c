@@ -6,6 +6,7 @@
 
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -209,7 +210,10 @@ struct recorder {
 	size_t len;
 	size_t cap;
 	size_t calls;
-	size_t stop_at; /* return 7 from this call (1-based); 0: never */
+	size_t stop_at;    /* return 7 from this call (1-based); 0: never */
+	size_t unreadable; /* unreadable lines reported */
+	uint32_t bad_pid;  /* the last one's pid and refcount */
+	uint32_t bad_refcount;
 };
 
 static int record(void *ctx, const struct kg_conn *c)
@@ -229,6 +233,34 @@ static int record(void *ctx, const struct kg_conn *c)
 	return ++r->calls == r->stop_at ? 7 : 0;
 }
 
+/* An unreadable line goes into the sequence as "!PID REFCOUNT". */
+static int record_unreadable(void *ctx, uint32_t pid, uint32_t refcount)
+{
+	struct recorder *r = ctx;
+	int n;
+
+	if (r->cap - r->len < 32) {
+		r->cap = r->cap * 2 + 32;
+		r->buf = realloc(r->buf, r->cap);
+		assert_non_null(r->buf);
+	}
+	n = snprintf(r->buf + r->len, r->cap - r->len, "!%u %u\n", pid,
+	             refcount);
+	r->len += (size_t)n;
+	r->unreadable++;
+	r->bad_pid = pid;
+	r->bad_refcount = refcount;
+	return 0;
+}
+
+static int dump_feed(struct kg_dump_parser *p, const char *buf, size_t len,
+                     struct recorder *r, size_t *used)
+{
+	const struct kg_dump_sink sink = {record, record_unreadable, r};
+
+	return kg_dump_feed(p, buf, len, &sink, used);
+}
+
 /* Feeds buf in chunks of the sizes chunk() gives; returns total used. */
 static size_t feed_chunked(struct kg_dump_parser *p, const char *buf,
                            size_t len, struct recorder *r,
@@ -239,8 +271,7 @@ static size_t feed_chunked(struct kg_dump_parser *p, const char *buf,
 	while (off < len && !p->done) {
 		size_t n = chunk(len - off), used = 0;
 
-		assert_int_equal(
-		        kg_dump_feed(p, buf + off, n, record, r, &used), 0);
+		assert_int_equal(dump_feed(p, buf + off, n, r, &used), 0);
 		assert_true(used == n || p->done);
 		off += used;
 	}
@@ -369,6 +400,10 @@ static void check_line_lengths(const size_t *lens, size_t n, uint64_t bad,
 		                 bad ? KG_LINE_TOO_LONG : KG_LINE_OK);
 		assert_int_equal(p->lines, good);
 		assert_int_equal(r.calls, good);
+		/* The overlong line's pid survives the skipping. */
+		assert_int_equal(r.unreadable, bad);
+		if (bad)
+			assert_true(r.bad_pid == 5 && r.bad_refcount == 1);
 		free(r.buf);
 	}
 	free(dump);
@@ -421,7 +456,7 @@ static int feed_teardown(void **state)
 
 static int feed(struct feed *f, const char *buf, size_t len, size_t *used)
 {
-	return kg_dump_feed(&f->p, buf, len, record, &f->r, used);
+	return dump_feed(&f->p, buf, len, &f->r, used);
 }
 
 static void test_feed_stops_at_empty_line(void **state)
@@ -475,6 +510,63 @@ static void test_feed_counts_malformed_lines(void **state)
 	assert_int_equal(f->r.calls, 2);
 }
 
+/* A line that does not parse still names its process by its last two
+ * fields; without them the process is unknown (0). */
+static void test_feed_reports_unreadable_pids(void **state)
+{
+	static const char dump[] = "imap/u\001q\t7\t3\n"
+	                           "x\n"
+	                           "a\tb\t9\t2\n"
+	                           "pop3/u\t01\t1\n"
+	                           "pop3/u\t7\t\n"
+	                           "\t\t\n"
+	                           "pop3/v\t8\t1\n"
+	                           "\n";
+	static const char want[] = "!7 3\n!0 0\n!9 2\n!0 0\n!0 0\n!0 0\n"
+	                           "pop3/v\t8\t1\n";
+	struct feed *f = *state;
+	size_t used;
+
+	assert_int_equal(feed(f, dump, sizeof(dump) - 1, &used), 0);
+	assert_true(f->p.done);
+	assert_int_equal(f->p.malformed, 6);
+	assert_int_equal(f->r.unreadable, 6);
+	assert_int_equal(f->r.len, sizeof(want) - 1);
+	assert_memory_equal(f->r.buf, want, sizeof(want) - 1);
+}
+
+/* An overlong line's pid is read from its last bytes however the reads
+ * cut it, the longest pid and refcount included. */
+static void test_feed_overlong_line_keeps_its_pid(void **state)
+{
+	static const char end[] = "\t2147483647\t4294967295\n\n";
+	size_t (*chunkers[])(size_t) = {chunk_all, chunk_one, chunk_random};
+	size_t len = 70000 + sizeof(end) - 1;
+	char *dump = malloc(len);
+	struct kg_dump_parser *p = malloc(sizeof(*p));
+
+	(void)state;
+	assert_non_null(dump);
+	assert_non_null(p);
+	memcpy(dump, "imap/", 5);
+	memset(dump + 5, 'u', 70000 - 5);
+	memcpy(dump + 70000, end, sizeof(end) - 1);
+	rng_state = 11;
+	for (size_t i = 0; i < sizeof(chunkers) / sizeof(chunkers[0]); i++) {
+		struct recorder r = {0};
+
+		kg_dump_init(p);
+		assert_int_equal(feed_chunked(p, dump, len, &r, chunkers[i]),
+		                 len);
+		assert_int_equal(r.unreadable, 1);
+		assert_int_equal(r.bad_pid, 2147483647u);
+		assert_int_equal(r.bad_refcount, 4294967295u);
+		free(r.buf);
+	}
+	free(dump);
+	free(p);
+}
+
 static void test_feed_stops_when_callback_fails(void **state)
 {
 	static const char dump[] =
@@ -513,6 +605,10 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(
 	                test_feed_counts_malformed_lines, feed_setup,
 	                feed_teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_feed_reports_unreadable_pids, feed_setup,
+	                feed_teardown),
+	        cmocka_unit_test(test_feed_overlong_line_keeps_its_pid),
 	        cmocka_unit_test_setup_teardown(
 	                test_feed_stops_when_callback_fails, feed_setup,
 	                feed_teardown),

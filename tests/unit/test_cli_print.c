@@ -953,6 +953,91 @@ static void test_record_of_the_other_command_is_rejected(void **state)
 	run_free(r);
 }
 
+/* Two records of op, or with cut only the first, then the same end. */
+static struct run *two_records(uint8_t op, bool cut)
+{
+	struct run *r = run_new();
+
+	if (op == KG_OP_KICK) {
+		add_user(r, KG_REC_KICKED, "bar");
+		if (!cut)
+			add_user(r, KG_REC_KICKED, "baz");
+	} else {
+		add_who(r, "alice", "imap", 100, 1, NULL);
+		if (!cut)
+			add_who(r, "bob", "imap", 200, 1, NULL);
+	}
+	end(r, 0, 0, 2, 2, 0, "");
+	return r;
+}
+
+/* A reply cut at a record boundary, its end packet intact, must not
+ * print as a whole one: for a kick and a listing, as text and JSON. */
+static void test_lost_records_are_an_error(void **state)
+{
+	const uint8_t ops[] = {KG_OP_KICK, KG_OP_WHO};
+
+	(void)state;
+	for (size_t i = 0; i < 4; i++) {
+		struct run *whole = two_records(ops[i % 2], false);
+		struct run *cut = two_records(ops[i % 2], true);
+
+		/* The first record's packet, the whole reply's end. */
+		free(cut->pkts.data[1]);
+		cut->pkts.data[1] = whole->pkts.data[1];
+		cut->pkts.len[1] = whole->pkts.len[1];
+		whole->pkts.n = 1;
+		assert_int_equal(print(cut, ops[i % 2], 0, i >= 2),
+		                 KG_EXIT_SOFTWARE);
+		assert_int_equal(cut->status, KG_EXIT_SOFTWARE);
+		assert_string_equal(
+		        cut->err, "kickgate: malformed reply from the broker: "
+		                  "records are missing\n");
+		run_free(whole);
+		run_free(cut);
+	}
+}
+
+/* A listing's rows must add up to the connections its end reports. */
+static void test_who_rows_must_add_up(void **state)
+{
+	struct run *r = run_new();
+
+	(void)state;
+	add_who(r, "alice", "imap", 100, 1, NULL);
+	add_who(r, "bob", "imap", 200, 2, NULL);
+	end(r, 0, 0, 4, 2, 0, "");
+	assert_int_equal(print(r, KG_OP_WHO, 0, false), KG_EXIT_SOFTWARE);
+	assert_string_equal(r->err, "kickgate: malformed reply from the "
+	                            "broker: the rows do not add up to the "
+	                            "connections listed\n");
+	run_free(r);
+}
+
+/* A caller who may not see every session is told nothing of anvil's
+ * malformed lines: no warning, and null rather than 0 in JSON. */
+static void test_scoped_reply_has_no_malformed_count(void **state)
+{
+	struct run *text = run_new(), *kick = run_new(), *who = run_new();
+
+	(void)state;
+	end(text, KG_EXIT_NOMATCH, KG_END_SCOPED, 0, 0, 0, "");
+	print(text, KG_OP_KICK, 0, false);
+	assert_string_equal(text->out, "no users kicked\n");
+	assert_string_equal(text->err, "");
+	end(kick, KG_EXIT_NOMATCH, KG_END_SCOPED, 0, 0, 0, "");
+	print(kick, KG_OP_KICK, 0, true);
+	assert_non_null(strstr(kick->out, ",\"malformed_anvil_lines\":null,"));
+	end(who, KG_EXIT_OK, KG_END_SCOPED, 0, 0, 0, "");
+	print(who, KG_OP_WHO, 0, true);
+	assert_string_equal(who->out,
+	                    "{\"sessions\":[],\"status\":0,"
+	                    "\"malformed_anvil_lines\":null,\"error\":null}\n");
+	run_free(text);
+	run_free(kick);
+	run_free(who);
+}
+
 static void test_failure_completes_the_json_document(void **state)
 {
 	struct run *r = run_new();
@@ -1243,6 +1328,9 @@ int main(void)
 	        cmocka_unit_test(test_format_characters_are_escaped_in_text),
 	        cmocka_unit_test(test_hostile_who_rows_are_escaped),
 	        cmocka_unit_test(test_record_of_the_other_command_is_rejected),
+	        cmocka_unit_test(test_lost_records_are_an_error),
+	        cmocka_unit_test(test_who_rows_must_add_up),
+	        cmocka_unit_test(test_scoped_reply_has_no_malformed_count),
 	        cmocka_unit_test(test_failure_completes_the_json_document),
 	        cmocka_unit_test(test_failure_in_text_prints_only_the_error),
 	        cmocka_unit_test(test_failure_in_kick_json_is_a_whole_document),

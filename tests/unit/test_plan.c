@@ -381,6 +381,53 @@ static void test_plan_table(void **state)
 		check_case(&cases[i]);
 }
 
+/* a1 on pid 10, a1's kick with force, and one line that did not parse
+ * on bad_pid (0: which process is unknown). */
+static void plan_with_unreadable(uint32_t bad_pid, bool glob_matches,
+                                 struct kg_plan_result *r, struct kg_plan **out)
+{
+	struct kg_request req = tu_request(
+	        KG_OP_KICK, glob_matches ? "a1@tenant-a.example" : "nobody",
+	        NULL, KG_REQ_FORCE);
+	struct kg_plan *p = kg_plan_new(&req, &tu_scope_all);
+	struct tconn a1 = {10, "a1@tenant-a.example", "192.0.2.1", 1};
+
+	assert_non_null(p);
+	assert_int_equal(add_conn(p, &a1), 0);
+	assert_int_equal(kg_plan_unreadable(p, bad_pid, bad_pid ? 3 : 0), 0);
+	assert_int_equal(kg_plan_finish(p, r), 0);
+	*out = p;
+}
+
+/* A line kickgated could not read may be anybody's session: on the
+ * process it names it blocks as one outside the scope does, even with
+ * -f and a scope of everything; with its process unknown it blocks every
+ * kick that matches, and one that matches nothing stays a no-match. */
+static void test_plan_unreadable_lines_block(void **state)
+{
+	struct kg_plan_result r;
+	struct kg_plan *p;
+
+	(void)state;
+	plan_with_unreadable(10, true, &r, &p);
+	assert_int_equal(r.verdict, KG_PLAN_BLOCKED);
+	assert_true(r.unreadable == 3 && r.outside_scope == 3 &&
+	            r.unplaced == 0 && r.n_pids == 0);
+	kg_plan_free(p);
+	plan_with_unreadable(11, true, &r, &p);
+	assert_int_equal(r.verdict, KG_PLAN_KICK);
+	assert_true(r.n_pids == 1 && r.pids[0] == 10 && r.unreadable == 0 &&
+	            r.conns_kicked == 1);
+	kg_plan_free(p);
+	plan_with_unreadable(0, true, &r, &p);
+	assert_int_equal(r.verdict, KG_PLAN_BLOCKED);
+	assert_true(r.unplaced == 1 && r.unreadable == 0 && r.n_pids == 0);
+	kg_plan_free(p);
+	plan_with_unreadable(0, false, &r, &p);
+	assert_int_equal(r.verdict, KG_PLAN_NO_MATCH);
+	kg_plan_free(p);
+}
+
 static void test_plan_rejects_pid_outside_range(void **state)
 {
 	static const uint32_t bad[] = {0, 2147483648u, UINT32_MAX};
@@ -697,6 +744,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_plan_table),
+	        cmocka_unit_test(test_plan_unreadable_lines_block),
 	        cmocka_unit_test(test_plan_rejects_pid_outside_range),
 	        cmocka_unit_test(test_plan_finish_twice_same_result),
 	        cmocka_unit_test(test_plan_many_processes),

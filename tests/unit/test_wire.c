@@ -586,13 +586,15 @@ static void test_reply_byte_layout(void **state)
 {
 	static const uint8_t rec[] = {2, 1, 3, 4, 0,   4, 3,   2,  1,
 	                              6, 5, 0, 1, 'b', 2, '/', 'a'};
-	static const uint8_t end[] = {2, 2, 68, 0, 1, 0, 0, 0, 2,  0,
-	                              0, 0, 4,  0, 0, 0, 1, 0, 'x'};
+	/* The record count is the writer's: the two records above. */
+	static const uint8_t end[] = {2, 2, 68, 0, 1, 0, 0, 0, 2, 0, 0,  0,
+	                              4, 0, 0,  0, 2, 0, 0, 0, 1, 0, 'x'};
 	struct kg_instance_row inst = {"b", 1, "/a", 2};
 	struct kg_reply_end e = {.status = KG_EXIT_NOMATCH,
 	                         .conns = 1,
 	                         .pids = 2,
 	                         .malformed = 4,
+	                         .records = 9,
 	                         .error_len = 1,
 	                         .error = "x"};
 	struct sink s;
@@ -872,8 +874,8 @@ static void test_reply_trailing_byte_rejected(void **state)
 	free(w);
 }
 
-/* conns, pids, malformed: the end packet's counts. */
-#define END_ZEROS 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+/* conns, pids, malformed, records: the end packet's counts. */
+#define END_ZEROS 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
 #define PID7      7, 0, 0, 0
 
 static const struct raw_case bad_replies[] = {
@@ -916,7 +918,14 @@ static const struct raw_case bad_replies[] = {
          KG_WIRE_LONG},
         {"end status 2", RAW(V, 2, 2, 0, END_ZEROS, 0, 0), KG_WIRE_FIELD},
         {"end status 255", RAW(V, 2, 255, 0, END_ZEROS, 0, 0), KG_WIRE_FIELD},
-        {"end unknown flag", RAW(V, 2, 0, 8, END_ZEROS, 0, 0), KG_WIRE_FIELD},
+        {"end unknown flag", RAW(V, 2, 0, 16, END_ZEROS, 0, 0), KG_WIRE_FIELD},
+        {"end scoped with a malformed count",
+         RAW(V, 2, 0, KG_END_SCOPED, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0,
+             0, 0, 0, 0),
+         KG_WIRE_FIELD},
+        {"end without the record count",
+         RAW(V, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+         KG_WIRE_SHORT},
         {"end error with control byte",
          RAW(V, 2, 70, 0, END_ZEROS, 2, 0, 'a', 7), KG_WIRE_TEXT},
         {"end error with NUL", RAW(V, 2, 70, 0, END_ZEROS, 1, 0, 0),
@@ -1194,7 +1203,9 @@ static void test_writer_rejects_invalid(void **state)
 	assert_int_equal(kg_rw_who(w, &row), -1);
 	end.status = 3;
 	assert_int_equal(kg_rw_end(w, &end), -1);
-	end = (struct kg_reply_end){.status = 0, .flags = 8};
+	end = (struct kg_reply_end){.status = 0, .flags = 16};
+	assert_int_equal(kg_rw_end(w, &end), -1);
+	end = (struct kg_reply_end){.flags = KG_END_SCOPED, .malformed = 1};
 	assert_int_equal(kg_rw_end(w, &end), -1);
 	end = (struct kg_reply_end){.status = 1, .flags = KG_END_FORCE_DENIED};
 	assert_int_equal(kg_rw_end(w, &end), -1);
@@ -1212,6 +1223,10 @@ static void test_writer_rejects_invalid(void **state)
 	end = (struct kg_reply_end){.error_len = 1, .error = "\x1b"};
 	assert_int_equal(kg_rw_end(w, &end), -1);
 	assert_int_equal(s.calls, 0);
+	/* Every record refused is counted, so that the reply cannot end
+	 * as if it were whole; refused end packets are not records. */
+	assert_int_equal(w->rejected, 16);
+	assert_int_equal(w->records, 0);
 	/* Rejected records leave the writer usable. */
 	assert_int_equal(kg_rw_who(w, &ok), 0);
 	row.user_len = UINT16_MAX - (4 + 4 + 1 + 4 + 1 + 4 + 2);
@@ -1219,6 +1234,8 @@ static void test_writer_rejects_invalid(void **state)
 	end = (struct kg_reply_end){.status = KG_EXIT_OK};
 	assert_int_equal(kg_rw_end(w, &end), 0);
 	assert_int_equal(s.n, 2);
+	/* The end packet counts the records sent, not those refused. */
+	assert_memory_equal(s.pkt[1] + 16, ((uint8_t[]){2, 0, 0, 0}), 4);
 	assert_int_equal(kg_reply_decode(s.pkt[0], s.len[0], &log_handler, &l,
 	                                 &is_end, &(int){0}),
 	                 KG_WIRE_OK);
