@@ -1,7 +1,9 @@
 /* A kick's reply and its audit line, from a finished plan, with stand-ins
  * for the steps that act on the system: the reply the client receives and
  * the audit line must name the same pids, users and counts, also when a
- * step fails after the signals went out or the client stops reading. */
+ * step fails after the signals went out or the client stops reading. And
+ * what kg_job_finish adds to any reply: a record left out fails it, and
+ * anvil's malformed-line count goes only to callers who see everything. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -372,6 +374,104 @@ static void test_reply_failure_still_audits_the_signals(void **state)
 	assert_field(line, "users", s.users);
 }
 
+/* A listing answered through kg_job_finish, for a caller of scope, from
+ * a dump with malformed lines: rows "a" and "b" and, with oversized, a
+ * row between them whose user name leaves no room in a record for the
+ * rest of it. Returns what stderr showed. */
+static void list_rows(const struct kg_scope *scope, uint64_t malformed,
+                      bool oversized, char *err)
+{
+	static struct kg_instance inst = {.name = "default",
+	                                  .anvil = "/run/test/anvil"};
+	static struct kg_config cfg = {.instances = &inst, .n_instances = 1};
+	static struct kg_dump_parser parser;
+	static struct kg_reply_writer w;
+	static struct kg_job job;
+	static char big[KG_USER_MAX];
+	struct kg_who_row row = {.pid = 7,
+	                         .conns = 1,
+	                         .addr = {.family = KG_AF_INET6},
+	                         .service = "imap",
+	                         .service_len = 4,
+	                         .user = "a",
+	                         .user_len = 1};
+	struct tu_capture cap;
+
+	memset(&client, 0, sizeof(client));
+	client.fail_from = MAX_PKTS;
+	job = (struct kg_job){
+	        .cfg = &cfg,
+	        .client_pid = 4242,
+	        .caller = {.uid = 4000},
+	        .decoded = true,
+	        .req = tu_request(KG_OP_WHO, NULL, NULL, 0),
+	        .instance_name = inst.name,
+	        .dec = {.allowed = true, .rule = "helpdesk", .scope = *scope},
+	        .parser = &parser,
+	        .w = &w};
+	kg_dump_init(&parser);
+	parser.malformed = malformed;
+	kg_rw_init(&w, client_emit, NULL);
+	kg_audit_open(NULL);
+	cap = tu_capture_stderr();
+	kg_rw_who(&w, &row);
+	if (oversized) {
+		memset(big, 'u', sizeof(big));
+		row.user = big;
+		row.user_len = sizeof(big);
+		kg_rw_who(&w, &row);
+	}
+	row.user = "b";
+	row.user_len = 1;
+	kg_rw_who(&w, &row);
+	job.result.outcome = "listed";
+	job.result.end.conns = 2;
+	kg_job_finish(&job);
+	tu_captured(cap, err, BUF_SIZE);
+}
+
+/* A row the wire format cannot carry is left out, but the reply then
+ * fails and says so, in the reply and in the audit line; the rows after
+ * it are sent and counted. */
+static void test_row_left_out_fails_the_reply(void **state)
+{
+	char err[BUF_SIZE];
+	struct seen s;
+
+	(void)state;
+	list_rows(&tu_scope_all, 0, false, err);
+	s = decode_reply();
+	assert_true(s.ended && s.end.status == KG_EXIT_OK &&
+	            s.end.records == 2 && s.end.error_len == 0);
+	list_rows(&tu_scope_all, 0, true, err);
+	s = decode_reply();
+	assert_true(s.ended);
+	assert_int_equal(s.end.status, KG_EXIT_SOFTWARE);
+	assert_int_equal(s.end.records, 2);
+	assert_non_null(strstr(s.end.error, "the reply is incomplete: 1 "
+	                                    "record(s) too large"));
+	assert_field(audit_line(err), "status", "70");
+	assert_field(audit_line(err), "outcome", "listed");
+}
+
+/* Anvil's malformed lines may be anybody's sessions: only a caller whose
+ * scope is every session learns their number. */
+static void test_malformed_count_only_for_unrestricted_scope(void **state)
+{
+	char err[BUF_SIZE];
+	struct seen s;
+
+	(void)state;
+	list_rows(&tu_scope_all, 3, false, err);
+	s = decode_reply();
+	assert_int_equal(s.end.malformed, 3);
+	assert_false(s.end.flags & KG_END_SCOPED);
+	list_rows(&tu_scope_tenant_a, 3, false, err);
+	s = decode_reply();
+	assert_int_equal(s.end.malformed, 0);
+	assert_true(s.end.flags & KG_END_SCOPED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -379,6 +479,9 @@ int main(void)
 	        cmocka_unit_test(test_out_of_memory_after_signals),
 	        cmocka_unit_test(test_out_of_memory_after_dry_run_checks),
 	        cmocka_unit_test(test_reply_failure_still_audits_the_signals),
+	        cmocka_unit_test(test_row_left_out_fails_the_reply),
+	        cmocka_unit_test(
+	                test_malformed_count_only_for_unrestricted_scope),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
