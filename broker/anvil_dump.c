@@ -384,7 +384,6 @@ static void recover_pid(const char *s, size_t len, uint32_t *pid,
 	const char *t2 = memrchr(s, '\t', len);
 	const char *t1 = t2 ? memrchr(s, '\t', (size_t)(t2 - s)) : NULL;
 
-	*pid = *refcount = 0;
 	if (t1 == NULL ||
 	    !parse_dec(t1 + 1, (size_t)(t2 - t1 - 1), INT32_MAX, pid) ||
 	    !parse_dec(t2 + 1, (size_t)(s + len - t2 - 1), UINT32_MAX,
