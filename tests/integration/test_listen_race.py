@@ -53,11 +53,12 @@ while time.monotonic() < end:
 """
 
 
-def write_conf(d, listen):
-    conf = os.path.join(d, "kickgated.conf")
+def write_conf(st, listen):
+    conf = os.path.join(st.tmp, "kickgated.conf")
     with open(conf, "w") as f:
         f.write(f"[broker]\nlisten = {listen}\nanvil = {ANVIL}\n"
-                "audit = stderr\nlisten_mode = 0666\n")
+                f"audit = stderr\nlisten_mode = 0666\n"
+                f"frontend_user = {st.frontend.pw_name}\n")
     os.chmod(conf, 0o600)
     return conf
 
@@ -98,7 +99,7 @@ def race(st, listen_dir, want_served):
     mode 0600 and owner root after each. want_served: whether some start
     may serve (sticky directory) or none may (writable directory)."""
     listen = os.path.join(listen_dir, f"kgrace-{os.getpid()}.sock")
-    conf = write_conf(st.tmp, listen)
+    conf = write_conf(st, listen)
     outcomes = []
     log_path = os.path.join(st.tmp, "kickgated.log")
     try:
@@ -161,7 +162,8 @@ def setup():
         # not read it: the directory is traversable, the file is not.
         os.chmod(secret, 0o711)
         yield types.SimpleNamespace(tmp=tmp, target=target,
-                                    user=accounts.user("race"))
+                                    user=accounts.user("race"),
+                                    frontend=accounts.user("fe"))
 
 
 def main():
