@@ -24,10 +24,13 @@
 #include "reply_send.h"
 #include "wire.h"
 
-/* Frontends at once. A frontend starts only once its client has sent
- * something, so clients that connect and stay silent wait here, not in a
- * frontend; beyond WAITING_MAX they wait in the listen backlog. */
+/* Frontends at once. Up to EARLY_MAX of them start as soon as their
+ * client is accepted; the others only once their client has sent
+ * something, so that clients which connect and stay silent occupy at most
+ * EARLY_MAX frontends and wait here otherwise, never delaying a client
+ * that speaks. Beyond WAITING_MAX, clients wait in the listen backlog. */
 #define FRONTENDS_MAX 64
+#define EARLY_MAX     16
 #define WAITING_MAX   4096
 /* The current broker and those of earlier configurations still
  * finishing their requests. A reload that would need more is refused. */
@@ -75,6 +78,7 @@ struct frontend {
 	pid_t pid;  /* 0: reaped */
 	int sock;   /* the supervisor's end of its socketpair; -1: read */
 	int client; /* the connection it serves; -1: passed on or closed */
+	bool early; /* started before its client sent anything */
 	int64_t kill_at_ms;
 	struct broker *broker;
 };
@@ -88,7 +92,7 @@ static struct broker *cur;
 static struct waiting waiting[WAITING_MAX];
 static size_t n_waiting;
 static struct frontend frontends[FRONTENDS_MAX];
-static size_t n_frontends;
+static size_t n_frontends, n_early;
 
 static int fail(const char *what)
 {
@@ -216,7 +220,7 @@ static struct broker *start_broker(const struct kg_config *c)
  * drops to, its deadline and where it logs. Exec gives it a fresh
  * address space that holds nothing of the supervisor's: no configuration,
  * no other client. */
-static _Noreturn void exec_frontend(int client, int end)
+static _Noreturn void exec_frontend(int client, int end, int timeout_ms)
 {
 	int keep[] = {client, end, self_exe};
 	char uid[24], gid[24], timeout[24];
@@ -228,7 +232,7 @@ static _Noreturn void exec_frontend(int client, int end)
 
 	snprintf(uid, sizeof(uid), "%u", (unsigned int)cfg.frontend_uid);
 	snprintf(gid, sizeof(gid), "%u", (unsigned int)cfg.frontend_gid);
-	snprintf(timeout, sizeof(timeout), "%u", cfg.client_timeout_ms);
+	snprintf(timeout, sizeof(timeout), "%d", timeout_ms);
 	enter_child(keep, 3);
 	if (fcntl(KG_FRONTEND_CLIENT_FD, F_SETFD, 0) < 0 ||
 	    fcntl(KG_FRONTEND_SUPERVISOR_FD, F_SETFD, 0) < 0)
@@ -237,11 +241,16 @@ static _Noreturn void exec_frontend(int client, int end)
 	_exit(127);
 }
 
-/* Starts a frontend for client, whose request goes to b. Returns 0, or
- * -1 (logged; client is still the caller's). */
-static int start_frontend(int client, struct broker *b)
+/* Starts a frontend for w's client. Its deadline is what is left of
+ * the client's: one that came to a frontend late gets no extra time.
+ * Returns 0, or -1 (logged; the client is still w's). */
+static int start_frontend(const struct waiting *w, bool early)
 {
 	struct frontend *f = &frontends[n_frontends];
+	int64_t now = kg_now_ms();
+	int timeout = w->deadline_ms == NO_DEADLINE
+	                      ? (int)cfg.client_timeout_ms
+	                      : (int)(w->deadline_ms - now);
 	int sp[2];
 	pid_t pid;
 
@@ -249,7 +258,7 @@ static int start_frontend(int client, struct broker *b)
 		return fail("socketpair");
 	pid = fork();
 	if (pid == 0)
-		exec_frontend(client, sp[1]);
+		exec_frontend(w->fd, sp[1], timeout > 0 ? timeout : 0);
 	close(sp[1]);
 	if (pid < 0) {
 		close(sp[0]);
@@ -257,12 +266,12 @@ static int start_frontend(int client, struct broker *b)
 	}
 	*f = (struct frontend){.pid = pid,
 	                       .sock = sp[0],
-	                       .client = client,
-	                       .kill_at_ms = kg_now_ms() +
-	                                     cfg.client_timeout_ms +
-	                                     FRONTEND_SLACK_MS,
-	                       .broker = b};
+	                       .client = w->fd,
+	                       .early = early,
+	                       .kill_at_ms = now + timeout + FRONTEND_SLACK_MS,
+	                       .broker = w->broker};
 	n_frontends++;
+	n_early += early;
 	return 0;
 }
 
@@ -385,6 +394,8 @@ static void read_frontend(struct frontend *f)
 	close(f->sock);
 	f->sock = -1;
 	f->client = -1;
+	n_early -= f->early;
+	f->early = false;
 	f->broker->clients--;
 	close_if_done(f->broker);
 }
@@ -398,13 +409,13 @@ static void forget_waiting(size_t i)
 	close_if_done(b);
 }
 
-/* A client that has sent something (or hung up) gets a frontend, while
- * one may start; one that cannot have one is told so. */
-static void hand_to_frontend(size_t i)
+/* Client i gets a frontend, early or because it has sent something (or
+ * hung up); one that cannot have one is told so. */
+static void hand_to_frontend(size_t i, bool early)
 {
 	struct waiting *w = &waiting[i];
 
-	if (start_frontend(w->fd, w->broker) < 0) {
+	if (start_frontend(w, early) < 0) {
 		refuse_client(w->fd, "kickgated cannot serve now");
 		forget_waiting(i);
 		return;
@@ -670,7 +681,22 @@ static void serve_waiting(void)
 	for (size_t i = n_waiting; i-- > 0;)
 		if (pfds[SLOT_WAITING + i].revents &&
 		    n_frontends < FRONTENDS_MAX)
-			hand_to_frontend(i);
+			hand_to_frontend(i, false);
+}
+
+/* Waiting clients get a frontend at once while early ones may start;
+ * hand_to_frontend moves the last client into slot i. */
+static void start_early(void)
+{
+	size_t i = 0;
+
+	while (i < n_waiting && n_early < EARLY_MAX &&
+	       n_frontends < FRONTENDS_MAX) {
+		if (waiting[i].deadline_ms == NO_DEADLINE)
+			i++; /* ready: serve_waiting's */
+		else
+			hand_to_frontend(i, true);
+	}
 }
 
 /* One round of the event loop. Returns -1 to go on, else the daemon's
@@ -703,6 +729,7 @@ static int serve_round(void)
 		reload();
 	if (pfds[SLOT_LISTEN].revents & POLLIN)
 		accept_clients();
+	start_early();
 	return -1;
 }
 
