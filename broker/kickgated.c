@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -173,6 +174,10 @@ static _Noreturn void frontend_main(int argc, char **argv)
 	/* Only 0 to 4 are open, so syslog's socket becomes fd 5, the one
 	 * the frontend's seccomp filter lets it write to. */
 	close_range(KG_FRONTEND_LOG_FD, ~0U, 0);
+	/* Older kernels name a process exec'd from a descriptor after the
+	 * descriptor's number; the frontend_user check knows frontends by
+	 * their name. */
+	prctl(PR_SET_NAME, "kickgated", 0, 0, 0);
 	kg_log_open("kickgated", to_stderr);
 	kg_log_role("frontend");
 	if (kg_sandbox_frontend((uid_t)uid, (gid_t)gid) < 0)
