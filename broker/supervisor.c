@@ -207,11 +207,12 @@ static struct broker *start_broker(const struct kg_config *c)
 		return NULL;
 	}
 	fcntl(link[0], F_SETFL, O_NONBLOCK);
-	*b = (struct broker){.pid = b->pid,
-	                     .chan = link[0],
-	                     .kill_at_ms = NO_DEADLINE,
-	                     .wait_ms = c->client_timeout_ms +
-	                                c->anvil_timeout_ms};
+	/* A free slot's queue and client count are empty already. */
+	b->chan = link[0];
+	b->retired = false;
+	b->kill_at_ms = NO_DEADLINE;
+	b->wait_ms = c->client_timeout_ms + c->anvil_timeout_ms;
+	b->head = 0;
 	return b;
 }
 
