@@ -286,6 +286,16 @@ static int do_send_log(void)
 	return send_on(KG_FRONTEND_LOG_FD);
 }
 
+/* The one socket seccomp lets the frontend address: only Landlock's
+ * scope keeps it from an abstract socket. */
+static int do_sendto_abstract_log(void)
+{
+	return sendto(KG_FRONTEND_LOG_FD, "x", 1, 0,
+	              (struct sockaddr *)&p.abstract_rx, p.abstract_rx_len) < 0
+	               ? -1
+	               : 0;
+}
+
 /* main queued a byte for the client's socket. */
 static int do_recv_client(void)
 {
@@ -787,6 +797,7 @@ static const struct action actions[] = {
         CALL("send_client", do_send_client),
         CALL("send_supervisor", do_send_supervisor),
         CALL("send_log", do_send_log),
+        CALL("sendto_abstract_log", do_sendto_abstract_log),
         CALL("recv_client", do_recv_client),
         CALL("recv", do_recv),
         CALL("sendmsg_fd", do_sendmsg_fd),

@@ -74,6 +74,8 @@ ROWS = [
     ("frontend", "connect_anvil", SIGSYS, "connects nowhere"),
     ("frontend", "connect_abstract", SIGSYS, "connects nowhere"),
     ("frontend", "sendto_abstract", SIGSYS, "reaches no abstract socket"),
+    ("frontend", "sendto_abstract_log", EPERM, "reaches no abstract socket "
+     "through the syslog socket either", SCOPE),
     ("frontend", "recv", SIGSYS, "reads no socket but its client's"),
     ("frontend", "send", SIGSYS, "writes to no socket but its client's, "
      "the supervisor's and syslog's"),
