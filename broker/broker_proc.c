@@ -176,16 +176,14 @@ static void dispatch(struct kg_job *job)
 	kg_job_refuse(job, KG_EXIT_USAGE, "malformed", "malformed request");
 }
 
-/* The frontend hands over only sockets it accepted on the listener: one
- * that sends anything else runs code that is not kickgated's. As
- * OpenSSH's monitor does with a misbehaving unprivileged child, the
- * broker then stops before any privileged step; the supervisor sees the
- * pair end and exits 1, and the service manager restarts the daemon with
- * a fresh frontend. */
-static _Noreturn void refuse_frontend(const char *what)
+/* The supervisor hands over only sockets it accepted on the listener:
+ * anything else means the daemon is not running kickgated's code. The
+ * broker then stops before any privileged step; the supervisor sees it
+ * end and exits 1, and the service manager restarts the daemon. */
+static _Noreturn void refuse_sender(const char *what)
 {
-	kg_log_err("frontend passed fd that is not a client connection: %s; "
-	           "stopping",
+	kg_log_err("supervisor passed fd that is not a client connection: "
+	           "%s; stopping",
 	           what);
 	exit(1);
 }
@@ -208,7 +206,7 @@ void kg_broker_serve(const struct kg_broker_start *st, int client_fd,
 	kg_rw_init(&writer, kg_send_packet, &job.fd);
 	status = kg_peer_read(client_fd, &st->clients, &peer, &why);
 	if (status == KG_PEER_NOT_CLIENT)
-		refuse_frontend(why);
+		refuse_sender(why);
 	if (status < 0) {
 		kg_log_err("client identity: %s", strerror(errno));
 		kg_reply_error(client_fd, KG_EXIT_SOFTWARE,
@@ -221,7 +219,7 @@ void kg_broker_serve(const struct kg_broker_start *st, int client_fd,
 	                                .n_groups = peer.n_groups};
 	job.client_pid = peer.pid;
 	set_send_timeout(client_fd, cfg->client_timeout_ms);
-	/* The frontend validated this already; the broker trusts it no more
+	/* A frontend validated this already; the broker trusts it no more
 	 * than a client. */
 	if (kg_request_decode(msg, len, &job.req) != KG_WIRE_OK) {
 		kg_job_refuse(&job, KG_EXIT_USAGE, "malformed",
@@ -238,8 +236,9 @@ void kg_broker_serve(const struct kg_broker_start *st, int client_fd,
 }
 
 /* Receives one message and the client fd it carries. Returns the fd, -1
- * for a message to drop, and exits when the frontend is gone. */
-static int receive(int frontend_fd, uint8_t *buf, size_t cap, size_t *len)
+ * for a message to drop, and exits when the supervisor's end is closed:
+ * after a reload, once every request for this broker is sent. */
+static int receive(int supervisor_fd, uint8_t *buf, size_t cap, size_t *len)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * 4)];
@@ -250,12 +249,16 @@ static int receive(int frontend_fd, uint8_t *buf, size_t cap, size_t *len)
 	                    .msg_iovlen = 1,
 	                    .msg_control = ctl.buf,
 	                    .msg_controllen = sizeof(ctl.buf)};
-	ssize_t n = recvmsg(frontend_fd, &mh, MSG_CMSG_CLOEXEC);
+	ssize_t n = recvmsg(supervisor_fd, &mh, MSG_CMSG_CLOEXEC);
 	int fd = -1;
 	bool extra = false;
 
-	if (n == 0 || (n < 0 && errno != EINTR)) {
-		kg_log_err("frontend exited; stopping");
+	if (n == 0) {
+		kg_log_info("the supervisor closed the channel; stopping");
+		exit(0);
+	}
+	if (n < 0 && errno != EINTR) {
+		kg_log_err("recvmsg: %s; stopping", strerror(errno));
 		exit(1);
 	}
 	/* Close every fd that came; keep one only if the message is whole
@@ -286,7 +289,7 @@ static int receive(int frontend_fd, uint8_t *buf, size_t cap, size_t *len)
 			close(fd);
 		if (n > 0)
 			kg_log_err("dropped a malformed message from the "
-			           "frontend");
+			           "supervisor");
 		return -1;
 	}
 	*len = (size_t)n;
@@ -302,7 +305,7 @@ void kg_broker_main(const struct kg_broker_start *st)
 	if (kg_sandbox_broker(&st->cfg->broker) < 0)
 		return;
 	for (;;) {
-		int fd = receive(st->frontend_fd, buf, sizeof(buf), &len);
+		int fd = receive(st->supervisor_fd, buf, sizeof(buf), &len);
 
 		if (fd < 0)
 			continue;

@@ -1,23 +1,28 @@
 /* kickgated: reads its config as root, opens the listening socket, then
- * becomes the supervisor of the unprivileged frontend and the
- * CAP_KILL-only broker. */
+ * becomes the supervisor of the CAP_KILL-only broker and of one
+ * unprivileged frontend per client connection, each of which is this
+ * program again, exec'd with --frontend. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "fds.h"
 #include "frontend_account.h"
+#include "frontend_proc.h"
 #include "kg_config.h"
 #include "listener.h"
 #include "log.h"
+#include "sandbox.h"
 #include "supervisor.h"
 
 #define EXIT_CONFIG 78 /* sysexits' EX_CONFIG */
@@ -124,8 +129,9 @@ static void close_inherited(void)
 	}
 }
 
-/* The frontend holds up to KG_FRONTEND_CLIENTS waiting clients: allow
- * the descriptors the hard limit permits. */
+/* The supervisor holds every client connection until the broker has it,
+ * up to a queue per broker: allow the descriptors the hard limit
+ * permits. */
 static void raise_fd_limit(void)
 {
 	struct rlimit rl;
@@ -136,12 +142,58 @@ static void raise_fd_limit(void)
 	}
 }
 
+/* A decimal number in [0, max], nothing else. */
+static bool parse_uint(const char *s, unsigned long max, unsigned long *v)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	*v = strtoul(s, &end, 10);
+	return errno == 0 && *end == '\0' && *v <= max;
+}
+
+/* The frontend role, as the supervisor execs it for one connection:
+ * kickgated --frontend UID GID TIMEOUT_MS stderr|syslog, the client at fd
+ * 3, the supervisor at fd 4. argv holds its limits only; it reads no
+ * configuration and learns nothing else. */
+static _Noreturn void frontend_main(int argc, char **argv)
+{
+	unsigned long uid, gid, timeout;
+	bool to_stderr = argc == 6 && strcmp(argv[5], "stderr") == 0;
+
+	if (argc != 6 || !parse_uint(argv[2], UINT32_MAX - 1, &uid) ||
+	    !parse_uint(argv[3], UINT32_MAX - 1, &gid) ||
+	    !parse_uint(argv[4], INT32_MAX, &timeout) ||
+	    (!to_stderr && strcmp(argv[5], "syslog") != 0)) {
+		fprintf(stderr, "kickgated: --frontend is for kickgated's own "
+		                "use\n");
+		exit(64);
+	}
+	/* Only 0 to 4 are open, so syslog's socket becomes fd 5, the one
+	 * the frontend's seccomp filter lets it write to. */
+	close_range(KG_FRONTEND_LOG_FD, ~0U, 0);
+	/* Older kernels name a process exec'd from a descriptor after the
+	 * descriptor's number; the frontend_user check knows frontends by
+	 * their name. */
+	prctl(PR_SET_NAME, "kickgated", 0, 0, 0);
+	kg_log_open("kickgated", to_stderr);
+	kg_log_role("frontend");
+	if (kg_sandbox_frontend((uid_t)uid, (gid_t)gid) < 0)
+		exit(1);
+	kg_frontend_serve_one(KG_FRONTEND_CLIENT_FD, KG_FRONTEND_SUPERVISOR_FD,
+	                      (int)timeout);
+}
+
 int main(int argc, char **argv)
 {
 	struct options o;
 	struct kg_config cfg;
 	int errors, listen_fd;
 
+	if (argc > 1 && strcmp(argv[1], "--frontend") == 0)
+		frontend_main(argc, argv);
 	fill_std_fds();
 	close_inherited();
 	parse_args(argc, argv, &o);

@@ -66,10 +66,10 @@ static const char *refusal(int fd, const struct kg_client_origin *o,
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &len) < 0 ||
 	    cred->pid <= 0)
 		return "not connected";
-	/* Neither process of the pair is a client: its identity is the
-	 * daemon's, not a caller's. */
-	if (cred->pid == o->frontend)
-		return "connected by the frontend";
+	/* Neither privileged process is a client: its identity is the
+	 * daemon's, not a caller's. (A frontend can create no socket.) */
+	if (cred->pid == o->supervisor)
+		return "connected by the supervisor";
 	if (cred->pid == getpid())
 		return "connected by the broker";
 	return NULL;

@@ -1,11 +1,12 @@
 /* A client's identity, from the kernel only: SO_PEERCRED and SO_PEERGROUPS
  * on the client's socket, as recorded when the client connected.
  *
- * The frontend hands the broker each client's socket, and it is not
- * trusted to hand over only those: the listening socket, its own end of
- * the link to the broker or any socket it inherited name root as their
- * peer too. So the identity is taken only from a socket that is a client
- * connection accepted on kickgated's own listener. */
+ * The supervisor hands the broker each client's socket, the one it
+ * accepted itself. The broker checks it all the same, as a second line:
+ * the listening socket, either end of the link between them or any socket
+ * a process inherited name root as their peer too. So the identity is
+ * taken only from a socket that is a client connection accepted on
+ * kickgated's own listener. */
 #ifndef KG_PEER_H
 #define KG_PEER_H
 
@@ -32,12 +33,12 @@ struct kg_sockname {
 
 /* Where client connections come from: accepted on the listening socket
  * bound to listener (getsockname on an accepted socket reports the
- * listener's address), connected by a process other than the frontend or
- * the broker. The supervisor, which holds the listener, fills it in
+ * listener's address), connected by a process other than the supervisor
+ * or the broker. The supervisor, which holds the listener, fills it in
  * before the broker enters its sandbox. */
 struct kg_client_origin {
 	struct kg_sockname listener;
-	pid_t frontend;
+	pid_t supervisor;
 };
 
 /* Reads the address of the listening socket listen_fd. Returns 0, or -1

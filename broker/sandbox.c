@@ -51,25 +51,29 @@ struct rule {
 /* Everything an open may carry besides O_RDONLY (which is 0). */
 #define READ_ONLY_OPEN (O_CLOEXEC | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW)
 
-/* The frontend: serve sockets it already has, nothing else. It cannot
- * open a file, create or connect a socket, or signal anything. */
+/* The frontend: one client's connection at fd 3, the supervisor at fd 4
+ * (frontend_proc.h), its syslog connection at fd 5. It cannot open a
+ * file, create, accept or connect a socket, pass or receive an fd, touch
+ * any other descriptor, or signal anything. */
 static const struct rule frontend_rules[] = {
-        ALLOW(accept4, "accept clients on the listening socket"),
-        ALLOW(recvfrom, "read a client's request"),
-        ALLOW(sendto, "error replies to clients; syslog lines"),
-        ALLOW(sendmsg, "hand request and client fd to the broker"),
-        ALLOW(poll, "wait for clients, the broker and the supervisor"),
+        ALLOW_IF(recvfrom, "read its client's one request", ARG_EQ(0, 3)),
+        ALLOW_IF(sendto, "an error reply to its client", ARG_EQ(0, 3)),
+        ALLOW_IF(sendto, "the normalized request to the supervisor",
+                 ARG_EQ(0, 4)),
+        ALLOW_IF(sendto, "syslog lines, on the connection made at start-up",
+                 ARG_EQ(0, 5)),
+        ALLOW(poll, "wait for the request, within the deadline"),
         ALLOW(ppoll, "poll() as some libc versions issue it"),
         ALLOW(restart_syscall, "resume poll() after SIGSTOP and SIGCONT"),
-        ALLOW(close, "drop a client; the listener when a reload retires it"),
+        ALLOW(close, "syslog drops a broken connection before it reconnects"),
         ALLOW_IF(write, "log lines, to stderr only", ARG_EQ(0, STDERR_FILENO)),
-        ALLOW(clock_gettime, "client deadlines (vDSO fallback)"),
+        ALLOW(clock_gettime, "the deadline (vDSO fallback)"),
         ALLOW(getpid, "syslog's LOG_PID"),
         ALLOW(brk, "malloc in syslog's formatting"),
         ALLOW_IF(mmap, "malloc; never executable memory",
                  ARG_NONE(2, PROT_EXEC)),
         ALLOW(munmap, "free"),
-        ALLOW(exit_group, "stop when the broker is gone or, retired, idle"),
+        ALLOW(exit_group, "done with its one client"),
         REFUSE(socket, EACCES,
                "syslog's reconnect after a syslogd restart fails: the "
                "line is lost, not the process"),
@@ -78,7 +82,7 @@ static const struct rule frontend_rules[] = {
 /* The broker: ask anvil over a new AF_UNIX socket, read /proc, signal
  * verified processes through pidfds, answer clients. */
 static const struct rule broker_rules[] = {
-        ALLOW(recvmsg, "requests and client fds from the frontend"),
+        ALLOW(recvmsg, "requests and client fds from the supervisor"),
         ALLOW(sendto, "replies to clients, the request to anvil, syslog"),
         ALLOW_IF(socket, "anvil and syslog; never a network socket",
                  ARG_EQ(0, AF_UNIX)),
@@ -123,7 +127,7 @@ static const struct rule broker_rules[] = {
         ALLOW(munmap, "free"),
         ALLOW(mremap, "realloc of large arrays"),
         ALLOW(madvise, "free returning memory"),
-        ALLOW(exit_group, "stop when the frontend is gone"),
+        ALLOW(exit_group, "stop when the supervisor closes the channel"),
 };
 
 #define N_RULES(t) (sizeof(t) / sizeof((t)[0]))

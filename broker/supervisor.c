@@ -1,11 +1,11 @@
 #include "supervisor.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,42 +21,78 @@
 #include "frontend_proc.h"
 #include "listener.h"
 #include "log.h"
-#include "sandbox.h"
+#include "reply_send.h"
+#include "wire.h"
 
-/* How long a retired frontend may take to close its listening socket
- * before it is killed; its loop notices within one round. */
-#define RETIRE_ACK_MS 5000
-/* A retired pair finishes the requests it holds within the old
+/* Frontends at once. Up to EARLY_MAX of them start as soon as their
+ * client is accepted; the others only once their client has sent
+ * something, so that clients which connect and stay silent occupy at most
+ * EARLY_MAX frontends and wait here otherwise, never delaying a client
+ * that speaks. Beyond WAITING_MAX, clients wait in the listen backlog. */
+#define FRONTENDS_MAX 64
+#define EARLY_MAX     16
+#define WAITING_MAX   4096
+/* The current broker and those of earlier configurations still
+ * finishing their requests. A reload that would need more is refused. */
+#define BROKERS_MAX 8
+/* Requests waiting for a busy broker; beyond, a client is told so. */
+#define QUEUE_MAX 256
+/* A frontend answers a silent client itself at client_timeout_ms; it is
+ * killed only when it has not ended this much later. */
+#define FRONTEND_SLACK_MS 1000
+/* A retired broker finishes the requests it holds within the old
  * configuration's client_timeout_ms and anvil_timeout_ms; after this
  * much more it is killed. */
 #define RETIRE_SLACK_MS 30000
 /* How long children get to exit when the daemon stops, before SIGKILL. */
 #define STOP_MS 5000
-/* Children at once: the pair and those of earlier configurations still
- * finishing their requests. A reload that would need more is refused. */
-#define KIDS_MAX 18
 
 #define NO_DEADLINE  INT64_MAX
 #define SIG_BIT(sig) (1u << (sig))
 
-struct pair {
-	pid_t frontend;
-	pid_t broker;
-	int control; /* the supervisor's end of the frontend's control socket */
+struct request {
+	int client;
+	size_t len;
+	uint8_t msg[KG_REQ_MAX];
 };
 
-struct kid {
-	pid_t pid;
+struct broker {
+	pid_t pid; /* 0: slot free or reaped */
+	int chan;  /* the supervisor's end of the broker's channel; -1 closed */
+	bool retired;
 	int64_t kill_at_ms;
+	unsigned int wait_ms; /* the longest a request of it may take */
+	size_t clients;       /* accepted for it, request not yet read */
+	size_t head, n;       /* the queue, a ring */
+	struct request queue[QUEUE_MAX];
+};
+
+/* A client accepted and silent so far. */
+struct waiting {
+	int fd;
+	int64_t deadline_ms;   /* NO_DEADLINE once it has sent something */
+	struct broker *broker; /* current when the client was accepted */
+};
+
+struct frontend {
+	pid_t pid;  /* 0: reaped */
+	int sock;   /* the supervisor's end of its socketpair; -1: read */
+	int client; /* the connection it serves; -1: passed on or closed */
+	bool early; /* started before its client sent anything */
+	int64_t kill_at_ms;
+	struct broker *broker;
 };
 
 static const char *config_path;
-static struct kg_config cfg; /* the configuration of the current pair */
-static int listen_fd, sig_fd = -1;
+static struct kg_config cfg; /* the current configuration */
+static int listen_fd, sig_fd = -1, self_exe = -1;
 static struct kg_sockname listen_name; /* listen_fd's address */
-static struct pair cur = {.control = -1};
-static struct kid kids[KIDS_MAX];
-static size_t n_kids;
+static struct broker brokers[BROKERS_MAX];
+static struct broker *cur;
+static struct waiting waiting[WAITING_MAX];
+static size_t n_waiting;
+static struct frontend frontends[FRONTENDS_MAX];
+static size_t n_frontends, n_early;
 
 static int fail(const char *what)
 {
@@ -76,15 +112,6 @@ static int timeout_until(int64_t deadline_ms)
 	return left > INT_MAX ? INT_MAX : (int)left;
 }
 
-/* The address every client connection reports as its own; unnamed
- * (EADDRNOTAVAIL) it would match any socketpair. */
-static int read_listen_name(void)
-{
-	return kg_sockname_of_listener(listen_fd, &listen_name) < 0
-	               ? fail("the listening socket's address")
-	               : 0;
-}
-
 /* The handled signals are blocked and wait in a signalfd, so no handler
  * ever runs at an arbitrary point of the supervisor. */
 static int open_signals(void)
@@ -101,14 +128,6 @@ static int open_signals(void)
 	return sig_fd < 0 ? fail("signalfd") : 0;
 }
 
-/* Waits until a signal is pending or deadline_ms has passed. */
-static void wait_signal(int64_t deadline_ms)
-{
-	struct pollfd pfd = {.fd = sig_fd, .events = POLLIN};
-
-	poll(&pfd, 1, timeout_until(deadline_ms));
-}
-
 /* The handled signals that arrived since the last call, as SIG_BITs. */
 static unsigned int take_signals(void)
 {
@@ -122,115 +141,315 @@ static unsigned int take_signals(void)
 
 /* fork() copies every fd, CLOEXEC or not: a child keeps only the fds
  * its role needs, moved to 3 and up (SECURITY.md lists them), so that no
- * socket outlives the process it belongs to: not the supervisor's
- * signalfd, control sockets or syslog connection, not the ends meant for
- * the other role. SIGHUP is ignored, so a reload signal sent to every
- * kickgated process reloads instead of ending the pair. */
-static void enter_child(const char *role, int *keep, size_t n_keep)
+ * socket outlives the process it belongs to: not the listener, other
+ * clients' connections, the signalfd or the syslog connection. SIGHUP is
+ * ignored, so a reload signal sent to every kickgated process reloads
+ * instead of ending a child. */
+static void enter_child(int *keep, size_t n_keep)
 {
 	sigset_t none;
 
-	kg_log_role(role);
 	kg_log_close();
 	if (kg_fds_keep_only(keep, n_keep) < 0)
 		_exit(1);
-	kg_log_reopen();
 	signal(SIGHUP, SIG_IGN);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-static pid_t fork_frontend(const struct kg_config *c, const int link[2],
-                           const int ctl[2])
-{
-	int keep[] = {listen_fd, link[1], ctl[1]};
-	pid_t pid = fork();
-
-	if (pid != 0)
-		return pid;
-	enter_child("frontend", keep, 3);
-	if (kg_sandbox_frontend(c->frontend_uid, c->frontend_gid) < 0)
-		_exit(1);
-	kg_frontend_run(keep[0], keep[1], keep[2], (int)c->client_timeout_ms);
-}
-
 /* The broker takes identities only from connections accepted on the
- * listener by a process other than frontend: it learns both here. */
-static pid_t fork_broker(const struct kg_config *c, const int link[2],
-                         pid_t frontend)
+ * listener and connected by neither daemon process: it learns the
+ * listener's address and the supervisor's pid here. */
+static pid_t fork_broker(const struct kg_config *c, int link)
 {
-	int keep[] = {link[0]};
+	int keep[] = {link};
 	struct kg_broker_start st = {
 	        .cfg = c,
-	        .clients = {.listener = listen_name, .frontend = frontend}};
+	        .clients = {.listener = listen_name, .supervisor = getpid()}};
 	pid_t pid = fork();
 
 	if (pid != 0)
 		return pid;
-	enter_child("broker", keep, 1);
-	st.frontend_fd = keep[0];
+	enter_child(keep, 1);
+	kg_log_role("broker");
+	kg_log_reopen();
+	st.supervisor_fd = keep[0];
 	kg_broker_main(&st);
 	_exit(1);
 }
 
-/* Starts a frontend and a broker with c on the listening socket: link
- * carries requests and client fds from one to the other, ctl lets the
- * supervisor retire the frontend. Returns 0, or -1 (logged) with nothing
- * of the new pair left. */
-static int start_pair(const struct kg_config *c, struct pair *p)
+/* Starts a broker with c in a free slot. Returns it, or NULL (logged). */
+static struct broker *start_broker(const struct kg_config *c)
 {
-	int link[2], ctl[2], err;
+	struct broker *b = NULL;
+	int link[2];
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, link) < 0)
-		return fail("socketpair");
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) < 0) {
+	/* A slot is free once nothing refers to its broker any more. */
+	for (size_t i = 0; i < BROKERS_MAX && b == NULL; i++)
+		if (brokers[i].pid == 0 && brokers[i].chan < 0 &&
+		    brokers[i].clients == 0)
+			b = &brokers[i];
+	if (b == NULL) {
+		kg_log_err("earlier configurations are still finishing their "
+		           "requests");
+		return NULL;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, link) < 0) {
 		fail("socketpair");
-		close(link[0]);
-		close(link[1]);
-		return -1;
+		return NULL;
 	}
-	p->frontend = fork_frontend(c, link, ctl);
-	p->broker = p->frontend > 0 ? fork_broker(c, link, p->frontend) : -1;
-	err = errno;
-	close(link[0]);
+	b->pid = fork_broker(c, link[1]);
 	close(link[1]);
-	close(ctl[1]);
-	p->control = ctl[0];
-	if (p->broker > 0)
-		return 0;
-	kg_log_err("fork: %s", strerror(err));
-	if (p->frontend > 0) {
-		kill(p->frontend, SIGKILL);
-		waitpid(p->frontend, NULL, 0);
+	if (b->pid < 0) {
+		fail("fork");
+		close(link[0]);
+		b->pid = 0;
+		return NULL;
 	}
-	close(ctl[0]);
-	return -1;
+	fcntl(link[0], F_SETFL, O_NONBLOCK);
+	/* A free slot's queue and client count are empty already. */
+	b->chan = link[0];
+	b->retired = false;
+	b->kill_at_ms = NO_DEADLINE;
+	b->wait_ms = c->client_timeout_ms + c->anvil_timeout_ms;
+	b->head = 0;
+	return b;
 }
 
-static void add_kids(const struct pair *p)
+/* The exec'd frontend gets the client at 3 and its end of the socketpair
+ * at 4, nothing else (fds.c), and in argv only its limits: the ids it
+ * drops to, its deadline and where it logs. Exec gives it a fresh
+ * address space that holds nothing of the supervisor's: no configuration,
+ * no other client. */
+static _Noreturn void exec_frontend(int client, int end, int timeout_ms)
 {
-	kids[n_kids++] = (struct kid){p->frontend, NO_DEADLINE};
-	kids[n_kids++] = (struct kid){p->broker, NO_DEADLINE};
+	int keep[] = {client, end, self_exe};
+	char uid[24], gid[24], timeout[24];
+	char *argv[] = {"kickgated", "--frontend",
+	                uid,         gid,
+	                timeout,     kg_log_to_stderr() ? "stderr" : "syslog",
+	                NULL};
+	char *envp[] = {NULL};
+
+	snprintf(uid, sizeof(uid), "%u", (unsigned int)cfg.frontend_uid);
+	snprintf(gid, sizeof(gid), "%u", (unsigned int)cfg.frontend_gid);
+	snprintf(timeout, sizeof(timeout), "%d", timeout_ms);
+	enter_child(keep, 3);
+	if (fcntl(KG_FRONTEND_CLIENT_FD, F_SETFD, 0) < 0 ||
+	    fcntl(KG_FRONTEND_SUPERVISOR_FD, F_SETFD, 0) < 0)
+		_exit(126);
+	execveat(keep[2], "", argv, envp, AT_EMPTY_PATH);
+	_exit(127);
 }
 
-static void forget_kid(pid_t pid)
+/* Starts a frontend for w's client. Its deadline is what is left of
+ * the client's: one that came to a frontend late gets no extra time.
+ * Returns 0, or -1 (logged; the client is still w's). */
+static int start_frontend(const struct waiting *w, bool early)
 {
-	for (size_t i = 0; i < n_kids; i++)
-		if (kids[i].pid == pid) {
-			kids[i] = kids[--n_kids];
+	struct frontend *f = &frontends[n_frontends];
+	int64_t now = kg_now_ms();
+	int timeout = w->deadline_ms == NO_DEADLINE
+	                      ? (int)cfg.client_timeout_ms
+	                      : (int)(w->deadline_ms - now);
+	int sp[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+		return fail("socketpair");
+	pid = fork();
+	if (pid == 0)
+		exec_frontend(w->fd, sp[1], timeout > 0 ? timeout : 0);
+	close(sp[1]);
+	if (pid < 0) {
+		close(sp[0]);
+		return fail("fork");
+	}
+	*f = (struct frontend){.pid = pid,
+	                       .sock = sp[0],
+	                       .client = w->fd,
+	                       .early = early,
+	                       .kill_at_ms = now + timeout + FRONTEND_SLACK_MS,
+	                       .broker = w->broker};
+	n_frontends++;
+	n_early += early;
+	return 0;
+}
+
+/* Accepts while there is room. The client's socket stays blocking: the
+ * broker bounds its replies with SO_SNDTIMEO, which a non-blocking
+ * socket ignores. The client belongs to the configuration in force now,
+ * whenever its request comes. */
+static void accept_clients(void)
+{
+	while (n_waiting < WAITING_MAX) {
+		int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR &&
+			    errno != ECONNABORTED)
+				fail("accept4");
 			return;
 		}
+		waiting[n_waiting++] = (struct waiting){
+		        .fd = fd,
+		        .deadline_ms = kg_now_ms() + cfg.client_timeout_ms,
+		        .broker = cur};
+		cur->clients++;
+	}
 }
 
-static bool in_pair(pid_t pid)
+/* Sends the client's fd with its request. Returns 0, or -1 with errno
+ * (EAGAIN: the broker is busy). */
+static int send_request(int chan, const struct request *r)
 {
-	return pid == cur.frontend || pid == cur.broker;
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = {.iov_base = (void *)r->msg, .iov_len = r->len};
+	struct msghdr mh = {.msg_iov = &iov,
+	                    .msg_iovlen = 1,
+	                    .msg_control = ctl.buf,
+	                    .msg_controllen = sizeof(ctl.buf)};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+	memset(ctl.buf, 0, sizeof(ctl.buf));
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &r->client, sizeof(int));
+	return sendmsg(chan, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) ==
+	                       (ssize_t)r->len
+	               ? 0
+	               : -1;
 }
 
-static void log_exit(pid_t pid, int status)
+static void refuse_client(int client, const char *why)
 {
-	const char *role = pid == cur.frontend ? "frontend" : "broker";
+	kg_reply_error(client, KG_EXIT_UNAVAILABLE, why);
+	close(client);
+}
 
+/* Sends the queue's head while the broker takes it. */
+static void flush(struct broker *b)
+{
+	while (b->n > 0) {
+		struct request *r = &b->queue[b->head];
+
+		if (b->chan < 0)
+			refuse_client(r->client, "broker unavailable");
+		else if (send_request(b->chan, r) == 0)
+			close(r->client);
+		else if (errno == EAGAIN)
+			return;
+		else
+			refuse_client(r->client, "broker unavailable");
+		b->head = (b->head + 1) % QUEUE_MAX;
+		b->n--;
+	}
+}
+
+/* A retired broker whose last request is sent gets its channel closed:
+ * it serves what it holds, reads the end and exits. */
+static void close_if_done(struct broker *b)
+{
+	if (!b->retired || b->clients > 0 || b->n > 0 || b->chan < 0)
+		return;
+	close(b->chan);
+	b->chan = -1;
+	b->kill_at_ms = kg_now_ms() + b->wait_ms + RETIRE_SLACK_MS;
+}
+
+static void enqueue(struct broker *b, int client, const uint8_t *msg,
+                    size_t len)
+{
+	struct request *r;
+
+	if (b->n == QUEUE_MAX) {
+		refuse_client(client, "broker busy");
+		return;
+	}
+	r = &b->queue[(b->head + b->n) % QUEUE_MAX];
+	r->client = client;
+	r->len = len;
+	memcpy(r->msg, msg, len);
+	b->n++;
+	flush(b);
+}
+
+/* Reads what frontend f wrote: a request for its broker, or nothing
+ * (it answered the client itself, or died). The bytes are not parsed
+ * here; only their size is bounded. */
+static void read_frontend(struct frontend *f)
+{
+	uint8_t msg[KG_REQ_MAX + 1];
+	ssize_t n = recv(f->sock, msg, sizeof(msg), MSG_DONTWAIT | MSG_TRUNC);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n > 0 && (size_t)n < sizeof(msg))
+		enqueue(f->broker, f->client, msg, (size_t)n);
+	else
+		close(f->client);
+	close(f->sock);
+	f->sock = -1;
+	f->client = -1;
+	n_early -= f->early;
+	f->early = false;
+	f->broker->clients--;
+	close_if_done(f->broker);
+}
+
+static void forget_waiting(size_t i)
+{
+	struct broker *b = waiting[i].broker;
+
+	waiting[i] = waiting[--n_waiting];
+	b->clients--;
+	close_if_done(b);
+}
+
+/* Client i gets a frontend, early or because it has sent something (or
+ * hung up); one that cannot have one is told so. */
+static void hand_to_frontend(size_t i, bool early)
+{
+	struct waiting *w = &waiting[i];
+
+	if (start_frontend(w, early) < 0) {
+		refuse_client(w->fd, "kickgated cannot serve now");
+		forget_waiting(i);
+		return;
+	}
+	waiting[i] = waiting[--n_waiting];
+}
+
+/* A client silent until its deadline is answered as a frontend would
+ * answer it. One whose request came but found every frontend busy waits
+ * on: frontends end within their own deadline. */
+static void expire_waiting(void)
+{
+	int64_t now = kg_now_ms();
+
+	for (size_t i = n_waiting; i-- > 0;) {
+		struct pollfd pfd = {.fd = waiting[i].fd,
+		                     .events = POLLIN | POLLRDHUP};
+
+		if (waiting[i].deadline_ms > now)
+			continue;
+		if (poll(&pfd, 1, 0) > 0) {
+			waiting[i].deadline_ms = NO_DEADLINE;
+			continue;
+		}
+		kg_reply_error(waiting[i].fd, KG_EXIT_USAGE,
+		               "no request before the timeout");
+		close(waiting[i].fd);
+		forget_waiting(i);
+	}
+}
+
+static void log_exit(const char *role, pid_t pid, int status)
+{
 	if (WIFSIGNALED(status))
 		kg_log_err("%s pid %d was killed by signal %d", role, (int)pid,
 		           WTERMSIG(status));
@@ -239,71 +458,87 @@ static void log_exit(pid_t pid, int status)
 		           WEXITSTATUS(status));
 }
 
-/* Reaps every child that has exited. Returns false when a process of the
- * current pair is among them; report logs how it ended. */
+/* A frontend is forgotten once it is reaped and its socket read. */
+static void drop_finished_frontends(void)
+{
+	for (size_t i = n_frontends; i-- > 0;)
+		if (frontends[i].pid == 0 && frontends[i].sock < 0)
+			frontends[i] = frontends[--n_frontends];
+}
+
+/* Records pid's end. Returns false when it is the current broker. */
+static bool child_ended(pid_t pid, int status, bool report)
+{
+	bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+
+	for (size_t i = 0; i < n_frontends; i++)
+		if (frontends[i].pid == pid) {
+			frontends[i].pid = 0;
+			if (report && !clean)
+				log_exit("frontend", pid, status);
+			return true;
+		}
+	for (size_t i = 0; i < BROKERS_MAX; i++)
+		if (brokers[i].pid == pid) {
+			brokers[i].pid = 0;
+			if (report && (!clean || &brokers[i] == cur))
+				log_exit("broker", pid, status);
+			return &brokers[i] != cur;
+		}
+	return true;
+}
+
+/* Reaps every child that has exited. Returns false when the current
+ * broker is among them. */
 static bool reap(bool report)
 {
 	bool whole = true;
 	int status;
 	pid_t pid;
 
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		forget_kid(pid);
-		if (!in_pair(pid))
-			continue;
-		whole = false;
-		if (report)
-			log_exit(pid, status);
-	}
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		whole = child_ended(pid, status, report) && whole;
+	drop_finished_frontends();
 	return whole;
 }
 
-/* A process of an earlier configuration that outlives its time is
- * killed, so that every wait is bounded. Returns the next deadline. */
+static void kill_if_due(pid_t pid, int64_t *kill_at, int64_t now,
+                        const char *what)
+{
+	if (pid <= 0 || *kill_at > now)
+		return;
+	kg_log_err("%s pid %d outlived its deadline; killing it", what,
+	           (int)pid);
+	kill(pid, SIGKILL);
+	*kill_at = NO_DEADLINE;
+}
+
+/* Every wait is bounded: a frontend past its deadline and a retired
+ * broker past its own are killed, a silent client is dropped. Returns the
+ * next deadline. */
 static int64_t kill_overdue(void)
 {
 	int64_t now = kg_now_ms(), next = NO_DEADLINE;
 
-	for (size_t i = 0; i < n_kids; i++) {
-		if (kids[i].kill_at_ms <= now) {
-			kg_log_err("pid %d of an earlier configuration still "
-			           "runs; killing it",
-			           (int)kids[i].pid);
-			kill(kids[i].pid, SIGKILL);
-			kids[i].kill_at_ms = NO_DEADLINE;
-		}
-		if (kids[i].kill_at_ms < next)
-			next = kids[i].kill_at_ms;
+	expire_waiting();
+	for (size_t i = 0; i < n_waiting; i++)
+		if (waiting[i].deadline_ms < next)
+			next = waiting[i].deadline_ms;
+	for (size_t i = 0; i < n_frontends; i++) {
+		struct frontend *f = &frontends[i];
+
+		kill_if_due(f->pid, &f->kill_at_ms, now, "frontend");
+		if (f->pid > 0 && f->kill_at_ms < next)
+			next = f->kill_at_ms;
+	}
+	for (size_t i = 0; i < BROKERS_MAX; i++) {
+		struct broker *b = &brokers[i];
+
+		kill_if_due(b->pid, &b->kill_at_ms, now, "retired broker");
+		if (b->pid > 0 && b->kill_at_ms < next)
+			next = b->kill_at_ms;
 	}
 	return next;
-}
-
-/* Tells the old pair's frontend to stop accepting and waits, bounded,
- * until it has closed the listening socket: from then on no request can
- * reach the old configuration. A frontend that does not answer in time
- * is killed. The pair then has until its deadline to finish the
- * requests it holds; the broker ends once its frontend has. */
-static void retire(const struct pair *old, const struct kg_config *old_cfg)
-{
-	struct pollfd pfd = {.fd = old->control};
-	int64_t deadline = kg_now_ms() + RETIRE_ACK_MS;
-	int64_t kill_at;
-
-	shutdown(old->control, SHUT_WR);
-	while (pfd.revents == 0 && kg_now_ms() < deadline)
-		poll(&pfd, 1, timeout_until(deadline));
-	if (pfd.revents == 0) {
-		kg_log_err("frontend pid %d did not stop accepting within %d "
-		           "ms; killing it",
-		           (int)old->frontend, RETIRE_ACK_MS);
-		kill(old->frontend, SIGKILL);
-	}
-	close(old->control);
-	kill_at = kg_now_ms() + old_cfg->client_timeout_ms +
-	          old_cfg->anvil_timeout_ms + RETIRE_SLACK_MS;
-	for (size_t i = 0; i < n_kids; i++)
-		if (kids[i].pid == old->frontend || kids[i].pid == old->broker)
-			kids[i].kill_at_ms = kill_at;
 }
 
 /* Reads the configuration into next, each error logged as a line of its
@@ -331,7 +566,7 @@ static int load_logged(struct kg_config *next)
 	return -1;
 }
 
-/* The listening socket is made once, before the first pair: listen and
+/* The listening socket is made once, before the first broker: listen and
  * listen_mode take effect at the next restart. The rest of the reload
  * applies, as an admin who changed a rule along with them expects. */
 static void keep_socket_settings(struct kg_config *next)
@@ -348,104 +583,231 @@ static void keep_socket_settings(struct kg_config *next)
 	next->listen_mode = cfg.listen_mode;
 }
 
-static void log_pair(const char *what, const char *name)
-{
-	kg_log_info("%s %s, frontend pid %d, broker pid %d", what, name,
-	            (int)cur.frontend, (int)cur.broker);
-}
-
-/* The new pair starts before the old one is retired: a reload that
- * cannot start one leaves the old pair serving. */
+/* The new broker starts before the old one is retired: a reload that
+ * cannot start one leaves the old configuration serving. Clients
+ * accepted from now on get frontends with the new limits and go to the
+ * new broker; those accepted before still go to the old one. */
 static void reload(void)
 {
 	struct kg_config next;
-	struct pair p;
+	struct broker *b;
 
 	kg_log_info("SIGHUP: reading %s", config_path);
 	if (load_logged(&next) < 0)
 		return;
 	keep_socket_settings(&next);
-	if (n_kids + 2 > KIDS_MAX) {
-		kg_log_err("reload refused: earlier configurations are still "
-		           "finishing their requests; the running "
-		           "configuration stays in force");
-	} else if (start_pair(&next, &p) < 0) {
+	b = start_broker(&next);
+	if (b == NULL) {
 		kg_log_err("reload failed; the running configuration stays "
 		           "in force");
-	} else {
-		add_kids(&p);
-		retire(&cur, &cfg);
-		cur = p;
-		kg_config_free(&cfg);
-		cfg = next;
-		log_pair("reloaded", config_path);
+		kg_config_free(&next);
 		return;
 	}
-	kg_config_free(&next);
+	cur->retired = true;
+	close_if_done(cur);
+	cur = b;
+	kg_config_free(&cfg);
+	cfg = next;
+	kg_log_info("reloaded %s, broker pid %d", config_path, (int)cur->pid);
 }
 
-/* Handles signals until the daemon is to stop; returns its exit
- * status. */
-static int serve(void)
-{
-	for (;;) {
-		unsigned int got;
+enum {
+	SLOT_SIG,
+	SLOT_LISTEN,
+	SLOT_BROKERS,
+	SLOT_FRONTENDS = SLOT_BROKERS + BROKERS_MAX,
+	SLOT_WAITING = SLOT_FRONTENDS + FRONTENDS_MAX,
+	SLOTS = SLOT_WAITING + WAITING_MAX,
+};
 
-		wait_signal(kill_overdue());
-		got = take_signals();
-		if ((got & SIG_BIT(SIGCHLD)) && !reap(true)) {
-			kg_log_err("stopping: a process of the pair is gone");
-			return 1;
+static struct pollfd pfds[SLOTS];
+
+/* A broker's channel is polled for its end (a broker never writes) and,
+ * while requests wait, for room. */
+static void fill_pollfds(void)
+{
+	pfds[SLOT_SIG] = (struct pollfd){.fd = sig_fd, .events = POLLIN};
+	pfds[SLOT_LISTEN] =
+	        (struct pollfd){.fd = n_waiting < WAITING_MAX ? listen_fd : -1,
+	                        .events = POLLIN};
+	for (size_t i = 0; i < BROKERS_MAX; i++)
+		pfds[SLOT_BROKERS + i] = (struct pollfd){
+		        .fd = brokers[i].chan,
+		        .events = brokers[i].n > 0 ? POLLOUT : 0};
+	for (size_t i = 0; i < FRONTENDS_MAX; i++)
+		pfds[SLOT_FRONTENDS + i] = (struct pollfd){
+		        .fd = i < n_frontends ? frontends[i].sock : -1,
+		        .events = POLLIN};
+	/* Waiting clients are watched only while a frontend may start: one
+	 * that is ready would otherwise wake every round. */
+	for (size_t i = 0; i < WAITING_MAX; i++)
+		pfds[SLOT_WAITING + i] = (struct pollfd){
+		        .fd = i < n_waiting && n_frontends < FRONTENDS_MAX
+		                      ? waiting[i].fd
+		                      : -1,
+		        .events = POLLIN | POLLRDHUP};
+}
+
+/* A broker that closed its end is gone or going: its queue is answered
+ * and, when it is the current one, reaping it stops the daemon. */
+static void serve_brokers(void)
+{
+	for (size_t i = 0; i < BROKERS_MAX; i++) {
+		struct broker *b = &brokers[i];
+		short ev = pfds[SLOT_BROKERS + i].revents;
+
+		if (ev & (POLLHUP | POLLERR)) {
+			close(b->chan);
+			b->chan = -1;
 		}
-		if (got & (SIG_BIT(SIGTERM) | SIG_BIT(SIGINT))) {
-			kg_log_info("stopping on request");
-			return 0;
-		}
-		if (got & SIG_BIT(SIGHUP))
-			reload();
+		if (ev)
+			flush(b);
 	}
 }
 
-/* Stops and reaps every child: SIGTERM to those of earlier
- * configurations, and to the pair when term_pair (the survivor of a
- * broken pair ends by itself and logs why), SIGKILL to whatever still
+static void serve_frontends(void)
+{
+	size_t polled = n_frontends;
+
+	for (size_t i = 0; i < polled; i++)
+		if (pfds[SLOT_FRONTENDS + i].revents)
+			read_frontend(&frontends[i]);
+	drop_finished_frontends();
+}
+
+/* Backwards: a handed-over client's slot takes the last one, already
+ * visited. */
+static void serve_waiting(void)
+{
+	for (size_t i = n_waiting; i-- > 0;)
+		if (pfds[SLOT_WAITING + i].revents &&
+		    n_frontends < FRONTENDS_MAX)
+			hand_to_frontend(i, false);
+}
+
+/* Waiting clients get a frontend at once while early ones may start;
+ * hand_to_frontend moves the last client into slot i. */
+static void start_early(void)
+{
+	size_t i = 0;
+
+	while (i < n_waiting && n_early < EARLY_MAX &&
+	       n_frontends < FRONTENDS_MAX) {
+		if (waiting[i].deadline_ms == NO_DEADLINE)
+			i++; /* ready: serve_waiting's */
+		else
+			hand_to_frontend(i, true);
+	}
+}
+
+/* One round of the event loop. Returns -1 to go on, else the daemon's
+ * exit status. */
+static int serve_round(void)
+{
+	/* First: expiry drops waiting clients, which fill_pollfds must not
+	 * see. */
+	int64_t next = kill_overdue();
+	unsigned int got;
+
+	fill_pollfds();
+	if (poll(pfds, SLOTS, timeout_until(next)) < 0 && errno != EINTR) {
+		fail("poll");
+		return 1;
+	}
+	serve_brokers();
+	serve_frontends();
+	serve_waiting();
+	got = pfds[SLOT_SIG].revents ? take_signals() : 0;
+	if ((got & SIG_BIT(SIGCHLD)) && !reap(true)) {
+		kg_log_err("stopping: the broker is gone");
+		return 1;
+	}
+	if (got & (SIG_BIT(SIGTERM) | SIG_BIT(SIGINT))) {
+		kg_log_info("stopping on request");
+		return 0;
+	}
+	if (got & SIG_BIT(SIGHUP))
+		reload();
+	if (pfds[SLOT_LISTEN].revents & POLLIN)
+		accept_clients();
+	start_early();
+	return -1;
+}
+
+static bool any_child(void)
+{
+	for (size_t i = 0; i < n_frontends; i++)
+		if (frontends[i].pid > 0)
+			return true;
+	for (size_t i = 0; i < BROKERS_MAX; i++)
+		if (brokers[i].pid > 0)
+			return true;
+	return false;
+}
+
+static void signal_all(int sig)
+{
+	for (size_t i = 0; i < n_frontends; i++)
+		if (frontends[i].pid > 0)
+			kill(frontends[i].pid, sig);
+	for (size_t i = 0; i < BROKERS_MAX; i++)
+		if (brokers[i].pid > 0)
+			kill(brokers[i].pid, sig);
+}
+
+/* Stops and reaps every child: SIGTERM, then SIGKILL to whatever still
  * runs after STOP_MS. */
-static void stop_all(bool term_pair)
+static void stop_all(void)
 {
 	int64_t deadline = kg_now_ms() + STOP_MS;
-	pid_t pid;
+	struct pollfd pfd = {.fd = sig_fd, .events = POLLIN};
 
-	for (size_t i = 0; i < n_kids; i++)
-		if (term_pair || !in_pair(kids[i].pid))
-			kill(kids[i].pid, SIGTERM);
-	while (n_kids > 0 && kg_now_ms() < deadline) {
-		wait_signal(deadline);
+	signal_all(SIGTERM);
+	while (any_child() && kg_now_ms() < deadline) {
+		poll(&pfd, 1, timeout_until(deadline));
 		take_signals();
 		reap(false);
 	}
-	for (size_t i = 0; i < n_kids; i++)
-		kill(kids[i].pid, SIGKILL);
-	while (n_kids > 0 && (pid = waitpid(-1, NULL, 0)) > 0)
-		forget_kid(pid);
+	signal_all(SIGKILL);
+	while (any_child() && waitpid(-1, NULL, 0) > 0)
+		reap(false);
+}
+
+/* The binary to exec for each frontend, pinned at start-up: a package
+ * upgrade that replaces the file changes nothing for a running daemon. */
+static int open_self(void)
+{
+	self_exe = open("/proc/self/exe", O_PATH | O_CLOEXEC);
+	return self_exe < 0 ? fail("/proc/self/exe") : 0;
+}
+
+static int start(void)
+{
+	for (size_t i = 0; i < BROKERS_MAX; i++)
+		brokers[i].chan = -1;
+	if (kg_sockname_of_listener(listen_fd, &listen_name) < 0)
+		return fail("the listening socket's address");
+	if (open_self() < 0 || open_signals() < 0)
+		return -1;
+	cur = start_broker(&cfg);
+	return cur == NULL ? -1 : 0;
 }
 
 int kg_supervisor_run(struct kg_config *start_cfg, const char *path, int fd)
 {
-	int status;
+	int status = 1;
 
 	kg_log_role("supervisor");
 	config_path = path;
 	cfg = *start_cfg;
 	listen_fd = fd;
-	if (read_listen_name() < 0 || open_signals() < 0 ||
-	    start_pair(&cfg, &cur) < 0) {
-		kg_config_free(&cfg);
-		return 1;
+	if (start() == 0) {
+		kg_log_info("listening on %s, broker pid %d",
+		            kg_listener_name(), (int)cur->pid);
+		while ((status = serve_round()) < 0)
+			continue;
 	}
-	add_kids(&cur);
-	log_pair("listening on", kg_listener_name());
-	status = serve();
-	stop_all(status == 0);
+	stop_all();
 	kg_config_free(&cfg);
 	return status;
 }

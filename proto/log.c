@@ -27,6 +27,11 @@ void kg_log_reopen(void)
 	kg_log_open(log_ident, use_stderr);
 }
 
+bool kg_log_to_stderr(void)
+{
+	return use_stderr;
+}
+
 void kg_log_role(const char *role)
 {
 	log_role = role;

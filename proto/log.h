@@ -14,6 +14,8 @@ void kg_log_open(const char *ident, bool to_stderr);
  * connection of the child's own. */
 void kg_log_close(void);
 void kg_log_reopen(void);
+/* Whether lines go to stderr: an exec'd role is told to do the same. */
+bool kg_log_to_stderr(void);
 /* Prefix for every following line, e.g. "frontend" or "broker". */
 void kg_log_role(const char *role);
 

@@ -159,8 +159,7 @@ def connectable(path, kind=socket.SOCK_SEQPACKET):
 
 def daemon_pid(conf):
     """The detached supervisor started with -c conf: the kickgated process
-    for that config whose parent is not one too (the frontend's and the
-    broker's is). The socket cannot say: its listen() ran before the
+    for that config whose parent is not one too (the broker's is). The socket cannot say: its listen() ran before the
     daemon detached."""
     procs = {}
     for entry in os.listdir("/proc"):
@@ -364,10 +363,17 @@ def case_detaches_and_serves(c):
               f"the socket's listener {supervisor} is {exe}")
         check(os.getsid(supervisor) != os.getsid(0),
               "the daemon is still in the starter's session")
-        check(len(_children(supervisor)) == 2,
+        # Idle: the broker alone; a frontend lives for one connection
+        # (that of connectable's probe, too).
+        check(wait_until(lambda: len(_children(supervisor)) == 1,
+                         START_TIMEOUT),
               f"supervisor {supervisor} has children "
               f"{_children(supervisor)}")
         check_serves(c.listen)
+        check(wait_until(lambda: len(_children(supervisor)) == 1,
+                         START_TIMEOUT),
+              f"a frontend outlived its request: children "
+              f"{_children(supervisor)}")
     finally:
         stop_daemon(supervisor)
 

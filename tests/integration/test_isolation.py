@@ -7,6 +7,12 @@ standard three, a pipe and a socket connected to a listener of this test
 in a directory only root may enter. No kickgated process may hold either;
 each holds exactly the descriptors SECURITY.md lists for its role.
 
+One client, one frontend: while two clients, of two uids, are connected,
+each frontend holds exactly one client connection, its own (the peer of
+its fd 3 is that client's socket), and never the listener; so no
+frontend can speak on another client's connection, or replay a request
+on one. Once the clients are gone no frontend remains.
+
 Signals: a user of its own tries kill -STOP on the supervisor, the
 frontend and the broker; each attempt fails with EPERM and the process
 keeps running.
@@ -24,7 +30,7 @@ import tempfile
 import types
 
 from kgtest.confinement import wait_filtered
-from kgtest.daemon import ACCOUNT_HINT, Kickgated, build_dir
+from kgtest.daemon import ACCOUNT_HINT, Kickgated, _children, build_dir
 from kgtest.env import Accounts, wait_until
 from kgtest.fakeanvil import FakeAnvil
 from kgtest.runner import check, main
@@ -32,6 +38,7 @@ from kgtest.runner import check, main
 DUMP = "imap/192.0.2.10/alice\t4242\t1\n\n"
 EXIT_CONFIG = 78
 CMD_TIMEOUT = 30
+WAIT = 5
 
 
 def fd_table(pid):
@@ -54,29 +61,93 @@ def is_socket(target):
 
 
 def check_supervisor(table, listener, kg):
+    """Idle: the listener, the binary it execs frontends from, its
+    signalfd and the broker's channel."""
     check_std("supervisor", table, kg)
     check(table.get(3) == listener,
           f"supervisor: fd 3 is {table.get(3)}, not the listener "
           f"{listener}")
     rest = sorted(t if not is_socket(t) else "socket"
                   for fd, t in table.items() if fd > 3)
-    check(rest == ["anon_inode:[signalfd]", "socket"],
-          f"supervisor: beyond 0-3 {rest}, want its signalfd and one "
-          f"control socket ({table})")
+    exe = os.path.realpath(os.path.join(build_dir(), "kickgated"))
+    check(rest == sorted([exe, "anon_inode:[signalfd]", "socket"]),
+          f"supervisor: beyond 0-3 {rest}, want the kickgated binary, its "
+          f"signalfd and the broker's channel ({table})")
 
 
 def check_frontend(table, kg):
     check_std("frontend", table, kg)
-    check(sorted(table) == [0, 1, 2, 3, 4, 5] and
-          all(is_socket(table[fd]) for fd in (3, 4, 5)),
-          f"frontend: {table}, want 0-2, the listener, the broker link "
-          f"and the control socket")
+    check(sorted(table) == [0, 1, 2, 3, 4] and
+          all(is_socket(table[fd]) for fd in (3, 4)),
+          f"frontend: {table}, want 0-2, its client's connection and its "
+          f"socket to the supervisor")
 
 
 def check_broker(table, kg):
     check_std("broker", table, kg)
     check(sorted(table) == [0, 1, 2, 3] and is_socket(table[3]),
-          f"broker: {table}, want 0-2 and the link to the frontend")
+          f"broker: {table}, want 0-2 and the channel from the supervisor")
+
+
+def inode(target):
+    return int(target[len("socket:["):-1])
+
+
+def unix_peers():
+    """{socket inode: peer socket inode} of every connected AF_UNIX
+    socket, as ss reads them from the kernel."""
+    res = subprocess.run(["ss", "-xHa"], capture_output=True, text=True,
+                         timeout=CMD_TIMEOUT, check=True)
+    peers = {}
+    for line in res.stdout.splitlines():
+        f = line.split()
+        # Netid State Recv-Q Send-Q Local Port Peer Port
+        if len(f) >= 8 and f[5].isdigit() and f[7].isdigit():
+            peers[int(f[5])] = int(f[7])
+    return peers
+
+
+@contextlib.contextmanager
+def client_as(kg, user):
+    """A connection to kg made by a process running as user, which sends
+    nothing; yields the inode of its socket."""
+    code = ("import os, socket, sys\n"
+            "s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)\n"
+            f"s.connect({kg.sock!r})\n"
+            "print(os.fstat(s.fileno()).st_ino, flush=True)\n"
+            "sys.stdin.read()\n")
+    with subprocess.Popen(["setpriv", "--reuid", str(user.pw_uid), "--regid",
+                           str(user.pw_gid), "--clear-groups", "--",
+                           "python3", "-c", code], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            yield int(proc.stdout.readline())
+        finally:
+            proc.stdin.close()
+            proc.wait(CMD_TIMEOUT)
+
+
+def case_one_client_per_frontend(st):
+    with Kickgated(st.broker) as kg:
+        listener = fd_table(kg.supervisor)[3]
+        with client_as(kg, st.other) as one, client_as(kg, st.busy) as two:
+            check(wait_until(lambda: len(kg.frontends()) == 2, WAIT),
+                  f"frontends {kg.frontends()} for two clients")
+            peers = unix_peers()
+            served = []
+            for pid in kg.frontends():
+                table = fd_table(pid)
+                check_frontend(table, kg)
+                check(listener not in table.values(),
+                      f"frontend {pid} holds the listener")
+                served.append(peers.get(inode(table[3])))
+            check(sorted(served) == sorted([one, two]),
+                  f"the frontends serve the sockets {served}, the clients "
+                  f"are {one} and {two}")
+        check(wait_until(lambda: not kg.frontends(), WAIT),
+              f"frontends {kg.frontends()} outlived their clients")
+        check(_children(kg.supervisor) == [kg.pids()["broker"]],
+              f"children {_children(kg.supervisor)} of the idle daemon")
 
 
 def case_only_documented_descriptors(st):
@@ -93,13 +164,20 @@ def case_only_documented_descriptors(st):
                 wait_filtered(pids.values())
                 tables = {"supervisor": fd_table(kg.supervisor),
                           **{r: fd_table(p) for r, p in pids.items()}}
+                with socket.socket(socket.AF_UNIX,
+                                   socket.SOCK_SEQPACKET) as client:
+                    client.connect(kg.sock)
+                    check(wait_until(lambda: len(kg.frontends()) == 1,
+                                     WAIT), "no frontend for a client")
+                    tables["frontend"] = fd_table(kg.frontends()[0])
                 for role, table in tables.items():
                     held = leaked & set(table.values())
                     check(not held, f"{role} holds inherited {held}")
                 check_frontend(tables["frontend"], kg)
                 check_broker(tables["broker"], kg)
                 check_supervisor(tables["supervisor"],
-                                 tables["frontend"][3], kg)
+                                 os.readlink(f"/proc/{kg.supervisor}/fd/3"),
+                                 kg)
     finally:
         os.close(read_end)
         os.close(write_end)
@@ -112,8 +190,13 @@ def state(pid):
 
 
 def case_no_user_signals_kickgated(st):
-    with Kickgated(st.broker) as kg:
-        pids = {"supervisor": kg.supervisor, **kg.pids()}
+    with Kickgated(st.broker) as kg, \
+            socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as client:
+        client.connect(kg.sock)
+        check(wait_until(lambda: len(kg.frontends()) == 1, WAIT),
+              "no frontend for a client")
+        pids = {"supervisor": kg.supervisor, **kg.pids(),
+                "frontend": kg.frontends()[0]}
         for role, pid in pids.items():
             res = subprocess.run(
                 ["setpriv", "--reuid", str(st.other.pw_uid), "--regid",
@@ -199,6 +282,8 @@ def setup():
 CASES = [
     ("each process holds only its documented descriptors",
      case_only_documented_descriptors),
+    ("each frontend holds its own client's connection only",
+     case_one_client_per_frontend),
     ("no other user can stop a kickgated process",
      case_no_user_signals_kickgated),
     ("nobody, root and a busy account are refused",

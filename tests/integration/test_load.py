@@ -7,8 +7,9 @@ each send 25 requests, alternating `kickgate who` and `kickgate kick -n`
 for a tenth of the users; every reply must be complete and exactly what
 the same request got when the daemon was idle.
 
-Afterwards both daemon processes hold the descriptors they held before,
-and their resident memory is back where it was. The reference is taken
+Afterwards the supervisor (which holds every client's socket until the
+broker has it) and the broker hold the descriptors they held before, and
+their resident memory is back where it was; every frontend has exited. The reference is taken
 after one request of each kind, so it includes what the first requests
 set up for good (stdio's buffer for the audit lines, the name service
 state behind the audit's user names, the heap grown to a request's
@@ -73,7 +74,8 @@ def usage(pid):
 
 
 def usage_all(kg):
-    return {role: usage(pid) for role, pid in kg.pids().items()}
+    pids = {"supervisor": kg.supervisor, **kg.pids()}
+    return {role: usage(pid) for role, pid in pids.items()}
 
 
 @contextlib.contextmanager
@@ -146,6 +148,8 @@ def case_descriptors_back_to_start(st):
     want = {role: u[0] for role, u in st.before.items()}
     wait_until(lambda: fds() == want, SETTLE_TIMEOUT)
     check(fds() == want, f"open descriptors {fds()}, before {want}")
+    check(wait_until(lambda: not st.kg.frontends(), SETTLE_TIMEOUT),
+          f"frontends {st.kg.frontends()} still run")
 
 
 def case_resident_memory_back_to_start(st):

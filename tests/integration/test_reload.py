@@ -82,7 +82,7 @@ def rule(st, users, **extra):
 
 def fds(pid):
     """What pid's descriptors are, without numbers: "socket:", "/dev/null"
-    and the like, sorted. The numbers differ from pair to pair."""
+    and the like, sorted. The numbers differ from broker to broker."""
     kinds = []
     for fd in os.listdir(f"/proc/{pid}/fd"):
         try:
@@ -111,11 +111,11 @@ class Unchanged:
         check(starts == 1, f"{starts} starts in the log")
 
 
-def check_retired(kg, pair):
-    """The pair of an earlier configuration ends by itself."""
-    check(wait_until(lambda: not set(pair.values()) &
+def check_retired(kg, old):
+    """The broker of an earlier configuration ends by itself."""
+    check(wait_until(lambda: not set(old.values()) &
                      set(_children(kg.supervisor)), SETTLE_TIMEOUT),
-          f"the old pair {pair} still runs: {kg.log_text()}")
+          f"the old broker {old} still runs: {kg.log_text()}")
 
 
 def logged(kg, line):
@@ -145,12 +145,12 @@ def case_narrower_rule_takes_effect(st):
 
 def broken_case(edit, mode, line, message):
     """The configuration written by edit (of the running one's text, with
-    a narrower rule) with mode is refused: its error is logged, the pair
+    a narrower rule) with mode is refused: its error is logged, the broker
     keeps running and the old rule keeps deciding."""
     def case(st):
         with Kickgated(st.broker, rules={"wide": rule(st, "*")}) as kg:
             same = Unchanged(kg)
-            pair = kg.pids()
+            broker = kg.pids()
             kg.rules = {"narrow": rule(st, TENANT_A)}
             text = edit(kg.config_text())
             kg.write_config_text(text, mode)
@@ -162,7 +162,7 @@ def broken_case(edit, mode, line, message):
                 check(logged(kg, want), f"no {want!r} in the log: "
                                         f"{kg.log_text()}")
             check_who(st, kg, [A1, B1])
-            check(kg.pids() == pair, f"pair {kg.pids()}, was {pair}")
+            check(kg.pids() == broker, f"broker {kg.pids()}, was {broker}")
             same.check()
     return case
 
@@ -225,19 +225,17 @@ def captured_request(*args):
 
 
 def case_accepted_client_served_by_old_configuration(st):
-    """A client the old frontend accepted before the reload still gets
-    its answer, decided by the old rules."""
+    """A client accepted before the reload still gets its answer, from
+    the old broker, decided by the old rules."""
     request = captured_request("who")
     root = {"principals": "uid:0"}
     with Kickgated(st.broker, rules={"old": root}) as kg:
-        frontend = kg.pids()["frontend"]
-        idle = len(fds(frontend))
         with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as c:
             c.settimeout(CMD_TIMEOUT)
             c.connect(kg.sock)
-            check(wait_until(lambda: len(fds(frontend)) == idle + 1,
+            check(wait_until(lambda: len(kg.frontends()) == 1,
                              SETTLE_TIMEOUT),
-                  "the frontend did not accept the client")
+                  "the supervisor did not accept the client")
             kg.reconfigure(rules={"new": root})
             check(kg.reload(), f"reload refused: {kg.log_text()}")
             c.send(request)
@@ -259,30 +257,43 @@ def case_many_reloads_leak_nothing(st):
             kg.reconfigure(rules={f"r{i}": rule(st, users)})
             check(kg.reload(), f"reload {i} refused: {kg.log_text()}")
             check_who(st, kg, [A1] if i % 2 == 0 else [A1, B1])
-        pair = kg.pids()
+        last = kg.pids()
         check(wait_until(lambda: sorted(_children(kg.supervisor)) ==
-                         sorted(pair.values()), SETTLE_TIMEOUT),
-              f"children {_children(kg.supervisor)}, pair {pair}")
-        after = {"supervisor": fds(kg.supervisor),
-                 **{role: fds(pid) for role, pid in pair.items()}}
-        check(after == before, f"descriptors {after}, were {before}")
+                         sorted(last.values()), SETTLE_TIMEOUT),
+              f"children {_children(kg.supervisor)}, broker {last}")
+
+        def after():
+            return {"supervisor": fds(kg.supervisor),
+                    **{role: fds(pid) for role, pid in last.items()}}
+
+        # The broker closes a client's socket just after the client has
+        # read its reply.
+        wait_until(lambda: after() == before, SETTLE_TIMEOUT)
+        check(after() == before, f"descriptors {after()}, were {before}")
         same.check()
 
 
 def case_sigterm_stops_everything(st):
+    """The broker and the frontend of a connected client end with the
+    supervisor."""
     kg = Kickgated(st.broker, rules={"wide": rule(st, "*")})
     kg.start()
     try:
-        pidfds = [os.pidfd_open(pid) for pid in kg.pids().values()]
-        try:
-            os.kill(kg.supervisor, signal.SIGTERM)
-            status = kg.wait_exit()
-            check(status == 0, f"supervisor exit {status}")
-            check(all(_wait_pidfd(fd, 0) for fd in pidfds),
-                  "a process of the pair outlived the supervisor")
-        finally:
-            for fd in pidfds:
-                os.close(fd)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as c:
+            c.connect(kg.sock)
+            check(wait_until(lambda: len(kg.frontends()) == 1,
+                             SETTLE_TIMEOUT), "no frontend for a client")
+            pids = [*kg.pids().values(), *kg.frontends()]
+            pidfds = [os.pidfd_open(pid) for pid in pids]
+            try:
+                os.kill(kg.supervisor, signal.SIGTERM)
+                status = kg.wait_exit()
+                check(status == 0, f"supervisor exit {status}")
+                check(all(_wait_pidfd(fd, 0) for fd in pidfds),
+                      f"a child of {pids} outlived the supervisor")
+            finally:
+                for fd in pidfds:
+                    os.close(fd)
     finally:
         kg.stop()
 
@@ -336,7 +347,8 @@ CASES = [
      case_accepted_client_served_by_old_configuration),
     (f"{RELOADS} reloads leak no process and no descriptor",
      case_many_reloads_leak_nothing),
-    ("SIGTERM stops the supervisor and the pair", case_sigterm_stops_everything),
+    ("SIGTERM stops the supervisor and its children",
+     case_sigterm_stops_everything),
 ]
 
 if __name__ == "__main__":

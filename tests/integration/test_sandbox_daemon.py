@@ -3,21 +3,23 @@
 leave it able to serve.
 
 Against a real Dovecot, kickgated runs with a frontend_user made for this
-test. What /proc shows about both processes is checked before and after a
-who and a real kick: ids, capability sets, no_new_privs, seccomp, not
-dumpable, and the frontend's empty root. Requests that make libc do more
+test. What /proc shows about the broker and about the frontend of a
+connected client is checked before and after a who and a real kick: ids,
+capability sets, no_new_privs, seccomp, not dumpable, and the frontend's
+empty root. Requests that make libc do more
 inside the sandbox must not kill it either: a caller without a passwd
 entry, and the default audit = syslog (once confined, the broker reads the
 account names for its audit lines and connects to syslog).
 """
 
 import contextlib
+import socket
 import types
 
 from kgtest.confinement import check_broker, check_frontend, wait_filtered
 from kgtest.daemon import Kickgated
 from kgtest.dovecot import Dovecot
-from kgtest.env import Accounts
+from kgtest.env import Accounts, wait_until
 from kgtest.runner import check, main
 from kgtest.scenarios import disconnected
 from kgtest.sessions import ImapSession, open_sessions
@@ -27,6 +29,7 @@ USERS = {"bar": "bar-pw", "baz": "baz-pw"}
 UID_WITHOUT_ACCOUNT = 54321
 EXIT_OK = 0
 EXIT_NOPERM = 77
+WAIT = 5
 
 
 class DefaultAuditKickgated(Kickgated):
@@ -37,10 +40,16 @@ class DefaultAuditKickgated(Kickgated):
 
 
 def check_confined(st):
+    """The broker, and the frontend a silent client gets."""
     pids = st.kg.pids()
-    check(set(pids) == {"broker", "frontend"}, f"processes: {pids}")
-    wait_filtered(pids.values())
-    problems = check_frontend(pids["frontend"], st.fe.pw_uid, st.fe.pw_gid)
+    check(set(pids) == {"broker"}, f"processes: {pids}")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as client:
+        client.connect(st.kg.sock)
+        check(wait_until(lambda: len(st.kg.frontends()) == 1, WAIT),
+              f"frontends {st.kg.frontends()} for one client")
+        frontend = st.kg.frontends()[0]
+        wait_filtered([frontend, pids["broker"]])
+        problems = check_frontend(frontend, st.fe.pw_uid, st.fe.pw_gid)
     problems += check_broker(pids["broker"])
     check(not problems, "; ".join(problems))
 
@@ -93,7 +102,7 @@ def case_default_audit(st):
 
 
 CASES = [
-    ("both processes confined at start", case_confined_at_start),
+    ("broker and frontend confined at start", case_confined_at_start),
     ("who and kick work, still confined", case_serves_who_and_kick),
     ("a caller without passwd entry kills nothing",
      case_caller_without_account),

@@ -54,6 +54,7 @@
 #endif
 
 #include "config.h"
+#include "frontend_proc.h"
 #include "sandbox.h"
 
 #define EXIT_SETUP    2
@@ -263,6 +264,51 @@ static int do_sendto_abstract(void)
 static int do_send(void)
 {
 	return send(p.pair[0], "x", 1, MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
+static int send_on(int fd)
+{
+	return send(fd, "x", 1, MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
+static int do_send_client(void)
+{
+	return send_on(KG_FRONTEND_CLIENT_FD);
+}
+
+static int do_send_supervisor(void)
+{
+	return send_on(KG_FRONTEND_SUPERVISOR_FD);
+}
+
+static int do_send_log(void)
+{
+	return send_on(KG_FRONTEND_LOG_FD);
+}
+
+/* The one socket seccomp lets the frontend address: only Landlock's
+ * scope keeps it from an abstract socket. */
+static int do_sendto_abstract_log(void)
+{
+	return sendto(KG_FRONTEND_LOG_FD, "x", 1, 0,
+	              (struct sockaddr *)&p.abstract_rx, p.abstract_rx_len) < 0
+	               ? -1
+	               : 0;
+}
+
+/* main queued a byte for the client's socket. */
+static int do_recv_client(void)
+{
+	char c;
+
+	return recv(KG_FRONTEND_CLIENT_FD, &c, 1, MSG_DONTWAIT) < 0 ? -1 : 0;
+}
+
+static int do_recv(void)
+{
+	char c;
+
+	return recv(p.pair[0], &c, 1, MSG_DONTWAIT) < 0 ? -1 : 0;
 }
 
 static int do_sendmsg_fd(void)
@@ -748,6 +794,12 @@ static const struct action actions[] = {
         CALL("connect_abstract", do_connect_abstract),
         CALL("sendto_abstract", do_sendto_abstract),
         CALL("send", do_send),
+        CALL("send_client", do_send_client),
+        CALL("send_supervisor", do_send_supervisor),
+        CALL("send_log", do_send_log),
+        CALL("sendto_abstract_log", do_sendto_abstract_log),
+        CALL("recv_client", do_recv_client),
+        CALL("recv", do_recv),
         CALL("sendmsg_fd", do_sendmsg_fd),
         CALL("recvmsg", do_recvmsg),
         CALL("accept", do_accept),
@@ -967,6 +1019,26 @@ static const struct action *find_action(const char *name)
 	exit(EXIT_SETUP);
 }
 
+/* The descriptors an exec'd frontend has: its client at 3 and the
+ * supervisor at 4 (a pair, so each can be written), the syslog socket at
+ * 5 (with its peer at 6). Everything else the probe opens comes after. */
+static int frontend_fds(void)
+{
+	int client[2], log[2];
+
+	if (close_range(3, ~0U, 0) < 0 ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET, 0, client) < 0 ||
+	    socketpair(AF_UNIX, SOCK_DGRAM, 0, log) < 0)
+		return -1;
+	if (client[0] != KG_FRONTEND_CLIENT_FD ||
+	    client[1] != KG_FRONTEND_SUPERVISOR_FD ||
+	    log[0] != KG_FRONTEND_LOG_FD) {
+		errno = EBADF;
+		return -1;
+	}
+	return send_on(KG_FRONTEND_SUPERVISOR_FD);
+}
+
 int main(int argc, char **argv)
 {
 	const struct action *a;
@@ -978,6 +1050,10 @@ int main(int argc, char **argv)
 	}
 	a = find_action(argv[2]);
 	p.dir = argv[3];
+	if (frontend_fds() < 0) {
+		perror("sandbox_probe: frontend descriptors");
+		return EXIT_SETUP;
+	}
 	lookup_nobody();
 	if (start_child() < 0 || prepare_sockets() < 0) {
 		perror("sandbox_probe: set-up");

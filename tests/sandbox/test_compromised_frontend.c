@@ -1,14 +1,19 @@
-/* A compromised frontend against the real broker: this program plays the
- * frontend. It creates the socketpair, runs the broker side in a child
- * (kg_broker_main, as kickgated runs it) and sends it
- * requests that are well formed but lie, or that come with the wrong
- * number of fds. A fake anvil counts the connections it gets.
+/* What a compromised frontend's bytes can do against the real broker. A
+ * frontend only writes request bytes; the supervisor sends them with the
+ * client's socket it holds. This program plays the supervisor's side of
+ * the broker's channel: it creates the socketpair, runs the broker in a
+ * child (kg_broker_main, as kickgated runs it) and sends it requests that
+ * are well formed but lie, and, as a second line of defence should the
+ * sending side ever be subverted, fds that are not a client's or the
+ * wrong number of them. A fake anvil counts the connections it gets.
+ * That a frontend never holds another client's socket at all is
+ * test_per_connection.py's part.
  *
  * The caller's identity is never part of a request: the broker must take
  * it from SO_PEERCRED of the fd that comes with it, and only when that fd
  * is a connection accepted on kickgated's listener (here: this program's
  * listener, whose address the broker is given) by a process other than
- * the frontend (this program) and the broker. This program runs as root,
+ * the supervisor (this program) and the broker. This program runs as root,
  * whom the broker would allow everything, and the config allows only
  * UID_ALLOWED: a request is allowed or denied by the uid that connected
  * alone. Any other fd says root too, and must stop the broker before it
@@ -54,7 +59,7 @@ static struct {
 	char other_path[KG_PATH_MAX + 1];  /* another root listener */
 	struct kg_config cfg;
 	int listener, other; /* listening at the two paths */
-	int frontend;        /* our end of the socketpair */
+	int link;            /* our end of the broker's channel */
 	int anvil_log;       /* read end: one byte per anvil connection */
 	int broker_log;      /* read end of the broker's stderr */
 	char log[8192];      /* what the current broker logged so far */
@@ -308,7 +313,7 @@ static int reply_status(int fd)
 static int ask(const uint8_t *req, size_t len, const int *fds, size_t n,
                int reply_fd)
 {
-	send_fds(t.frontend, fds, n, req, len);
+	send_fds(t.link, fds, n, req, len);
 	return reply_status(reply_fd);
 }
 
@@ -396,7 +401,7 @@ static void parse_config(void)
 static void start_broker(bool connect_self)
 {
 	struct kg_broker_start st = {.cfg = &t.cfg,
-	                             .clients = {.frontend = getpid()}};
+	                             .clients = {.supervisor = getpid()}};
 	int sp[2], log[2];
 
 	assert_int_equal(
@@ -418,13 +423,13 @@ static void start_broker(bool connect_self)
 		close(log[0]);
 		close(t.anvil_log);
 		kg_log_role("broker");
-		st.frontend_fd = sp[1];
+		st.supervisor_fd = sp[1];
 		kg_broker_main(&st);
 		_exit(3);
 	}
 	close(sp[1]);
 	close(log[1]);
-	t.frontend = sp[0];
+	t.link = sp[0];
 	t.broker_log = log[0];
 	t.log_len = 0;
 }
@@ -454,13 +459,13 @@ static int setup(void **state)
 	return 0;
 }
 
-/* The broker must stop because its frontend is gone, by exit status 1,
- * never killed by its sandbox. */
+/* The broker must stop because the supervisor closed the channel, by
+ * exit status 0, never killed by its sandbox. */
 static int teardown(void **state)
 {
 	(void)state;
-	close(t.frontend);
-	assert_int_equal(broker_exit(), 1);
+	close(t.link);
+	assert_int_equal(broker_exit(), 0);
 	close(t.broker_log);
 	close(t.anvil_log);
 	kill(t.anvil_pid, SIGTERM);
@@ -476,7 +481,7 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* The frontend passes fd with a request root may make: the broker must
+/* The sender passes fd with a request root may make: the broker must
  * log what fd is and stop, having contacted no anvil (so it learnt no
  * process to signal). A fresh broker serves the tests that follow; the
  * caller closes fd. */
@@ -489,9 +494,9 @@ static void assert_refused(int fd, const char *what)
 
 	count_anvil_hits();
 	before = t.hits[0];
-	send_fds(t.frontend, &fd, 1, req, len);
+	send_fds(t.link, &fd, 1, req, len);
 	snprintf(line, sizeof(line),
-	         "frontend passed fd that is not a client connection: %s",
+	         "supervisor passed fd that is not a client connection: %s",
 	         what);
 	if (!logged(line))
 		fail_msg("no \"%s\" in the broker's log:\n%s", line, t.log);
@@ -499,7 +504,7 @@ static void assert_refused(int fd, const char *what)
 	count_anvil_hits();
 	assert_int_equal(t.hits[0], before);
 	assert_int_equal(t.hits[1], 0);
-	close(t.frontend);
+	close(t.link);
 	close(t.broker_log);
 	start_broker(false);
 }
@@ -543,7 +548,7 @@ static void message_without_fd_is_dropped(void **state)
 	size_t len = who_request(NULL, req, sizeof(req));
 
 	(void)state;
-	send_fds(t.frontend, NULL, 0, req, len);
+	send_fds(t.link, NULL, 0, req, len);
 	assert_int_equal(ask_as(UID_ALLOWED, req, len), KG_EXIT_OK);
 	assert_broker_running();
 }
@@ -560,7 +565,7 @@ static void message_with_two_fds_is_dropped(void **state)
 	pair_of(UID_ALLOWED, b);
 	fds[0] = a[0];
 	fds[1] = b[0];
-	send_fds(t.frontend, fds, 2, req, len);
+	send_fds(t.link, fds, 2, req, len);
 	close(a[0]);
 	close(b[0]);
 	assert_int_equal(reply_status(a[1]), -1);
@@ -581,7 +586,7 @@ static void oversized_message_is_dropped(void **state)
 	(void)state;
 	memcpy(big, req, len);
 	pair_of(UID_ALLOWED, pair);
-	send_fds(t.frontend, &pair[0], 1, big, sizeof(big));
+	send_fds(t.link, &pair[0], 1, big, sizeof(big));
 	close(pair[0]);
 	assert_int_equal(reply_status(pair[1]), -1);
 	close(pair[1]);
@@ -600,8 +605,8 @@ static void malformed_request_is_answered_as_usage_error(void **state)
 	assert_int_equal(ask_as(UID_ALLOWED, req, len), KG_EXIT_OK);
 }
 
-/* Each fd below is one a compromised frontend holds, and each names root
- * as its peer: served, it would make the request root's. */
+/* Each fd below is one a daemon process holds, and each names root as
+ * its peer: served, it would make the request root's. */
 
 static void listening_socket_is_refused(void **state)
 {
@@ -613,8 +618,7 @@ static void listening_socket_is_refused(void **state)
 static void own_end_of_the_link_is_refused(void **state)
 {
 	(void)state;
-	assert_refused(t.frontend,
-	               "not accepted on kickgated's listening socket");
+	assert_refused(t.link, "not accepted on kickgated's listening socket");
 }
 
 /* As a socket left open by whoever started the daemon would be. */
@@ -656,7 +660,7 @@ static void connection_on_another_listener_is_refused(void **state)
 	close(conn[1]);
 }
 
-static void connection_of_the_frontend_is_refused(void **state)
+static void connection_of_the_supervisor_is_refused(void **state)
 {
 	struct sockaddr_un sa = address(t.listen_path);
 	int c = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -665,7 +669,7 @@ static void connection_of_the_frontend_is_refused(void **state)
 	(void)state;
 	assert_int_equal(connect(c, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	accepted = accept_one(t.listener);
-	assert_refused(accepted, "connected by the frontend");
+	assert_refused(accepted, "connected by the supervisor");
 	close(c);
 	close(accepted);
 }
@@ -675,8 +679,8 @@ static void connection_of_the_broker_is_refused(void **state)
 	int accepted;
 
 	(void)state;
-	close(t.frontend);
-	assert_int_equal(broker_exit(), 1);
+	close(t.link);
+	assert_int_equal(broker_exit(), 0);
 	close(t.broker_log);
 	start_broker(true);
 	accepted = accept_one(t.listener);
@@ -696,9 +700,9 @@ static void fd_that_is_not_a_socket_is_refused(void **state)
 	close(p[1]);
 }
 
-/* What a compromised frontend still can: on a client's own connection,
- * send a request that client never made. The broker acts with that
- * client's identity, not root's, and audits it as that client's. */
+/* What a compromised frontend still can: on its one client's
+ * connection, have a request sent that the client never made. The broker acts
+ * with that client's identity, not root's, and audits it as that client's. */
 static void lie_on_a_clients_connection_gets_only_its_rights(void **state)
 {
 	uint8_t req[KG_REQ_MAX];
@@ -748,7 +752,7 @@ int main(void)
 	        cmocka_unit_test(inherited_root_pair_is_refused),
 	        cmocka_unit_test(connection_to_a_root_listener_is_refused),
 	        cmocka_unit_test(connection_on_another_listener_is_refused),
-	        cmocka_unit_test(connection_of_the_frontend_is_refused),
+	        cmocka_unit_test(connection_of_the_supervisor_is_refused),
 	        cmocka_unit_test(connection_of_the_broker_is_refused),
 	        cmocka_unit_test(fd_that_is_not_a_socket_is_refused),
 	        cmocka_unit_test(

@@ -57,9 +57,10 @@ FS, TRUNCATE, SCOPE = 1, 3, 6
 # role, call, expected end, why; a fifth field: the Landlock ABI needed.
 ROWS = [
     # The frontend: what it needs.
-    ("frontend", "send", OK, "answers a client"),
-    ("frontend", "sendmsg_fd", OK, "hands a client's fd to the broker"),
-    ("frontend", "accept", OK, "accepts clients"),
+    ("frontend", "recv_client", OK, "reads its client's request"),
+    ("frontend", "send_client", OK, "answers its client"),
+    ("frontend", "send_supervisor", OK, "passes the request on"),
+    ("frontend", "send_log", OK, "writes syslog lines"),
     ("frontend", "write_stderr", OK, "logs"),
     ("frontend", "malloc_large", OK, "allocates"),
     # The frontend: no files, no new sockets, no signals.
@@ -72,8 +73,14 @@ ROWS = [
     ("frontend", "socket_inet", EACCES, "creates no network socket"),
     ("frontend", "connect_anvil", SIGSYS, "connects nowhere"),
     ("frontend", "connect_abstract", SIGSYS, "connects nowhere"),
-    ("frontend", "sendto_abstract", EPERM, "reaches no abstract socket",
-     SCOPE),
+    ("frontend", "sendto_abstract", SIGSYS, "reaches no abstract socket"),
+    ("frontend", "sendto_abstract_log", EPERM, "reaches no abstract socket "
+     "through the syslog socket either", SCOPE),
+    ("frontend", "recv", SIGSYS, "reads no socket but its client's"),
+    ("frontend", "send", SIGSYS, "writes to no socket but its client's, "
+     "the supervisor's and syslog's"),
+    ("frontend", "sendmsg_fd", SIGSYS, "passes no fds"),
+    ("frontend", "accept", SIGSYS, "accepts no clients"),
     ("frontend", "recvmsg", SIGSYS, "receives no fds"),
     ("frontend", "getsockopt_peercred", SIGSYS, "reads no identities"),
     ("frontend", "getsockname", SIGSYS, "reads no addresses"),
@@ -203,6 +210,8 @@ for _role in ("frontend", "broker"):
     ]
 ROWS += [
     ("frontend/landlock", "kill", EPERM, "signal scope", SCOPE),
+    ("frontend/landlock", "sendto_abstract", EPERM, "abstract socket scope",
+     SCOPE),
     ("frontend/landlock", "pidfd_sigterm", EPERM, "signal scope", SCOPE),
     ("broker/landlock", "open_proc_stat", OK, "/proc stays readable", FS),
     ("broker/landlock", "open_mem_rdwr", EACCES, "/proc is read only", FS),

@@ -3,7 +3,7 @@
 for each role the same calls, in the same order, with the same outcome
 (allowed, or the errno it fails with) and the same reason. And the
 frontend's list stays the smaller one, holding no call the broker's lacks
-but the three SECURITY.md names."""
+but the one SECURITY.md names."""
 
 import os
 import re
@@ -46,9 +46,9 @@ def doc_rules(text, heading):
     return rules
 
 
-# Calls on sockets the frontend already holds, which the broker never
-# makes (SECURITY.md, "Frontend system calls").
-FRONTEND_ONLY = {"accept4", "recvfrom", "sendmsg"}
+# The call on its client's socket that the broker never makes
+# (SECURITY.md, "Frontend system calls").
+FRONTEND_ONLY = {"recvfrom"}
 
 
 def check_frontend_smaller(code):

@@ -4,9 +4,11 @@ Kickgated writes a configuration from the [broker], [instance] and [rule]
 settings it is given into a temporary directory of its own, together with
 the listening socket, starts `kickgated -F` from $KG_BUILD_DIR with audit
 lines on stderr (captured to a file there), and waits, bounded, until the
-daemon listens. The started process is the supervisor; the frontend and
-the broker are its children, named by the supervisor's log line at start
-and after each reload (reload() sends SIGHUP and waits for the outcome).
+daemon listens. The started process is the supervisor; the broker is its
+child, named by the supervisor's log line at start and after each reload
+(reload() sends SIGHUP and waits for the outcome). Frontends are children
+too, one per client connection, each gone once its request is passed on;
+frontends() lists those that run.
 Leaving the with block stops them all (SIGTERM, then SIGKILL after a
 while) and removes the directory.
 
@@ -40,16 +42,15 @@ AUDIT_WAIT = 5
 SUN_PATH_MAX = 107
 LOG_PREFIX = "kickgated"
 AUDIT_PREFIX = "kickgated: audit: "
-# The supervisor names the pair it started: at start and after a reload.
-PAIR_RE = re.compile(r"^kickgated\[supervisor\]: (?:listening on|reloaded) "
-                     r".*, frontend pid (\d+), broker pid (\d+)$",
-                     re.MULTILINE)
+# The supervisor names the broker it started: at start and after a reload.
+BROKER_RE = re.compile(r"^kickgated\[supervisor\]: (?:listening on|reloaded) "
+                       r".*, broker pid (\d+)$", re.MULTILINE)
 # How kickgated's refusal of a frontend_user ends.
 ACCOUNT_HINT = ("; create a dedicated account: adduser --system --group "
                 "--no-create-home _kickgate (or useradd --system "
                 "--user-group --no-create-home --shell /usr/sbin/nologin "
                 "_kickgate)")
-# A SIGHUP that left the running pair in place.
+# A SIGHUP that left the running broker in place.
 REFUSED_RE = re.compile(r"^kickgated\[supervisor\]: reload (?:refused|failed)",
                         re.MULTILINE)
 
@@ -143,8 +144,8 @@ class Kickgated(Service):
         self._proc = None
         self._accounts = None
         self.frontend_account = None  # pwd entry of the account made here
-        # Every pair process seen, held until stop(): no pid among them
-        # can be reused meanwhile.
+        # Every broker seen, held until stop(): no pid among them can be
+        # reused meanwhile.
         self._pidfds = {}
 
     # Paths -------------------------------------------------------------
@@ -222,7 +223,7 @@ class Kickgated(Service):
                                           stdout=log, stderr=log,
                                           pass_fds=self.pass_fds)
         listening = wait_until(lambda: self._proc.poll() is not None
-                               or (self._pairs_logged() and
+                               or (self._brokers_logged() and
                                    os.path.exists(self.sock)),
                                START_TIMEOUT)
         if self._proc.poll() is not None:
@@ -231,47 +232,44 @@ class Kickgated(Service):
         if not listening:
             raise DaemonError(f"kickgated not listening within "
                               f"{START_TIMEOUT}s: {self.log_text()}")
-        self._hold_pair()
+        self._hold_broker()
 
-    def _pairs_logged(self):
-        """(frontend, broker) pids of each pair the supervisor started,
-        in order."""
-        return [(int(m.group(1)), int(m.group(2)))
-                for m in PAIR_RE.finditer(self.log_text())]
+    def _brokers_logged(self):
+        """The pid of each broker the supervisor started, in order."""
+        return [int(m.group(1)) for m in BROKER_RE.finditer(self.log_text())]
 
-    def _hold_pair(self):
-        """Holds pidfds of the pair logged last, which must be children
+    def _hold_broker(self):
+        """Holds a pidfd of the broker logged last, which must be a child
         of the supervisor."""
-        pair = self._pairs_logged()[-1]
-        for pid in pair:
-            if pid not in self._pidfds:
-                self._pidfds[pid] = os.pidfd_open(pid)
+        pid = self._brokers_logged()[-1]
+        if pid not in self._pidfds:
+            self._pidfds[pid] = os.pidfd_open(pid)
         children = _children(self._proc.pid)
-        if not set(pair) <= set(children):
-            raise DaemonError(f"pair {pair} is not among the children "
+        if pid not in children:
+            raise DaemonError(f"broker {pid} is not among the children "
                               f"{children} of the supervisor "
                               f"{self._proc.pid}")
 
     def reload(self):
         """SIGHUP to the supervisor; waits, bounded, until it has logged a
-        new pair (returns True) or kept the running one (False)."""
-        pairs = len(self._pairs_logged())
+        new broker (returns True) or kept the running one (False)."""
+        brokers = len(self._brokers_logged())
         refused = len(REFUSED_RE.findall(self.log_text()))
         self._proc.send_signal(signal.SIGHUP)
         done = wait_until(
-            lambda: len(self._pairs_logged()) > pairs or
+            lambda: len(self._brokers_logged()) > brokers or
             len(REFUSED_RE.findall(self.log_text())) > refused,
             START_TIMEOUT)
         if not done:
             raise DaemonError(f"no reload outcome within {START_TIMEOUT}s: "
                               f"{self.log_text()}")
-        if len(self._pairs_logged()) == pairs:
+        if len(self._brokers_logged()) == brokers:
             return False
-        self._hold_pair()
+        self._hold_broker()
         return True
 
     def stop(self):
-        """Stops both processes (bounded) and removes the directory."""
+        """Stops every process (bounded) and removes the directory."""
         try:
             self._stop_processes()
         finally:
@@ -286,7 +284,7 @@ class Kickgated(Service):
     def _stop_processes(self):
         if self._proc is not None:
             stop_process(self._proc, STOP_TIMEOUT)
-        # The supervisor stops the pair; if a process outlives it, its
+        # The supervisor stops its children; if a broker outlives it, its
         # pidfd still names exactly that process.
         for pidfd in self._pidfds.values():
             if not _wait_pidfd(pidfd, STOP_TIMEOUT):
@@ -311,20 +309,27 @@ class Kickgated(Service):
         return self._proc.pid
 
     def pids(self):
-        """{"frontend": pid, "broker": pid} of the current pair of the
-        running daemon; a process that has exited is missing."""
+        """{"broker": pid} of the current broker of the running daemon;
+        empty once it has exited."""
         if self._proc is None or self._proc.poll() is not None:
             return {}
-        pairs = self._pairs_logged()
-        if not pairs:
+        brokers = self._brokers_logged()
+        if not brokers:
             return {}
-        return {role: pid for role, pid in zip(("frontend", "broker"),
-                                               pairs[-1])
-                if pid in self._pidfds and
-                not _wait_pidfd(self._pidfds[pid], 0)}
+        pid = brokers[-1]
+        if pid not in self._pidfds or _wait_pidfd(self._pidfds[pid], 0):
+            return {}
+        return {"broker": pid}
+
+    def frontends(self):
+        """The pids of the frontends running now: the supervisor's
+        children that are no broker it started."""
+        brokers = set(self._brokers_logged())
+        return [pid for pid in _children(self._proc.pid)
+                if pid not in brokers]
 
     def running(self):
-        return set(self.pids()) == {"broker", "frontend"}
+        return set(self.pids()) == {"broker"}
 
     def log_text(self):
         try:
