@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "text.h"
+
 const char *kg_line_strerror(enum kg_line_err e)
 {
 	switch (e) {
@@ -124,17 +126,6 @@ static bool parse_ipv4(const char *s, size_t len, uint8_t out[4])
 	return true;
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Widens the groups before and after "::" (at gap) to 16 bytes; false when
  * there is nothing to widen, as the text spells out every group. */
 static bool fill_gap(uint8_t out[16], size_t gap, size_t n)
@@ -161,7 +152,7 @@ static bool parse_ipv6(const char *s, size_t len, uint8_t out[16])
 	token = s;
 	while (s < end) {
 		char ch = *s++;
-		int d = hex_value(ch);
+		int d = kg_hex_digit(ch);
 
 		if (d >= 0) {
 			if (digits == 4)

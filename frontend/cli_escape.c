@@ -142,17 +142,6 @@ size_t kg_cli_escape(char *out, size_t cap, const char *s, size_t len,
 	return o;
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 bool kg_cli_unescape(char *out, size_t *out_len, const char *s, size_t len,
                      size_t *at)
 {
@@ -165,8 +154,9 @@ bool kg_cli_unescape(char *out, size_t *out_len, const char *s, size_t len,
 			out[o++] = s[i];
 			continue;
 		}
-		hi = len - i >= 4 && s[i + 1] == 'x' ? hex_value(s[i + 2]) : -1;
-		lo = hi >= 0 ? hex_value(s[i + 3]) : -1;
+		hi = len - i >= 4 && s[i + 1] == 'x' ? kg_hex_digit(s[i + 2])
+		                                     : -1;
+		lo = hi >= 0 ? kg_hex_digit(s[i + 3]) : -1;
 		if (lo < 0) {
 			*at = i;
 			return false;

@@ -20,4 +20,8 @@ bool kg_text_ok(const char *s, size_t len);
  * A-Z a-z 0-9 _ . - (so never a path, and safe in any message). */
 bool kg_name_ok(const char *s, size_t len);
 
+/* The value of one hexadecimal digit, either case; -1 for any other
+ * character. */
+int kg_hex_digit(char c);
+
 #endif
