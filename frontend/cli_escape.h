@@ -33,9 +33,9 @@ bool kg_cli_unescape(char *out, size_t *out_len, const char *s, size_t len,
                      size_t *at);
 
 /* Writes s[0..len) as a JSON string: valid UTF-8 as it is, except '"' and
- * '\\' (escaped with a backslash) and hidden characters (as "\uXXXX" of
- * the code point, a surrogate pair above U+FFFF); each byte that is not
- * part of valid UTF-8 as "\ufffd". */
+ * '\\' (escaped with a backslash) and hidden characters (as "\u" and
+ * four hex digits of the code point, a surrogate pair above U+FFFF); each
+ * byte that is not part of valid UTF-8 as "\ufffd". */
 void kg_json_str(FILE *f, const char *s, size_t len);
 
 /* True when kg_json_str writes s[0..len) without loss: it is valid
