@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Throughput and memory of the dump parser plus the kick planner on a
  * large host: 1,000,000 CONNECT-DUMP lines, one connection per process,
  * mixed IPv4 and IPv6, in anvil's hash order (pids scattered).
@@ -13,10 +14,10 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "anvil_dump.h"
-#include "match.h"
-#include "plan.h"
-#include "who.h"
+#include "broker/anvil_dump.h"
+#include "broker/match.h"
+#include "broker/plan.h"
+#include "broker/who.h"
 
 #define N_LINES   1000000u
 #define N_TENANTS 10u

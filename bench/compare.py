@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """kickgate against doveadm, side by side, on a real Dovecot 2.3 anvil.
 
 For each size N a private Dovecot is started and N synthetic connections

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The floor for anything that reads anvil: one CONNECT-DUMP, read and
  * discarded. Usage: floor [-p] ANVIL_SOCKET. Prints the bytes and lines
  * read.

@@ -1,4 +1,5 @@
-#include "anvil_client.h"
+/* SPDX-License-Identifier: MIT */
+#include "broker/anvil_client.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Client side of anvil's CONNECT-DUMP (Dovecot 2.3, protocol 1).
  *
  * Anvil listens on a UNIX stream socket. The client sends its VERSION line
@@ -11,7 +12,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "anvil_dump.h"
+#include "broker/anvil_dump.h"
 
 enum kg_anvil_status {
 	KG_ANVIL_OK = 0,

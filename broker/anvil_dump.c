@@ -1,12 +1,13 @@
+/* SPDX-License-Identifier: MIT */
 /* Parser for anvil's CONNECT-DUMP reply; see anvil_dump.h. */
-#include "anvil_dump.h"
+#include "broker/anvil_dump.h"
 
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "text.h"
+#include "proto/text.h"
 
 const char *kg_line_strerror(enum kg_line_err e)
 {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Streaming parser for anvil's CONNECT-DUMP reply (Dovecot 2.3 protocol 1).
  *
  * Lines are "IDENT\tPID\tREFCOUNT\n", IDENT \001-escaped and either
@@ -15,8 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "addr.h"
-#include "kg_limits.h"
+#include "proto/addr.h"
+#include "proto/kg_limits.h"
 
 struct kg_conn {
 	uint32_t pid;      /* 1..INT_MAX */

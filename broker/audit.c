@@ -1,4 +1,5 @@
-#include "audit.h"
+/* SPDX-License-Identifier: MIT */
+#include "broker/audit.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -11,9 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "addr.h"
-#include "log.h"
-#include "uidnames.h"
+#include "broker/uidnames.h"
+#include "proto/addr.h"
+#include "proto/log.h"
 
 /* Long enough for the fixed fields and a readable share of the lists; a
  * longer list is cut with a "..." and the counts stay exact. */

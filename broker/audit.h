@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The audit trail: one line per request, allowed or denied. The line's
  * fields are described in kickgated(8), AUDIT. */
 #ifndef KG_AUDIT_H
@@ -8,8 +9,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "str.h"
-#include "wire.h"
+#include "proto/str.h"
+#include "proto/wire.h"
 
 /* Reads the account names the lines will carry, and chooses where lines
  * go: to the syslog socket at syslog_path (authpriv facility), or, when

@@ -1,4 +1,5 @@
-#include "chunkarr.h"
+/* SPDX-License-Identifier: MIT */
+#include "broker/chunkarr.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* An append-only array of fixed-size records held in fixed-size chunks.
  *
  * Growth allocates one more chunk and never copies, so an array of a

@@ -1,4 +1,5 @@
-#include "instances.h"
+/* SPDX-License-Identifier: MIT */
+#include "broker/instances.h"
 
 #include <string.h>
 

@@ -1,9 +1,10 @@
+/* SPDX-License-Identifier: MIT */
 /* Serving an instances request: which Dovecot instances the caller may
  * name with -a. */
 #ifndef KG_INSTANCES_H
 #define KG_INSTANCES_H
 
-#include "job.h"
+#include "broker/job.h"
 
 /* Lists every instance some rule lets the caller use, as the policy
  * decides for a request on that instance (all of them for root, unless a

@@ -1,12 +1,13 @@
-#include "job.h"
+/* SPDX-License-Identifier: MIT */
+#include "broker/job.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "anvil_client.h"
-#include "audit.h"
-#include "log.h"
-#include "reply_send.h"
+#include "broker/anvil_client.h"
+#include "broker/audit.h"
+#include "proto/log.h"
+#include "proto/reply_send.h"
 
 /* Records first, in the order the client prints them; the end follows. */
 static void send_records(struct kg_reply_writer *w, const struct kg_result *r)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* One request in the broker, from identity to reply and audit line. */
 #ifndef KG_JOB_H
 #define KG_JOB_H
@@ -6,11 +7,11 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "anvil_dump.h"
-#include "config.h"
-#include "policy.h"
-#include "str.h"
-#include "wire.h"
+#include "broker/anvil_dump.h"
+#include "policy/config.h"
+#include "policy/policy.h"
+#include "proto/str.h"
+#include "proto/wire.h"
 
 struct kg_refusal {
 	uint32_t pid;

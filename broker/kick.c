@@ -1,10 +1,11 @@
-#include "kick.h"
+/* SPDX-License-Identifier: MIT */
+#include "broker/kick.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "log.h"
-#include "reply_send.h"
+#include "proto/log.h"
+#include "proto/reply_send.h"
 
 const struct kg_kick_ops kg_kick_system = {
         .find_master = kg_master_find,

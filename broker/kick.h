@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Serving a kick request: plan, limits, target verification, signals,
  * reply and audit. */
 #ifndef KG_KICK_H
@@ -7,9 +8,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "job.h"
-#include "plan.h"
-#include "verify.h"
+#include "broker/job.h"
+#include "broker/plan.h"
+#include "broker/verify.h"
 
 /* The steps of a kick that act on the system, and the one that can fail
  * after signals went out. kg_kick_serve takes them from kg_kick_system

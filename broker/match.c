@@ -1,7 +1,8 @@
-#include "match.h"
+/* SPDX-License-Identifier: MIT */
+#include "broker/match.h"
 
-#include "addr.h"
-#include "glob.h"
+#include "proto/addr.h"
+#include "proto/glob.h"
 
 bool kg_conn_matches(const struct kg_request *req, const struct kg_conn *c)
 {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Whether a connection is one a request names: the planner and the who
  * collector share this single definition. */
 #ifndef KG_MATCH_H
@@ -5,8 +6,8 @@
 
 #include <stdbool.h>
 
-#include "anvil_dump.h"
-#include "wire.h"
+#include "broker/anvil_dump.h"
+#include "proto/wire.h"
 
 /* True when c's user matches the request's glob and c's address lies in
  * its network, for the parts the request gives. The caller's scope is a

@@ -1,4 +1,5 @@
-#include "msort.h"
+/* SPDX-License-Identifier: MIT */
+#include "broker/msort.h"
 
 #include <stdbool.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A stable merge sort for the broker.
  *
  * glibc's qsort asks the kernel for the machine's memory size (sysinfo)

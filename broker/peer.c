@@ -1,4 +1,5 @@
-#include "peer.h"
+/* SPDX-License-Identifier: MIT */
+#include "broker/peer.h"
 
 #include <errno.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A client's identity, from the kernel only: SO_PEERCRED and SO_PEERGROUPS
  * on the client's socket, as recorded when the client connected.
  *

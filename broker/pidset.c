@@ -1,4 +1,5 @@
-#include "pidset.h"
+/* SPDX-License-Identifier: MIT */
+#include "broker/pidset.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A set of process ids: sorted, unique, with fast membership.
  *
  * A directory over the pid range cuts the sorted array into buckets of a

@@ -1,13 +1,14 @@
-#include "plan.h"
+/* SPDX-License-Identifier: MIT */
+#include "broker/plan.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "chunkarr.h"
-#include "match.h"
-#include "msort.h"
-#include "pidset.h"
-#include "strarena.h"
+#include "broker/chunkarr.h"
+#include "broker/match.h"
+#include "broker/msort.h"
+#include "broker/pidset.h"
+#include "broker/strarena.h"
 
 /* A connection as the plan keeps it. One outside the scope keeps its pid
  * and refcount only: its user is KG_STRARENA_NONE and its address is never

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The kick planner: from anvil's connections, the request and the caller's
  * scope, decide which processes to signal.
  *
@@ -24,9 +25,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "anvil_dump.h"
-#include "scope.h"
-#include "wire.h"
+#include "broker/anvil_dump.h"
+#include "policy/scope.h"
+#include "proto/wire.h"
 
 struct kg_plan; /* opaque; holds only in-scope data */
 

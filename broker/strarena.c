@@ -1,4 +1,5 @@
-#include "strarena.h"
+/* SPDX-License-Identifier: MIT */
+#include "broker/strarena.h"
 
 #include <stdlib.h>
 #include <string.h>

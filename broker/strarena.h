@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* An append-only arena of byte strings, each named by a 32-bit reference.
  *
  * Strings are stored back to back, each after its length, in chunks of
@@ -10,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kg_limits.h"
-#include "str.h"
+#include "proto/kg_limits.h"
+#include "proto/str.h"
 
 /* Longest string the arena takes. */
 #define KG_STRARENA_LEN_MAX KG_USER_MAX

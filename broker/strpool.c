@@ -1,4 +1,5 @@
-#include "strpool.h"
+/* SPDX-License-Identifier: MIT */
+#include "broker/strpool.h"
 
 #include <endian.h>
 #include <stdbool.h>
@@ -6,8 +7,8 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "chunkarr.h"
-#include "strarena.h"
+#include "broker/chunkarr.h"
+#include "broker/strarena.h"
 
 #define INDEX_MIN 256
 

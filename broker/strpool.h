@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* String interning: one copy of each distinct byte string, named by a
  * dense id (0, 1, 2, ... in order of first appearance).
  *
@@ -11,8 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "str.h"
-#include "strarena.h"
+#include "broker/strarena.h"
+#include "proto/str.h"
 
 /* Longest string the pool takes. */
 #define KG_STRPOOL_LEN_MAX KG_STRARENA_LEN_MAX

@@ -1,11 +1,12 @@
-#include "uidnames.h"
+/* SPDX-License-Identifier: MIT */
+#include "broker/uidnames.h"
 
 #include <errno.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "msort.h"
+#include "broker/msort.h"
 
 /* Room for one passwd entry's strings; a longer entry ends the reading
  * with ERANGE rather than being retried forever. */

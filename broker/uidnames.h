@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Account names by uid, read once from the passwd database.
  *
  * The audit line names its caller from this table rather than by asking
@@ -12,8 +13,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "str.h"
-#include "strarena.h"
+#include "broker/strarena.h"
+#include "proto/str.h"
 
 /* Accounts kept at most; later ones are counted as left out. */
 #define KG_UIDNAMES_MAX ((size_t)1 << 18)

@@ -1,4 +1,5 @@
-#include "verify.h"
+/* SPDX-License-Identifier: MIT */
+#include "broker/verify.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,8 +10,8 @@
 #include <sys/pidfd.h>
 #include <unistd.h>
 
-#include "kg_limits.h"
-#include "wire.h"
+#include "proto/kg_limits.h"
+#include "proto/wire.h"
 
 /* A whole stat line is about 1 KiB at most: 52 numeric fields and comm. */
 #define STAT_BUF 4096

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Target verification and signalling.
  *
  * Anvil names pids; it is not trusted to name the right ones (a stale

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The who collector; see who.h.
  *
  * On a large host memory is what bounds a listing, so each row is kept
@@ -8,16 +9,16 @@
  * sorted and copied in order into a block of their own, a run. Sorting in
  * runs while anvil is still sending leaves one merge of the runs, each
  * read front to back, for after the dump has ended. */
-#include "who.h"
+#include "broker/who.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "match.h"
-#include "msort.h"
-#include "pidset.h"
-#include "strpool.h"
+#include "broker/match.h"
+#include "broker/msort.h"
+#include "broker/pidset.h"
+#include "broker/strpool.h"
 
 /* Staging: bytes of packed rows and rows per run. A run's offsets fit in
  * RUN_OFF_BITS, its number in the rest of a 32-bit row reference. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The who collector: the in-scope connections a request names, as rows
  * ready for kg_rw_who.
  *
@@ -13,9 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "anvil_dump.h"
-#include "scope.h"
-#include "wire.h"
+#include "broker/anvil_dump.h"
+#include "policy/scope.h"
+#include "proto/wire.h"
 
 struct kg_who; /* opaque; holds only listed connections */
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Property: kg_anvil_parse_addr reads exactly the addresses glibc's
  * inet_pton reads (AF_INET first, then AF_INET6), to the same bytes, with
  * an IPv4-mapped IPv6 address folded to IPv4 as kg_addr_set does; any
@@ -6,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "anvil_dump.h"
+#include "broker/anvil_dump.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

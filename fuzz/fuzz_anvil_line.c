@@ -1,10 +1,11 @@
+/* SPDX-License-Identifier: MIT */
 /* Property: a line kg_anvil_parse_line accepts is well-formed, and
  * formatting it with kg_anvil_format_line then parsing again gives the same
  * connection, byte for byte. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "anvil_dump.h"
+#include "broker/anvil_dump.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

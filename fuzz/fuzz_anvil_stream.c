@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Property: how the bytes of a dump are split into reads changes nothing.
  * The first input byte picks a chunk size; the rest is fed in chunks of
  * that size and must give the same callback sequence (hashed), the same
@@ -5,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "anvil_dump.h"
+#include "broker/anvil_dump.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Property: a configuration that parses without errors holds only
  * normalized globs (normalizing one again gives it back, NUL-terminated)
  * and canonical networks, every rule has a principal, and no rule allows
@@ -7,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "globparse.h"
+#include "policy/config.h"
+#include "proto/globparse.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Properties: an accepted glob normalizes to itself again; it matches
  * its own input as a name (each '*' and '?' matches itself, case aside);
  * it matches exactly the names the raw input matches, since lowercasing
@@ -8,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../tests/reference/glob_reference.h"
-#include "glob.h"
-#include "globparse.h"
+#include "proto/glob.h"
+#include "proto/globparse.h"
+#include "tests/reference/glob_reference.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

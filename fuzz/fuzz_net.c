@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Properties: an accepted network is canonical, contains its own address,
  * and formatting then parsing it gives the same bytes; kg_arg_classify
  * says NET exactly when kg_net_parse accepts, with the same network. */
@@ -5,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "netparse.h"
+#include "proto/netparse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Properties of the CLI's printer, for any reply it is fed, in text and
  * in JSON:
  * - JSON output is one document that a strict parser accepts
@@ -18,10 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../tests/reference/json_reference.h"
-#include "cli_escape.h"
-#include "cli_print.h"
-#include "text.h"
+#include "cli/escape.h"
+#include "cli/print.h"
+#include "proto/text.h"
+#include "tests/reference/json_reference.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

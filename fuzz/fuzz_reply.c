@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Property: a reply packet kg_reply_decode accepts is canonical. Every
  * record the callbacks see is written again through a kg_reply_writer; a
  * records packet must come out as one packet identical to the input, an end
@@ -5,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "wire.h"
+#include "proto/wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

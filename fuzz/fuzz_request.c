@@ -1,10 +1,11 @@
+/* SPDX-License-Identifier: MIT */
 /* Property: a request kg_request_decode accepts passes kg_request_check,
  * has NUL-terminated text, and encodes back to exactly the input bytes (the
  * wire form is canonical). */
 #include <stdlib.h>
 #include <string.h>
 
-#include "wire.h"
+#include "proto/wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

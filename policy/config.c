@@ -1,6 +1,7 @@
+/* SPDX-License-Identifier: MIT */
 /* kickgated.conf parser and checker. Every error is reported and parsing
  * goes on, so that one run shows an administrator everything to fix. */
-#include "config.h"
+#include "policy/config.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,10 +13,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "globparse.h"
 #include "kg_config.h"
-#include "netparse.h"
-#include "text.h"
+#include "proto/globparse.h"
+#include "proto/netparse.h"
+#include "proto/text.h"
 
 #define DEFAULT_LISTEN        "/run/kickgate/kickgate.sock"
 #define DEFAULT_ANVIL         "/run/dovecot/anvil"
@@ -1126,7 +1127,8 @@ int kg_config_load(const char *path, struct kg_config *cfg, FILE *errs)
 		buf = read_file(&p, &len);
 	if (buf)
 		parse_all(&p, buf, len);
-	free(buf);
+	cfg->text = buf;
+	cfg->text_len = buf ? len : 0;
 	return parser_finish(&p);
 }
 
@@ -1136,6 +1138,7 @@ void kg_config_free(struct kg_config *cfg)
 		free(cfg->rules[i].glob_text);
 	free(cfg->rules);
 	free(cfg->instances);
+	free(cfg->text);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* kickgated.conf: loading and checking. The syntax and every rule is
  * described in kickgated.conf(5). */
 #ifndef KG_CONFIG_H
@@ -9,9 +10,9 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#include "addr.h"
-#include "kg_limits.h"
-#include "str.h"
+#include "proto/addr.h"
+#include "proto/kg_limits.h"
+#include "proto/str.h"
 
 #define KG_CONF_FILE_MAX      (1024 * 1024) /* bytes */
 #define KG_CONF_LINE_MAX      4096          /* bytes, without the newline */
@@ -92,6 +93,11 @@ struct kg_config {
 	/* Some rule's principals name uid 0, so root gets no blanket
 	 * permission. */
 	bool root_named;
+	/* The file's bytes as kg_config_load read them (NULL from
+	 * kg_config_parse_buf): the exec'd broker parses these very bytes,
+	 * not the file again, which may have changed since. */
+	char *text;
+	size_t text_len;
 };
 
 /* Reads and checks path. Every problem is written to errs (when not NULL)

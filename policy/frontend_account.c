@@ -1,4 +1,5 @@
-#include "frontend_account.h"
+/* SPDX-License-Identifier: MIT */
+#include "policy/frontend_account.h"
 
 #include <ctype.h>
 #include <dirent.h>

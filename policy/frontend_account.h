@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The frontend's account, checked against the running system. The
  * frontend parses hostile input: whoever takes it over acts with its uid,
  * so that uid must be of no use beyond it. An account other processes
@@ -8,7 +9,7 @@
 
 #include <stdio.h>
 
-#include "config.h"
+#include "policy/config.h"
 
 /* Resolves cfg->frontend_user into cfg->frontend_uid and frontend_gid.
  * Refused, each with one line "PATH:LINE: message" on errs (when not

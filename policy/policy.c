@@ -1,5 +1,6 @@
+/* SPDX-License-Identifier: MIT */
 /* Policy evaluation: first matching rule wins, default deny. */
-#include "policy.h"
+#include "policy/policy.h"
 
 #include <string.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Policy evaluation: which rule, if any, lets a caller use an instance,
  * and with what scope. The rules are described in kickgated.conf(5). */
 #ifndef KG_POLICY_H
@@ -8,8 +9,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "config.h"
-#include "scope.h"
+#include "policy/config.h"
+#include "policy/scope.h"
 
 /* Who is asking, as the kernel reports it (SO_PEERCRED, SO_PEERGROUPS). */
 struct kg_caller {

@@ -1,7 +1,8 @@
+/* SPDX-License-Identifier: MIT */
 /* Whether a connection lies inside a caller's scope. */
-#include "scope.h"
+#include "policy/scope.h"
 
-#include "glob.h"
+#include "proto/glob.h"
 
 static bool user_in_scope(const struct kg_scope *s, const char *user,
                           size_t user_len)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A caller's scope: the user names and client networks it may see and
  * kick. Built by the policy from the rules; root's scope is everything. */
 #ifndef KG_SCOPE_H
@@ -6,11 +7,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "addr.h"
-#include "str.h"
+#include "proto/addr.h"
+#include "proto/str.h"
 
 struct kg_scope {
-	bool all_users; /* no user restriction */
+	bool all_users;             /* no user restriction */
 	const struct kg_str *globs; /* normalized globs */
 	size_t n_globs;
 	bool all_nets; /* no network restriction; also admits no address */
@@ -21,6 +22,6 @@ struct kg_scope {
 /* True when a connection of user from addr is inside the scope. A
  * connection without an address is inside only when all_nets is set. */
 bool kg_scope_contains(const struct kg_scope *s, const char *user,
-		       size_t user_len, const struct kg_addr *addr);
+                       size_t user_len, const struct kg_addr *addr);
 
 #endif

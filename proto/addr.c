@@ -1,5 +1,6 @@
+/* SPDX-License-Identifier: MIT */
 /* Address and network containment, canonical form and text output. */
-#include "addr.h"
+#include "proto/addr.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Addresses and networks: containment and canonical text form. */
 #ifndef KG_ADDR_H
 #define KG_ADDR_H

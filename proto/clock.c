@@ -1,4 +1,5 @@
-#include "clock.h"
+/* SPDX-License-Identifier: MIT */
+#include "proto/clock.h"
 
 #include <time.h>
 

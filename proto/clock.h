@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The monotonic clock the daemon's deadlines are measured on. */
 #ifndef KG_CLOCK_H
 #define KG_CLOCK_H

@@ -1,5 +1,6 @@
+/* SPDX-License-Identifier: MIT */
 /* Glob matching with '*' and '?', ASCII case-insensitive. */
-#include "glob.h"
+#include "proto/glob.h"
 
 #include <string.h>
 

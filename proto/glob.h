@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Glob matching: ASCII case-insensitive '*' and '?', no escapes. */
 #ifndef KG_GLOB_H
 #define KG_GLOB_H
@@ -9,6 +10,6 @@
  * (each star-free piece placed at its leftmost fit), never exponential.
  * '?' matches one byte. */
 bool kg_glob_match(const char *glob, size_t glob_len, const char *name,
-		   size_t name_len);
+                   size_t name_len);
 
 #endif

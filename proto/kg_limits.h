@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Hard limits and exit codes shared by the CLI, the frontend and the broker. */
 #ifndef KG_LIMITS_H
 #define KG_LIMITS_H

@@ -1,4 +1,5 @@
-#include "log.h"
+/* SPDX-License-Identifier: MIT */
+#include "proto/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>

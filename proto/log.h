@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Logging for the daemon's two processes: stderr in the foreground,
  * syslog otherwise. The syslog socket is connected before any sandbox is
  * entered, so logging never needs a new socket. */

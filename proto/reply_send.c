@@ -1,4 +1,5 @@
-#include "reply_send.h"
+/* SPDX-License-Identifier: MIT */
+#include "proto/reply_send.h"
 
 #include <errno.h>
 #include <string.h>

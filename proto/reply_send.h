@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Sending reply packets on a client socket, shared by the frontend (for
  * requests it rejects) and the broker. */
 #ifndef KG_REPLY_SEND_H
@@ -5,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "wire.h"
+#include "proto/wire.h"
 
 /* kg_emit_fn for a socket: ctx points to the int fd. */
 int kg_send_packet(void *ctx, const uint8_t *pkt, size_t len);

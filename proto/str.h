@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A byte string that is not NUL-terminated. */
 #ifndef KG_STR_H
 #define KG_STR_H

@@ -1,7 +1,8 @@
+/* SPDX-License-Identifier: MIT */
 /* Strict UTF-8 (RFC 3629) without control bytes. */
-#include "text.h"
+#include "proto/text.h"
 
-#include "kg_limits.h"
+#include "proto/kg_limits.h"
 
 static bool is_control(unsigned char c)
 {

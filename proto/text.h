@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Byte-level checks shared by every parser that accepts text. */
 #ifndef KG_TEXT_H
 #define KG_TEXT_H

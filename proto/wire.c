@@ -1,11 +1,12 @@
+/* SPDX-License-Identifier: MIT */
 /* Request and reply (de)serialization: explicit little-endian bytes, never
  * a struct laid over a buffer, so layout and alignment never depend on the
  * compiler. */
-#include "wire.h"
+#include "proto/wire.h"
 
 #include <string.h>
 
-#include "text.h"
+#include "proto/text.h"
 
 #define REQ_HDR   8
 #define PKT_HDR   2

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Compact wire format between the CLI, the frontend and the broker.
  *
  * Both sockets are SOCK_SEQPACKET, so a message is one packet.
@@ -33,8 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "addr.h"
-#include "kg_limits.h"
+#include "proto/addr.h"
+#include "proto/kg_limits.h"
 
 #define KG_WIRE_VERSION 2
 

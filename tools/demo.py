@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The README's live demo: a private Dovecot, real sessions, kickgated, and
 the kickgate CLI run as a helpdesk user under a delegation rule."""
 import os

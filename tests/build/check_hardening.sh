@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The installed programs are built hardened: PIE, full RELRO (GNU_RELRO
 # and BIND_NOW), non-executable stack, stack protector and
 # _FORTIFY_SOURCE (when not built with sanitizers, which replace it).

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Every man page renders without a groff warning, passes mandoc's lint at
 # every level (style included), and carries the same date as the others.
 set -eu

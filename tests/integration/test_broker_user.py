@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """kickgated with broker_user: the broker drops root for an account of its
 own and still kicks.
 

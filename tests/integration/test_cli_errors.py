@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Bad input, from the kickgate command line and straight on the wire.
 
 The CLI rejects every malformed user glob and network before contacting

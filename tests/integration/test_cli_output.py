@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """kickgate who for a person and for a script, against a live daemon.
 
 With standard output on a terminal (a pseudo-terminal here) the columns

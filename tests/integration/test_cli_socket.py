@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """kickgate and a broker socket it cannot use: one message per cause.
 
 Each case builds one situation at the socket path (nothing there, a

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """kickgated's start-up contract (kickgated(8)).
 
 -t checks a configuration and prints each error as FILE:LINE: message,

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """kickgated when things go wrong around it.
 
 - 1,000 clients that connect and send nothing do not delay a real request
@@ -11,6 +12,8 @@
   request works without restarting kickgated.
 - The broker killed: the supervisor logs the signal and exits 1, and the
   daemon started again serves.
+- A frontend killed by SIGSYS: the supervisor logs it as a seccomp kill,
+  closes that one client, and the same broker serves the next request.
 - stderr (the log and the audit lines) on a full device, or closed: kicks
   still work and disconnect the session.
 
@@ -274,6 +277,40 @@ def case_broker_killed(st):
         kg.stop()
 
 
+def case_frontend_killed(st):
+    """A frontend that dies (here by SIGSYS, as its seccomp filter would
+    kill it) costs its one client only: the supervisor logs the signal and
+    what it means, closes that client's connection, and the same broker
+    serves the next request."""
+    kg = Kickgated({"anvil": st.dovecot.anvil_path})
+    kg.start()
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        broker = kg.pids()["broker"]
+        client.connect(kg.sock)
+        check(wait_until(lambda: len(kg.frontends()) == 1, LOG_WAIT),
+              f"frontends for one silent client: {kg.frontends()}")
+        frontend = kg.frontends()[0]
+        os.kill(frontend, signal.SIGSYS)
+        line = (f"frontend pid {frontend} was killed by signal "
+                f"{int(signal.SIGSYS)} (SIGSYS), as its seccomp filter "
+                "kills a forbidden system call")
+        check(wait_log(kg, line), f"no {line!r} in the log: "
+                                  f"{kg.log_text()[-300:]}")
+        client.settimeout(LOG_WAIT)
+        try:
+            got = client.recv(64)
+        except ConnectionResetError:
+            got = b""
+        check(got == b"", f"the killed frontend's client got {got!r}")
+        check_serves(kg)
+        check(kg.pids() == {"broker": broker},
+              f"the broker changed: {kg.pids()} (was {broker})")
+    finally:
+        client.close()
+        kg.stop()
+
+
 # Logging on a broken stderr -------------------------------------------------
 
 @contextlib.contextmanager
@@ -344,6 +381,8 @@ CASES = [
      case_dovecot_stopped_then_restarted),
     ("broker_killed_supervisor_logs_and_exits_then_restarts",
      case_broker_killed),
+    ("frontend_killed_logged_its_client_closed_others_served",
+     case_frontend_killed),
     ("stderr_on_a_full_device_kick_still_disconnects",
      case_stderr_on_full_device),
     ("stderr_closed_kick_still_disconnects", case_stderr_closed),

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Checks the integration harness against Dovecot's own doveadm.
 
 A private Dovecot runs real IMAP and POP3 sessions from several loopback

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """What of kickgated other processes can reach (SECURITY.md, "Descriptors"
 and "The frontend's account").
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """kickgate against a real Dovecot 2.3: kick disconnects exactly the
 sessions it names, who lists exactly the live ones (as doveadm who -1 does),
 and every request leaves exactly one audit line.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The listening socket cannot be used to change another file's mode.
 
 A local user who can write to the directory that holds the listening

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """kickgated under load, bounded, on loopback only.
 
 A private Dovecot's anvil holds 10,000 synthetic connections (pids above

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """User names with an invisible character, against a real Dovecot 2.3.
 
 a<U+200B>1@tenant-a.example and a1@tenant-a.example look alike on a

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The delegation policy end to end: Unix users and groups created for the
 test, a real Dovecot 2.3 with two tenants' users logged in over IMAP, and
 kickgated deciding who may see and kick whom. Every request must leave

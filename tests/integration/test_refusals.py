@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """kickgated refuses to signal what anvil names unless it is the instance's
 Dovecot mail process, asks only configured anvil sockets, and reports an
 unreachable anvil.

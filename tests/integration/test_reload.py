@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """SIGHUP reloads kickgated's configuration (kickgated(8), SIGNALS).
 
 A real Dovecot 2.3 holds one IMAP session of each tenant (a1 of tenant A,

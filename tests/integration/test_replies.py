@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Refusals and configuration errors a person can act on.
 
 A real Dovecot 2.3 runs one imap process for every session (shared_imap),

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The running daemon is confined as SECURITY.md says, and its sandboxes
 leave it able to serve.
 

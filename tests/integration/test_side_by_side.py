@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """kickgate kick and doveadm kick, side by side on one real Dovecot 2.3.
 
 For each scenario two identical fresh session sets are logged in, one

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """kickgate against a real Dovecot 2.3 started each way admins start it:
 in the foreground (`dovecot -F`, as under systemd) and detached (`dovecot`,
 as by an init script or by hand, where the process that opened the

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """No tenant learns about another from kickgate's replies.
 
 A real Dovecot 2.3 with two tenants' users logged in over IMAP, each

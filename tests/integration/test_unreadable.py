@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """What kickgated does with anvil data it cannot carry or cannot read.
 
 A fake anvil that passes as a Dovecot (its listener is named "dovecot"

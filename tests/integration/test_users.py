@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Who may use kickgated: Unix users created for the test, with and
 without rules, against a real Dovecot 2.3.
 

@@ -1,4 +1,5 @@
-#include "glob_reference.h"
+/* SPDX-License-Identifier: MIT */
+#include "tests/reference/glob_reference.h"
 
 #include <stdlib.h>
 #include <string.h>

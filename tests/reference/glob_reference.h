@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The textbook matcher kg_glob_match is checked against, by the unit
  * tests and the fuzz harness alike. */
 #ifndef KG_GLOB_REFERENCE_H

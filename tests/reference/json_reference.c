@@ -1,6 +1,7 @@
+/* SPDX-License-Identifier: MIT */
 /* Recursive descent over RFC 8259's grammar, every production spelled out
  * and nothing accepted beyond it. */
-#include "json_reference.h"
+#include "tests/reference/json_reference.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A strict RFC 8259 JSON parser that the CLI's JSON output is checked
  * with, by the unit tests and the fuzz harness alike: written for this,
  * so that no library's leniency hides a malformed document. */

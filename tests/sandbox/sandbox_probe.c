@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* sandbox_probe ROLE[/LAYER] ACTION DIR
  *
  * Enters ROLE's sandbox (frontend, broker, or broker-user: the broker as
@@ -53,9 +54,9 @@
 #define PIDFD_SIGNAL_THREAD (1UL << 0)
 #endif
 
-#include "config.h"
-#include "frontend_proc.h"
-#include "sandbox.h"
+#include "frontend/serve.h"
+#include "policy/config.h"
+#include "sandbox/sandbox.h"
 
 #define EXIT_SETUP    2
 #define EXIT_SANDBOX  3

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What a compromised frontend's bytes can do against the real broker. A
  * frontend only writes request bytes; the supervisor sends them with the
  * client's socket it holds. This program plays the supervisor's side of
@@ -39,12 +40,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "broker_proc.h"
-#include "config.h"
-#include "log.h"
-#include "peer.h"
-#include "sandbox.h"
-#include "wire.h"
+#include "broker/peer.h"
+#include "broker/serve.h"
+#include "policy/config.h"
+#include "proto/log.h"
+#include "proto/wire.h"
+#include "sandbox/sandbox.h"
 
 #define UID_ALLOWED 4242
 #define UID_OTHER   4343

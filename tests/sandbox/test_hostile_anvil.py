@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """kickgated against a hostile anvil.
 
 A fake anvil (tests/tools/fake_anvil.py) sends 100,000 lines whose user

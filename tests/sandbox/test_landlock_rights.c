@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Both Landlock rulesets handle every filesystem right of the kernel's
  * ABI. REFER and IOCTL_DEV cannot be seen refused on their own: with no
  * path granted any right, a cross-directory rename already needs the
@@ -13,7 +14,7 @@
 
 #include <linux/landlock.h>
 
-#include "sandbox.h"
+#include "sandbox/sandbox.h"
 
 #define ABI1      ((1ULL << 13) - 1) /* EXECUTE .. MAKE_SYM */
 #define REFER     (1ULL << 13)

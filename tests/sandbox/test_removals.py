@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Proves that the confinement tests notice the loss of any one restriction.
 
 The source tree is copied and built apart; then, one at a time, each
-restriction of broker/sandbox.c is removed from the copy: an argument
+restriction of sandbox/sandbox.c is removed from the copy: an argument
 check or an errno rule of either seccomp table, a whole filter, a
 privilege step, a Landlock layer, scope or right. Each mutant is rebuilt
 and the confinement tests run on it; at least one of them must fail. A
@@ -23,7 +24,7 @@ import tempfile
 
 from kgtest import env
 
-SANDBOX_C = os.path.join("broker", "sandbox.c")
+SANDBOX_C = os.path.join("sandbox", "sandbox.c")
 # The tests that must notice: the probe (each layer alone and together),
 # the Landlock rights table, the compromised frontend, and the running
 # daemon's /proc view.

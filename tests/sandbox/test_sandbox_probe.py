@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Runs sandbox_probe once per row: each row enters a role's sandbox through
 the daemon's own function, or one layer of it (ROLE/LAYER) through the
 function that sandbox stacks, and makes one call, which must end as the

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""SECURITY.md's tables of system calls say what broker/sandbox.c does:
+# SPDX-License-Identifier: MIT
+"""SECURITY.md's tables of system calls say what sandbox/sandbox.c does:
 for each role the same calls, in the same order, with the same outcome
 (allowed, or the errno it fails with) and the same reason. And the
 frontend's list stays the smaller one, holding no call the broker's lacks
@@ -70,7 +71,7 @@ def check_frontend_smaller(code):
 
 
 def main():
-    with open(os.path.join(SOURCE_ROOT, "broker", "sandbox.c")) as f:
+    with open(os.path.join(SOURCE_ROOT, "sandbox", "sandbox.c")) as f:
         code = f.read()
     with open(os.path.join(SOURCE_ROOT, "SECURITY.md")) as f:
         doc = f.read()

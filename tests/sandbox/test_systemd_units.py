@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The systemd units as built: systemd-analyze verify accepts both, the
 service's exposure (systemd-analyze security --offline) stays at or below
 MAX_EXPOSURE, and the service checks the configuration before each start,

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """A stand-in for Dovecot 2.3's anvil socket, for integration and fault tests.
 
 It listens on a UNIX stream socket and answers each client that sends

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* kg_addr_format writes exactly what inet_ntop writes: for every pattern
  * of zero groups in an IPv6 address (which decides where "::" goes and
  * when the end is dotted decimal), for IPv4 octets of every width, and
@@ -13,7 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "addr.h"
+#include "proto/addr.h"
 
 static void check(uint8_t family, const uint8_t *bytes)
 {

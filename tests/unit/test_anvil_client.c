@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "anvil_client.h"
+#include "broker/anvil_client.h"
 
 static const char request[] = "VERSION\tanvil\t1\t0\nCONNECT-DUMP\n";
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Anvil CONNECT-DUMP line parser, formatter and stream feeder. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "anvil_dump.h"
-#include "testutil.h"
+#include "broker/anvil_dump.h"
+#include "tests/unit/testutil.h"
 
 /* A string literal with its length, so lines may hold NUL bytes. */
 #define LIT(s) s, sizeof(s) - 1

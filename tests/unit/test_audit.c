@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The audit line: its fields and escaping, the syslog datagram
  * (authpriv.notice, RFC 3164 header) on a socket of the test's own, and
  * the fall back to standard error when no syslog socket takes the line. */
@@ -17,8 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "audit.h"
-#include "testutil.h"
+#include "broker/audit.h"
+#include "tests/unit/testutil.h"
 
 #define BUF_SIZE 16384
 /* "<85>Mmm dd hh:mm:ss " */

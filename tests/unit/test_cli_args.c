@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* kickgate command line: every usage and data error with its exit code and
  * message, and the normalized request of every accepted form. */
 #include <setjmp.h>
@@ -11,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli_args.h"
+#include "cli/args.h"
 #include "kg_config.h"
 
 #define MAX_ARGS 8

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* kickgate output: replies built with the reply writer, decoded and printed
  * to memory, compared with the exact text and JSON. */
 #include <setjmp.h>
@@ -12,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../reference/json_reference.h"
-#include "cli_escape.h"
-#include "cli_print.h"
-#include "text.h"
+#include "cli/escape.h"
+#include "cli/print.h"
+#include "proto/text.h"
+#include "tests/reference/json_reference.h"
 
 /* ------------------------------------------------------------ fixture */
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* kickgated.conf parsing: defaults, every key, every error class. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,10 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "globparse.h"
 #include "kg_config.h"
-#include "netparse.h"
+#include "policy/config.h"
+#include "proto/globparse.h"
+#include "proto/netparse.h"
 
 #define RULE "[rule r]\nprincipals = uid:1\n"
 

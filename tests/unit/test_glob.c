@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* kg_glob_match and kg_glob_normalize. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,9 +10,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "../reference/glob_reference.h"
-#include "glob.h"
-#include "globparse.h"
+#include "proto/glob.h"
+#include "proto/globparse.h"
+#include "tests/reference/glob_reference.h"
 
 struct match_case {
 	const char *glob;

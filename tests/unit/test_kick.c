@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A kick's reply and its audit line, from a finished plan, with stand-ins
  * for the steps that act on the system: the reply the client receives and
  * the audit line must name the same pids, users and counts, also when a
@@ -14,9 +15,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "audit.h"
-#include "kick.h"
-#include "testutil.h"
+#include "broker/audit.h"
+#include "broker/kick.h"
+#include "tests/unit/testutil.h"
 
 #define BUF_SIZE 16384
 #define MAX_PKTS 8

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The broker's merge sort: ordered, a permutation of its input, stable,
  * for every length around its insertion-run and merge-pass boundaries and
  * for inputs that are random, sorted, reversed, constant or sawtooth. */
@@ -11,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "msort.h"
+#include "broker/msort.h"
 
 /* An element with a key to sort by and its original position, to see
  * that equal keys keep their order. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* kg_net_parse, kg_arg_classify and the address functions they feed. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,8 +9,8 @@
 
 #include <string.h>
 
-#include "addr.h"
-#include "netparse.h"
+#include "proto/addr.h"
+#include "proto/netparse.h"
 
 struct parse_case {
 	const char *in;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The pid set: sorted, unique, and every lookup right however the pids
  * are spread over the 32-bit range. */
 #include <setjmp.h>
@@ -11,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pidset.h"
+#include "broker/pidset.h"
 
 #define MAX_IN 12
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The kick planner: verdicts, pids, user lists, counters and scope
  * confinement, from tables of connections; then a randomized comparison
  * with a direct restatement of the rules in plan.h. */
@@ -13,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "match.h"
-#include "plan.h"
-#include "testutil.h"
+#include "broker/match.h"
+#include "broker/plan.h"
+#include "tests/unit/testutil.h"
 
 #define MAX_CONNS 8
 #define MAX_PIDS  8

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* kg_policy_decide: first matching rule wins, instances filter, default
  * deny, and root's blanket permission until a rule names uid 0. */
 #include <setjmp.h>
@@ -9,8 +10,8 @@
 
 #include <string.h>
 
-#include "config.h"
-#include "policy.h"
+#include "policy/config.h"
+#include "policy/policy.h"
 
 /* Groups as on this host: daemon is gid 1, nogroup is gid 65534. */
 #define GID_DAEMON  1

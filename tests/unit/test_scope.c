@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* kg_scope_contains: user and address must both be inside the scope. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,8 +9,8 @@
 
 #include <string.h>
 
-#include "netparse.h"
-#include "scope.h"
+#include "policy/scope.h"
+#include "proto/netparse.h"
 
 static const struct kg_str tenant_globs[] = {
         {"*@tenant-a.example", 18},

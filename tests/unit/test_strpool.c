@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* String interning: one id per distinct byte string, exact bytes back,
  * bytewise order, limits. */
 #include <setjmp.h>
@@ -11,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "strpool.h"
+#include "broker/strpool.h"
 
 static uint32_t intern(struct kg_strpool *p, const char *s, size_t len)
 {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* kg_text_ok: strict UTF-8 and no control bytes. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,7 +9,7 @@
 
 #include <string.h>
 
-#include "text.h"
+#include "proto/text.h"
 
 struct text_case {
 	const char *bytes;

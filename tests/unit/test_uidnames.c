@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* kg_uidnames: the account names the audit line takes its caller's name
  * from. Lookups by uid in any insertion order, the first name of a uid
  * winning, bounds on names and entries, and a load from this host's
@@ -13,7 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "uidnames.h"
+#include "broker/uidnames.h"
 
 #define UID_TOP 4294967295u /* (uid_t)-1 */
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,8 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "verify.h"
-#include "wire.h"
+#include "broker/verify.h"
+#include "proto/wire.h"
 
 static const char *const services[] = {"imap", "pop3"};
 

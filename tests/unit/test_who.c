@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The who collector: row order, scope and request filtering, merging of
  * equal rows, and interned names that stay exact. */
 #include <setjmp.h>
@@ -12,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "netparse.h"
-#include "testutil.h"
-#include "who.h"
+#include "broker/who.h"
+#include "proto/netparse.h"
+#include "tests/unit/testutil.h"
 
 #define MAX_CONNS 10
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The who collector at scale: enough rows for many sorted runs, so that
  * the order, the folding of equal rows, the counts and the shared names
  * all go through the merge of runs. Checked against a direct sort of the
@@ -14,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "testutil.h"
-#include "who.h"
+#include "broker/who.h"
+#include "tests/unit/testutil.h"
 
 /* Several runs' worth of rows, over fewer names, so most names have rows
  * in more than one run. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Wire format: request and reply encoding, decoding and rejection. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "wire.h"
+#include "proto/wire.h"
 
 /* A byte array and its length, for tables of raw messages. */
 #define RAW(...) {__VA_ARGS__}, sizeof((uint8_t[]){__VA_ARGS__})

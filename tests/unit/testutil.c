@@ -1,4 +1,5 @@
-#include "testutil.h"
+/* SPDX-License-Identifier: MIT */
+#include "tests/unit/testutil.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "netparse.h"
+#include "proto/netparse.h"
 
 static const struct kg_str tenant_a_glob = {"*@tenant-a.example", 18};
 

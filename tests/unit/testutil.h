@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What several unit tests share: the scopes of the planner and who tests,
  * and the building of requests, addresses and connections from text. */
 #ifndef KG_TESTUTIL_H
@@ -6,9 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "anvil_dump.h"
-#include "scope.h"
-#include "wire.h"
+#include "broker/anvil_dump.h"
+#include "policy/scope.h"
+#include "proto/wire.h"
 
 /* Every user on every network, and the users of tenant-a.example on
  * every network. */

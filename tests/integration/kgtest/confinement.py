@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What the kernel shows about a confined kickgated process.
 
 check_frontend and check_broker read /proc/PID (as root) and return a list

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """kickgated under test, and the kickgate CLI pointed at it.
 
 Kickgated writes a configuration from the [broker], [instance] and [rule]

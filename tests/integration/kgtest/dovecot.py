@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A private, throwaway Dovecot 2.3 instance on loopback.
 
 Everything lives in one temporary directory under /tmp: configuration,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Test environment: privilege checks, throwaway Unix accounts, bounded waits.
 
 Integration tests change the system (they create users and run a mail

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A fake anvil socket (tests/tools/fake_anvil.py) serving a dump that a
 test can replace at any time.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A small runner for integration cases: one line per case, then
 "N passed, N failed"; the exit status is 0 only when nothing failed."""
 

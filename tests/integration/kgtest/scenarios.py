@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The session sets and kick scenarios that several integration tests share,
 and how to observe which sessions a kick disconnected."""
 

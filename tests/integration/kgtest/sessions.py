@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Real IMAP and POP3 client sessions against a test Dovecot.
 
 A session connects from a chosen loopback source address (Linux answers

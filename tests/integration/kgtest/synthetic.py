@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Synthetic connections in a real anvil, for load tests and benchmarks.
 
 Anvil takes CONNECT lines from any client of its socket. register() sends
