@@ -35,6 +35,11 @@
 #define FRONTENDS_MAX 64
 #define EARLY_MAX     16
 #define WAITING_MAX   4096
+/* Frontends exec'd and confined ahead of their client, so that a
+ * connection waits for neither: one is handed over on accept and another
+ * started in its place. */
+#define POOL_MAX       4
+#define FRONTEND_SLOTS (FRONTENDS_MAX + POOL_MAX)
 /* The current broker and those of earlier configurations still
  * finishing their requests. A reload that would need more is refused. */
 #define BROKERS_MAX 8
@@ -81,6 +86,7 @@ struct frontend {
 	pid_t pid;  /* 0: reaped */
 	int sock;   /* the supervisor's end of its socketpair; -1: read */
 	int client; /* the connection it serves; -1: passed on or closed */
+	bool idle;  /* in the pool: no client handed over yet */
 	bool early; /* started before its client sent anything */
 	int64_t kill_at_ms;
 	struct broker *broker;
@@ -94,8 +100,8 @@ static struct broker brokers[BROKERS_MAX];
 static struct broker *cur;
 static struct waiting waiting[WAITING_MAX];
 static size_t n_waiting;
-static struct frontend frontends[FRONTENDS_MAX];
-static size_t n_frontends, n_early;
+static struct frontend frontends[FRONTEND_SLOTS];
+static size_t n_frontends, n_early, n_idle;
 
 static int fail(const char *what)
 {
@@ -260,62 +266,157 @@ static struct broker *start_broker(const struct kg_config *c)
 	return b;
 }
 
-/* The exec'd frontend gets the client at 3 and its end of the socketpair
- * at 4, nothing else (fds.c), and in argv only its limits: the ids it
- * drops to, its deadline and where it logs. Exec gives it a fresh
- * address space that holds nothing of the supervisor's: no configuration,
- * no other client. */
-static _Noreturn void exec_frontend(int client, int end, int timeout_ms)
+/* The exec'd frontend gets its end of the socketpair at 4 and nothing
+ * else (fds.c; the binary, at 3, closes on exec), and in argv only the
+ * ids it drops to and where it logs. Exec gives it a fresh address space
+ * that holds nothing of the supervisor's: no configuration, no client. */
+static _Noreturn void exec_frontend(int end)
 {
-	int keep[] = {client, end, self_exe};
-	char uid[24], gid[24], timeout[24];
-	char *argv[] = {"kickgated", "--frontend",
-	                uid,         gid,
-	                timeout,     kg_log_to_stderr() ? "stderr" : "syslog",
+	int keep[] = {self_exe, end};
+	char uid[24], gid[24];
+	char *argv[] = {"kickgated",
+	                "--frontend",
+	                uid,
+	                gid,
+	                kg_log_to_stderr() ? "stderr" : "syslog",
 	                NULL};
 	char *envp[] = {NULL};
 
 	snprintf(uid, sizeof(uid), "%u", (unsigned int)cfg.frontend_uid);
 	snprintf(gid, sizeof(gid), "%u", (unsigned int)cfg.frontend_gid);
-	snprintf(timeout, sizeof(timeout), "%d", timeout_ms);
-	enter_child(keep, 3);
-	if (fcntl(KG_FRONTEND_CLIENT_FD, F_SETFD, 0) < 0 ||
-	    fcntl(KG_FRONTEND_SUPERVISOR_FD, F_SETFD, 0) < 0)
+	enter_child(keep, 2);
+	if (fcntl(KG_FRONTEND_SUPERVISOR_FD, F_SETFD, 0) < 0)
 		_exit(126);
-	execveat(keep[2], "", argv, envp, AT_EMPTY_PATH);
+	execveat(keep[0], "", argv, envp, AT_EMPTY_PATH);
 	_exit(127);
 }
 
-/* Starts a frontend for w's client. Its deadline is what is left of
- * the client's: one that came to a frontend late gets no extra time.
- * Returns 0, or -1 (logged; the client is still w's). */
-static int start_frontend(const struct waiting *w, bool early)
+/* Starts a frontend into the pool. Returns it, or NULL (logged). */
+static struct frontend *spawn_frontend(void)
 {
 	struct frontend *f = &frontends[n_frontends];
-	int64_t now = kg_now_ms();
-	int timeout = w->deadline_ms == NO_DEADLINE
-	                      ? (int)cfg.client_timeout_ms
-	                      : (int)(w->deadline_ms - now);
 	int sp[2];
 	pid_t pid;
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
-		return fail("socketpair");
+	if (n_frontends == FRONTEND_SLOTS)
+		return NULL;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
+		fail("socketpair");
+		return NULL;
+	}
 	pid = fork();
 	if (pid == 0)
-		exec_frontend(w->fd, sp[1], timeout > 0 ? timeout : 0);
+		exec_frontend(sp[1]);
 	close(sp[1]);
 	if (pid < 0) {
 		close(sp[0]);
-		return fail("fork");
+		fail("fork");
+		return NULL;
 	}
 	*f = (struct frontend){.pid = pid,
 	                       .sock = sp[0],
-	                       .client = w->fd,
-	                       .early = early,
-	                       .kill_at_ms = now + timeout + FRONTEND_SLACK_MS,
-	                       .broker = w->broker};
+	                       .client = -1,
+	                       .idle = true,
+	                       .kill_at_ms = NO_DEADLINE};
 	n_frontends++;
+	n_idle++;
+	return f;
+}
+
+/* Takes f out of the pool without a client: its end closed, it exits. */
+static void retire_idle(struct frontend *f)
+{
+	close(f->sock);
+	f->sock = -1;
+	f->idle = false;
+	n_idle--;
+}
+
+static void fill_pool(void)
+{
+	while (n_idle < POOL_MAX && spawn_frontend() != NULL)
+		continue;
+}
+
+/* A reload's frontends drop to the new frontend_user. */
+static void drain_pool(void)
+{
+	for (size_t i = 0; i < n_frontends; i++)
+		if (frontends[i].idle)
+			retire_idle(&frontends[i]);
+}
+
+/* Hands client and the milliseconds left of its deadline to f. The
+ * frontend takes exactly one client and the supervisor sends it exactly
+ * one. Returns 0, or -1 with errno set. */
+static int hand_over(struct frontend *f, int client, int32_t timeout)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = {.iov_base = &timeout, .iov_len = sizeof(timeout)};
+	struct msghdr mh = {.msg_iov = &iov,
+	                    .msg_iovlen = 1,
+	                    .msg_control = ctl.buf,
+	                    .msg_controllen = sizeof(ctl.buf)};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+	memset(ctl.buf, 0, sizeof(ctl.buf));
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &client, sizeof(int));
+	return sendmsg(f->sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) ==
+	                       (ssize_t)sizeof(timeout)
+	               ? 0
+	               : -1;
+}
+
+/* Whether another client may have a frontend now. */
+static bool frontend_room(void)
+{
+	return n_frontends - n_idle < FRONTENDS_MAX;
+}
+
+/* A pooled frontend, or a new one when the pool is empty. */
+static struct frontend *take_frontend(void)
+{
+	for (size_t i = 0; i < n_frontends; i++)
+		if (frontends[i].idle && frontends[i].pid > 0)
+			return &frontends[i];
+	return spawn_frontend();
+}
+
+/* Gives w's client a frontend. Its deadline is what is left of the
+ * client's: one that came to a frontend late gets no extra time. Returns
+ * 0, or -1 (logged; the client is still w's). */
+static int start_frontend(const struct waiting *w, bool early)
+{
+	int64_t now = kg_now_ms();
+	int64_t left = w->deadline_ms == NO_DEADLINE ? cfg.client_timeout_ms
+	                                             : w->deadline_ms - now;
+	int32_t timeout = left > 0 ? (int32_t)left : 0;
+	struct frontend *f = take_frontend();
+
+	/* A pooled frontend may have died unseen: a fresh one gets a try. */
+	if (f != NULL && hand_over(f, w->fd, timeout) < 0) {
+		retire_idle(f);
+		f = spawn_frontend();
+		if (f != NULL && hand_over(f, w->fd, timeout) < 0) {
+			fail("handing a client to its frontend");
+			retire_idle(f);
+			f = NULL;
+		}
+	}
+	if (f == NULL)
+		return -1;
+	f->idle = false;
+	n_idle--;
+	f->client = w->fd;
+	f->early = early;
+	f->kill_at_ms = now + timeout + FRONTEND_SLACK_MS;
+	f->broker = w->broker;
 	n_early += early;
 	return 0;
 }
@@ -428,8 +529,14 @@ static void enqueue(struct broker *b, int client, const uint8_t *msg,
 static void read_frontend(struct frontend *f)
 {
 	uint8_t msg[KG_REQ_MAX + 1];
-	ssize_t n = recv(f->sock, msg, sizeof(msg), MSG_DONTWAIT | MSG_TRUNC);
+	ssize_t n;
 
+	/* A pooled frontend has nothing to say: it ended. */
+	if (f->idle) {
+		retire_idle(f);
+		return;
+	}
+	n = recv(f->sock, msg, sizeof(msg), MSG_DONTWAIT | MSG_TRUNC);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n > 0 && (size_t)n < sizeof(msg))
@@ -661,6 +768,7 @@ static void reload(void)
 	cur = b;
 	kg_config_free(&cfg);
 	cfg = next;
+	drain_pool();
 	kg_log_info("reloaded %s, broker pid %d", config_path, (int)cur->pid);
 }
 
@@ -669,7 +777,7 @@ enum {
 	SLOT_LISTEN,
 	SLOT_BROKERS,
 	SLOT_FRONTENDS = SLOT_BROKERS + BROKERS_MAX,
-	SLOT_WAITING = SLOT_FRONTENDS + FRONTENDS_MAX,
+	SLOT_WAITING = SLOT_FRONTENDS + FRONTEND_SLOTS,
 	SLOTS = SLOT_WAITING + WAITING_MAX,
 };
 
@@ -687,7 +795,7 @@ static void fill_pollfds(void)
 		pfds[SLOT_BROKERS + i] = (struct pollfd){
 		        .fd = brokers[i].chan,
 		        .events = brokers[i].n > 0 ? POLLOUT : 0};
-	for (size_t i = 0; i < FRONTENDS_MAX; i++)
+	for (size_t i = 0; i < FRONTEND_SLOTS; i++)
 		pfds[SLOT_FRONTENDS + i] = (struct pollfd){
 		        .fd = i < n_frontends ? frontends[i].sock : -1,
 		        .events = POLLIN};
@@ -695,9 +803,8 @@ static void fill_pollfds(void)
 	 * that is ready would otherwise wake every round. */
 	for (size_t i = 0; i < WAITING_MAX; i++)
 		pfds[SLOT_WAITING + i] = (struct pollfd){
-		        .fd = i < n_waiting && n_frontends < FRONTENDS_MAX
-		                      ? waiting[i].fd
-		                      : -1,
+		        .fd = i < n_waiting && frontend_room() ? waiting[i].fd
+		                                               : -1,
 		        .events = POLLIN | POLLRDHUP};
 }
 
@@ -733,8 +840,7 @@ static void serve_frontends(void)
 static void serve_waiting(void)
 {
 	for (size_t i = n_waiting; i-- > 0;)
-		if (pfds[SLOT_WAITING + i].revents &&
-		    n_frontends < FRONTENDS_MAX)
+		if (pfds[SLOT_WAITING + i].revents && frontend_room())
 			hand_to_frontend(i, false);
 }
 
@@ -744,8 +850,7 @@ static void start_early(void)
 {
 	size_t i = 0;
 
-	while (i < n_waiting && n_early < EARLY_MAX &&
-	       n_frontends < FRONTENDS_MAX) {
+	while (i < n_waiting && n_early < EARLY_MAX && frontend_room()) {
 		if (waiting[i].deadline_ms == NO_DEADLINE)
 			i++; /* ready: serve_waiting's */
 		else
@@ -784,6 +889,7 @@ static int serve_round(void)
 	if (pfds[SLOT_LISTEN].revents & POLLIN)
 		accept_clients();
 	start_early();
+	fill_pool();
 	return -1;
 }
 
@@ -843,7 +949,10 @@ static int start(void)
 	if (open_self() < 0 || open_signals() < 0)
 		return -1;
 	cur = start_broker(&cfg);
-	return cur == NULL ? -1 : 0;
+	if (cur == NULL)
+		return -1;
+	fill_pool();
+	return 0;
 }
 
 int kg_supervisor_run(struct kg_config *start_cfg, const char *path, int fd)

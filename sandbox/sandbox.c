@@ -53,11 +53,14 @@ struct rule {
 /* Everything an open may carry besides O_RDONLY (which is 0). */
 #define READ_ONLY_OPEN (O_CLOEXEC | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW)
 
-/* The frontend: one client's connection at fd 3, the supervisor at fd 4
- * (frontend/serve.h), its syslog connection at fd 5. It cannot open a
- * file, create, accept or connect a socket, pass or receive an fd, touch
- * any other descriptor, or signal anything. */
+/* The frontend: the supervisor at fd 4, which hands it one client's
+ * connection, at fd 3 (frontend/serve.h); its syslog connection at fd 5.
+ * It cannot open a file, create, accept or connect a socket, pass an fd
+ * or receive one but from the supervisor, touch any other descriptor, or
+ * signal anything. */
 static const struct rule frontend_rules[] = {
+        ALLOW_IF(recvmsg, "take its one client's socket from the supervisor",
+                 ARG_EQ(0, 4)),
         ALLOW_IF(recvfrom, "read its client's one request", ARG_EQ(0, 3)),
         ALLOW_IF(sendto, "an error reply to its client", ARG_EQ(0, 3)),
         ALLOW_IF(sendto, "the normalized request to the supervisor",

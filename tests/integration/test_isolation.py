@@ -40,6 +40,9 @@ DUMP = "imap/192.0.2.10/alice\t4242\t1\n\n"
 EXIT_CONFIG = 78
 CMD_TIMEOUT = 30
 WAIT = 5
+# Frontends kept exec'd and confined ahead of their client (SECURITY.md,
+# "One frontend per connection").
+POOL = 4
 
 
 def fd_table(pid):
@@ -63,7 +66,7 @@ def is_socket(target):
 
 def check_supervisor(table, listener, kg):
     """Idle: the listener, the binary it execs frontends from, its
-    signalfd and the broker's channel."""
+    signalfd, the broker's channel and one socket per pooled frontend."""
     check_std("supervisor", table, kg)
     check(table.get(3) == listener,
           f"supervisor: fd 3 is {table.get(3)}, not the listener "
@@ -71,9 +74,11 @@ def check_supervisor(table, listener, kg):
     rest = sorted(t if not is_socket(t) else "socket"
                   for fd, t in table.items() if fd > 3)
     exe = os.path.realpath(os.path.join(build_dir(), "kickgated"))
-    check(rest == sorted([exe, "anon_inode:[signalfd]", "socket"]),
+    want = [exe, "anon_inode:[signalfd]", "socket"] + ["socket"] * POOL
+    check(rest == sorted(want),
           f"supervisor: beyond 0-3 {rest}, want the kickgated binary, its "
-          f"signalfd and the broker's channel ({table})")
+          f"signalfd, the broker's channel and {POOL} pooled frontends' "
+          f"sockets ({table})")
 
 
 def check_frontend(table, kg):
@@ -82,6 +87,22 @@ def check_frontend(table, kg):
           all(is_socket(table[fd]) for fd in (3, 4)),
           f"frontend: {table}, want 0-2, its client's connection and its "
           f"socket to the supervisor")
+
+
+def check_idle_frontend(table, kg):
+    check_std("pooled frontend", table, kg)
+    check(sorted(table) == [0, 1, 2, 4] and is_socket(table[4]),
+          f"pooled frontend: {table}, want 0-2 and its socket to the "
+          f"supervisor, no client")
+
+
+def full_pool(kg):
+    """The pooled frontends, once there are POOL of them, confined."""
+    check(wait_until(lambda: len(kg.idle_frontends()) == POOL, WAIT),
+          f"pooled frontends {kg.idle_frontends()}, want {POOL}")
+    idle = kg.idle_frontends()
+    wait_filtered(idle)
+    return idle
 
 
 def check_broker(table, kg):
@@ -147,8 +168,13 @@ def case_one_client_per_frontend(st):
                   f"are {one} and {two}")
         check(wait_until(lambda: not kg.frontends(), WAIT),
               f"frontends {kg.frontends()} outlived their clients")
-        check(_children(kg.supervisor) == [kg.pids()["broker"]],
-              f"children {_children(kg.supervisor)} of the idle daemon")
+        idle = full_pool(kg)
+        check(sorted(_children(kg.supervisor)) ==
+              sorted([kg.pids()["broker"], *idle]),
+              f"children {_children(kg.supervisor)} of the idle daemon: "
+              f"want the broker and {POOL} pooled frontends")
+        for pid in idle:
+            check_idle_frontend(fd_table(pid), kg)
 
 
 def case_only_documented_descriptors(st):
@@ -163,7 +189,9 @@ def case_only_documented_descriptors(st):
                 pids = kg.pids()
                 # A role's descriptors are final once it is sandboxed.
                 wait_filtered(pids.values())
+                idle = full_pool(kg)
                 tables = {"supervisor": fd_table(kg.supervisor),
+                          "pooled frontend": fd_table(idle[0]),
                           **{r: fd_table(p) for r, p in pids.items()}}
                 with socket.socket(socket.AF_UNIX,
                                    socket.SOCK_SEQPACKET) as client:
@@ -175,6 +203,7 @@ def case_only_documented_descriptors(st):
                     held = leaked & set(table.values())
                     check(not held, f"{role} holds inherited {held}")
                 check_frontend(tables["frontend"], kg)
+                check_idle_frontend(tables["pooled frontend"], kg)
                 check_broker(tables["broker"], kg)
                 check_supervisor(tables["supervisor"],
                                  os.readlink(f"/proc/{kg.supervisor}/fd/3"),
@@ -197,7 +226,8 @@ def case_no_user_signals_kickgated(st):
         check(wait_until(lambda: len(kg.frontends()) == 1, WAIT),
               "no frontend for a client")
         pids = {"supervisor": kg.supervisor, **kg.pids(),
-                "frontend": kg.frontends()[0]}
+                "frontend": kg.frontends()[0],
+                "pooled frontend": full_pool(kg)[0]}
         for role, pid in pids.items():
             res = subprocess.run(
                 ["setpriv", "--reuid", str(st.other.pw_uid), "--regid",

@@ -332,6 +332,20 @@ static int do_sendmsg_fd(void)
 	return sendmsg(p.pair[0], &mh, MSG_NOSIGNAL) < 0 ? -1 : 0;
 }
 
+/* The supervisor's end (fd 4) is paired with the client's (fd 3) in the
+ * probe: a byte sent on 3 is there to take. */
+static int do_recvmsg_supervisor(void)
+{
+	char buf[4];
+	struct iovec iov = {buf, sizeof(buf)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+
+	if (send_on(KG_FRONTEND_CLIENT_FD) < 0)
+		return -1;
+	return recvmsg(KG_FRONTEND_SUPERVISOR_FD, &mh, MSG_DONTWAIT) < 0 ? -1
+	                                                                 : 0;
+}
+
 static int do_recvmsg(void)
 {
 	char buf[4];
@@ -803,6 +817,7 @@ static const struct action actions[] = {
         CALL("recv", do_recv),
         CALL("sendmsg_fd", do_sendmsg_fd),
         CALL("recvmsg", do_recvmsg),
+        CALL("recvmsg_supervisor", do_recvmsg_supervisor),
         CALL("accept", do_accept),
         CALL("getsockopt_peercred", do_getsockopt_peercred),
         CALL("getsockopt_type", do_getsockopt_type),

@@ -58,6 +58,8 @@ FS, TRUNCATE, SCOPE = 1, 3, 6
 # role, call, expected end, why; a fifth field: the Landlock ABI needed.
 ROWS = [
     # The frontend: what it needs.
+    ("frontend", "recvmsg_supervisor", OK, "takes its client from the "
+     "supervisor"),
     ("frontend", "recv_client", OK, "reads its client's request"),
     ("frontend", "send_client", OK, "answers its client"),
     ("frontend", "send_supervisor", OK, "passes the request on"),
@@ -82,7 +84,8 @@ ROWS = [
      "the supervisor's and syslog's"),
     ("frontend", "sendmsg_fd", SIGSYS, "passes no fds"),
     ("frontend", "accept", SIGSYS, "accepts no clients"),
-    ("frontend", "recvmsg", SIGSYS, "receives no fds"),
+    ("frontend", "recvmsg", SIGSYS, "receives no fds but from the "
+     "supervisor"),
     ("frontend", "getsockopt_peercred", SIGSYS, "reads no identities"),
     ("frontend", "getsockname", SIGSYS, "reads no addresses"),
     ("frontend", "setsockopt_passcred", SIGSYS, "asks for no credentials"),

@@ -8,8 +8,9 @@ lines on stderr (captured to a file there), and waits, bounded, until the
 daemon listens. The started process is the supervisor; the broker is its
 child, named by the supervisor's log line at start and after each reload
 (reload() sends SIGHUP and waits for the outcome). Frontends are children
-too, one per client connection, each gone once its request is passed on;
-frontends() lists those that run.
+too: a few wait in a pool, exec'd and confined ahead of any client
+(idle_frontends()), and each serves one client connection, handed over
+on accept, and is gone once its request is passed on (frontends()).
 Leaving the with block stops them all (SIGTERM, then SIGKILL after a
 while) and removes the directory.
 
@@ -107,6 +108,24 @@ def parse_audit(line):
                 value = value[1:-1]
             fields[key] = value
     return fields
+
+
+def _frontend_state(pid):
+    """"serving" when pid is an exec'd frontend holding a client's socket
+    at fd 3 (not the copy of fd 4 it holds there while it starts), "idle"
+    when it is one without, None when it is no frontend (yet)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            if f.read().split(b"\0")[1:2] != [b"--frontend"]:
+                return None
+        try:
+            client = os.readlink(f"/proc/{pid}/fd/3")
+        except FileNotFoundError:
+            return "idle"
+        return "serving" if client != os.readlink(f"/proc/{pid}/fd/4") \
+            else "idle"
+    except OSError:
+        return None
 
 
 def _children(pid):
@@ -322,12 +341,22 @@ class Kickgated(Service):
             return {}
         return {"broker": pid}
 
-    def frontends(self):
-        """The pids of the frontends running now: the supervisor's
-        children that are no broker it started."""
+    def _frontend_pids(self):
+        """The supervisor's children that are no broker it started."""
         brokers = set(self._brokers_logged())
         return [pid for pid in _children(self._proc.pid)
                 if pid not in brokers]
+
+    def frontends(self):
+        """The pids of the frontends serving a client now: those holding
+        a client's socket at fd 3."""
+        return [pid for pid in self._frontend_pids()
+                if _frontend_state(pid) == "serving"]
+
+    def idle_frontends(self):
+        """The pids of the pooled frontends, waiting for a client."""
+        return [pid for pid in self._frontend_pids()
+                if _frontend_state(pid) == "idle"]
 
     def running(self):
         return set(self.pids()) == {"broker"}
