@@ -5,7 +5,8 @@ leave it able to serve.
 
 Against a real Dovecot, kickgated runs with a frontend_user made for this
 test. What /proc shows about the broker and about the frontend of a
-connected client is checked before and after a who and a real kick: ids,
+connected client and about the frontends waiting for a client is checked
+before and after a who and a real kick: ids,
 capability sets, no_new_privs, seccomp, not dumpable, and the frontend's
 empty root. Requests that make libc do more
 inside the sandbox must not kill it either: a caller without a passwd
@@ -41,16 +42,21 @@ class DefaultAuditKickgated(Kickgated):
 
 
 def check_confined(st):
-    """The broker, and the frontend a silent client gets."""
+    """The broker, the frontend a silent client gets, and every frontend
+    waiting in the pool for a client of its own."""
     pids = st.kg.pids()
     check(set(pids) == {"broker"}, f"processes: {pids}")
+    check(wait_until(lambda: st.kg.idle_frontends(), WAIT),
+          "no frontend waits for a client")
     with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as client:
         client.connect(st.kg.sock)
         check(wait_until(lambda: len(st.kg.frontends()) == 1, WAIT),
               f"frontends {st.kg.frontends()} for one client")
-        frontend = st.kg.frontends()[0]
-        wait_filtered([frontend, pids["broker"]])
-        problems = check_frontend(frontend, st.fe.pw_uid, st.fe.pw_gid)
+        frontends = st.kg.frontends() + st.kg.idle_frontends()
+        wait_filtered([*frontends, pids["broker"]])
+        problems = []
+        for pid in frontends:
+            problems += check_frontend(pid, st.fe.pw_uid, st.fe.pw_gid)
     problems += check_broker(pids["broker"])
     check(not problems, "; ".join(problems))
 

@@ -2,8 +2,9 @@
 /* What a compromised frontend's bytes can do against the real broker. A
  * frontend only writes request bytes; the supervisor sends them with the
  * client's socket it holds. This program plays the supervisor's side of
- * the broker's channel: it creates the socketpair, runs the broker in a
- * child (kg_broker_main, as kickgated runs it) and sends it requests that
+ * the broker's channel: it creates the socketpair and the sealed
+ * configuration, execs the real broker (kickgated --broker, as the
+ * supervisor execs it) and sends it requests that
  * are well formed but lie, and, as a second line of defence should the
  * sending side ever be subverted, fds that are not a client's or the
  * wrong number of them. A fake anvil counts the connections it gets.
@@ -34,14 +35,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "broker/main.h"
 #include "broker/peer.h"
-#include "broker/serve.h"
 #include "policy/config.h"
 #include "proto/log.h"
 #include "proto/wire.h"
@@ -58,12 +60,12 @@ static struct {
 	char unlisted[KG_PATH_MAX + 1];    /* served too, but in no config */
 	char listen_path[KG_PATH_MAX + 1]; /* "kickgated's" listener */
 	char other_path[KG_PATH_MAX + 1];  /* another root listener */
-	struct kg_config cfg;
-	int listener, other; /* listening at the two paths */
-	int link;            /* our end of the broker's channel */
-	int anvil_log;       /* read end: one byte per anvil connection */
-	int broker_log;      /* read end of the broker's stderr */
-	char log[8192];      /* what the current broker logged so far */
+	const char *kickgated;             /* the binary under test */
+	int listener, other;               /* listening at the two paths */
+	int link;                          /* our end of the broker's channel */
+	int anvil_log;  /* read end: one byte per anvil connection */
+	int broker_log; /* read end of the broker's stderr */
+	char log[8192]; /* what the current broker logged so far */
 	size_t log_len;
 	pid_t broker, anvil_pid;
 	unsigned int hits[2]; /* connections: configured, unlisted */
@@ -377,7 +379,9 @@ static int broker_exit(void)
 
 /* Set-up -------------------------------------------------------------- */
 
-static void parse_config(void)
+/* The configuration's bytes, sealed in a memfd as the supervisor hands
+ * them to the broker it execs. */
+static int config_memfd(void)
 {
 	char text[1024];
 	int len = snprintf(text, sizeof(text),
@@ -390,23 +394,46 @@ static void parse_config(void)
 	                   "users = *\n"
 	                   "networks = 0.0.0.0/0 ::/0\n",
 	                   t.anvil, UID_ALLOWED);
+	int fd = memfd_create("test.conf", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 
-	assert_true(len > 0 && (size_t)len < sizeof(text));
-	assert_int_equal(kg_config_parse_buf("test.conf", text, (size_t)len,
-	                                     &t.cfg, stderr),
-	                 0);
+	assert_true(len > 0 && (size_t)len < sizeof(text) && fd >= 0);
+	assert_int_equal(write(fd, text, (size_t)len), len);
+	assert_int_equal(
+	        fcntl(fd, F_ADD_SEALS,
+	              F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL),
+	        0);
+	return fd;
 }
 
-/* Starts a broker that takes clients from t.listener. A broker that
- * connect_self connects to it first, as a client of its own. */
+/* In the child: the broker's descriptors as the supervisor arranges
+ * them (broker/main.h), then kickgated --broker itself. */
+static _Noreturn void exec_broker(int chan, int conf, int log)
+{
+	int keep[] = {chan, conf};
+
+	if (dup2(log, STDERR_FILENO) < 0)
+		_exit(2);
+	for (int i = 0; i < 2; i++)
+		keep[i] = fcntl(keep[i], F_DUPFD_CLOEXEC, 10);
+	if (keep[0] < 0 || keep[1] < 0 ||
+	    dup2(keep[0], KG_BROKER_CHANNEL_FD) < 0 ||
+	    dup2(keep[1], KG_BROKER_CONFIG_FD) < 0)
+		_exit(2);
+	execl(t.kickgated, "kickgated", "--broker", "test.conf", "stderr",
+	      (char *)NULL);
+	_exit(3);
+}
+
+/* Starts the real broker, exec'd as the supervisor execs it, taking
+ * clients from t.listener. A broker that connect_self connects to it
+ * first, as a client of its own (the connection's peer pid stays the
+ * broker's across the exec). */
 static void start_broker(bool connect_self)
 {
-	struct kg_broker_start st = {.cfg = &t.cfg,
-	                             .clients = {.supervisor = getpid()}};
-	int sp[2], log[2];
+	struct kg_sockname name;
+	int sp[2], log[2], conf = config_memfd();
 
-	assert_int_equal(
-	        kg_sockname_of_listener(t.listener, &st.clients.listener), 0);
+	assert_int_equal(kg_sockname_of_listener(t.listener, &name), 0);
 	assert_int_equal(
 	        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
 	assert_int_equal(pipe2(log, O_CLOEXEC), 0);
@@ -416,23 +443,20 @@ static void start_broker(bool connect_self)
 		struct sockaddr_un sa = address(t.listen_path);
 		int self = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 
-		if (dup2(log[1], STDERR_FILENO) < 0 ||
-		    (connect_self &&
-		     connect(self, (struct sockaddr *)&sa, sizeof(sa)) < 0))
+		if (connect_self &&
+		    connect(self, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 			_exit(2);
-		close(sp[0]);
-		close(log[0]);
-		close(t.anvil_log);
-		kg_log_role("broker");
-		st.supervisor_fd = sp[1];
-		kg_broker_main(&st);
-		_exit(3);
+		exec_broker(sp[1], conf, log[1]);
 	}
+	close(conf);
 	close(sp[1]);
 	close(log[1]);
 	t.link = sp[0];
 	t.broker_log = log[0];
 	t.log_len = 0;
+	/* The broker's start message: the listener's address. */
+	assert_int_equal(send(t.link, &name, sizeof(name), MSG_NOSIGNAL),
+	                 (ssize_t)sizeof(name));
 }
 
 static void listen_all(void)
@@ -453,7 +477,11 @@ static int setup(void **state)
 	assert_int_equal(chmod(t.dir, 0755), 0);
 	snprintf(t.anvil, sizeof(t.anvil), "%s/anvil", t.dir);
 	snprintf(t.unlisted, sizeof(t.unlisted), "%s/unlisted", t.dir);
-	parse_config();
+	t.kickgated = getenv("KG_KICKGATED");
+	if (t.kickgated == NULL) {
+		fprintf(stderr, "KG_KICKGATED names no kickgated to test\n");
+		return -1;
+	}
 	start_anvil();
 	listen_all();
 	start_broker(false);
@@ -478,7 +506,6 @@ static int teardown(void **state)
 	unlink(t.anvil);
 	unlink(t.unlisted);
 	rmdir(t.dir);
-	kg_config_free(&t.cfg);
 	return 0;
 }
 
@@ -594,7 +621,7 @@ static void oversized_message_is_dropped(void **state)
 	assert_int_equal(ask_as(UID_ALLOWED, req, len), KG_EXIT_OK);
 }
 
-static void malformed_request_is_answered_as_usage_error(void **state)
+static void malformed_request_is_answered_and_logged(void **state)
 {
 	static const uint8_t junk[] = {KG_WIRE_VERSION, 9, 0, 0, 0, 0, 0, 0};
 	uint8_t req[KG_REQ_MAX];
@@ -603,6 +630,10 @@ static void malformed_request_is_answered_as_usage_error(void **state)
 	(void)state;
 	assert_int_equal(ask_as(UID_ALLOWED, junk, sizeof(junk)),
 	                 KG_EXIT_USAGE);
+	/* A working frontend never passes such bytes on. */
+	if (!logged("passed on a request it should have refused: malformed "
+	            "request"))
+		fail_msg("the malformed request is not logged:\n%s", t.log);
 	assert_int_equal(ask_as(UID_ALLOWED, req, len), KG_EXIT_OK);
 }
 
@@ -747,7 +778,7 @@ int main(void)
 	        cmocka_unit_test(message_without_fd_is_dropped),
 	        cmocka_unit_test(message_with_two_fds_is_dropped),
 	        cmocka_unit_test(oversized_message_is_dropped),
-	        cmocka_unit_test(malformed_request_is_answered_as_usage_error),
+	        cmocka_unit_test(malformed_request_is_answered_and_logged),
 	        cmocka_unit_test(listening_socket_is_refused),
 	        cmocka_unit_test(own_end_of_the_link_is_refused),
 	        cmocka_unit_test(inherited_root_pair_is_refused),
