@@ -39,6 +39,8 @@ EXIT_FAILURE = 1
 EXIT_BUSY = 73
 EXIT_CONFIG = 78
 START_TIMEOUT = 15
+# Frontends kept ready ahead of their client (SECURITY.md).
+POOL = 4
 STOP_TIMEOUT = 10
 CMD_TIMEOUT = 30
 NOBODY = 65534
@@ -364,9 +366,10 @@ def case_detaches_and_serves(c):
               f"the socket's listener {supervisor} is {exe}")
         check(os.getsid(supervisor) != os.getsid(0),
               "the daemon is still in the starter's session")
-        # Idle: the broker alone; a frontend lives for one connection
-        # (that of connectable's probe, too).
-        check(wait_until(lambda: len(_children(supervisor)) == 1,
+        # Idle: the broker and the pool of frontends waiting for a
+        # client; a frontend lives for one connection (that of
+        # connectable's probe, too).
+        check(wait_until(lambda: len(_children(supervisor)) == 1 + POOL,
                          START_TIMEOUT),
               f"supervisor {supervisor} has children "
               f"{_children(supervisor)}")
