@@ -247,14 +247,16 @@ static void report_signalled(struct kg_job *job, const struct kg_kick_ops *ops,
 {
 	struct kg_result *r = &job->result;
 	bool dry = job->req.flags & KG_REQ_DRY_RUN;
+	int narrowed;
 
 	report_outcome(r, o);
-	if (narrow_to_signalled(ops, plan, o, res) < 0) {
-		charge(job, ops, o, res->conns_kicked);
+	narrowed = narrow_to_signalled(ops, plan, o, res);
+	/* Narrowing that failed left the planned count in res. */
+	charge(job, ops, o, res->conns_kicked);
+	if (narrowed < 0) {
 		end_uncounted(job, o->n_signalled, dry);
 		return;
 	}
-	charge(job, ops, o, res->conns_kicked);
 	r->kicked = res->kicked;
 	r->n_kicked = res->n_kicked;
 	r->end.conns = res->conns_kicked;

@@ -95,6 +95,14 @@ static const struct kg_kick_ops ops_oom = {
         .narrow = narrow_out_of_memory,
 };
 
+static const struct kg_kick_ops ops_budget_oom = {
+        .find_master = master_found,
+        .verify_signal = verify_recording,
+        .narrow = narrow_out_of_memory,
+        .now_ms = fake_clock,
+        .budget = &ledger,
+};
+
 static int client_emit(void *ctx, const uint8_t *pkt, size_t len)
 {
 	(void)ctx;
@@ -670,6 +678,22 @@ static void test_budget_charges_what_was_kicked(void **state)
 	kg_budget_free(&ledger);
 }
 
+/* Signals went out but their connections could not be counted: what
+ * was planned is charged, as charging nothing would open the budget. */
+static void test_budget_charges_the_plan_when_uncounted(void **state)
+{
+	struct kg_decision d = budgeted(4);
+	char err[BUF_SIZE];
+
+	(void)state;
+	kg_budget_free(&ledger);
+	fake_now = 0;
+	kick_as(&d, 0, &ops_budget_oom, MAX_PKTS, err);
+	assert_int_equal(signals.n, 2);
+	assert_int_equal(used_by_caller(), 3);
+	kg_budget_free(&ledger);
+}
+
 /* A used-up budget refuses every kick, dry runs too, before anvil is
  * asked, so that the refusal does not depend on what matches; from the
  * 61st minute after the kicks, it is whole again. */
@@ -714,6 +738,7 @@ int main(void)
 	        cmocka_unit_test(test_hidden_kick_tells_counts_only),
 	        cmocka_unit_test(test_hidden_refusal_tells_no_count),
 	        cmocka_unit_test(test_budget_charges_what_was_kicked),
+	        cmocka_unit_test(test_budget_charges_the_plan_when_uncounted),
 	        cmocka_unit_test(test_budget_used_up_refuses_before_anvil),
 	};
 
