@@ -120,6 +120,10 @@ def case_dry_run_does_not_ask_anvil(st):
     check(st.fake.connections() == before,
           f"the fake anvil was asked {st.fake.connections() - before} "
           "time(s)")
+    # The same dry run under who = yes does ask it.
+    run(st, st.seer, "kick", "-n", "-a", st.fake.path, "x*")
+    check(st.fake.connections() == before + 1,
+          f"seer's dry run: {st.fake.connections() - before} connections")
 
 
 def case_kick_reports_counts_only(st):
