@@ -9,9 +9,13 @@
 #include "proto/log.h"
 #include "proto/reply_send.h"
 
-/* Records first, in the order the client prints them; the end follows. */
+/* Records first, in the order the client prints them; the end follows.
+ * A caller whose rule hides sessions gets none: the audit line alone
+ * names the users and pids. */
 static void send_records(struct kg_reply_writer *w, const struct kg_result *r)
 {
+	if (r->end.flags & KG_END_HIDDEN)
+		return;
 	for (size_t i = 0; i < r->n_kicked; i++)
 		kg_rw_user(w, KG_REC_KICKED, r->kicked[i].s, r->kicked[i].len);
 	for (size_t i = 0; i < r->n_warn; i++)
@@ -41,13 +45,13 @@ static void note_rejected(struct kg_result *r, uint32_t rejected)
 }
 
 /* Anvil's malformed lines belong to nobody the broker can name, so their
- * number is anvil's whole state: only a caller who may see every session
- * learns it. */
+ * number is anvil's whole state: only a caller who may see every session,
+ * and may list them, learns it. */
 static void set_malformed(struct kg_job *job)
 {
 	const struct kg_scope *s = &job->dec.scope;
 
-	if (s->all_users && s->all_nets) {
+	if (s->all_users && s->all_nets && job->dec.may_who) {
 		job->result.end.malformed = (uint32_t)job->parser->malformed;
 		return;
 	}
@@ -77,13 +81,28 @@ static void audit_result(const struct kg_job *job)
 	kg_audit_write(&rec);
 }
 
+/* The end packet as the client gets it. When sessions are hidden, the
+ * counts of a kick not done (what a refused one would have taken) are
+ * the audit line's alone: the caller learns only what it did. */
+static struct kg_reply_end client_end(const struct kg_result *r)
+{
+	struct kg_reply_end end = r->end;
+
+	if ((end.flags & KG_END_HIDDEN) && end.status != KG_EXIT_OK)
+		end.conns = end.pids = 0;
+	return end;
+}
+
 void kg_job_finish(struct kg_job *job)
 {
+	struct kg_reply_end end;
+
 	set_malformed(job);
 	send_records(job->w, &job->result);
 	note_rejected(&job->result, job->w->rejected);
+	end = client_end(&job->result);
 	/* A writer that failed once fails every later call, this one too. */
-	if (kg_rw_end(job->w, &job->result.end) < 0)
+	if (kg_rw_end(job->w, &end) < 0)
 		kg_log_err("client pid %d went away before the reply ended",
 		           (int)job->client_pid);
 	audit_result(job);

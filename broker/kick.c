@@ -4,13 +4,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "proto/clock.h"
 #include "proto/log.h"
 #include "proto/reply_send.h"
+
+/* Room for a limit's text: a rule's name and two numbers. */
+#define LIMIT_TEXT_MAX (KG_CONF_NAME_MAX + 96)
+
+/* The broker lives as long as its configuration, so the hourly budgets
+ * are kept here, in its memory, and a reload's new broker starts anew. */
+static struct kg_budget ledger;
 
 const struct kg_kick_ops kg_kick_system = {
         .find_master = kg_master_find,
         .verify_signal = kg_verify_signal,
         .narrow = kg_plan_restrict,
+        .now_ms = kg_now_ms,
+        .budget = &ledger,
+};
+
+/* The caller's hourly budget under the deciding rule, as of one reading
+ * of the clock. */
+struct budget {
+	bool limited;
+	size_t entry; /* in the ledger */
+	int64_t now;
+	uint64_t remaining;
 };
 
 /* What happened to the planned processes. */
@@ -20,7 +39,24 @@ struct outcome {
 	struct kg_refusal *refused;
 	size_t n_refused;
 	size_t n_gone;
+	struct budget budget; /* what is signalled is charged to it */
 };
+
+/* Under who = no the caller may not learn which sessions exist: the
+ * reply then carries no names or pids (kg_job_finish), and no count but
+ * that of a kick that was done. */
+static bool hidden(const struct kg_job *job)
+{
+	return !job->dec.may_who;
+}
+
+static void mark_reply(struct kg_job *job)
+{
+	if (job->req.flags & KG_REQ_DRY_RUN)
+		job->result.end.flags |= KG_END_DRY_RUN;
+	if (hidden(job))
+		job->result.end.flags |= KG_END_HIDDEN;
+}
 
 /* Ends the kick with status and outcome, and text as the error when not
  * NULL. What the result holds already (the dry-run flag, pids) stays:
@@ -65,21 +101,96 @@ static void report_outcome(struct kg_result *r, const struct outcome *o)
 	r->n_refused = o->n_refused;
 }
 
-static bool over_limit(struct kg_job *job, const struct kg_plan_result *res)
+/* Refuses a kick over a limit whole. How many connections it would have
+ * taken tells a caller whose rule hides sessions how many match: only
+ * the audit line gets it then. */
+static void refuse_over(struct kg_job *job, const struct kg_plan_result *res,
+                        const char *outcome, const char *limit)
 {
 	char text[KG_ERRTEXT_MAX + 1];
+
+	if (hidden(job))
+		snprintf(text, sizeof(text),
+		         "refused: the kick would disconnect too many "
+		         "connections; %s",
+		         limit);
+	else
+		snprintf(
+		        text, sizeof(text),
+		        "refused: the kick would disconnect %u connections; %s",
+		        res->conns_kicked, limit);
+	job->result.end.conns = res->conns_kicked;
+	job->result.end.pids = (uint32_t)res->n_pids;
+	kick_end(job, KG_EXIT_NOPERM, outcome, text);
+}
+
+static bool over_limit(struct kg_job *job, const struct kg_plan_result *res)
+{
+	char limit[LIMIT_TEXT_MAX];
 
 	if (job->dec.max_sessions == 0 ||
 	    res->conns_kicked <= job->dec.max_sessions)
 		return false;
-	snprintf(text, sizeof(text),
-	         "refused: the kick would disconnect %u connections; the "
-	         "rule allows at most %u",
-	         res->conns_kicked, job->dec.max_sessions);
-	job->result.end.conns = res->conns_kicked;
-	job->result.end.pids = (uint32_t)res->n_pids;
-	kick_end(job, KG_EXIT_NOPERM, "over-limit", text);
+	snprintf(limit, sizeof(limit), "the rule allows at most %u",
+	         job->dec.max_sessions);
+	refuse_over(job, res, "over-limit", limit);
 	return true;
+}
+
+/* Reads the caller's budget. Returns -1, answered, when out of memory:
+ * a kick whose connections could not be charged must not be made. */
+static int budget_read(struct kg_job *job, const struct kg_kick_ops *ops,
+                       struct budget *b)
+{
+	uint32_t limit = job->dec.max_per_hour;
+	uint64_t used;
+
+	*b = (struct budget){.limited = limit > 0};
+	if (!b->limited)
+		return 0;
+	b->now = ops->now_ms();
+	if (kg_budget_find(ops->budget, job->caller.uid, job->dec.rule_index,
+	                   b->now, &b->entry) < 0) {
+		kg_job_dump_error(job, "");
+		return -1;
+	}
+	used = kg_budget_used(ops->budget, b->entry, b->now);
+	b->remaining = used < limit ? limit - used : 0;
+	return 0;
+}
+
+static void budget_text(const struct kg_job *job, const struct budget *b,
+                        char *text, size_t cap)
+{
+	snprintf(text, cap,
+	         "rule '%s' allows you %u connections per hour, and %llu "
+	         "remain now",
+	         job->dec.rule, job->dec.max_per_hour,
+	         (unsigned long long)b->remaining);
+}
+
+static bool over_budget(struct kg_job *job, const struct kg_plan_result *res,
+                        const struct budget *b)
+{
+	char limit[LIMIT_TEXT_MAX];
+
+	if (!b->limited || res->conns_kicked <= b->remaining)
+		return false;
+	budget_text(job, b, limit, sizeof(limit));
+	refuse_over(job, res, "over-budget", limit);
+	return true;
+}
+
+/* What was really signalled is charged, never a plan or a dry run. When
+ * the users could not be counted, conns is what was planned: charging
+ * more is safer than charging nothing. */
+static void charge(struct kg_job *job, const struct kg_kick_ops *ops,
+                   const struct outcome *o, uint32_t conns)
+{
+	if (!o->budget.limited || (job->req.flags & KG_REQ_DRY_RUN) ||
+	    o->n_signalled == 0)
+		return;
+	kg_budget_charge(ops->budget, o->budget.entry, o->budget.now, conns);
 }
 
 /* The instance's master, found through anvil. Without it no target can
@@ -136,9 +247,13 @@ static void report_signalled(struct kg_job *job, const struct kg_kick_ops *ops,
 {
 	struct kg_result *r = &job->result;
 	bool dry = job->req.flags & KG_REQ_DRY_RUN;
+	int narrowed;
 
 	report_outcome(r, o);
-	if (narrow_to_signalled(ops, plan, o, res) < 0) {
+	narrowed = narrow_to_signalled(ops, plan, o, res);
+	/* Narrowing that failed left the planned count in res. */
+	charge(job, ops, o, res->conns_kicked);
+	if (narrowed < 0) {
 		end_uncounted(job, o->n_signalled, dry);
 		return;
 	}
@@ -196,7 +311,8 @@ static void kick_planned(struct kg_job *job, const struct kg_kick_ops *ops,
 
 	if (o.signalled == NULL || o.refused == NULL)
 		kg_job_dump_error(job, "");
-	else if (!over_limit(job, res))
+	else if (budget_read(job, ops, &o.budget) == 0 &&
+	         !over_limit(job, res) && !over_budget(job, res, &o.budget))
 		execute(job, ops, plan, res, &o);
 	free(o.signalled);
 	free(o.refused);
@@ -261,8 +377,7 @@ static void reply_blocked(struct kg_job *job, const struct kg_plan_result *res)
 void kg_kick_answer(struct kg_job *job, const struct kg_kick_ops *ops,
                     struct kg_plan *plan, struct kg_plan_result *res)
 {
-	if (job->req.flags & KG_REQ_DRY_RUN)
-		job->result.end.flags |= KG_END_DRY_RUN;
+	mark_reply(job);
 	switch (res->verdict) {
 	case KG_PLAN_NO_MATCH:
 		kick_end(job, KG_EXIT_NOMATCH, "no-match", NULL);
@@ -299,6 +414,32 @@ static void kick_free(void *plan)
 	kg_plan_free(plan);
 }
 
+bool kg_kick_answer_early(struct kg_job *job, const struct kg_kick_ops *ops)
+{
+	char limit[LIMIT_TEXT_MAX], text[KG_ERRTEXT_MAX + 1];
+	struct budget b;
+
+	mark_reply(job);
+	if (budget_read(job, ops, &b) < 0)
+		return true;
+	/* Refused before anvil is asked, so that the refusal is the same
+	 * whether or not anything matches. */
+	if (b.limited && b.remaining == 0) {
+		budget_text(job, &b, limit, sizeof(limit));
+		snprintf(text, sizeof(text), "refused: nothing was kicked: %s",
+		         limit);
+		kick_end(job, KG_EXIT_NOPERM, "over-budget", text);
+		return true;
+	}
+	/* Whether anything matches would answer a glob probe, for free;
+	 * a dry run under who = no says only that the policy allows it. */
+	if (hidden(job) && (job->req.flags & KG_REQ_DRY_RUN)) {
+		kick_end(job, KG_EXIT_OK, "checked", NULL);
+		return true;
+	}
+	return false;
+}
+
 void kg_kick_serve(struct kg_job *job)
 {
 	static const struct kg_dump_op op = {.create = kick_new,
@@ -309,5 +450,6 @@ void kg_kick_serve(struct kg_job *job)
 	                                     .free = kick_free};
 	struct kg_plan_result res;
 
-	kg_job_serve_dump(job, &op, &res);
+	if (!kg_kick_answer_early(job, &kg_kick_system))
+		kg_job_serve_dump(job, &op, &res);
 }

@@ -634,12 +634,41 @@ static void names_text(struct kg_printer *p, const struct hold *h)
 	fputc('\n', p->out);
 }
 
+/* Under who = no the reply names nobody: a kick done is told by its
+ * counts, a dry run by the policy's word alone, a need for -f without
+ * the names. */
+static void hidden_text(struct kg_printer *p, const struct summary *s)
+{
+	FILE *f = p->out;
+
+	if (s->status == KG_EXIT_OK && (s->flags & KG_END_DRY_RUN))
+		fputs("dry run: your rule allows this kick; it does not show "
+		      "sessions (who = no), so what it would kick is not "
+		      "shown\n",
+		      f);
+	else if (s->status == KG_EXIT_OK)
+		fprintf(f, "kicked %" PRIu32 " %s in %" PRIu32 " %s\n",
+		        s->conns, plural(s->conns, "connection", "connections"),
+		        s->pids, plural(s->pids, "process", "processes"));
+	if ((s->flags & KG_END_NEED_FORCE) && !(s->flags & KG_END_FORCE_DENIED))
+		fputs("warning: the matching processes also serve other "
+		      "connections\nUse the '-f' option to enforce the "
+		      "disconnect.\n",
+		      f);
+	if (s->status == KG_EXIT_NOMATCH)
+		fputs("no users kicked\n", f);
+}
+
 static void kick_text(struct kg_printer *p, const struct summary *s)
 {
 	FILE *f = p->out;
 	bool dry = s->flags & KG_END_DRY_RUN;
 	uint32_t pid;
 
+	if (s->flags & KG_END_HIDDEN) {
+		hidden_text(p, s);
+		return;
+	}
 	if (p->kicked.len > 0) {
 		fputs(dry ? "dry run: would kick connections from the "
 		            "following users:\n"
@@ -737,11 +766,44 @@ static void json_malformed(FILE *f, const struct summary *s)
 		        s->malformed);
 }
 
+/* Under who = no: null where a visible reply has lists, as the caller is
+ * not told them, and counts only of a kick done. */
+static void kick_json_hidden(struct kg_printer *p, const struct summary *s)
+{
+	bool dry = s->flags & KG_END_DRY_RUN;
+
+	fprintf(p->out,
+	        "{\"status\":%d,\"dry_run\":%s,\"kicked\":null,\"pids\":null,"
+	        "\"warning\":null,\"refused\":null,",
+	        s->status, dry ? "true" : "false");
+	if (s->status == KG_EXIT_OK && !dry)
+		fprintf(p->out,
+		        "\"connections\":%" PRIu32 ",\"processes\":%" PRIu32
+		        ",",
+		        s->conns, s->pids);
+	else
+		fputs("\"connections\":null,\"processes\":null,", p->out);
+}
+
+/* The fields every kick reply ends with. */
+static void json_end(struct kg_printer *p, const struct summary *s)
+{
+	json_malformed(p->out, s);
+	fputs("\"error\":", p->out);
+	json_str_or_null(p->out, s->error, s->error_len);
+	fputs("}\n", p->out);
+}
+
 static void kick_json(struct kg_printer *p, const struct summary *s)
 {
 	FILE *f = p->out;
 	uint32_t pid;
 
+	if (s->flags & KG_END_HIDDEN) {
+		kick_json_hidden(p, s);
+		json_end(p, s);
+		return;
+	}
 	fprintf(f, "{\"status\":%d,\"dry_run\":%s", s->status,
 	        s->flags & KG_END_DRY_RUN ? "true" : "false");
 	names_json(f, "kicked", &p->kicked);
@@ -761,10 +823,7 @@ static void kick_json(struct kg_printer *p, const struct summary *s)
 	}
 	fprintf(f, "],\"connections\":%" PRIu32 ",\"processes\":%" PRIu32 ",",
 	        s->conns, s->pids);
-	json_malformed(f, s);
-	fputs("\"error\":", f);
-	json_str_or_null(f, s->error, s->error_len);
-	fputs("}\n", f);
+	json_end(p, s);
 }
 
 /* ----------------------------------------------------------------- who */
@@ -978,7 +1037,8 @@ static void finish(struct kg_printer *p, const struct summary *s, bool complete)
 	fflush(p->out);
 	if (s->error_len > 0)
 		error_line(p, s->error, s->error_len);
-	if (complete && kick && !p->json && (s->flags & KG_END_FORCE_DENIED))
+	if (complete && kick && !p->json && (s->flags & KG_END_FORCE_DENIED) &&
+	    !(s->flags & KG_END_HIDDEN))
 		force_denied_detail(p);
 	if (s->malformed > 0)
 		fprintf(p->err,

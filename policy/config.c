@@ -505,12 +505,22 @@ static void set_who(struct parser *p, struct kg_str v)
 	get_bool(p, v, &cur_rule(p)->who);
 }
 
-static void set_max_sessions(struct parser *p, struct kg_str v)
+static void get_session_count(struct parser *p, struct kg_str v, uint32_t *out)
 {
 	uint64_t n;
 
 	if (get_uint(p, v, 0, MAX_SESSIONS_MAX, &n))
-		cur_rule(p)->max_sessions = (uint32_t)n;
+		*out = (uint32_t)n;
+}
+
+static void set_max_sessions(struct parser *p, struct kg_str v)
+{
+	get_session_count(p, v, &cur_rule(p)->max_sessions);
+}
+
+static void set_max_per_hour(struct parser *p, struct kg_str v)
+{
+	get_session_count(p, v, &cur_rule(p)->max_sessions_per_hour);
 }
 
 /* Instances may be defined after the rule that names them. */
@@ -560,6 +570,7 @@ static const struct key keys[] = {
         {"networks", SEC_RULE, false, set_networks},
         {"force", SEC_RULE, false, set_force},
         {"max_sessions", SEC_RULE, false, set_max_sessions},
+        {"max_sessions_per_hour", SEC_RULE, false, set_max_per_hour},
         {"instances", SEC_RULE, false, set_instances},
         {"who", SEC_RULE, false, set_who},
 };

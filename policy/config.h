@@ -63,7 +63,8 @@ struct kg_rule {
 	bool all_nets;  /* nets hold 0.0.0.0/0 and ::/0 */
 	bool force;
 	bool who;
-	uint32_t max_sessions; /* 0: unlimited */
+	uint32_t max_sessions;          /* 0: unlimited */
+	uint32_t max_sessions_per_hour; /* per caller; 0: unlimited */
 	/* Bit i set: instance i is allowed. */
 	uint64_t instances[KG_CONF_MAX_INSTANCES / 64];
 	char *glob_text; /* owns the bytes globs point to */

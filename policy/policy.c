@@ -32,8 +32,11 @@ static bool rule_matches(const struct kg_rule *r, const struct kg_caller *c)
 	return false;
 }
 
-static void allow_rule(const struct kg_rule *r, struct kg_decision *d)
+static void allow_rule(const struct kg_config *cfg, size_t i,
+                       struct kg_decision *d)
 {
+	const struct kg_rule *r = &cfg->rules[i];
+
 	d->allowed = true;
 	d->rule = r->name;
 	d->scope = (struct kg_scope){
@@ -47,6 +50,8 @@ static void allow_rule(const struct kg_rule *r, struct kg_decision *d)
 	d->may_force = r->force;
 	d->may_who = r->who;
 	d->max_sessions = r->max_sessions;
+	d->max_per_hour = r->max_sessions_per_hour;
+	d->rule_index = i;
 }
 
 static void allow_root(struct kg_decision *d)
@@ -72,7 +77,7 @@ void kg_policy_decide(const struct kg_config *cfg, const struct kg_caller *c,
 	for (size_t i = 0; i < cfg->n_rules; i++) {
 		const struct kg_rule *r = &cfg->rules[i];
 		if (rule_matches(r, c) && kg_rule_has_instance(r, instance)) {
-			allow_rule(r, d);
+			allow_rule(cfg, i, d);
 			return;
 		}
 	}

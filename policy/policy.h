@@ -28,6 +28,10 @@ struct kg_decision {
 	bool may_force;
 	bool may_who;
 	uint32_t max_sessions; /* 0: unlimited */
+	/* Connections the caller may kick under this rule within an hour;
+	 * 0: unlimited. */
+	uint32_t max_per_hour;
+	size_t rule_index; /* in cfg->rules, when max_per_hour is set */
 };
 
 /* Fills *d for caller c asking to use instance index instance. Rules are

@@ -378,13 +378,16 @@ static bool status_known(uint8_t status)
 static enum kg_wire_err end_check(const struct kg_reply_end *end)
 {
 	const uint8_t known = KG_END_DRY_RUN | KG_END_NEED_FORCE |
-	                      KG_END_FORCE_DENIED | KG_END_SCOPED;
+	                      KG_END_FORCE_DENIED | KG_END_SCOPED |
+	                      KG_END_HIDDEN;
 	const uint8_t denied = KG_END_FORCE_DENIED | KG_END_NEED_FORCE;
 
 	if (!status_known(end->status) || (end->flags & ~known) != 0 ||
 	    ((end->flags & KG_END_FORCE_DENIED) &&
 	     (end->flags & denied) != denied) ||
 	    ((end->flags & KG_END_SCOPED) && end->malformed != 0) ||
+	    ((end->flags & KG_END_HIDDEN) &&
+	     (!(end->flags & KG_END_SCOPED) || end->records != 0)) ||
 	    !len_within(end->error_len, KG_ERRTEXT_MAX))
 		return KG_WIRE_FIELD;
 	return kg_text_ok(end->error, end->error_len) ? KG_WIRE_OK

@@ -133,6 +133,9 @@ enum kg_end_flag {
 	/* The caller may not see every session, so anvil's malformed lines,
 	 * which may be anybody's, are not counted for it (malformed 0). */
 	KG_END_SCOPED = 1 << 3,
+	/* The caller's rule hides sessions (who = no): the reply has no
+	 * records, and SCOPED is set too. */
+	KG_END_HIDDEN = 1 << 4,
 };
 
 struct kg_reply_end {

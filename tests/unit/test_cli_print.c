@@ -456,6 +456,77 @@ static void test_force_denied_json_has_error(void **state)
 	run_free(r);
 }
 
+/* Under who = no the broker sends no records; the CLI says what it may:
+ * for a dry run, the policy's word alone, and null in JSON where a
+ * visible reply has lists and counts. */
+static void test_hidden_dry_run(void **state)
+{
+	struct run *text = run_new(), *json = run_new();
+	const uint8_t flags = KG_END_DRY_RUN | KG_END_HIDDEN | KG_END_SCOPED;
+
+	(void)state;
+	end(text, KG_EXIT_OK, flags, 0, 0, 0, "");
+	print(text, KG_OP_KICK, KG_REQ_DRY_RUN, false);
+	assert_int_equal(text->status, KG_EXIT_OK);
+	assert_string_equal(text->out,
+	                    "dry run: your rule allows this kick; it does not "
+	                    "show sessions (who = no), so what it would kick "
+	                    "is not shown\n");
+	assert_string_equal(text->err, "");
+	end(json, KG_EXIT_OK, flags, 0, 0, 0, "");
+	print(json, KG_OP_KICK, KG_REQ_DRY_RUN, true);
+	assert_string_equal(
+	        json->out,
+	        "{\"status\":0,\"dry_run\":true,\"kicked\":null,\"pids\":null,"
+	        "\"warning\":null,\"refused\":null,\"connections\":null,"
+	        "\"processes\":null,\"malformed_anvil_lines\":null,"
+	        "\"error\":null}\n");
+	run_free(text);
+	run_free(json);
+}
+
+/* A kick done under who = no is told by its counts. */
+static void test_hidden_kick(void **state)
+{
+	struct run *text = run_new(), *json = run_new();
+	const uint8_t flags = KG_END_HIDDEN | KG_END_SCOPED;
+
+	(void)state;
+	end(text, KG_EXIT_OK, flags, 3, 1, 0, "");
+	print(text, KG_OP_KICK, 0, false);
+	assert_string_equal(text->out, "kicked 3 connections in 1 process\n");
+	end(json, KG_EXIT_OK, flags, 3, 1, 0, "");
+	print(json, KG_OP_KICK, 0, true);
+	assert_non_null(strstr(json->out, "\"kicked\":null,\"pids\":null,"));
+	assert_non_null(
+	        strstr(json->out, ",\"connections\":3,\"processes\":1,"));
+	run_free(text);
+	run_free(json);
+}
+
+/* A need for -f under who = no does not name the other users, whether or
+ * not the rule allows -f. */
+static void test_hidden_need_force(void **state)
+{
+	struct run *may = run_new(), *denied = run_new();
+	const uint8_t flags = KG_END_NEED_FORCE | KG_END_HIDDEN | KG_END_SCOPED;
+
+	(void)state;
+	end(may, KG_EXIT_NEED_FORCE, flags, 0, 0, 0, "");
+	print(may, KG_OP_KICK, 0, false);
+	assert_string_equal(may->out,
+	                    "warning: the matching processes also serve other "
+	                    "connections\nUse the '-f' option to enforce the "
+	                    "disconnect.\n");
+	end(denied, KG_EXIT_NEED_FORCE, flags | KG_END_FORCE_DENIED, 0, 0, 0,
+	    FORCE_DENIED);
+	print(denied, KG_OP_KICK, 0, false);
+	assert_string_equal(denied->out, "");
+	assert_string_equal(denied->err, "kickgate: " FORCE_DENIED "\n");
+	run_free(may);
+	run_free(denied);
+}
+
 /* ----------------------------------------------------------- instances */
 
 static struct run *two_instances(void)
@@ -1309,6 +1380,9 @@ int main(void)
 	        cmocka_unit_test(test_error_json),
 	        cmocka_unit_test(test_force_denied_does_not_suggest_f),
 	        cmocka_unit_test(test_force_denied_json_has_error),
+	        cmocka_unit_test(test_hidden_dry_run),
+	        cmocka_unit_test(test_hidden_kick),
+	        cmocka_unit_test(test_hidden_need_force),
 	        cmocka_unit_test(test_instances_text),
 	        cmocka_unit_test(test_instances_json),
 	        cmocka_unit_test(test_instances_refused_json),

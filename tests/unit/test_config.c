@@ -157,6 +157,7 @@ static void test_rule_defaults(void **state)
 	assert_false(r->force);
 	assert_true(r->who);
 	assert_int_equal(r->max_sessions, 0);
+	assert_int_equal(r->max_sessions_per_hour, 0);
 	assert_true(kg_rule_has_instance(r, 0));
 	assert_false(kg_rule_has_instance(r, 1));
 	kg_config_free(&cfg);
@@ -183,6 +184,7 @@ static void test_rule_keys_are_parsed(void **state)
 	         "networks = 192.0.2.7/24\t2001:DB8::/32\n"
 	         "force = yes\n"
 	         "max_sessions = 1000000000\n"
+	         "max_sessions_per_hour = 1000000000\n"
 	         "instances = late\n"
 	         "who = no\n"
 	         "[instance late]\n"
@@ -210,9 +212,29 @@ static void test_rule_keys_are_parsed(void **state)
 	assert_false(r->all_nets);
 	assert_true(r->force);
 	assert_int_equal(r->max_sessions, 1000000000);
+	assert_int_equal(r->max_sessions_per_hour, 1000000000);
 	assert_false(kg_rule_has_instance(r, 0));
 	assert_true(kg_rule_has_instance(r, 1));
 	assert_false(r->who);
+	kg_config_free(&cfg);
+}
+
+/* 0, as for max_sessions, is no limit; the budget is independent of the
+ * limit per request. */
+static void test_max_sessions_per_hour(void **state)
+{
+	struct kg_config cfg;
+
+	(void)state;
+	parse_ok("[rule r]\nprincipals = uid:1\nmax_sessions_per_hour = 0\n",
+	         &cfg);
+	assert_int_equal(cfg.rules[0].max_sessions_per_hour, 0);
+	kg_config_free(&cfg);
+	parse_ok("[rule r]\nprincipals = uid:1\nmax_sessions = 5\n"
+	         "max_sessions_per_hour = 3\n",
+	         &cfg);
+	assert_int_equal(cfg.rules[0].max_sessions, 5);
+	assert_int_equal(cfg.rules[0].max_sessions_per_hour, 3);
 	kg_config_free(&cfg);
 }
 
@@ -391,6 +413,16 @@ static const struct error_case error_cases[] = {
          RULE "max_sessions = 99999999999999999999999\n",
          "t.conf:3: max_sessions: 99999999999999999999999 is out of range (0 "
          "to 1000000000)\n"},
+        {"budget too large", RULE "max_sessions_per_hour = 1000000001\n",
+         "t.conf:3: max_sessions_per_hour: 1000000001 is out of range (0 "
+         "to 1000000000)\n"},
+        {"budget not a number", RULE "max_sessions_per_hour = ten\n",
+         "t.conf:3: max_sessions_per_hour: 'ten' is not a decimal number\n"},
+        {"budget negative", RULE "max_sessions_per_hour = -1\n",
+         "t.conf:3: max_sessions_per_hour: '-1' is not a decimal number\n"},
+        {"budget twice",
+         RULE "max_sessions_per_hour = 1\nmax_sessions_per_hour = 2\n",
+         "t.conf:4: duplicate key 'max_sessions_per_hour' in [rule r]\n"},
         {"timeout zero", "[broker]\nclient_timeout_ms = 0\n",
          "t.conf:2: client_timeout_ms: 0 is out of range (1 to 600000)\n"},
         {"timeout too large", "[broker]\nanvil_timeout_ms = 600001\n",
@@ -732,6 +764,7 @@ int main(void)
 	        cmocka_unit_test(test_broker_keys_are_parsed),
 	        cmocka_unit_test(test_rule_defaults),
 	        cmocka_unit_test(test_rule_keys_are_parsed),
+	        cmocka_unit_test(test_max_sessions_per_hour),
 	        cmocka_unit_test(test_user_root_names_uid_0),
 	        cmocka_unit_test(test_all_nets_needs_both_families),
 	        cmocka_unit_test(test_instances_by_name_and_path),

@@ -72,10 +72,35 @@ static const struct kg_kick_ops ops_ok = {
         .narrow = kg_plan_restrict,
 };
 
+/* The budget's clock, set by the test, and its ledger. */
+static int64_t fake_now;
+static struct kg_budget ledger;
+
+static int64_t fake_clock(void)
+{
+	return fake_now;
+}
+
+static const struct kg_kick_ops ops_budget = {
+        .find_master = master_found,
+        .verify_signal = verify_recording,
+        .narrow = kg_plan_restrict,
+        .now_ms = fake_clock,
+        .budget = &ledger,
+};
+
 static const struct kg_kick_ops ops_oom = {
         .find_master = master_found,
         .verify_signal = verify_recording,
         .narrow = narrow_out_of_memory,
+};
+
+static const struct kg_kick_ops ops_budget_oom = {
+        .find_master = master_found,
+        .verify_signal = verify_recording,
+        .narrow = narrow_out_of_memory,
+        .now_ms = fake_clock,
+        .budget = &ledger,
 };
 
 static int client_emit(void *ctx, const uint8_t *pkt, size_t len)
@@ -215,10 +240,17 @@ static struct kg_plan *plan_three(const struct kg_request *req,
 	return plan;
 }
 
-/* Runs a kick of "u*" with flags through ops, with pid 102 gone, and
- * returns what stderr showed: the audit line and any log lines. */
-static void kick(uint8_t flags, const struct kg_kick_ops *ops, size_t fail_from,
-                 char *err)
+/* A rule that lets the caller see and kick everything. */
+static const struct kg_decision helpdesk = {
+        .allowed = true,
+        .rule = "helpdesk",
+        .scope = {.all_users = true, .all_nets = true},
+        .may_who = true};
+
+/* A job for uid 4000 under dec, kicking "u*" with flags; its reply goes
+ * to client, which fails from fail_from on. */
+static struct kg_job *kick_job(const struct kg_decision *dec, uint8_t flags,
+                               size_t fail_from)
 {
 	static struct kg_instance inst = {.name = "default",
 	                                  .anvil = "/run/test/anvil"};
@@ -229,9 +261,6 @@ static void kick(uint8_t flags, const struct kg_kick_ops *ops, size_t fail_from,
 	static struct kg_dump_parser parser;
 	static struct kg_reply_writer w;
 	static struct kg_job job;
-	struct kg_plan_result res;
-	struct kg_plan *plan;
-	struct tu_capture cap;
 
 	memset(&signals, 0, sizeof(signals));
 	signals.gone = 102;
@@ -243,19 +272,48 @@ static void kick(uint8_t flags, const struct kg_kick_ops *ops, size_t fail_from,
 	                      .decoded = true,
 	                      .req = tu_request(KG_OP_KICK, "u*", NULL, flags),
 	                      .instance_name = inst.name,
-	                      .dec = {.allowed = true,
-	                              .rule = "helpdesk",
-	                              .scope = tu_scope_all},
+	                      .dec = *dec,
 	                      .parser = &parser,
 	                      .w = &w};
 	kg_dump_init(&parser);
 	kg_rw_init(&w, client_emit, NULL);
-	plan = plan_three(&job.req, &res);
 	kg_audit_open(NULL);
-	cap = tu_capture_stderr();
-	kg_kick_answer(&job, ops, plan, &res);
+	return &job;
+}
+
+/* Runs a kick of "u*" with flags under dec through ops, with pid 102
+ * gone, and returns what stderr showed: the audit line and any log
+ * lines. */
+static void kick_as(const struct kg_decision *dec, uint8_t flags,
+                    const struct kg_kick_ops *ops, size_t fail_from, char *err)
+{
+	struct kg_job *job = kick_job(dec, flags, fail_from);
+	struct kg_plan_result res;
+	struct kg_plan *plan = plan_three(&job->req, &res);
+	struct tu_capture cap = tu_capture_stderr();
+
+	kg_kick_answer(job, ops, plan, &res);
 	tu_captured(cap, err, BUF_SIZE);
 	kg_plan_free(plan);
+}
+
+static void kick(uint8_t flags, const struct kg_kick_ops *ops, size_t fail_from,
+                 char *err)
+{
+	kick_as(&helpdesk, flags, ops, fail_from, err);
+}
+
+/* What the kicks before anvil is asked answer under dec; returns whether
+ * they answered. */
+static bool kick_early(const struct kg_decision *dec, uint8_t flags,
+                       const struct kg_kick_ops *ops, char *err)
+{
+	struct kg_job *job = kick_job(dec, flags, MAX_PKTS);
+	struct tu_capture cap = tu_capture_stderr();
+	bool answered = kg_kick_answer_early(job, ops);
+
+	tu_captured(cap, err, BUF_SIZE);
+	return answered;
 }
 
 /* The audit line in what stderr showed. */
@@ -400,16 +458,18 @@ static void list_rows(const struct kg_scope *scope, uint64_t malformed,
 
 	memset(&client, 0, sizeof(client));
 	client.fail_from = MAX_PKTS;
-	job = (struct kg_job){
-	        .cfg = &cfg,
-	        .client_pid = 4242,
-	        .caller = {.uid = 4000},
-	        .decoded = true,
-	        .req = tu_request(KG_OP_WHO, NULL, NULL, 0),
-	        .instance_name = inst.name,
-	        .dec = {.allowed = true, .rule = "helpdesk", .scope = *scope},
-	        .parser = &parser,
-	        .w = &w};
+	job = (struct kg_job){.cfg = &cfg,
+	                      .client_pid = 4242,
+	                      .caller = {.uid = 4000},
+	                      .decoded = true,
+	                      .req = tu_request(KG_OP_WHO, NULL, NULL, 0),
+	                      .instance_name = inst.name,
+	                      .dec = {.allowed = true,
+	                              .rule = "helpdesk",
+	                              .scope = *scope,
+	                              .may_who = true},
+	                      .parser = &parser,
+	                      .w = &w};
 	kg_dump_init(&parser);
 	parser.malformed = malformed;
 	kg_rw_init(&w, client_emit, NULL);
@@ -473,6 +533,196 @@ static void test_malformed_count_only_for_unrestricted_scope(void **state)
 	assert_true(s.end.flags & KG_END_SCOPED);
 }
 
+/* The helpdesk rule with who = no. */
+static struct kg_decision hiding(uint32_t max_sessions)
+{
+	struct kg_decision d = helpdesk;
+
+	d.may_who = false;
+	d.max_sessions = max_sessions;
+	return d;
+}
+
+static void assert_hidden(const struct seen *s)
+{
+	assert_true(s->ended);
+	assert_int_equal(s->end.records, 0);
+	assert_true(s->end.flags & KG_END_HIDDEN);
+	assert_true(s->end.flags & KG_END_SCOPED);
+}
+
+/* A dry run under who = no is answered before anvil is asked, from the
+ * policy alone: status 0 whatever matches, nothing named or counted. */
+static void test_hidden_dry_run_is_answered_by_policy_alone(void **state)
+{
+	struct kg_decision d = hiding(0);
+	char err[BUF_SIZE];
+	struct seen s;
+
+	(void)state;
+	assert_true(kick_early(&d, KG_REQ_DRY_RUN, &kg_kick_system, err));
+	s = decode_reply();
+	assert_hidden(&s);
+	assert_true(s.end.flags & KG_END_DRY_RUN);
+	assert_int_equal(s.end.status, KG_EXIT_OK);
+	assert_int_equal(s.end.conns, 0);
+	assert_int_equal(s.end.pids, 0);
+	assert_int_equal(s.end.error_len, 0);
+	assert_field(audit_line(err), "outcome", "checked");
+	/* A real kick, and a dry run of a caller who may list, go on to
+	 * anvil. */
+	assert_false(kick_early(&d, 0, &kg_kick_system, err));
+	assert_false(
+	        kick_early(&helpdesk, KG_REQ_DRY_RUN, &kg_kick_system, err));
+}
+
+/* A kick done under who = no tells its counts, its own effect, but no
+ * names or pids; the audit line has them all. */
+static void test_hidden_kick_tells_counts_only(void **state)
+{
+	struct kg_decision d = hiding(0);
+	char err[BUF_SIZE];
+	const char *line;
+	struct seen s;
+
+	(void)state;
+	kick_as(&d, 0, &ops_ok, MAX_PKTS, err);
+	s = decode_reply();
+	line = audit_line(err);
+	assert_hidden(&s);
+	assert_int_equal(signals.n, 2);
+	assert_int_equal(s.n_users + s.n_pids + s.n_refused, 0);
+	assert_int_equal(s.end.status, KG_EXIT_OK);
+	assert_int_equal(s.end.conns, 2);
+	assert_int_equal(s.end.pids, 2);
+	assert_field(line, "outcome", "kicked");
+	assert_field(line, "pids", "101,103");
+	assert_field(line, "users", "u1,u3");
+}
+
+/* A kick over max_sessions under who = no is refused without saying how
+ * many it would have taken; the audit line says it. */
+static void test_hidden_refusal_tells_no_count(void **state)
+{
+	struct kg_decision d = hiding(1);
+	char err[BUF_SIZE];
+	struct seen s;
+
+	(void)state;
+	kick_as(&d, 0, &ops_ok, MAX_PKTS, err);
+	s = decode_reply();
+	assert_hidden(&s);
+	assert_int_equal(signals.n, 0);
+	assert_int_equal(s.end.status, KG_EXIT_NOPERM);
+	assert_int_equal(s.end.conns, 0);
+	assert_int_equal(s.end.pids, 0);
+	assert_string_equal(s.end.error,
+	                    "refused: the kick would disconnect too many "
+	                    "connections; the rule allows at most 1");
+	assert_field(audit_line(err), "outcome", "over-limit");
+	assert_field(audit_line(err), "conns", "3");
+	d.may_who = true;
+	kick_as(&d, 0, &ops_ok, MAX_PKTS, err);
+	s = decode_reply();
+	assert_int_equal(s.end.conns, 3);
+	assert_string_equal(s.end.error,
+	                    "refused: the kick would disconnect 3 "
+	                    "connections; the rule allows at most 1");
+}
+
+static struct kg_decision budgeted(uint32_t per_hour)
+{
+	struct kg_decision d = helpdesk;
+
+	d.max_per_hour = per_hour;
+	d.rule_index = 7;
+	return d;
+}
+
+static uint64_t used_by_caller(void)
+{
+	size_t i;
+
+	assert_int_equal(kg_budget_find(&ledger, 4000, 7, fake_now, &i), 0);
+	return kg_budget_used(&ledger, i, fake_now);
+}
+
+/* What is charged is what was signalled (pid 102 was gone: two of three
+ * planned), never a dry run; a kick over what remains is refused whole,
+ * and saying so. */
+static void test_budget_charges_what_was_kicked(void **state)
+{
+	struct kg_decision d = budgeted(4);
+	char err[BUF_SIZE];
+	struct seen s;
+
+	(void)state;
+	kg_budget_free(&ledger);
+	fake_now = 5 * 60000;
+	kick_as(&d, KG_REQ_DRY_RUN, &ops_budget, MAX_PKTS, err);
+	assert_int_equal(used_by_caller(), 0);
+	kick_as(&d, 0, &ops_budget, MAX_PKTS, err);
+	assert_int_equal(signals.n, 2);
+	assert_int_equal(used_by_caller(), 2);
+	fake_now += 30 * 60000;
+	kick_as(&d, 0, &ops_budget, MAX_PKTS, err);
+	s = decode_reply();
+	assert_int_equal(signals.n, 0);
+	assert_int_equal(s.end.status, KG_EXIT_NOPERM);
+	assert_string_equal(s.end.error,
+	                    "refused: the kick would disconnect 3 "
+	                    "connections; rule 'helpdesk' allows you 4 "
+	                    "connections per hour, and 2 remain now");
+	assert_field(audit_line(err), "outcome", "over-budget");
+	assert_int_equal(used_by_caller(), 2);
+	kg_budget_free(&ledger);
+}
+
+/* Signals went out but their connections could not be counted: what
+ * was planned is charged, as charging nothing would open the budget. */
+static void test_budget_charges_the_plan_when_uncounted(void **state)
+{
+	struct kg_decision d = budgeted(4);
+	char err[BUF_SIZE];
+
+	(void)state;
+	kg_budget_free(&ledger);
+	fake_now = 0;
+	kick_as(&d, 0, &ops_budget_oom, MAX_PKTS, err);
+	assert_int_equal(signals.n, 2);
+	assert_int_equal(used_by_caller(), 3);
+	kg_budget_free(&ledger);
+}
+
+/* A used-up budget refuses every kick, dry runs too, before anvil is
+ * asked, so that the refusal does not depend on what matches; from the
+ * 61st minute after the kicks, it is whole again. */
+static void test_budget_used_up_refuses_before_anvil(void **state)
+{
+	struct kg_decision d = budgeted(2);
+	char err[BUF_SIZE];
+	struct seen s;
+
+	(void)state;
+	kg_budget_free(&ledger);
+	fake_now = 0;
+	assert_false(kick_early(&d, 0, &ops_budget, err));
+	kg_budget_charge(&ledger, 0, fake_now, 2);
+	assert_int_equal(used_by_caller(), 2);
+	fake_now = 60 * 60000 + 59999;
+	assert_true(kick_early(&d, KG_REQ_DRY_RUN, &ops_budget, err));
+	s = decode_reply();
+	assert_int_equal(s.end.status, KG_EXIT_NOPERM);
+	assert_string_equal(s.end.error,
+	                    "refused: nothing was kicked: rule 'helpdesk' "
+	                    "allows you 2 connections per hour, and 0 remain "
+	                    "now");
+	assert_field(audit_line(err), "outcome", "over-budget");
+	fake_now += 1;
+	assert_false(kick_early(&d, 0, &ops_budget, err));
+	kg_budget_free(&ledger);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -483,6 +733,13 @@ int main(void)
 	        cmocka_unit_test(test_row_left_out_fails_the_reply),
 	        cmocka_unit_test(
 	                test_malformed_count_only_for_unrestricted_scope),
+	        cmocka_unit_test(
+	                test_hidden_dry_run_is_answered_by_policy_alone),
+	        cmocka_unit_test(test_hidden_kick_tells_counts_only),
+	        cmocka_unit_test(test_hidden_refusal_tells_no_count),
+	        cmocka_unit_test(test_budget_charges_what_was_kicked),
+	        cmocka_unit_test(test_budget_charges_the_plan_when_uncounted),
+	        cmocka_unit_test(test_budget_used_up_refuses_before_anvil),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -30,6 +30,7 @@ static const char policy_conf[] = "[instance b]\n"
                                   "principals = group:nogroup\n"
                                   "users = *@b.example\n"
                                   "force = yes\n"
+                                  "max_sessions_per_hour = 3\n"
                                   "instances = b default\n"
                                   "[rule nobody-b]\n"
                                   "principals = user:nobody uid:4000\n"
@@ -78,6 +79,8 @@ struct decision_case {
 	bool may_force;
 	bool may_who;
 	uint32_t max_sessions;
+	uint32_t max_per_hour;
+	size_t rule_index; /* checked when max_per_hour is set */
 	bool all_users;
 	bool all_nets;
 	struct probe probes[4];
@@ -114,6 +117,8 @@ static const struct decision_case cases[] = {
                 .n_instances = 1,
                 .rule = "nogroup",
                 .may_force = true,
+                .max_per_hour = 3,
+                .rule_index = 1,
                 .may_who = true,
                 .all_nets = true,
                 .probes = {{"y@b.example", {198, 51, 100, 1}, true},
@@ -234,6 +239,9 @@ static void check_decision(const struct decision_case *tc,
 	assert_int_equal(d.may_force, tc->may_force);
 	assert_int_equal(d.may_who, tc->may_who);
 	assert_int_equal(d.max_sessions, tc->max_sessions);
+	assert_int_equal(d.max_per_hour, tc->max_per_hour);
+	if (tc->max_per_hour > 0)
+		assert_int_equal(d.rule_index, tc->rule_index);
 	assert_int_equal(d.scope.all_users, tc->all_users);
 	assert_int_equal(d.scope.all_nets, tc->all_nets);
 	if (!tc->rule) {

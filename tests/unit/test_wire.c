@@ -919,7 +919,13 @@ static const struct raw_case bad_replies[] = {
          KG_WIRE_LONG},
         {"end status 2", RAW(V, 2, 2, 0, END_ZEROS, 0, 0), KG_WIRE_FIELD},
         {"end status 255", RAW(V, 2, 255, 0, END_ZEROS, 0, 0), KG_WIRE_FIELD},
-        {"end unknown flag", RAW(V, 2, 0, 16, END_ZEROS, 0, 0), KG_WIRE_FIELD},
+        {"end unknown flag", RAW(V, 2, 0, 32, END_ZEROS, 0, 0), KG_WIRE_FIELD},
+        {"end hidden but not scoped",
+         RAW(V, 2, 0, KG_END_HIDDEN, END_ZEROS, 0, 0), KG_WIRE_FIELD},
+        {"end hidden after records",
+         RAW(V, 2, 0, KG_END_HIDDEN | KG_END_SCOPED, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+             0, 0, 0, 1, 0, 0, 0, 0, 0),
+         KG_WIRE_FIELD},
         {"end scoped with a malformed count",
          RAW(V, 2, 0, KG_END_SCOPED, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0,
              0, 0, 0, 0),
@@ -1204,7 +1210,7 @@ static void test_writer_rejects_invalid(void **state)
 	assert_int_equal(kg_rw_who(w, &row), -1);
 	end.status = 3;
 	assert_int_equal(kg_rw_end(w, &end), -1);
-	end = (struct kg_reply_end){.status = 0, .flags = 16};
+	end = (struct kg_reply_end){.status = 0, .flags = 32};
 	assert_int_equal(kg_rw_end(w, &end), -1);
 	end = (struct kg_reply_end){.flags = KG_END_SCOPED, .malformed = 1};
 	assert_int_equal(kg_rw_end(w, &end), -1);
