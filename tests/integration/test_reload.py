@@ -22,6 +22,7 @@ import subprocess
 import tempfile
 import types
 
+from kgtest.confinement import wait_filtered
 from kgtest.daemon import (ACCOUNT_HINT, Kickgated, _children, _wait_pidfd,
                            build_dir)
 from kgtest.dovecot import Dovecot
@@ -263,6 +264,8 @@ def case_many_reloads_leak_nothing(st):
         first = kg.pids()
         check(wait_until(lambda: settled(kg, first), SETTLE_TIMEOUT),
               f"children {_children(kg.supervisor)}, broker {first}")
+        # A role's descriptors are final once it is sandboxed.
+        wait_filtered(first.values())
         before = {"supervisor": fds(kg.supervisor),
                   **{role: fds(pid) for role, pid in first.items()}}
         for i in range(RELOADS):
