@@ -20,11 +20,10 @@
 #include "broker/pidset.h"
 #include "broker/strpool.h"
 
-/* Staging: bytes of packed rows and rows per run. A run's offsets fit in
- * RUN_OFF_BITS, its number in the rest of a 32-bit row reference. */
+/* Staging: bytes of packed rows. A run's offsets fit in RUN_OFF_BITS, its
+ * number in the rest of a 32-bit row reference. */
 #define RUN_OFF_BITS 21
 #define STAGE_BYTES  ((size_t)1 << RUN_OFF_BITS)
-#define STAGE_ROWS   32768
 #define RUNS_MAX     ((size_t)1 << (32 - RUN_OFF_BITS))
 
 /* A packed row: u32 pid, u32 conns, u8 family (| ROW_FOLDED), varint
@@ -80,6 +79,7 @@ struct kg_who {
 	struct kg_strpool *services;
 	char *stage;
 	size_t stage_len;
+	size_t run_rows; /* staged rows that make a run */
 	struct stage_key *keys;
 	/* Sorting moves indexes into keys, not the keys themselves. */
 	uint32_t *order_in_run;
@@ -213,21 +213,25 @@ static int cmp_keys(const void *a, const void *b, void *ctx)
 	return cmp_unpacked(w, &rx, &ry);
 }
 
-struct kg_who *kg_who_new(const struct kg_request *req,
-                          const struct kg_scope *scope)
+struct kg_who *kg_who_new_runs(const struct kg_request *req,
+                               const struct kg_scope *scope, size_t run_rows)
 {
-	struct kg_who *w = calloc(1, sizeof(*w));
+	struct kg_who *w;
 
+	if (run_rows < 1 || run_rows > KG_WHO_RUN_ROWS)
+		return NULL;
+	w = calloc(1, sizeof(*w));
 	if (!w)
 		return NULL;
 	w->req = *req;
 	w->scope = scope;
+	w->run_rows = run_rows;
 	w->services = kg_strpool_new();
 	/* Pages never written cost no memory: a small listing stays small. */
 	w->stage = malloc(STAGE_BYTES);
-	w->keys = malloc(STAGE_ROWS * sizeof(*w->keys));
-	w->order_in_run = malloc(STAGE_ROWS * sizeof(*w->order_in_run));
-	w->scratch = malloc(STAGE_ROWS * sizeof(*w->scratch));
+	w->keys = malloc(run_rows * sizeof(*w->keys));
+	w->order_in_run = malloc(run_rows * sizeof(*w->order_in_run));
+	w->scratch = malloc(run_rows * sizeof(*w->scratch));
 	w->cursor = calloc(1, sizeof(*w->cursor));
 	if (!w->services || !w->stage || !w->keys || !w->order_in_run ||
 	    !w->scratch || !w->cursor) {
@@ -235,6 +239,12 @@ struct kg_who *kg_who_new(const struct kg_request *req,
 		return NULL;
 	}
 	return w;
+}
+
+struct kg_who *kg_who_new(const struct kg_request *req,
+                          const struct kg_scope *scope)
+{
+	return kg_who_new_runs(req, scope, KG_WHO_RUN_ROWS);
 }
 
 static void drop_stage(struct kg_who *w)
@@ -304,7 +314,8 @@ int kg_who_add(void *who, const struct kg_conn *c)
 	if (kg_strpool_intern(w->services, c->service, c->service_len,
 	                      &service) < 0)
 		return -1;
-	if ((w->n_keys == STAGE_ROWS || STAGE_BYTES - w->stage_len < ROW_MAX) &&
+	if ((w->n_keys == w->run_rows ||
+	     STAGE_BYTES - w->stage_len < ROW_MAX) &&
 	    flush_run(w) < 0)
 		return -1;
 	size = pack_row((uint8_t *)w->stage + w->stage_len, c, service);

@@ -26,11 +26,19 @@ struct kg_who_result {
 	uint32_t pids;  /* distinct processes listed */
 };
 
+/* Rows sorted together into one run while the dump arrives (who.c). */
+#define KG_WHO_RUN_ROWS 32768
+
 /* Returns NULL on allocation failure. The request is copied; the scope
  * is used in place and must outlive the collector. The request's op and
  * flags are ignored: grouping rows for display is the client's job. */
 struct kg_who *kg_who_new(const struct kg_request *req,
                           const struct kg_scope *scope);
+/* As kg_who_new, with runs of at most run_rows rows (1 to
+ * KG_WHO_RUN_ROWS), so that tests put a short listing through the merge
+ * of many runs. NULL also when run_rows is out of range. */
+struct kg_who *kg_who_new_runs(const struct kg_request *req,
+                               const struct kg_scope *scope, size_t run_rows);
 /* Adds one connection as parsed from the dump; -1 on allocation failure.
  * Usable directly as a kg_conn_fn. */
 int kg_who_add(void *who, const struct kg_conn *c);

@@ -2,7 +2,10 @@
 /* Property: a configuration that parses without errors holds only
  * normalized globs (normalizing one again gives it back, NUL-terminated)
  * and canonical networks, every rule has a principal, and no rule allows
- * an instance that does not exist. */
+ * an instance that does not exist; and the flags the policy reads instead
+ * of the lists say what the lists hold (config.h): all_users that a glob
+ * is "*", all_nets that the networks hold 0.0.0.0/0 and ::/0, root_named
+ * that some rule's principals name uid 0. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,8 +40,37 @@ static void check_glob(const struct kg_str *g)
 		abort();
 }
 
+static bool has_star(const struct kg_rule *r)
+{
+	for (size_t i = 0; i < r->n_globs; i++)
+		if (r->globs[i].len == 1 && r->globs[i].s[0] == '*')
+			return true;
+	return false;
+}
+
+static bool has_whole(const struct kg_rule *r, uint8_t family)
+{
+	for (size_t i = 0; i < r->n_nets; i++)
+		if (r->nets[i].family == family && r->nets[i].prefix == 0)
+			return true;
+	return false;
+}
+
+static bool names_uid_0(const struct kg_rule *r)
+{
+	for (size_t i = 0; i < r->n_principals; i++)
+		if (r->principals[i].kind == KG_PRINCIPAL_UID &&
+		    r->principals[i].id == 0)
+			return true;
+	return false;
+}
+
 static void check_rule(const struct kg_config *cfg, const struct kg_rule *r)
 {
+	if (r->all_users != has_star(r) ||
+	    r->all_nets !=
+	            (has_whole(r, KG_AF_INET) && has_whole(r, KG_AF_INET6)))
+		abort();
 	if (r->n_principals == 0 || r->n_globs == 0 || r->n_nets == 0)
 		abort();
 	for (size_t i = 0; i < r->n_globs; i++)
@@ -59,8 +91,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (kg_config_parse_buf("fuzz", (const char *)data, size, &cfg,
 	                        devnull) == 0) {
-		for (size_t i = 0; i < cfg.n_rules; i++)
+		bool root_named = false;
+
+		for (size_t i = 0; i < cfg.n_rules; i++) {
 			check_rule(&cfg, &cfg.rules[i]);
+			root_named |= names_uid_0(&cfg.rules[i]);
+		}
+		if (cfg.root_named != root_named)
+			abort();
 	}
 	kg_config_free(&cfg);
 	return 0;

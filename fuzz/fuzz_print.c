@@ -12,8 +12,9 @@
  *   names in that escaped form, in order.
  * Input: a mode byte (command, -j, -1 or -n, padding, raw packets), then
  * either packets, each a u16 length and its bytes, or records from which
- * the broker's reply writer builds packets, so that most inputs reach
- * the printer whole. */
+ * the broker's reply writer builds packets, ended by an end packet whose
+ * counts add up as the broker's do, so that most inputs reach the printer
+ * whole. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,12 +182,20 @@ static bool take(const uint8_t **d, size_t *n, const char **p, size_t *len)
 	return true;
 }
 
+/* What the end packet counts: the connections and processes of the who
+ * rows, or the processes signalled, that the writer took. */
+struct tally {
+	uint32_t conns;
+	uint32_t pids;
+};
+
 /* One record from the input through the writer; false at the end. A
- * record the writer refuses is left out. */
+ * record the writer refuses is left out, and not counted. Each record has
+ * a pid of its own, so every row or pid taken is one more process. */
 static bool write_record(struct kg_reply_writer *w, const uint8_t **d,
-                         size_t *n, uint32_t pid)
+                         size_t *n, uint32_t pid, struct tally *t)
 {
-	struct kg_who_row row = {.pid = pid, .conns = 1};
+	struct kg_who_row row = {.pid = pid, .conns = 1 + pid % 3};
 	struct kg_instance_row inst = {.name = "i", .name_len = 1};
 	uint8_t type;
 
@@ -207,10 +216,16 @@ static bool write_record(struct kg_reply_writer *w, const uint8_t **d,
 		if (!take(d, n, &row.service, &row.service_len) ||
 		    !take(d, n, &row.user, &row.user_len))
 			return false;
-		kg_rw_who(w, &row);
+		if (kg_rw_who(w, &row) == 0) {
+			t->conns += row.conns;
+			t->pids++;
+		}
 		return true;
 	case 3:
-		kg_rw_pid(w, pid);
+		if (kg_rw_pid(w, pid) == 0) {
+			t->conns++;
+			t->pids++;
+		}
 		return true;
 	}
 	if (!take(d, n, &inst.path, &inst.path_len))
@@ -223,11 +238,14 @@ static void feed_records(const uint8_t *d, size_t n)
 {
 	static struct kg_reply_writer w;
 	struct kg_reply_end end = {.status = KG_EXIT_OK};
+	struct tally t = {0, 0};
 	uint32_t pid = 1;
 
 	kg_rw_init(&w, feed_packet, NULL);
-	while (write_record(&w, &d, &n, pid))
+	while (write_record(&w, &d, &n, pid, &t))
 		pid++;
+	end.conns = t.conns;
+	end.pids = t.pids;
 	if (kg_rw_end(&w, &end) != 0)
 		abort();
 }
@@ -382,10 +400,19 @@ static const char *field_is(const char *s, const struct name *nm, char *esc)
 	return s + n;
 }
 
+/* Past the rows of user i - 1 that a grouped listing shows as one line. */
+static size_t next_group(const struct names *u, size_t i, bool separate)
+{
+	while (!separate && i > 0 && i < u->n &&
+	       same(u->v[i].p, u->v[i].len, u->v[i - 1].p, u->v[i - 1].len))
+		i++;
+	return i;
+}
+
 /* Each who line after the header starts with the next user (a group's
  * user once) and, with -1, its service after the padding; the last
- * lines may be missing when the reply failed. */
-static void check_who_text(char *out, bool separate, char *esc)
+ * lines may be missing when the reply failed, and only then. */
+static void check_who_text(char *out, bool separate, bool complete, char *esc)
 {
 	const struct names *u = &seen[K_USER];
 	char *line = strchr(out, '\n');
@@ -395,10 +422,7 @@ static void check_who_text(char *out, bool separate, char *esc)
 	for (char *nl; line != NULL && (nl = strchr(++line, '\n')) != NULL;
 	     line = nl, i++) {
 		*nl = '\0';
-		while (!separate && i > 0 && i < u->n &&
-		       same(u->v[i].p, u->v[i].len, u->v[i - 1].p,
-		            u->v[i - 1].len))
-			i++;
+		i = next_group(u, i, separate);
 		rest = i < u->n ? field_is(line, &u->v[i], esc) : NULL;
 		if (rest != NULL && separate)
 			rest = field_is(rest + strspn(rest, " "),
@@ -406,6 +430,8 @@ static void check_who_text(char *out, bool separate, char *esc)
 		if (rest == NULL)
 			abort();
 	}
+	if (complete && next_group(u, i, separate) != u->n)
+		abort();
 }
 
 /* The kicked list, when printed, is the kicked names in order, each
@@ -430,7 +456,7 @@ static void check_kick_text(char *out, char *esc)
 }
 
 static void check_text(char *out, size_t out_len, char *err, size_t err_len,
-                       uint8_t op, bool separate)
+                       uint8_t op, bool separate, bool complete)
 {
 	size_t longest = out_len > err_len ? out_len : err_len;
 	char *esc, *back;
@@ -449,7 +475,7 @@ static void check_text(char *out, size_t out_len, char *err, size_t err_len,
 	check_lines(out, out_len, back);
 	check_lines(err, err_len, back);
 	if (op == KG_OP_WHO)
-		check_who_text(out, separate, esc);
+		check_who_text(out, separate, complete, esc);
 	else if (op == KG_OP_KICK)
 		check_kick_text(out, esc);
 	free(esc);
@@ -466,6 +492,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t out_len = 0, err_len = 0;
 	FILE *fo, *fe;
 	uint8_t mode, op, flags;
+	bool complete;
 
 	if (size < 1)
 		return 0;
@@ -490,6 +517,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!fed.ended)
 		kg_printer_fail(printer, KG_EXIT_UNAVAILABLE,
 		                "broker closed the connection");
+	complete = kg_printer_status(printer) == KG_EXIT_OK;
 	kg_printer_free(printer);
 	if (fclose(fo) != 0 || fclose(fe) != 0)
 		abort();
@@ -497,7 +525,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_json(out, out_len, op);
 	else
 		check_text(out, out_len, err, err_len, op,
-		           flags & KG_REQ_SEPARATE);
+		           flags & KG_REQ_SEPARATE, complete);
 	free(out);
 	free(err);
 	forget();

@@ -376,8 +376,16 @@ def main():
         role, call, want, why = row[:4]
         need = row[4] if len(row) > 4 else 0
         if need > abi:
-            print(f"skip {role} {call}: needs Landlock ABI {need}, "
-                  f"kernel has {abi}")
+            missing = (f"{role} {call}: needs Landlock ABI {need}, "
+                       f"kernel {os.uname().release} has {abi}")
+            if env.in_ci():
+                # CI's kernel is the one the rows were written for: a
+                # row that cannot run there hides a layer nobody checks.
+                print(f"FAIL {missing} (skips are failures in CI)",
+                      flush=True)
+                failures.append(missing)
+            else:
+                print(f"skip {missing}", flush=True)
             continue
         got, detail = run_row(role, call, nobody)
         mark = "ok  " if got == want else "FAIL"

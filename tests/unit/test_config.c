@@ -747,6 +747,109 @@ static void test_refused_file_reports_its_content_too(void **state)
 	free(path);
 }
 
+/* Ownership can only be given away by root; elsewhere the owner tests
+ * skip, and in CI, where they must run, they fail. */
+static void need_root(void)
+{
+	const char *ci = getenv("CI");
+
+	if (geteuid() == 0)
+		return;
+	if (ci != NULL && strcmp(ci, "true") == 0)
+		fail_msg("giving a file to another owner needs root");
+	skip();
+}
+
+/* nobody and nogroup on Debian; any ids but root's will do. */
+#define FOREIGN_ID 65534
+
+/* A file that parses cleanly, with the given mode, owner and group. */
+static char *write_owned(mode_t mode, uid_t uid, gid_t gid)
+{
+	char *path = write_file(RULE, mode);
+
+	assert_int_equal(chown(path, uid, gid), 0);
+	assert_int_equal(chmod(path, mode), 0);
+	return path;
+}
+
+static void owned_fails(mode_t mode, uid_t uid, gid_t gid,
+                        const char *after_path)
+{
+	char *path = write_owned(mode, uid, gid);
+	char want[256];
+
+	snprintf(want, sizeof(want), "%s%s", path, after_path);
+	assert_load_error(path, want);
+	unlink(path);
+	free(path);
+}
+
+static void owned_loads(mode_t mode, uid_t uid, gid_t gid)
+{
+	char *path = write_owned(mode, uid, gid);
+	int n;
+	char *errs = load(path, &n);
+
+	assert_string_equal(errs, "");
+	assert_int_equal(n, 0);
+	free(errs);
+	unlink(path);
+	free(path);
+}
+
+/* Root's file, writable by root's group at most, is trusted. */
+static void test_load_accepts_root_file(void **state)
+{
+	(void)state;
+	need_root();
+	owned_loads(0644, 0, 0);
+	owned_loads(0660, 0, 0);
+	owned_loads(0600, 0, FOREIGN_ID);
+}
+
+static void test_load_refuses_file_of_another_owner(void **state)
+{
+	(void)state;
+	need_root();
+	owned_fails(0644, FOREIGN_ID, 0,
+	            ":0: file is owned by uid 65534, not by root\n");
+	owned_fails(0600, FOREIGN_ID, FOREIGN_ID,
+	            ":0: file is owned by uid 65534, not by root\n");
+}
+
+static void test_load_refuses_file_writable_by_other_group(void **state)
+{
+	(void)state;
+	need_root();
+	owned_fails(0620, 0, FOREIGN_ID,
+	            ":0: file is writable by group or others (mode 0620)\n");
+	owned_fails(0666, 0, 0,
+	            ":0: file is writable by group or others (mode 0666)\n");
+}
+
+/* The file a symbolic link leads to is the one checked, not the link
+ * (root's, mode 0777 as every link): one to another user's file is
+ * refused for that owner. */
+static void test_load_checks_the_file_behind_a_symlink(void **state)
+{
+	char *target, *link;
+	char want[512];
+
+	(void)state;
+	need_root();
+	target = write_owned(0644, FOREIGN_ID, FOREIGN_ID);
+	assert_true(asprintf(&link, "%s.link", target) > 0);
+	assert_int_equal(symlink(target, link), 0);
+	snprintf(want, sizeof(want),
+	         "%s:0: file is owned by uid 65534, not by root\n", link);
+	assert_load_error(link, want);
+	unlink(link);
+	unlink(target);
+	free(link);
+	free(target);
+}
+
 static void test_load_reports_open_failure(void **state)
 {
 	(void)state;
@@ -784,6 +887,11 @@ int main(void)
 	        cmocka_unit_test(test_load_reads_a_file),
 	        cmocka_unit_test(test_load_refuses_writable_file),
 	        cmocka_unit_test(test_refused_file_reports_its_content_too),
+	        cmocka_unit_test(test_load_accepts_root_file),
+	        cmocka_unit_test(test_load_refuses_file_of_another_owner),
+	        cmocka_unit_test(
+	                test_load_refuses_file_writable_by_other_group),
+	        cmocka_unit_test(test_load_checks_the_file_behind_a_symlink),
 	        cmocka_unit_test(test_load_reports_open_failure),
 	};
 

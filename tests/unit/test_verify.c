@@ -6,6 +6,7 @@
 
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -127,9 +128,19 @@ static void wait_byte(int fd)
 	assert_int_equal(read(fd, &c, 1), 1);
 }
 
+/* A child that waits for a signal must not outlive the test process, as
+ * it would if that crashed; parent is who forked it. */
+static void die_with_parent(pid_t parent)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 ||
+	    getppid() != parent)
+		_exit(3);
+}
+
 /* A child that names itself, reports ready, and waits for a signal. */
 static pid_t spawn_named(const char *name)
 {
+	pid_t parent = getpid();
 	int p[2];
 	pid_t pid;
 
@@ -137,6 +148,7 @@ static pid_t spawn_named(const char *name)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		die_with_parent(parent);
 		prctl(PR_SET_NAME, name, 0, 0, 0);
 		if (write(p[1], "r", 1) != 1)
 			_exit(2);
@@ -251,6 +263,7 @@ static void test_comm_with_parens_is_read_whole(void **state)
 static void test_grandchild_is_refused(void **state)
 {
 	struct kg_verify_cfg cfg = cfg_for(getpid(), false);
+	pid_t parent = getpid();
 	int p[2];
 	pid_t mid, grand;
 
@@ -259,9 +272,12 @@ static void test_grandchild_is_refused(void **state)
 	mid = fork();
 	assert_true(mid >= 0);
 	if (mid == 0) {
+		die_with_parent(parent);
+		parent = getpid();
 		if (fork() == 0) {
 			pid_t self = getpid();
 
+			die_with_parent(parent);
 			prctl(PR_SET_NAME, "imap", 0, 0, 0);
 			if (write(p[1], &self, sizeof(self)) != sizeof(self))
 				_exit(2);
@@ -468,28 +484,103 @@ static void test_other_writers_are_refused(void **state)
 	expect_master(-1, -1, 0, "anvil's answer carried no sender");
 }
 
+/* The pids of this process's children, each thread's (an orphan adopted
+ * through the subreaper may be listed under any), up to cap. */
+static size_t list_children(pid_t *pids, size_t cap)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	size_t n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL && n < cap) {
+		char path[300], buf[4096];
+		FILE *f;
+		size_t len;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/children",
+		         e->d_name);
+		f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		len = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[len] = '\0';
+		for (char *tok = strtok(buf, " \n"); tok != NULL && n < cap;
+		     tok = strtok(NULL, " \n"))
+			pids[n++] = (pid_t)atoi(tok);
+	}
+	closedir(d);
+	return n;
+}
+
+/* A failed assertion leaves its test half done, its children waiting in
+ * pause(): they would hold the test's output open until meson's timeout.
+ * An unreaped child's pid cannot have been reused, so killing each one
+ * still listed hits nothing else. Rounds: a killed middle child's orphan
+ * shows up in the next. */
+static int end_children(void **state)
+{
+	enum { ROUNDS = 4, MAX_CHILDREN = 64 };
+	pid_t pids[MAX_CHILDREN];
+	size_t killed = 0;
+
+	(void)state;
+	for (int round = 0; round < ROUNDS; round++) {
+		size_t n = list_children(pids, MAX_CHILDREN);
+
+		for (size_t i = 0; i < n; i++) {
+			kill(pids[i], SIGKILL);
+			waitpid(pids[i], NULL, 0);
+		}
+		killed += n;
+	}
+	return killed == 0 ? 0 : -1;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_stat_lines_parse_as_the_table_says),
-	        cmocka_unit_test(test_stat_comm_length_is_bounded),
-	        cmocka_unit_test(test_stat_comm_with_nul_is_rejected),
-	        cmocka_unit_test(test_mail_process_of_master_is_signalled),
-	        cmocka_unit_test(test_other_service_in_list_is_signalled),
-	        cmocka_unit_test(test_dry_run_signals_nothing),
-	        cmocka_unit_test(test_foreign_name_is_refused),
-	        cmocka_unit_test(test_near_service_names_are_refused),
-	        cmocka_unit_test(test_wrong_master_is_refused),
-	        cmocka_unit_test(test_comm_with_parens_is_read_whole),
-	        cmocka_unit_test(test_grandchild_is_refused),
-	        cmocka_unit_test(test_reaped_child_is_gone),
-	        cmocka_unit_test(test_zombie_is_gone),
-	        cmocka_unit_test(test_nonpositive_pids_are_refused),
-	        cmocka_unit_test(test_unset_master_refuses_everything),
-	        cmocka_unit_test(test_thread_id_is_refused),
-	        cmocka_unit_test(test_anvil_parent_named_dovecot_is_the_master),
-	        cmocka_unit_test(test_parent_not_dovecot_is_refused),
-	        cmocka_unit_test(test_other_writers_are_refused),
+	        cmocka_unit_test_teardown(
+	                test_stat_lines_parse_as_the_table_says, end_children),
+	        cmocka_unit_test_teardown(test_stat_comm_length_is_bounded,
+	                                  end_children),
+	        cmocka_unit_test_teardown(test_stat_comm_with_nul_is_rejected,
+	                                  end_children),
+	        cmocka_unit_test_teardown(
+	                test_mail_process_of_master_is_signalled, end_children),
+	        cmocka_unit_test_teardown(
+	                test_other_service_in_list_is_signalled, end_children),
+	        cmocka_unit_test_teardown(test_dry_run_signals_nothing,
+	                                  end_children),
+	        cmocka_unit_test_teardown(test_foreign_name_is_refused,
+	                                  end_children),
+	        cmocka_unit_test_teardown(test_near_service_names_are_refused,
+	                                  end_children),
+	        cmocka_unit_test_teardown(test_wrong_master_is_refused,
+	                                  end_children),
+	        cmocka_unit_test_teardown(test_comm_with_parens_is_read_whole,
+	                                  end_children),
+	        cmocka_unit_test_teardown(test_grandchild_is_refused,
+	                                  end_children),
+	        cmocka_unit_test_teardown(test_reaped_child_is_gone,
+	                                  end_children),
+	        cmocka_unit_test_teardown(test_zombie_is_gone, end_children),
+	        cmocka_unit_test_teardown(test_nonpositive_pids_are_refused,
+	                                  end_children),
+	        cmocka_unit_test_teardown(test_unset_master_refuses_everything,
+	                                  end_children),
+	        cmocka_unit_test_teardown(test_thread_id_is_refused,
+	                                  end_children),
+	        cmocka_unit_test_teardown(
+	                test_anvil_parent_named_dovecot_is_the_master,
+	                end_children),
+	        cmocka_unit_test_teardown(test_parent_not_dovecot_is_refused,
+	                                  end_children),
+	        cmocka_unit_test_teardown(test_other_writers_are_refused,
+	                                  end_children),
 	};
 
 	/* Orphaned grandchildren come back here to be reaped. */

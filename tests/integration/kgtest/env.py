@@ -30,13 +30,14 @@ _ACCOUNT_TRIES = 5
 _ACCOUNT_CMD_TIMEOUT = 30
 
 
-def _in_ci():
+def in_ci():
+    """True under CI=true, where nothing a test needs may be missing."""
     return os.environ.get("CI") == "true"
 
 
 def skip_or_fail(reason):
     """Ends the test: a skip (77) locally, a failure (1) in CI."""
-    if _in_ci():
+    if in_ci():
         print(f"FAIL: {reason} (skips are failures in CI)", flush=True)
         sys.exit(1)
     print(f"SKIP: {reason}", flush=True)
