@@ -374,7 +374,7 @@ def case_detaches_and_serves(c):
               f"supervisor {supervisor} has children "
               f"{_children(supervisor)}")
         check_serves(c.listen)
-        check(wait_until(lambda: len(_children(supervisor)) == 1,
+        check(wait_until(lambda: len(_children(supervisor)) == 1 + POOL,
                          START_TIMEOUT),
               f"a frontend outlived its request: children "
               f"{_children(supervisor)}")
