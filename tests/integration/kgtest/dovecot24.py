@@ -39,6 +39,9 @@ ROOT_BUILD_TIMEOUT = 900
 SERVER_VERSION = b"VERSION\tanvil-server\t2\t0\n"
 CLIENT_HANDSHAKE = b"VERSION\tanvil-client\t2\t0\n\n"
 TENANT_FIELD = "user_tenant"
+# The first columns of 2.4's `doveadm who -1`; alternative username
+# fields follow.
+WHO_COLUMNS = ["username", "service", "pid", "ip", "dest_ip"]
 VERSION_RE = re.compile(r"(\d+\.\d+\.\d+)")
 
 # One CONNECT-DUMP row: alt maps each header field to its value (fields
@@ -235,6 +238,43 @@ userdb static {{
             f.write(conf)
 
     # Queries -------------------------------------------------------------
+
+    def who_rows(self):
+        """Parses the root's `doveadm who -1` into one dict per connection,
+        keyed by its header's column names (username service pid ip
+        dest_ip, then the alternative username fields).
+
+        2.4 pads the columns to the header's widths and leaves empty
+        values blank (dest_ip, mostly), so values are cut at the columns'
+        offsets; a value that overflows its column is caught by comparing
+        with the whitespace-separated words.
+        """
+        res = self.doveadm("who", "-1")
+        if res.returncode != 0:
+            raise DovecotError(f"doveadm who -1 failed: {res.stderr}")
+        lines = res.stdout.splitlines()
+        if not lines or lines[0].split()[:5] != WHO_COLUMNS:
+            raise DovecotError(f"unexpected doveadm who -1 output: "
+                               f"{res.stdout!r}")
+        columns = [(m.group(), m.start())
+                   for m in re.finditer(r"\S+", lines[0])]
+        rows = []
+        for line in lines[1:]:
+            row = {}
+            for i, (name, start) in enumerate(columns):
+                end = columns[i + 1][1] if i + 1 < len(columns) else None
+                row[name] = line[start:end].strip()
+            if [v for v in row.values() if v] != line.split():
+                raise DovecotError(f"doveadm who -1 line out of its "
+                                   f"columns: {line!r}")
+            rows.append(row)
+        return rows
+
+    def who(self):
+        """`doveadm who -1` as a set of (user, service, pid, ip), as
+        kgtest.dovecot.Dovecot.who returns it."""
+        return {(r["username"], r["service"], int(r["pid"]), r["ip"])
+                for r in self.who_rows()}
 
     def anvil_connections(self):
         """CONNECT-DUMP over anvil protocol 2; returns (alternative
