@@ -129,7 +129,8 @@ class Dovecot24(Dovecot):
         super().__init__(users, shared_imap=shared_imap,
                          imap_process_limit=imap_process_limit, mode=mode)
         self.root = root
-        self.version = None
+        self.version = None  # as `dovecot --version` prints it
+        self._config_version = None  # its x.y.z, for the config's header
         self._proc_mounted = False
 
     @property
@@ -157,9 +158,12 @@ class Dovecot24(Dovecot):
         """Mounts a proc file system on ROOT/proc, stacked on any that is
         there already: each instance unmounts one again, so instances may
         overlap."""
-        subprocess.run(["mount", "-t", "proc", "proc", self.proc_path],
-                       capture_output=True, text=True, timeout=CMD_TIMEOUT,
-                       check=True)
+        res = subprocess.run(["mount", "-t", "proc", "proc", self.proc_path],
+                             capture_output=True, text=True,
+                             timeout=CMD_TIMEOUT, check=False)
+        if res.returncode != 0:
+            raise DovecotError(f"mount proc on {self.proc_path}: "
+                               f"{res.stderr}")
         self._proc_mounted = True
 
     def _unmount_proc(self):
