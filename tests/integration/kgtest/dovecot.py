@@ -59,6 +59,33 @@ class DovecotError(RuntimeError):
     pass
 
 
+def _anvil_recv(sock, data, done):
+    """Reads from an anvil socket until done(data); returns data.
+
+    Bounded by the socket's timeout per read and by ANVIL_REPLY_MAX.
+    """
+    while not done(data):
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise DovecotError(f"anvil closed the connection after {data!r}")
+        data += chunk
+        if len(data) > ANVIL_REPLY_MAX:
+            raise DovecotError("anvil reply too long")
+    return data
+
+
+def _anvil_connect(path):
+    """A connected unix stream socket with ANVIL_TIMEOUT set."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(ANVIL_TIMEOUT)
+        s.connect(path)
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
 def _free_port():
     """Returns a TCP port that is free on both 127.0.0.1 and ::1."""
     for _ in range(50):
@@ -144,6 +171,9 @@ class Dovecot(Service):
     change it).
     """
 
+    # How a shared imap process is kept up for any number of connections.
+    SHARED_PROCESS_SETTING = "service_count = 0"
+
     def __init__(self, users, shared_imap=False, imap_process_limit=None,
                  anvil_group=None, mode=FOREGROUND):
         if mode not in START_MODES:
@@ -199,7 +229,7 @@ class Dovecot(Service):
 
     def _prepare(self):
         self.mail_user = self._accounts.user("mail")
-        self.dir = tempfile.mkdtemp(prefix="kgd", dir="/tmp")
+        self.dir = tempfile.mkdtemp(prefix="kgd", dir=self._temp_parent())
         # Dovecot's unprivileged processes must reach the sockets inside.
         os.chmod(self.dir, 0o755)
         if len(self.base_dir) + SOCKET_NAME_ROOM > SUN_PATH_MAX:
@@ -218,18 +248,73 @@ class Dovecot(Service):
         with os.fdopen(fd, "w") as f:
             f.write(lines)
         # The auth process runs as the internal user and reads this file.
-        os.chown(path, 0, grp.getgrnam(INTERNAL_USER).gr_gid)
+        os.chown(path, 0, self._internal_gid())
+
+    # What differs for a Dovecot in another root: where the temp dir is,
+    # how paths look from inside, which programs run and whose accounts
+    # they see.
+
+    def _temp_parent(self):
+        return "/tmp"
+
+    def _inner(self, path):
+        """path (a host path in the temp dir) as Dovecot sees it."""
+        return path
+
+    def _program(self, name):
+        """argv prefix that runs Dovecot's program name (dovecot,
+        doveadm)."""
+        return [name]
+
+    def _internal_gid(self):
+        return grp.getgrnam(INTERNAL_USER).gr_gid
+
+    def _services_conf(self):
+        """The listener, service and protocol sections, which 2.3 and 2.4
+        write alike."""
+        imap_service = ""
+        process_limit = self.imap_process_limit
+        if self.shared_imap:
+            imap_service += ("  client_limit = 10\n"
+                             f"  {self.SHARED_PROCESS_SETTING}\n")
+            process_limit = process_limit or 1
+        if process_limit is not None:
+            imap_service += f"  process_limit = {process_limit}\n"
+        return f"""\
+service imap-login {{
+  inet_listener imap {{
+    port = {self.imap_port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    port = {self.pop3_port}
+  }}
+  inet_listener pop3s {{
+    port = 0
+  }}
+}}
+service submission-login {{
+  inet_listener submission {{
+    port = 0
+  }}
+}}
+service imap {{
+{imap_service}}}
+protocol imap {{
+  mail_max_userip_connections = {USERIP_CONNECTIONS}
+}}
+protocol pop3 {{
+  mail_max_userip_connections = {USERIP_CONNECTIONS}
+}}
+"""
 
     def _write_conf(self):
         d = self.dir
         uid, gid = self.mail_user.pw_uid, self.mail_user.pw_gid
-        imap_service = ""
-        process_limit = self.imap_process_limit
-        if self.shared_imap:
-            imap_service += "  client_limit = 10\n  service_count = 0\n"
-            process_limit = process_limit or 1
-        if process_limit is not None:
-            imap_service += f"  process_limit = {process_limit}\n"
         anvil_service = ""
         if self.anvil_group is not None:
             anvil_service = ("service anvil {\n  unix_listener anvil {\n"
@@ -262,36 +347,7 @@ userdb {{
   driver = passwd-file
   args = {d}/passwd
 }}
-service imap-login {{
-  inet_listener imap {{
-    port = {self.imap_port}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-}}
-service pop3-login {{
-  inet_listener pop3 {{
-    port = {self.pop3_port}
-  }}
-  inet_listener pop3s {{
-    port = 0
-  }}
-}}
-service submission-login {{
-  inet_listener submission {{
-    port = 0
-  }}
-}}
-service imap {{
-{imap_service}}}
-protocol imap {{
-  mail_max_userip_connections = {USERIP_CONNECTIONS}
-}}
-protocol pop3 {{
-  mail_max_userip_connections = {USERIP_CONNECTIONS}
-}}
-{anvil_service}"""
+{self._services_conf()}{anvil_service}"""
         with open(self.conf_path, "w") as f:
             f.write(conf)
 
@@ -305,9 +361,10 @@ protocol pop3 {{
         Detached, the master is known from master.pid once it is written.
         """
         out_path = os.path.join(self.dir, "dovecot.stderr")
-        argv = ["dovecot", "-c", self.conf_path]
+        argv = self._program("dovecot")
         if self.mode == FOREGROUND:
-            argv.insert(1, "-F")
+            argv.append("-F")
+        argv += ["-c", self._inner(self.conf_path)]
         with open(out_path, "w") as out:
             starter = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                        stdout=out, stderr=out)
@@ -436,7 +493,8 @@ protocol pop3 {{
 
     def doveadm(self, *args):
         """Runs doveadm against this instance."""
-        return subprocess.run(["doveadm", "-c", self.conf_path, *args],
+        return subprocess.run([*self._program("doveadm"), "-c",
+                               self._inner(self.conf_path), *args],
                               capture_output=True, text=True,
                               timeout=CMD_TIMEOUT, check=False)
 
@@ -468,18 +526,10 @@ protocol pop3 {{
         is everything after the second '/'). This is what doveadm who and
         doveadm kick read.
         """
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(ANVIL_TIMEOUT)
-            s.connect(self.anvil_path)
+        with _anvil_connect(self.anvil_path) as s:
             s.sendall(b"VERSION\tanvil\t1\t0\nCONNECT-DUMP\n")
-            data = b""
-            while not data.endswith(b"\n\n") and data != b"\n":
-                chunk = s.recv(65536)
-                if not chunk:
-                    raise DovecotError("anvil closed during CONNECT-DUMP")
-                data += chunk
-                if len(data) > ANVIL_REPLY_MAX:
-                    raise DovecotError("anvil CONNECT-DUMP reply too long")
+            data = _anvil_recv(s, b"", lambda d: d.endswith(b"\n\n") or
+                               d == b"\n")
         result = []
         for line in data.decode("utf-8", "surrogateescape").split("\n"):
             if not line:

@@ -44,8 +44,8 @@ def skip_or_fail(reason):
     sys.exit(SKIP_EXIT)
 
 
-def require_root_and_dovecot():
-    """Skips (or fails in CI) unless this runs as root with Dovecot installed.
+def require_root():
+    """Skips (or fails in CI) unless this runs as root.
 
     Also turns SIGTERM (meson's timeout) into SystemExit so that every
     finally block and atexit handler still removes what the test created.
@@ -53,11 +53,17 @@ def require_root_and_dovecot():
     if os.geteuid() != 0:
         skip_or_fail("integration tests need root (they create users "
                      "and run Dovecot)")
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+
+
+def require_root_and_dovecot():
+    """require_root(), and skips (or fails in CI) unless Dovecot is
+    installed."""
+    require_root()
     for prog in ("dovecot", "doveadm"):
         if shutil.which(prog) is None:
             skip_or_fail(f"'{prog}' not found in PATH (install "
                          "dovecot-core, dovecot-imapd, dovecot-pop3d)")
-    signal.signal(signal.SIGTERM, _exit_on_signal)
 
 
 def _exit_on_signal(signum, _frame):

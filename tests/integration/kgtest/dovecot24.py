@@ -1,0 +1,297 @@
+# SPDX-License-Identifier: MIT
+"""A private, throwaway Dovecot 2.4 instance on loopback, run from a
+Debian 13 (trixie) root.
+
+The root comes from tools/debian13-root (built once, cached outside the
+source tree). Dovecot runs chrooted into it: `chroot ROOT
+/usr/sbin/dovecot -c CONF`, with /proc mounted inside for as long as the
+instance lives. Its temp dir (configuration, passwd-file, base_dir, state,
+log, mail) is ROOT/tmp/kgd...: Dovecot sees it as /tmp/kgd..., the host
+(and so the tests) as ROOT/tmp/kgd...; the paths of this class are host
+paths, as in kgtest.dovecot.
+
+Everything else is the 2.3 harness's (kgtest.dovecot.Dovecot): the mail
+user, ports, start modes, restart, stopping. The configuration is in 2.4
+syntax: passwd-file passdb, static userdb, and the alternative username
+field user_tenant (the domain of the user name), which anvil 2.4 lists
+per connection. Login and internal processes use the root's Debian
+accounts (dovenull, dovecot).
+
+anvil 2.4 speaks a protocol of its own (version 2): on accept it writes
+its VERSION line first, the client answers with its VERSION line and an
+empty line; CONNECT-DUMP then returns a header (the alternative username
+fields) and one line per connection.
+"""
+
+import collections
+import os
+import re
+import subprocess
+
+from kgtest.dovecot import (CMD_TIMEOUT, FOREGROUND, INTERNAL_USER,
+                            LOGIN_USER, LOOPBACK, DovecotError, Dovecot,
+                            _anvil_connect, _anvil_recv, _anvil_unescape)
+
+TOOL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                    "..", "tools", "debian13-root")
+# A cold build downloads and unpacks about 100 packages.
+ROOT_BUILD_TIMEOUT = 900
+SERVER_VERSION = b"VERSION\tanvil-server\t2\t0\n"
+CLIENT_HANDSHAKE = b"VERSION\tanvil-client\t2\t0\n\n"
+TENANT_FIELD = "user_tenant"
+# The first columns of 2.4's `doveadm who -1`; alternative username
+# fields follow.
+WHO_COLUMNS = ["username", "service", "pid", "ip", "dest_ip"]
+VERSION_RE = re.compile(r"(\d+\.\d+\.\d+)")
+
+# One CONNECT-DUMP row: alt maps each header field to its value (fields
+# beyond a short row's end are missing).
+AnvilConnection = collections.namedtuple(
+    "AnvilConnection", "pid user service ip guid dest_ip alt")
+
+
+def build_root():
+    """Builds or reuses the trixie root (tools/debian13-root); returns its
+    path. Raises DovecotError when it cannot be had."""
+    try:
+        res = subprocess.run([TOOL], stdin=subprocess.DEVNULL,
+                             capture_output=True, text=True,
+                             timeout=ROOT_BUILD_TIMEOUT, check=False)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise DovecotError(f"debian13-root: {err}") from err
+    lines = res.stdout.splitlines()
+    if res.returncode != 0 or not lines or not os.path.isdir(lines[-1]):
+        raise DovecotError(f"debian13-root failed ({res.returncode}): "
+                           f"{res.stderr.strip()[-2000:]}")
+    return lines[-1]
+
+
+def _group_gid(group_file, name):
+    with open(group_file) as f:
+        for line in f:
+            fields = line.rstrip("\n").split(":")
+            if len(fields) >= 3 and fields[0] == name:
+                return int(fields[2])
+    raise DovecotError(f"no group {name} in {group_file}")
+
+
+def anvil_handshake(sock):
+    """The 2.4 handshake on a fresh connection: reads the server's VERSION
+    line (it speaks first), checks it, answers. Returns the bytes the
+    server sent first and anything read after them."""
+    data = _anvil_recv(sock, b"", lambda d: b"\n" in d)
+    if not data.startswith(SERVER_VERSION):
+        raise DovecotError(f"anvil's first line is not {SERVER_VERSION!r}: "
+                           f"{data!r}")
+    sock.sendall(CLIENT_HANDSHAKE)
+    return data[len(SERVER_VERSION):]
+
+
+def parse_connect_dump(data):
+    """Parses a 2.4 CONNECT-DUMP reply (after the handshake): the header
+    line, rows, an empty line. Returns (fields, [AnvilConnection])."""
+    text = data.decode("utf-8", "surrogateescape")
+    header, _, rest = text.partition("\n")
+    fields = [_anvil_unescape(f) for f in header.split("\t")] if header \
+        else []
+    rows = []
+    for line in rest.split("\n"):
+        if not line:
+            break
+        values = [_anvil_unescape(v) for v in line.split("\t")]
+        if len(values) < 6:
+            raise DovecotError(f"short CONNECT-DUMP row {line!r}")
+        pid, user, service, ip, guid, dest_ip = values[:6]
+        rows.append(AnvilConnection(int(pid), user, service, ip or None, guid,
+                                    dest_ip or None,
+                                    dict(zip(fields, values[6:]))))
+    return fields, rows
+
+
+def _dump_complete(data):
+    """A CONNECT-DUMP reply is complete: header line, rows, empty line."""
+    if b"\n" not in data:
+        return False
+    rest = data.partition(b"\n")[2]
+    return rest == b"\n" or rest.endswith(b"\n\n")
+
+
+class Dovecot24(Dovecot):
+    """Runs a private Dovecot 2.4 from the trixie root; use as a context
+    manager. Arguments as for kgtest.dovecot.Dovecot (anvil_group is not
+    offered); root: the trixie root (default: tools/debian13-root builds
+    or reuses it at start)."""
+
+    SHARED_PROCESS_SETTING = "restart_request_count = unlimited"
+
+    def __init__(self, users, shared_imap=False, imap_process_limit=None,
+                 mode=FOREGROUND, root=None):
+        super().__init__(users, shared_imap=shared_imap,
+                         imap_process_limit=imap_process_limit, mode=mode)
+        self.root = root
+        self.version = None  # as `dovecot --version` prints it
+        self._config_version = None  # its x.y.z, for the config's header
+        self._proc_mounted = False
+
+    @property
+    def proc_path(self):
+        return os.path.join(self.root, "proc")
+
+    # Lifecycle -----------------------------------------------------------
+
+    def _prepare(self):
+        if self.root is None:
+            self.root = build_root()
+        self._mount_proc()
+        res = subprocess.run([*self._program("dovecot"), "--version"],
+                             capture_output=True, text=True,
+                             timeout=CMD_TIMEOUT, check=False)
+        m = VERSION_RE.match(res.stdout.strip())
+        if res.returncode != 0 or not m:
+            raise DovecotError(f"dovecot --version: {res.stdout!r} "
+                               f"{res.stderr!r}")
+        self.version = res.stdout.strip()
+        self._config_version = m.group(1)
+        super()._prepare()
+
+    def _mount_proc(self):
+        """Mounts a proc file system on ROOT/proc, stacked on any that is
+        there already: each instance unmounts one again, so instances may
+        overlap."""
+        res = subprocess.run(["mount", "-t", "proc", "proc", self.proc_path],
+                             capture_output=True, text=True,
+                             timeout=CMD_TIMEOUT, check=False)
+        if res.returncode != 0:
+            raise DovecotError(f"mount proc on {self.proc_path}: "
+                               f"{res.stderr}")
+        self._proc_mounted = True
+
+    def _unmount_proc(self):
+        if not self._proc_mounted:
+            return
+        res = subprocess.run(["umount", self.proc_path], capture_output=True,
+                             text=True, timeout=CMD_TIMEOUT, check=False)
+        if res.returncode != 0:
+            raise DovecotError(f"umount {self.proc_path}: {res.stderr}")
+        self._proc_mounted = False
+
+    def stop(self):
+        try:
+            super().stop()
+        finally:
+            self._unmount_proc()
+
+    # The root's view ---------------------------------------------------
+
+    def _temp_parent(self):
+        return os.path.join(self.root, "tmp")
+
+    def _inner(self, path):
+        return "/" + os.path.relpath(path, self.root)
+
+    def _program(self, name):
+        sbin = "sbin" if name == "dovecot" else "bin"
+        return ["chroot", self.root, f"/usr/{sbin}/{name}"]
+
+    def _internal_gid(self):
+        return _group_gid(os.path.join(self.root, "etc", "group"),
+                          INTERNAL_USER)
+
+    def _write_conf(self):
+        d = self._inner(self.dir)
+        inner_base = self._inner(self.base_dir)
+        uid, gid = self.mail_user.pw_uid, self.mail_user.pw_gid
+        v = self._config_version
+        conf = f"""\
+dovecot_config_version = {v}
+dovecot_storage_version = {v}
+base_dir = {inner_base}
+state_dir = {d}/state
+log_path = {self._inner(self.log_path)}
+protocols = imap pop3
+listen = {", ".join(LOOPBACK)}
+ssl = no
+auth_allow_cleartext = yes
+auth_mechanisms = plain login
+login_trusted_networks =
+default_login_user = {LOGIN_USER}
+default_internal_user = {INTERNAL_USER}
+first_valid_uid = {uid}
+last_valid_uid = {uid}
+first_valid_gid = {gid}
+last_valid_gid = {gid}
+auth_username_format = %{{user}}
+auth_username_chars =
+mail_driver = maildir
+mail_home = {d}/mail/%{{user | md5}}
+mail_path = ~/Maildir
+passdb passwd-file {{
+  passwd_file_path = {d}/passwd
+  default_password_scheme = PLAIN
+}}
+userdb static {{
+  fields {{
+    uid = {uid}
+    gid = {gid}
+    home = {d}/mail/%{{user | md5}}
+    {TENANT_FIELD} = %{{user | domain}}
+  }}
+}}
+{self._services_conf()}"""
+        with open(self.conf_path, "w") as f:
+            f.write(conf)
+
+    # Queries -------------------------------------------------------------
+
+    def who_rows(self):
+        """Parses the root's `doveadm who -1` into one dict per connection,
+        keyed by its header's column names (username service pid ip
+        dest_ip, then the alternative username fields).
+
+        2.4 pads the columns to the header's widths and leaves empty
+        values blank (dest_ip, mostly), so values are cut at the columns'
+        offsets; a value that overflows its column is caught by comparing
+        with the whitespace-separated words.
+        """
+        res = self.doveadm("who", "-1")
+        if res.returncode != 0:
+            raise DovecotError(f"doveadm who -1 failed: {res.stderr}")
+        lines = res.stdout.splitlines()
+        if not lines or lines[0].split()[:5] != WHO_COLUMNS:
+            raise DovecotError(f"unexpected doveadm who -1 output: "
+                               f"{res.stdout!r}")
+        columns = [(m.group(), m.start())
+                   for m in re.finditer(r"\S+", lines[0])]
+        rows = []
+        for line in lines[1:]:
+            row = {}
+            for i, (name, start) in enumerate(columns):
+                end = columns[i + 1][1] if i + 1 < len(columns) else None
+                row[name] = line[start:end].strip()
+            if [v for v in row.values() if v] != line.split():
+                raise DovecotError(f"doveadm who -1 line out of its "
+                                   f"columns: {line!r}")
+            rows.append(row)
+        return rows
+
+    def who(self):
+        """`doveadm who -1` as a set of (user, service, pid, ip), as
+        kgtest.dovecot.Dovecot.who returns it."""
+        return {(r["username"], r["service"], int(r["pid"]), r["ip"])
+                for r in self.who_rows()}
+
+    def anvil_connections(self):
+        """CONNECT-DUMP over anvil protocol 2; returns (alternative
+        username fields, [AnvilConnection])."""
+        with _anvil_connect(self.anvil_path) as s:
+            data = anvil_handshake(s)
+            s.sendall(b"CONNECT-DUMP\n")
+            data = _anvil_recv(s, data, _dump_complete)
+        return parse_connect_dump(data)
+
+    def anvil_dump(self):
+        """The connections in kgtest.dovecot.Dovecot.anvil_dump's form,
+        [((service, ip, user), pid, refcount)], one entry per connection,
+        so the session helpers work unchanged."""
+        return [((c.service, c.ip, c.user), c.pid, 1)
+                for c in self.anvil_connections()[1]]
