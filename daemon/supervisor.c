@@ -320,10 +320,10 @@ static int start_frontend(const struct waiting *w, bool early)
 	return 0;
 }
 
-/* Accepts while there is room. The client's socket stays blocking: the
- * broker bounds its replies with SO_SNDTIMEO, which a non-blocking
- * socket ignores. The client belongs to the configuration in force now,
- * whenever its request comes. */
+/* Accepts while there is room. The client's socket stays blocking: its
+ * readers poll first, the broker sends with MSG_DONTWAIT, and a refusal
+ * is one small packet into an empty buffer. The client belongs to the
+ * configuration in force now, whenever its request comes. */
 static void accept_clients(void)
 {
 	while (n_waiting < WAITING_MAX) {
