@@ -129,7 +129,11 @@ def client_as(kg, user):
 
 
 def case_one_client_per_frontend(st):
-    with Kickgated(st.broker) as kg:
+    # A caller no rule names gets no frontend: it is refused as it
+    # connects.
+    rules = {"clients": {"principals": f"user:{st.other.pw_name} "
+                                       f"user:{st.busy.pw_name}"}}
+    with Kickgated(st.broker, rules=rules) as kg:
         listener = fd_table(kg.supervisor)[3]
         with client_as(kg, st.other) as one, client_as(kg, st.busy) as two:
             check(wait_until(lambda: len(kg.frontends()) == 2, WAIT),
