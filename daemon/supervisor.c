@@ -503,10 +503,10 @@ static void admit(int fd)
 	cur->clients++;
 }
 
-/* Accepts while there is room. The client's socket stays blocking: its
- * readers poll first, the broker sends with MSG_DONTWAIT, and a refusal
- * is one small packet into an empty buffer. The client belongs to the
- * configuration in force now, whenever its request comes. */
+/* Accepts while there is room. The client's socket stays blocking: the
+ * broker bounds its replies with SO_SNDTIMEO, which a non-blocking
+ * socket ignores. The client belongs to the configuration in force now,
+ * whenever its request comes. */
 static void accept_clients(void)
 {
 	for (int i = 0; i < ACCEPT_BATCH && n_waiting < WAITING_MAX; i++) {
