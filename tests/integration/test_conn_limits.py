@@ -12,7 +12,7 @@ client whole, never lost to a reset connection.
   silent, refilling them as they go, for several seconds. Meanwhile
   another uid's requests all succeed, the flooder's own `kickgate who`
   is refused with a readable "too many connections" (69), and a uid that
-  no rule names gets 77 within a second.
+  no rule names gets 77 without waiting for a slot.
 """
 
 import contextlib
@@ -26,16 +26,21 @@ import time
 
 from kgtest.daemon import Kickgated
 from kgtest.dovecot import Dovecot
-from kgtest.env import Accounts
+from kgtest.env import Accounts, wait_until
 from kgtest.runner import check, main
 
 PER_UID = 16
 FLOOD_HELD = 3000
 FLOOD_SECONDS = 60
 LEGIT_REQUESTS = 20
-AT_ONCE = 1.0
+# A held connection's slot frees at client_timeout_ms (5 s by default): a
+# refusal that waited for one would take that long. The flood's connects
+# share the listen backlog with everyone's, so on a loaded machine an
+# answer given at once may still take a second or two to arrive.
+SLOT_FREES = 5.0
 FLOOD_ATTEMPTS = 10
 FLOOD_READY = 30
+SETTLE = 10
 EXIT_OK = 0
 EXIT_UNAVAILABLE = 69
 EXIT_NOPERM = 77
@@ -154,11 +159,14 @@ def case_flood_of_one_uid_locks_out_no_one_else(st):
               flush=True)
         check((res.code, res.out, res.err) == (EXIT_NOPERM, "", NO_RULE),
               f"no-rule uid: exit {res.code}: {res.out!r} {res.err!r}")
-        check(took <= AT_ONCE, f"the no-rule uid waited {took:.2f}s")
+        check(took < SLOT_FREES, f"the no-rule uid waited {took:.2f}s, as "
+                                 "if for a slot")
     check(st.kg.running(), "the daemon did not survive the flood")
-    res = st.kg.run("who", uid=st.flooder.pw_uid)
-    check(res.code == EXIT_OK, f"the flooder after its flood: exit "
-                               f"{res.code}: {res.err!r}")
+    # The flood's connections are let go as the supervisor sees them
+    # closed, which takes a moment.
+    res = wait_until(lambda: st.kg.run("who", uid=st.flooder.pw_uid).code
+                     == EXIT_OK, SETTLE)
+    check(res, "the flooder's requests still refused after its flood")
 
 
 CASES = [

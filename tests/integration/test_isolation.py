@@ -174,6 +174,9 @@ def case_only_documented_descriptors(st):
                     client.connect(kg.sock)
                     check(wait_until(lambda: len(kg.frontends()) == 1,
                                      WAIT), "no frontend for a client")
+                    # Forked, it still holds the supervisor's descriptors
+                    # until it is exec'd and has closed the rest.
+                    wait_filtered(kg.frontends())
                     tables["frontend"] = fd_table(kg.frontends()[0])
                 for role, table in tables.items():
                     held = leaked & set(table.values())
