@@ -232,6 +232,8 @@ static void build(struct line *l, const struct kg_audit_rec *r, time_t now)
 	    r->outcome, r->status, r->conns, r->n_pids, r->n_users);
 	if (r->outside > 0)
 		put(l, " outside=%u", r->outside);
+	if (r->reply != NULL)
+		put(l, " reply=%s", r->reply);
 	put(l, " pids=");
 	for (size_t i = 0; i < r->n_pids; i++)
 		put(l, "%s%u", i ? "," : "", r->pids[i]);

@@ -33,6 +33,9 @@ struct kg_audit_rec {
 	size_t n_pids;
 	const struct kg_str *users;
 	size_t n_users;
+	/* NULL: the reply was sent whole; "stalled": cut off, as the client
+	 * did not take it in time; "gone": the client went away. */
+	const char *reply;
 };
 
 void kg_audit_write(const struct kg_audit_rec *r);

@@ -76,6 +76,9 @@ static void audit_result(const struct kg_job *job)
 	        .n_pids = r->n_pids,
 	        .users = r->kicked,
 	        .n_users = r->n_kicked,
+	        .reply = !job->w->failed    ? NULL
+	                 : job->out.stalled ? "stalled"
+	                                    : "gone",
 	};
 
 	kg_audit_write(&rec);
@@ -93,6 +96,21 @@ static struct kg_reply_end client_end(const struct kg_result *r)
 	return end;
 }
 
+/* A stalled client held the broker, and every caller behind it, for as
+ * long as the broker waits on anyone: an administrator should know who. */
+static void log_undelivered(const struct kg_job *job)
+{
+	if (job->out.stalled)
+		kg_log_err("client pid %d (uid %u) did not take its reply "
+		           "within %lld ms; the reply was cut off after %u "
+		           "packet(s)",
+		           (int)job->client_pid, (unsigned int)job->caller.uid,
+		           (long long)job->out.waited_ms, job->out.packets);
+	else
+		kg_log_err("client pid %d went away before the reply ended",
+		           (int)job->client_pid);
+}
+
 void kg_job_finish(struct kg_job *job)
 {
 	struct kg_reply_end end;
@@ -103,8 +121,7 @@ void kg_job_finish(struct kg_job *job)
 	end = client_end(&job->result);
 	/* A writer that failed once fails every later call, this one too. */
 	if (kg_rw_end(job->w, &end) < 0)
-		kg_log_err("client pid %d went away before the reply ended",
-		           (int)job->client_pid);
+		log_undelivered(job);
 	audit_result(job);
 }
 

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "broker/anvil_dump.h"
+#include "broker/reply_out.h"
 #include "policy/config.h"
 #include "policy/policy.h"
 #include "proto/str.h"
@@ -38,7 +39,6 @@ struct kg_result {
 
 struct kg_job {
 	const struct kg_config *cfg;
-	int fd;           /* the client's socket */
 	pid_t client_pid; /* the caller's process, from the kernel */
 	struct kg_caller caller;
 	bool decoded; /* req holds a decoded request */
@@ -51,11 +51,15 @@ struct kg_job {
 	/* Shared buffers, too large for the stack. */
 	struct kg_dump_parser *parser;
 	struct kg_reply_writer *w;
+	/* w's way to the client, when w writes to the client's socket: a
+	 * reply it cut off is logged and audited as stalled. */
+	struct kg_reply_out out;
 };
 
 /* Sends job->result as the reply (its records, then the end packet),
  * then writes the audit line from the same result. A client that went
- * away is logged; the audit line is written all the same, as what was
+ * away, or that did not take its reply in time (job->out.stalled), is
+ * logged and the line says so; it is written all the same, as what was
  * done does not depend on who read about it. */
 void kg_job_finish(struct kg_job *job);
 

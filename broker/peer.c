@@ -76,20 +76,30 @@ static const char *refusal(int fd, const struct kg_client_origin *o,
 	return NULL;
 }
 
-int kg_peer_read(int fd, const struct kg_client_origin *origin,
-                 struct kg_peer *p, const char **why)
+int kg_peer_ids(int fd, struct kg_peer *p)
 {
 	struct ucred cred;
-	socklen_t len = sizeof(p->groups);
+	socklen_t len = sizeof(cred);
 
-	*why = refusal(fd, origin, &cred);
-	if (*why != NULL)
-		return KG_PEER_NOT_CLIENT;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return -1;
 	p->pid = cred.pid;
 	p->uid = cred.uid;
 	p->gid = cred.gid;
+	len = sizeof(p->groups);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, p->groups, &len) < 0)
 		return -1;
 	p->n_groups = len / sizeof(gid_t);
 	return 0;
+}
+
+int kg_peer_read(int fd, const struct kg_client_origin *origin,
+                 struct kg_peer *p, const char **why)
+{
+	struct ucred cred;
+
+	*why = refusal(fd, origin, &cred);
+	if (*why != NULL)
+		return KG_PEER_NOT_CLIENT;
+	return kg_peer_ids(fd, p);
 }

@@ -51,6 +51,11 @@ int kg_sockname_of_listener(int listen_fd, struct kg_sockname *name);
 /* kg_peer_read's result when fd is not a client connection. */
 #define KG_PEER_NOT_CLIENT (-2)
 
+/* Fills *p from fd's SO_PEERCRED and SO_PEERGROUPS, whatever fd is.
+ * Returns 0, or -1 with errno set. The supervisor, which accepted fd
+ * itself, needs no more. */
+int kg_peer_ids(int fd, struct kg_peer *p);
+
 /* Fills *p from fd, a client connection from origin. Returns 0;
  * KG_PEER_NOT_CLIENT with *why saying what fd is instead ("listening
  * socket", ...); or -1 with errno set when a client's identity cannot be

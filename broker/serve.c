@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -27,15 +26,6 @@
 static struct kg_peer peer;
 static struct kg_dump_parser parser;
 static struct kg_reply_writer writer;
-
-static void set_send_timeout(int fd, unsigned int ms)
-{
-	struct timeval tv = {.tv_sec = ms / 1000,
-	                     .tv_usec = (ms % 1000) * 1000};
-
-	/* A client that stops reading must not stall the broker. */
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-}
 
 /* -a names an instance by its anvil path or by its name; without it the
  * request is for the default instance. */
@@ -199,12 +189,12 @@ void kg_broker_serve(const struct kg_broker_start *st, int client_fd,
 
 	memset(&job, 0, sizeof(job));
 	job.cfg = cfg;
-	job.fd = client_fd;
 	job.instance = KG_INSTANCE_DEFAULT;
 	job.parser = &parser;
 	job.w = &writer;
 	kg_dump_init(&parser);
-	kg_rw_init(&writer, kg_send_packet, &job.fd);
+	kg_reply_out_init(&job.out, client_fd);
+	kg_rw_init(&writer, kg_reply_out_emit, &job.out);
 	status = kg_peer_read(client_fd, &st->clients, &peer, &why);
 	if (status == KG_PEER_NOT_CLIENT)
 		refuse_sender(why);
@@ -219,7 +209,6 @@ void kg_broker_serve(const struct kg_broker_start *st, int client_fd,
 	                                .groups = peer.groups,
 	                                .n_groups = peer.n_groups};
 	job.client_pid = peer.pid;
-	set_send_timeout(client_fd, cfg->client_timeout_ms);
 	/* A frontend validated this already; the broker trusts it no more
 	 * than a client. A working frontend answers bad requests itself, so
 	 * one that passes such bytes on is broken or taken over: logged,

@@ -22,6 +22,7 @@
 #include "daemon/listener.h"
 #include "frontend/serve.h"
 #include "policy/frontend_account.h"
+#include "policy/policy.h"
 #include "proto/clock.h"
 #include "proto/log.h"
 #include "proto/reply_send.h"
@@ -54,12 +55,30 @@
 #define RETIRE_SLACK_MS 30000
 /* How long children get to exit when the daemon stops, before SIGKILL. */
 #define STOP_MS 5000
+/* Connections accepted in one round of the event loop, so that a flood
+ * of them cannot keep the loop from everything else. */
+#define ACCEPT_BATCH 256
+/* A refused client whose request has not come yet is kept this long, so
+ * that the refusal can be read: closing a SOCK_SEQPACKET socket before
+ * its request arrives makes the client's send fail, and closing it with
+ * the request unread resets the connection, refusal and all. Of more
+ * than LINGER_MAX, the oldest goes first: a client that speaks at once,
+ * as kickgate does, is done long before a flood of silent ones could
+ * push it out. */
+#define LINGER_MAX 1024
+#define LINGER_MS  500
+/* Packets drained from a refused client before its socket is closed. */
+#define DRAIN_MAX 16
+/* Refusals a flood repeats many times a second are logged at most once
+ * in this long. */
+#define REFUSAL_LOG_MS 10000
 
 #define NO_DEADLINE  INT64_MAX
 #define SIG_BIT(sig) (1u << (sig))
 
 struct request {
 	int client;
+	uid_t uid; /* the client's, from the kernel */
 	size_t len;
 	uint8_t msg[KG_REQ_MAX];
 };
@@ -78,6 +97,7 @@ struct broker {
 /* A client accepted and silent so far. */
 struct waiting {
 	int fd;
+	uid_t uid;
 	int64_t deadline_ms;   /* NO_DEADLINE once it has sent something */
 	struct broker *broker; /* current when the client was accepted */
 };
@@ -87,6 +107,7 @@ struct frontend {
 	int sock;   /* the supervisor's end of its socketpair; -1: read */
 	int client; /* the connection it serves; -1: passed on or closed */
 	bool idle;  /* in the pool: no client handed over yet */
+	uid_t uid;  /* the client's */
 	bool early; /* started before its client sent anything */
 	int64_t kill_at_ms;
 	struct broker *broker;
@@ -102,6 +123,15 @@ static struct waiting waiting[WAITING_MAX];
 static size_t n_waiting;
 static struct frontend frontends[FRONTEND_SLOTS];
 static size_t n_frontends, n_early, n_idle;
+/* Refused clients whose request has not come yet, oldest first, in a
+ * ring: closed when it comes (fd -1 until the entry leaves the ring),
+ * when they hang up, or at the deadline. Deadlines grow along the ring,
+ * as every client lingers as long. */
+static struct lingering {
+	int fd;
+	int64_t deadline_ms;
+} lingering[LINGER_MAX];
+static size_t linger_head, n_lingering;
 
 static int fail(const char *what)
 {
@@ -414,11 +444,164 @@ static int start_frontend(const struct waiting *w, bool early)
 	f->idle = false;
 	n_idle--;
 	f->client = w->fd;
+	f->uid = w->uid;
 	f->early = early;
 	f->kill_at_ms = now + timeout + FRONTEND_SLACK_MS;
 	f->broker = w->broker;
 	n_early += early;
 	return 0;
+}
+
+static void let_go_oldest(void)
+{
+	struct lingering *l = &lingering[linger_head];
+
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = -1;
+	linger_head = (linger_head + 1) % LINGER_MAX;
+	n_lingering--;
+}
+
+/* Lets go of clients past their deadline and of the entries of those
+ * already closed at the ring's head. Returns the next deadline. */
+static int64_t let_go_lingering(int64_t now)
+{
+	while (n_lingering > 0) {
+		const struct lingering *l = &lingering[linger_head];
+
+		if (l->fd >= 0 && l->deadline_ms > now)
+			return l->deadline_ms;
+		let_go_oldest();
+	}
+	return NO_DEADLINE;
+}
+
+/* Reads what a refused client sent, at most DRAIN_MAX packets. Returns
+ * true once it has sent something or hung up: its socket can then be
+ * closed without losing the refusal. */
+static bool drained(int fd)
+{
+	uint8_t buf[KG_REQ_MAX + 1];
+	bool got = false;
+
+	for (int i = 0; i < DRAIN_MAX; i++) {
+		ssize_t n =
+		        recv(fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
+
+		if (n < 0)
+			return got || (errno != EAGAIN && errno != EINTR);
+		if (n == 0)
+			return true;
+		got = true;
+	}
+	return true;
+}
+
+/* Answers a client the supervisor refuses, and closes its socket once
+ * the answer can be read (LINGER_MAX). */
+static void answer(int fd, uint8_t status, const char *text)
+{
+	kg_reply_error(fd, status, text);
+	if (drained(fd)) {
+		close(fd);
+		return;
+	}
+	if (n_lingering == LINGER_MAX)
+		let_go_oldest();
+	lingering[(linger_head + n_lingering++) % LINGER_MAX] =
+	        (struct lingering){.fd = fd,
+	                           .deadline_ms = kg_now_ms() + LINGER_MS};
+}
+
+static void log_refusal(uid_t uid, const char *why)
+{
+	static int64_t next_ms;
+	static unsigned long quiet;
+	int64_t now = kg_now_ms();
+
+	if (now < next_ms) {
+		quiet++;
+		return;
+	}
+	kg_log_warn("refused a connection of uid %u: %s (%lu more refusals "
+	            "in the last %d s not logged)",
+	            (unsigned int)uid, why, quiet, REFUSAL_LOG_MS / 1000);
+	quiet = 0;
+	next_ms = now + REFUSAL_LOG_MS;
+}
+
+static size_t queued_by(const struct broker *b, uid_t uid)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < b->n; i++)
+		n += b->queue[(b->head + i) % QUEUE_MAX].uid == uid;
+	return n;
+}
+
+/* Connections of uid held here: waiting, at a frontend, or queued for a
+ * broker. A scan, as each uid holds few. */
+static size_t held_by(uid_t uid)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < n_waiting; i++)
+		n += waiting[i].uid == uid;
+	for (size_t i = 0; i < n_frontends; i++)
+		n += frontends[i].client >= 0 && frontends[i].uid == uid;
+	for (size_t i = 0; i < BROKERS_MAX; i++)
+		n += queued_by(&brokers[i], uid);
+	return n;
+}
+
+static void refuse_excess(int fd, uid_t uid)
+{
+	char text[KG_ERRTEXT_MAX + 1];
+
+	snprintf(text, sizeof(text),
+	         "too many connections: uid %u has %u with kickgated already "
+	         "(max_connections_per_uid); try again when they are done",
+	         (unsigned int)uid, cfg.max_conns_per_uid);
+	log_refusal(uid, "too many connections");
+	answer(fd, KG_EXIT_UNAVAILABLE, text);
+}
+
+/* Decides on a client from its kernel identity alone, before it costs
+ * a slot: one that no rule names is refused at once, as is one whose uid
+ * holds max_connections_per_uid already. Root, who can stop the daemon
+ * anyway, has no limit. */
+static void admit(int fd)
+{
+	static struct kg_peer peer;
+	struct kg_caller caller;
+
+	if (kg_peer_ids(fd, &peer) < 0) {
+		fail("the caller's identity");
+		answer(fd, KG_EXIT_SOFTWARE,
+		       "cannot read the caller's identity");
+		return;
+	}
+	caller = (struct kg_caller){.uid = peer.uid,
+	                            .gid = peer.gid,
+	                            .groups = peer.groups,
+	                            .n_groups = peer.n_groups};
+	if (!kg_policy_names(&cfg, &caller)) {
+		log_refusal(peer.uid, "no rule names it");
+		answer(fd, KG_EXIT_NOPERM,
+		       "permission denied: no rule allows this caller");
+		return;
+	}
+	if (peer.uid != 0 && held_by(peer.uid) >= cfg.max_conns_per_uid) {
+		refuse_excess(fd, peer.uid);
+		return;
+	}
+	waiting[n_waiting++] = (struct waiting){
+	        .fd = fd,
+	        .uid = peer.uid,
+	        .deadline_ms = kg_now_ms() + cfg.client_timeout_ms,
+	        .broker = cur};
+	cur->clients++;
 }
 
 /* Accepts while there is room. The client's socket stays blocking: the
@@ -427,7 +610,7 @@ static int start_frontend(const struct waiting *w, bool early)
  * whenever its request comes. */
 static void accept_clients(void)
 {
-	while (n_waiting < WAITING_MAX) {
+	for (int i = 0; i < ACCEPT_BATCH && n_waiting < WAITING_MAX; i++) {
 		int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
 		if (fd < 0) {
@@ -436,11 +619,7 @@ static void accept_clients(void)
 				fail("accept4");
 			return;
 		}
-		waiting[n_waiting++] = (struct waiting){
-		        .fd = fd,
-		        .deadline_ms = kg_now_ms() + cfg.client_timeout_ms,
-		        .broker = cur};
-		cur->clients++;
+		admit(fd);
 	}
 }
 
@@ -470,12 +649,6 @@ static int send_request(int chan, const struct request *r)
 	               : -1;
 }
 
-static void refuse_client(int client, const char *why)
-{
-	kg_reply_error(client, KG_EXIT_UNAVAILABLE, why);
-	close(client);
-}
-
 /* Sends the queue's head while the broker takes it. */
 static void flush(struct broker *b)
 {
@@ -483,13 +656,15 @@ static void flush(struct broker *b)
 		struct request *r = &b->queue[b->head];
 
 		if (b->chan < 0)
-			refuse_client(r->client, "broker unavailable");
+			answer(r->client, KG_EXIT_UNAVAILABLE,
+			       "broker unavailable");
 		else if (send_request(b->chan, r) == 0)
 			close(r->client);
 		else if (errno == EAGAIN)
 			return;
 		else
-			refuse_client(r->client, "broker unavailable");
+			answer(r->client, KG_EXIT_UNAVAILABLE,
+			       "broker unavailable");
 		b->head = (b->head + 1) % QUEUE_MAX;
 		b->n--;
 	}
@@ -506,17 +681,18 @@ static void close_if_done(struct broker *b)
 	b->kill_at_ms = kg_now_ms() + b->wait_ms + RETIRE_SLACK_MS;
 }
 
-static void enqueue(struct broker *b, int client, const uint8_t *msg,
+static void enqueue(struct broker *b, int client, uid_t uid, const uint8_t *msg,
                     size_t len)
 {
 	struct request *r;
 
 	if (b->n == QUEUE_MAX) {
-		refuse_client(client, "broker busy");
+		answer(client, KG_EXIT_UNAVAILABLE, "broker busy");
 		return;
 	}
 	r = &b->queue[(b->head + b->n) % QUEUE_MAX];
 	r->client = client;
+	r->uid = uid;
 	r->len = len;
 	memcpy(r->msg, msg, len);
 	b->n++;
@@ -540,7 +716,7 @@ static void read_frontend(struct frontend *f)
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n > 0 && (size_t)n < sizeof(msg))
-		enqueue(f->broker, f->client, msg, (size_t)n);
+		enqueue(f->broker, f->client, f->uid, msg, (size_t)n);
 	else
 		close(f->client);
 	close(f->sock);
@@ -568,7 +744,8 @@ static void hand_to_frontend(size_t i, bool early)
 	struct waiting *w = &waiting[i];
 
 	if (start_frontend(w, early) < 0) {
-		refuse_client(w->fd, "kickgated cannot serve now");
+		answer(w->fd, KG_EXIT_UNAVAILABLE,
+		       "kickgated cannot serve now");
 		forget_waiting(i);
 		return;
 	}
@@ -592,9 +769,8 @@ static void expire_waiting(void)
 			waiting[i].deadline_ms = NO_DEADLINE;
 			continue;
 		}
-		kg_reply_error(waiting[i].fd, KG_EXIT_USAGE,
-		               "no request before the timeout");
-		close(waiting[i].fd);
+		answer(waiting[i].fd, KG_EXIT_USAGE,
+		       "no request before the timeout");
 		forget_waiting(i);
 	}
 }
@@ -678,12 +854,15 @@ static void kill_if_due(pid_t pid, int64_t *kill_at, int64_t now,
  * next deadline. */
 static int64_t kill_overdue(void)
 {
-	int64_t now = kg_now_ms(), next = NO_DEADLINE;
+	int64_t now = kg_now_ms(), next = NO_DEADLINE, linger_next;
 
 	expire_waiting();
 	for (size_t i = 0; i < n_waiting; i++)
 		if (waiting[i].deadline_ms < next)
 			next = waiting[i].deadline_ms;
+	linger_next = let_go_lingering(now);
+	if (linger_next < next)
+		next = linger_next;
 	for (size_t i = 0; i < n_frontends; i++) {
 		struct frontend *f = &frontends[i];
 
@@ -778,7 +957,8 @@ enum {
 	SLOT_BROKERS,
 	SLOT_FRONTENDS = SLOT_BROKERS + BROKERS_MAX,
 	SLOT_WAITING = SLOT_FRONTENDS + FRONTEND_SLOTS,
-	SLOTS = SLOT_WAITING + WAITING_MAX,
+	SLOT_LINGER = SLOT_WAITING + WAITING_MAX,
+	SLOTS = SLOT_LINGER + LINGER_MAX,
 };
 
 static struct pollfd pfds[SLOTS];
@@ -806,6 +986,23 @@ static void fill_pollfds(void)
 		        .fd = i < n_waiting && frontend_room() ? waiting[i].fd
 		                                               : -1,
 		        .events = POLLIN | POLLRDHUP};
+	for (size_t i = 0; i < LINGER_MAX; i++)
+		pfds[SLOT_LINGER + i] = (struct pollfd){
+		        .fd = lingering[i].fd, .events = POLLIN | POLLRDHUP};
+}
+
+/* Before anything that refuses a client reuses a slot of the ring: the
+ * polled slots are the ring as fill_pollfds saw it. */
+static void serve_lingering(void)
+{
+	for (size_t i = 0; i < LINGER_MAX; i++) {
+		struct lingering *l = &lingering[i];
+
+		if (pfds[SLOT_LINGER + i].revents && drained(l->fd)) {
+			close(l->fd);
+			l->fd = -1;
+		}
+	}
 }
 
 /* A broker that closed its end is gone or going: its queue is answered
@@ -872,6 +1069,7 @@ static int serve_round(void)
 		fail("poll");
 		return 1;
 	}
+	serve_lingering();
 	serve_brokers();
 	serve_frontends();
 	serve_waiting();
@@ -944,6 +1142,8 @@ static int start(void)
 {
 	for (size_t i = 0; i < BROKERS_MAX; i++)
 		brokers[i].chan = -1;
+	for (size_t i = 0; i < LINGER_MAX; i++)
+		lingering[i].fd = -1;
 	if (kg_sockname_of_listener(listen_fd, &listen_name) < 0)
 		return fail("the listening socket's address");
 	if (open_self() < 0 || open_signals() < 0)

@@ -23,7 +23,9 @@
 #define DEFAULT_FRONTEND_USER "_kickgate"
 #define TIMEOUT_MAX           600000
 #define MAX_SESSIONS_MAX      1000000000
-#define ID_MAX                4294967294u /* (uid_t)-1 means "no id" to the kernel */
+/* The supervisor holds at most 4096 waiting clients in all. */
+#define CONNS_PER_UID_MAX 4096
+#define ID_MAX            4294967294u /* (uid_t)-1 means "no id" to the kernel */
 /* Keys longer than this get no suggestion: no valid key comes close. */
 #define SUGGEST_LEN_MAX 32
 /* A suggested key is at most this many edits away, and fewer than half
@@ -333,6 +335,14 @@ static void set_anvil_timeout(struct parser *p, struct kg_str v)
 	set_timeout(p, v, &p->cfg->anvil_timeout_ms);
 }
 
+static void set_max_conns_per_uid(struct parser *p, struct kg_str v)
+{
+	uint64_t n;
+
+	if (get_uint(p, v, 1, CONNS_PER_UID_MAX, &n))
+		p->cfg->max_conns_per_uid = (unsigned int)n;
+}
+
 static void set_audit(struct parser *p, struct kg_str v)
 {
 	if (str_is(v, "syslog"))
@@ -563,6 +573,7 @@ static const struct key keys[] = {
         {"services", SEC_BROKER, false, set_services},
         {"client_timeout_ms", SEC_BROKER, false, set_client_timeout},
         {"anvil_timeout_ms", SEC_BROKER, false, set_anvil_timeout},
+        {"max_connections_per_uid", SEC_BROKER, false, set_max_conns_per_uid},
         {"audit", SEC_BROKER, false, set_audit},
         {"anvil", SEC_INSTANCE, true, set_instance_anvil},
         {"principals", SEC_RULE, true, set_principals},
@@ -1020,6 +1031,7 @@ static void parser_init(struct parser *p, const char *name,
 	set_services(p, (struct kg_str){services, sizeof(services) - 1});
 	cfg->client_timeout_ms = 5000;
 	cfg->anvil_timeout_ms = 30000;
+	cfg->max_conns_per_uid = 16;
 	cfg->audit = KG_AUDIT_SYSLOG;
 }
 

@@ -85,6 +85,8 @@ struct kg_config {
 	size_t n_services;
 	unsigned int client_timeout_ms;
 	unsigned int anvil_timeout_ms;
+	/* Connections one uid may have the supervisor hold at once. */
+	unsigned int max_conns_per_uid;
 	enum kg_audit audit;
 	/* Index 0 is "default", the [broker] section's anvil. */
 	struct kg_instance *instances;

@@ -54,6 +54,12 @@ static void allow_rule(const struct kg_config *cfg, size_t i,
 	d->rule_index = i;
 }
 
+/* Root may do everything until a rule names uid 0. */
+static bool root_blanket(const struct kg_config *cfg, const struct kg_caller *c)
+{
+	return c->uid == 0 && !cfg->root_named;
+}
+
 static void allow_root(struct kg_decision *d)
 {
 	d->allowed = true;
@@ -70,7 +76,7 @@ void kg_policy_decide(const struct kg_config *cfg, const struct kg_caller *c,
 	memset(d, 0, sizeof(*d));
 	if (instance < 0 || (size_t)instance >= cfg->n_instances)
 		return;
-	if (c->uid == 0 && !cfg->root_named) {
+	if (root_blanket(cfg, c)) {
 		allow_root(d);
 		return;
 	}
@@ -81,4 +87,14 @@ void kg_policy_decide(const struct kg_config *cfg, const struct kg_caller *c,
 			return;
 		}
 	}
+}
+
+bool kg_policy_names(const struct kg_config *cfg, const struct kg_caller *c)
+{
+	if (root_blanket(cfg, c))
+		return true;
+	for (size_t i = 0; i < cfg->n_rules; i++)
+		if (rule_matches(&cfg->rules[i], c))
+			return true;
+	return false;
 }

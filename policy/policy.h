@@ -41,4 +41,9 @@ struct kg_decision {
 void kg_policy_decide(const struct kg_config *cfg, const struct kg_caller *c,
                       int instance, struct kg_decision *d);
 
+/* True when kg_policy_decide could allow c anything on some instance:
+ * root's blanket permission, or a rule whose principals match c. The
+ * supervisor refuses everyone else before a frontend starts. */
+bool kg_policy_names(const struct kg_config *cfg, const struct kg_caller *c);
+
 #endif

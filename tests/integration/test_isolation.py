@@ -150,7 +150,11 @@ def client_as(kg, user):
 
 
 def case_one_client_per_frontend(st):
-    with Kickgated(st.broker) as kg:
+    # A caller no rule names gets no frontend: it is refused as it
+    # connects.
+    rules = {"clients": {"principals": f"user:{st.other.pw_name} "
+                                       f"user:{st.busy.pw_name}"}}
+    with Kickgated(st.broker, rules=rules) as kg:
         listener = fd_table(kg.supervisor)[3]
         with client_as(kg, st.other) as one, client_as(kg, st.busy) as two:
             check(wait_until(lambda: len(kg.frontends()) == 2, WAIT),
@@ -198,6 +202,9 @@ def case_only_documented_descriptors(st):
                     client.connect(kg.sock)
                     check(wait_until(lambda: len(kg.frontends()) == 1,
                                      WAIT), "no frontend for a client")
+                    # Forked, it still holds the supervisor's descriptors
+                    # until it is exec'd and has closed the rest.
+                    wait_filtered(kg.frontends())
                     tables["frontend"] = fd_table(kg.frontends()[0])
                 for role, table in tables.items():
                     held = leaked & set(table.values())

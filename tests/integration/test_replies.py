@@ -193,7 +193,9 @@ def case_instances_lists_what_the_rule_allows(st):
 
 
 def case_instances_without_a_rule_is_refused(st):
-    error = "permission denied: no rule allows this caller on any instance"
+    # No rule names the caller at all: the supervisor answers before any
+    # request is read, whatever the request.
+    error = "permission denied: no rule allows this caller"
     res = run_as(st, st.nobody, "instances")
     check_refusal(res, EXIT_NOPERM, f"kickgate: {error}\n", "instances")
     res = run_as(st, st.nobody, "instances", "-j")

@@ -20,8 +20,9 @@ from kgtest.scenarios import USERS, disconnected, session_set
 
 EXIT_NO_MATCH = 68
 EXIT_NOPERM = 77
-NO_RULE = ("kickgate: permission denied: no rule allows this caller on this "
-           "instance\n")
+# The supervisor's answer to a caller no rule names, before any request
+# is read: no audit line, as there is no request (SECURITY.md).
+NO_RULE = "kickgate: permission denied: no rule allows this caller\n"
 NO_FORCE = "kickgate: permission denied: -f is not allowed\n"
 # The group rule's scope.
 TEAM_USERS = "ba*"
@@ -83,10 +84,12 @@ def case_user_without_rule_denied(st):
             res = as_user(st.open, st.helper, *args)
             check((res.code, res.out, res.err) == (EXIT_NOPERM, "", NO_RULE),
                   f"{args}: exit {res.code}, {res.out!r}, {res.err!r}")
-            check_one_audit(st.open, res, uid=str(st.helper.pw_uid),
-                            user=st.helper.pw_name, rule="-",
-                            outcome="denied", status=str(EXIT_NOPERM))
         check(not disconnected(sessions), "a session was disconnected")
+    uid = f"uid={st.helper.pw_uid} "
+    check(not [a for a in st.open.audit_lines() if uid in a],
+          "a caller refused before its request was read was audited")
+    check(f"refused a connection of uid {st.helper.pw_uid}: no rule names "
+          "it" in st.open.log_text(), "the refusal was not logged")
 
 
 def case_root_allowed_without_rules(st):

@@ -89,6 +89,7 @@ static void test_empty_file_gives_defaults(void **state)
 	assert_string_equal(cfg.services[3], "managesieve");
 	assert_int_equal(cfg.client_timeout_ms, 5000);
 	assert_int_equal(cfg.anvil_timeout_ms, 30000);
+	assert_int_equal(cfg.max_conns_per_uid, 16);
 	assert_int_equal(cfg.audit, KG_AUDIT_SYSLOG);
 	assert_int_equal(cfg.n_instances, 1);
 	assert_string_equal(cfg.instances[0].name, "default");
@@ -112,6 +113,7 @@ static void test_broker_keys_are_parsed(void **state)
 	         "services = imap lmtp-x pop3\n"
 	         "client_timeout_ms = 1\n"
 	         "anvil_timeout_ms = 600000\n"
+	         "max_connections_per_uid = 4096\n"
 	         "audit = stderr\n",
 	         &cfg);
 	assert_string_equal(cfg.listen, "/run/kg/s.sock");
@@ -128,6 +130,7 @@ static void test_broker_keys_are_parsed(void **state)
 	assert_string_equal(cfg.services[1], "lmtp-x");
 	assert_int_equal(cfg.client_timeout_ms, 1);
 	assert_int_equal(cfg.anvil_timeout_ms, 600000);
+	assert_int_equal(cfg.max_conns_per_uid, 4096);
 	assert_int_equal(cfg.audit, KG_AUDIT_STDERR);
 	kg_config_free(&cfg);
 }
@@ -427,6 +430,15 @@ static const struct error_case error_cases[] = {
          "t.conf:2: client_timeout_ms: 0 is out of range (1 to 600000)\n"},
         {"timeout too large", "[broker]\nanvil_timeout_ms = 600001\n",
          "t.conf:2: anvil_timeout_ms: 600001 is out of range (1 to 600000)\n"},
+        {"no connection per uid", "[broker]\nmax_connections_per_uid = 0\n",
+         "t.conf:2: max_connections_per_uid: 0 is out of range (1 to "
+         "4096)\n"},
+        {"more connections per uid than the supervisor holds",
+         "[broker]\nmax_connections_per_uid = 4097\n",
+         "t.conf:2: max_connections_per_uid: 4097 is out of range (1 to "
+         "4096)\n"},
+        {"connections per uid in a rule", RULE "max_connections_per_uid = 1\n",
+         "t.conf:3: unknown key 'max_connections_per_uid' in [rule r]\n"},
         {"bad boolean", RULE "force = true\n",
          "t.conf:3: force: 'true' is not yes or no\n"},
         {"boolean is case sensitive", RULE "who = Yes\n",

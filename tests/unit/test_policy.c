@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* kg_policy_decide: first matching rule wins, instances filter, default
- * deny, and root's blanket permission until a rule names uid 0. */
+ * deny, and root's blanket permission until a rule names uid 0;
+ * kg_policy_names agrees with it over every instance. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -252,6 +253,20 @@ static void check_decision(const struct decision_case *tc,
 		assert_int_equal(in_scope(&d, p), p->inside);
 }
 
+/* kg_policy_names says whether any instance would allow the caller. */
+static void check_named(const struct decision_case *tc,
+                        const struct kg_config *cfg)
+{
+	struct kg_decision d;
+	bool any = false;
+
+	for (size_t i = 0; i < cfg->n_instances; i++) {
+		kg_policy_decide(cfg, &tc->caller, (int)i, &d);
+		any = any || d.allowed;
+	}
+	assert_int_equal(kg_policy_names(cfg, &tc->caller), any);
+}
+
 static void check_case(const struct decision_case *tc)
 {
 	struct kg_config cfg;
@@ -261,6 +276,7 @@ static void check_case(const struct decision_case *tc)
 		load(*conf, &cfg);
 		for (size_t i = 0; i < tc->n_instances; i++)
 			check_decision(tc, &cfg, tc->instances[i]);
+		check_named(tc, &cfg);
 		kg_config_free(&cfg);
 	}
 }
