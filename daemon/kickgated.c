@@ -68,7 +68,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 			o->check_only = true;
 			break;
 		case 'V':
-			puts("kickgated " KG_VERSION KG_BUILD_NOTE);
+			puts("kickgated " KG_VERSION);
 			exit(0);
 		case 'h':
 			usage(stdout);
