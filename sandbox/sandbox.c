@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kg_config.h"
 #include "policy/config.h"
 #include "proto/log.h"
 
@@ -137,15 +138,9 @@ static const struct rule broker_rules[] = {
 
 #define N_RULES(t) (sizeof(t) / sizeof((t)[0]))
 
-static int load_filter(const struct rule *r, size_t n)
+static int add_rules(scmp_filter_ctx ctx, const struct rule *r, size_t n)
 {
-	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
-	int rc = -1;
-	size_t i;
-
-	if (ctx == NULL)
-		return -1;
-	for (i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		uint32_t act = r[i].err ? SCMP_ACT_ERRNO((uint32_t)r[i].err)
 		                        : SCMP_ACT_ALLOW;
 		unsigned int n_args = 0;
@@ -154,9 +149,131 @@ static int load_filter(const struct rule *r, size_t n)
 			n_args++;
 		if (seccomp_rule_add_array(ctx, act, r[i].nr, n_args,
 		                           r[i].args) < 0)
-			break;
+			return -1;
 	}
-	if (i == n && seccomp_load(ctx) == 0)
+	return 0;
+}
+
+/* ---- Coverage builds only (meson -Dcoverage_daemon=true), for tests:
+ * never deployed. gcov saves each role's counters when it exits, to .gcda
+ * files beneath KG_COVERAGE_DIR (the build directory), which the sandbox
+ * would refuse or kill the role for. So in such a build the frontend
+ * keeps the host's root, Landlock lets both roles read, write and create
+ * files beneath that directory, seccomp allows the calls of gcov's save,
+ * and SIGTERM, with which the supervisor stops its children, saves first
+ * and then ends the role as before. The normal build compiles only the
+ * #else branch: stubs that add nothing, and the frontend's empty root. */
+#ifdef KG_COVERAGE_DAEMON
+void __gcov_dump(void);
+
+static const struct rule coverage_rules[] = {
+        ALLOW_IF(openat, "gcov: open or create a .gcda file",
+                 ARG_EQ(2, O_RDWR | O_CREAT)),
+        ALLOW_IF(fcntl, "gcov: lock the file while merging",
+                 ARG_EQ(1, F_SETLKW)),
+        ALLOW_IF(fcntl, "gcov: fdopen's mode check", ARG_EQ(1, F_GETFL)),
+        ALLOW(newfstatat, "gcov: stdio's buffer size"),
+        ALLOW(read, "gcov: the counters saved before"),
+        ALLOW(lseek, "gcov: rewind to write the merged counters"),
+        ALLOW(write, "gcov: the merged counters"),
+        ALLOW(rt_sigprocmask, "raise() in the SIGTERM handler"),
+        ALLOW(tgkill, "raise() in the SIGTERM handler"),
+        ALLOW(rt_sigreturn, "return from the SIGTERM handler"),
+};
+
+static int coverage_rules_add(scmp_filter_ctx ctx)
+{
+	return add_rules(ctx, coverage_rules, N_RULES(coverage_rules));
+}
+
+static int coverage_landlock(int fd)
+{
+	struct landlock_path_beneath_attr pb = {
+	        .allowed_access = LANDLOCK_ACCESS_FS_READ_FILE |
+	                          LANDLOCK_ACCESS_FS_WRITE_FILE |
+	                          LANDLOCK_ACCESS_FS_MAKE_REG};
+	int rc;
+
+	pb.parent_fd = open(KG_COVERAGE_DIR, O_PATH | O_CLOEXEC);
+	if (pb.parent_fd < 0)
+		return -1;
+	rc = (int)syscall(SYS_landlock_add_rule, fd, LANDLOCK_RULE_PATH_BENEATH,
+	                  &pb, 0);
+	close(pb.parent_fd);
+	return rc < 0 ? -1 : 0;
+}
+
+/* Not async-signal-safe: a SIGTERM that interrupts malloc may hang here,
+ * and the supervisor's SIGKILL then loses that process's counters. The
+ * handler is reset on entry, so the raised SIGTERM, delivered once the
+ * handler returns, ends the role as an unhandled one would. */
+static void coverage_on_sigterm(int sig)
+{
+	__gcov_dump();
+	raise(sig);
+}
+
+static void coverage_start(enum kg_sandbox_role role)
+{
+	struct sigaction sa = {.sa_handler = coverage_on_sigterm,
+	                       .sa_flags = SA_RESETHAND};
+
+	sigaction(SIGTERM, &sa, NULL);
+	if (role == KG_SANDBOX_BROKER)
+		kg_log_warn("COVERAGE BUILD, FOR TESTS ONLY: the sandbox lets "
+		            "gcov write beneath %s and the frontend keeps the "
+		            "host's root; never deploy this build",
+		            KG_COVERAGE_DIR);
+}
+
+/* The build directory, where gcov writes, must stay reachable. */
+static int enter_empty_root(void)
+{
+	return 0;
+}
+#else
+static int coverage_rules_add(scmp_filter_ctx ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+static int coverage_landlock(int fd)
+{
+	(void)fd;
+	return 0;
+}
+
+static void coverage_start(enum kg_sandbox_role role)
+{
+	(void)role;
+}
+
+/* An empty, undeletable root: create a directory, step into it, remove
+ * it, and make the removed directory the root. Nothing can ever be
+ * created inside a removed directory. */
+static int enter_empty_root(void)
+{
+	char dir[] = "/tmp/kickgated-root.XXXXXX";
+
+	if (mkdtemp(dir) == NULL || chdir(dir) < 0)
+		return -1;
+	if (rmdir(dir) < 0 || chroot(".") < 0 || chdir("/") < 0)
+		return -1;
+	return 0;
+}
+#endif
+/* ---- End of the coverage builds' block. */
+
+static int load_filter(const struct rule *r, size_t n)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+	int rc = -1;
+
+	if (ctx == NULL)
+		return -1;
+	if (add_rules(ctx, r, n) == 0 && coverage_rules_add(ctx) == 0 &&
+	    seccomp_load(ctx) == 0)
 		rc = 0;
 	seccomp_release(ctx);
 	return rc;
@@ -260,6 +377,8 @@ int kg_sandbox_landlock(enum kg_sandbox_role role)
 		return 0;
 	if (broker && ruleset_allow_read(fd, "/proc") < 0)
 		rc = fail("landlock rule for /proc");
+	else if (coverage_landlock(fd) < 0)
+		rc = fail("landlock rule for the coverage data");
 	else if (syscall(SYS_landlock_restrict_self, fd, 0) < 0)
 		rc = fail("landlock");
 	close(fd);
@@ -309,20 +428,6 @@ static int harden_process(void)
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
 	    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		return fail("prctl");
-	return 0;
-}
-
-/* An empty, undeletable root: create a directory, step into it, remove
- * it, and make the removed directory the root. Nothing can ever be
- * created inside a removed directory. */
-static int enter_empty_root(void)
-{
-	char dir[] = "/tmp/kickgated-root.XXXXXX";
-
-	if (mkdtemp(dir) == NULL || chdir(dir) < 0)
-		return -1;
-	if (rmdir(dir) < 0 || chroot(".") < 0 || chdir("/") < 0)
-		return -1;
 	return 0;
 }
 
@@ -389,6 +494,7 @@ int kg_sandbox_broker_privileges(const struct kg_ids *ids)
 int kg_sandbox_frontend(uid_t uid, gid_t gid)
 {
 	tzset();
+	coverage_start(KG_SANDBOX_FRONTEND);
 	if (kg_sandbox_frontend_privileges(uid, gid) < 0 ||
 	    kg_sandbox_landlock(KG_SANDBOX_FRONTEND) < 0)
 		return -1;
@@ -398,6 +504,7 @@ int kg_sandbox_frontend(uid_t uid, gid_t gid)
 int kg_sandbox_broker(const struct kg_ids *ids)
 {
 	tzset();
+	coverage_start(KG_SANDBOX_BROKER);
 	if (kg_sandbox_broker_privileges(ids) < 0 ||
 	    kg_sandbox_landlock(KG_SANDBOX_BROKER) < 0)
 		return -1;
