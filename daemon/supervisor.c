@@ -376,16 +376,15 @@ static void drain_pool(void)
 			retire_idle(&frontends[i]);
 }
 
-/* Hands client and the milliseconds left of its deadline to f. The
- * frontend takes exactly one client and the supervisor sends it exactly
- * one. Returns 0, or -1 with errno set. */
-static int hand_over(struct frontend *f, int client, int32_t timeout)
+/* Sends len bytes of buf with fd attached, without waiting. Returns 0,
+ * or -1 with errno set (EAGAIN: no room now). */
+static int send_with_fd(int sock, const void *buf, size_t len, int fd)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} ctl;
-	struct iovec iov = {.iov_base = &timeout, .iov_len = sizeof(timeout)};
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
 	struct msghdr mh = {.msg_iov = &iov,
 	                    .msg_iovlen = 1,
 	                    .msg_control = ctl.buf,
@@ -396,11 +395,18 @@ static int hand_over(struct frontend *f, int client, int32_t timeout)
 	cm->cmsg_level = SOL_SOCKET;
 	cm->cmsg_type = SCM_RIGHTS;
 	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &client, sizeof(int));
-	return sendmsg(f->sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) ==
-	                       (ssize_t)sizeof(timeout)
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	return sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)len
 	               ? 0
 	               : -1;
+}
+
+/* Hands client and the milliseconds left of its deadline to f. The
+ * frontend takes exactly one client and the supervisor sends it exactly
+ * one. Returns 0, or -1 with errno set. */
+static int hand_over(struct frontend *f, int client, int32_t timeout)
+{
+	return send_with_fd(f->sock, &timeout, sizeof(timeout), client);
 }
 
 /* Whether another client may have a frontend now. */
@@ -627,26 +633,7 @@ static void accept_clients(void)
  * (EAGAIN: the broker is busy). */
 static int send_request(int chan, const struct request *r)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
-	struct iovec iov = {.iov_base = (void *)r->msg, .iov_len = r->len};
-	struct msghdr mh = {.msg_iov = &iov,
-	                    .msg_iovlen = 1,
-	                    .msg_control = ctl.buf,
-	                    .msg_controllen = sizeof(ctl.buf)};
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-
-	memset(ctl.buf, 0, sizeof(ctl.buf));
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &r->client, sizeof(int));
-	return sendmsg(chan, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) ==
-	                       (ssize_t)r->len
-	               ? 0
-	               : -1;
+	return send_with_fd(chan, r->msg, r->len, r->client);
 }
 
 /* Sends the queue's head while the broker takes it. */

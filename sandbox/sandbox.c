@@ -154,6 +154,22 @@ static int add_rules(scmp_filter_ctx ctx, const struct rule *r, size_t n)
 	return 0;
 }
 
+/* Lets the Landlock ruleset fd use the rights in access on files beneath
+ * path. */
+static int ruleset_allow(int fd, const char *path, uint64_t access)
+{
+	struct landlock_path_beneath_attr pb = {.allowed_access = access};
+	int rc;
+
+	pb.parent_fd = open(path, O_PATH | O_CLOEXEC);
+	if (pb.parent_fd < 0)
+		return -1;
+	rc = (int)syscall(SYS_landlock_add_rule, fd, LANDLOCK_RULE_PATH_BENEATH,
+	                  &pb, 0);
+	close(pb.parent_fd);
+	return rc < 0 ? -1 : 0;
+}
+
 /* ---- Coverage builds only (meson -Dcoverage_daemon=true), for tests:
  * never deployed. gcov saves each role's counters when it exits, to .gcda
  * files beneath KG_COVERAGE_DIR (the build directory), which the sandbox
@@ -188,19 +204,10 @@ static int coverage_rules_add(scmp_filter_ctx ctx)
 
 static int coverage_landlock(int fd)
 {
-	struct landlock_path_beneath_attr pb = {
-	        .allowed_access = LANDLOCK_ACCESS_FS_READ_FILE |
-	                          LANDLOCK_ACCESS_FS_WRITE_FILE |
-	                          LANDLOCK_ACCESS_FS_MAKE_REG};
-	int rc;
-
-	pb.parent_fd = open(KG_COVERAGE_DIR, O_PATH | O_CLOEXEC);
-	if (pb.parent_fd < 0)
-		return -1;
-	rc = (int)syscall(SYS_landlock_add_rule, fd, LANDLOCK_RULE_PATH_BENEATH,
-	                  &pb, 0);
-	close(pb.parent_fd);
-	return rc < 0 ? -1 : 0;
+	return ruleset_allow(fd, KG_COVERAGE_DIR,
+	                     LANDLOCK_ACCESS_FS_READ_FILE |
+	                             LANDLOCK_ACCESS_FS_WRITE_FILE |
+	                             LANDLOCK_ACCESS_FS_MAKE_REG);
 }
 
 /* Not async-signal-safe: a SIGTERM that interrupts malloc may hang here,
@@ -339,22 +346,6 @@ static int ruleset_new(uint64_t scopes, int *fd)
 	return *fd < 0 ? -1 : 0;
 }
 
-/* Lets the ruleset read files beneath path. */
-static int ruleset_allow_read(int fd, const char *path)
-{
-	struct landlock_path_beneath_attr pb = {
-	        .allowed_access = LANDLOCK_ACCESS_FS_READ_FILE};
-	int rc;
-
-	pb.parent_fd = open(path, O_PATH | O_CLOEXEC);
-	if (pb.parent_fd < 0)
-		return -1;
-	rc = (int)syscall(SYS_landlock_add_rule, fd, LANDLOCK_RULE_PATH_BENEATH,
-	                  &pb, 0);
-	close(pb.parent_fd);
-	return rc < 0 ? -1 : 0;
-}
-
 static int fail(const char *step)
 {
 	kg_log_err("sandbox: %s: %s", step, strerror(errno));
@@ -375,7 +366,8 @@ int kg_sandbox_landlock(enum kg_sandbox_role role)
 		return fail("landlock ruleset");
 	if (fd < 0)
 		return 0;
-	if (broker && ruleset_allow_read(fd, "/proc") < 0)
+	if (broker &&
+	    ruleset_allow(fd, "/proc", LANDLOCK_ACCESS_FS_READ_FILE) < 0)
 		rc = fail("landlock rule for /proc");
 	else if (coverage_landlock(fd) < 0)
 		rc = fail("landlock rule for the coverage data");

@@ -57,7 +57,7 @@ STEPS = [
      "uint64_t scopes = LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET |",
      "uint64_t scopes ="),
     ("broker: Landlock reads / instead of /proc",
-     'ruleset_allow_read(fd, "/proc")', 'ruleset_allow_read(fd, "/")'),
+     'ruleset_allow(fd, "/proc",', 'ruleset_allow(fd, "/",'),
     ("Landlock: REFER unhandled",
      "r |= LANDLOCK_ACCESS_FS_REFER;", "r |= 0;"),
     ("Landlock: TRUNCATE unhandled",
