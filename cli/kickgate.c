@@ -219,18 +219,29 @@ static int receive_reply(int fd, const char *path, struct kg_printer *p)
 	return kg_printer_status(p);
 }
 
+/* The reply is read whole, into memory, before a byte of it is printed:
+ * the broker waits for a slow reader only briefly before it cuts the
+ * reply off (SECURITY.md, "Slow readers"), and output that waits on a
+ * pager or a slow terminal must not make kickgate such a reader. */
 static int run(const struct kg_cli *cli)
 {
-	struct kg_printer *p;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+	struct kg_printer *p = NULL;
 	int fd = -1, rc;
 
-	p = kg_printer_new(stdout, stderr, cli->req.op, cli->req.flags,
-	                   cli->json);
+	if (out != NULL)
+		p = kg_printer_new(out, stderr, cli->req.op, cli->req.flags,
+		                   cli->json);
 	if (p != NULL && isatty(STDOUT_FILENO) && kg_printer_pad(p) < 0) {
 		kg_printer_free(p);
 		p = NULL;
 	}
 	if (p == NULL) {
+		if (out != NULL)
+			fclose(out);
+		free(text);
 		fputs("kickgate: out of memory\n", stderr);
 		return KG_EXIT_SOFTWARE;
 	}
@@ -242,6 +253,13 @@ static int run(const struct kg_cli *cli)
 	if (fd >= 0)
 		close(fd);
 	kg_printer_free(p);
+	if (fclose(out) != 0) {
+		fputs("kickgate: out of memory\n", stderr);
+		rc = KG_EXIT_SOFTWARE;
+	} else {
+		fwrite(text, 1, len, stdout);
+	}
+	free(text);
 	return rc;
 }
 

@@ -15,7 +15,9 @@ of about half a megabyte, several packets):
 - a client that reads one packet every few seconds delays it by one
   stall limit;
 - a listing of every session read at a normal pace arrives whole, and
-  its audit line has no reply= field.
+  its audit line has no reply= field;
+- so does one whose output goes to a pager nobody scrolls for a few
+  seconds: kickgate reads the whole reply before it prints.
 
 Each latency is printed, as it is the figure SECURITY.md quotes.
 """
@@ -42,6 +44,9 @@ SLOW_READ_EVERY = 3.0
 PER_STALL = 0.4
 OWN_WHO = 1.0
 LOG_WAIT = 5
+# How long a pager leaves kickgate's output unread: far beyond the
+# broker's stall limit.
+PAGER_PAUSE = 3.0
 CMD_TIMEOUT = 60
 # A who request: version 2, op who, no flags, no network, glob, path or
 # instance name.
@@ -72,6 +77,10 @@ def ask_who(sock):
     return s
 
 
+def stalled_count_of_all(kg):
+    return sum(1 for line in kg.audit_lines() if " reply=stalled" in line)
+
+
 def stalled_count(kg):
     return sum(1 for line in kg.audit_lines()
                if f"pid={os.getpid()} " in line and
@@ -97,6 +106,30 @@ def case_large_reply_read_normally_arrives_whole(kg):
           f"who: exit {code}, {len(lines)} lines: {err}")
     check(" reply=" not in kg.audit_lines()[-1],
           f"a whole reply audited as cut off: {kg.audit_lines()[-1]}")
+
+
+def case_output_nobody_reads_yet_still_whole(kg):
+    """kickgate who into a pipe that stays unread for PAGER_PAUSE: the
+    rows wait in kickgate, not in the broker's reply."""
+    stalled = stalled_count_of_all(kg)
+    r, w = os.pipe()
+    proc = subprocess.Popen([os.path.join(build_dir(), "kickgate"), "who",
+                             "-1", "-S", kg.sock], stdin=subprocess.DEVNULL,
+                            stdout=w, stderr=subprocess.PIPE)
+    os.close(w)
+    try:
+        time.sleep(PAGER_PAUSE)
+        with os.fdopen(r, "rb") as out:
+            lines = out.read().splitlines()
+        err = proc.stderr.read().decode(errors="replace")
+        code = proc.wait(CMD_TIMEOUT)
+    finally:
+        proc.kill()
+        proc.wait()
+    check(code == 0 and len(lines) == N_CONNS + 1,
+          f"who into an unread pipe: exit {code}, {len(lines)} lines: {err}")
+    check(stalled_count_of_all(kg) == stalled,
+          "a reply was cut off while kickgate's output waited")
 
 
 def case_silent_clients_add_a_stall_each(kg):
@@ -164,6 +197,8 @@ def case_slow_reader_adds_one_stall(kg):
 CASES = [
     ("who_of_10000_rows_read_normally_arrives_whole",
      case_large_reply_read_normally_arrives_whole),
+    ("who_into_output_nobody_reads_for_3s_still_arrives_whole",
+     case_output_nobody_reads_yet_still_whole),
     ("10_clients_that_never_read_delay_another_who_by_a_stall_limit_each",
      case_silent_clients_add_a_stall_each),
     ("a_reader_of_one_packet_every_3s_delays_another_who_by_one_stall_limit",
