@@ -305,6 +305,17 @@ static int do_recv_client(void)
 	return recv(KG_FRONTEND_CLIENT_FD, &c, 1, MSG_DONTWAIT) < 0 ? -1 : 0;
 }
 
+/* recvmsg, which can carry descriptors, on the client's socket: a
+ * frontend takes one only from the supervisor. */
+static int do_recvmsg_client(void)
+{
+	char c;
+	struct iovec iov = {&c, 1};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+
+	return recvmsg(KG_FRONTEND_CLIENT_FD, &mh, MSG_DONTWAIT) < 0 ? -1 : 0;
+}
+
 static int do_recv(void)
 {
 	char c;
@@ -814,6 +825,7 @@ static const struct action actions[] = {
         CALL("send_log", do_send_log),
         CALL("sendto_abstract_log", do_sendto_abstract_log),
         CALL("recv_client", do_recv_client),
+        CALL("recvmsg_client", do_recvmsg_client),
         CALL("recv", do_recv),
         CALL("sendmsg_fd", do_sendmsg_fd),
         CALL("recvmsg", do_recvmsg),

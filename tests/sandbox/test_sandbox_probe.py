@@ -86,6 +86,8 @@ ROWS = [
     ("frontend", "accept", SIGSYS, "accepts no clients"),
     ("frontend", "recvmsg", SIGSYS, "receives no fds but from the "
      "supervisor"),
+    ("frontend", "recvmsg_client", SIGSYS, "takes no descriptor from its "
+     "client"),
     ("frontend", "getsockopt_peercred", SIGSYS, "reads no identities"),
     ("frontend", "getsockname", SIGSYS, "reads no addresses"),
     ("frontend", "setsockopt_passcred", SIGSYS, "asks for no credentials"),
