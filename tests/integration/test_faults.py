@@ -95,9 +95,8 @@ class Setup:
 def setup():
     """A Dovecot whose anvil lists N_CONNS synthetic connections and two
     users who can log in, and a kickgated reading it."""
-    floor = os.path.join(build_dir(), "bench", "floor")
-    with Dovecot(USERS) as dovecot:
-        keep = synthetic.register(dovecot.anvil_path, N_CONNS, floor)
+    with Dovecot(USERS) as dovecot, \
+            synthetic.registered(dovecot.anvil_path, N_CONNS):
         kg = Kickgated({"anvil": dovecot.anvil_path,
                         "client_timeout_ms": CLIENT_TIMEOUT_MS})
         try:
@@ -107,7 +106,6 @@ def setup():
             yield Setup(dovecot, kg)
         finally:
             kg.stop()
-            keep.close()
 
 
 # Clients ------------------------------------------------------------------

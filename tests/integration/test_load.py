@@ -81,14 +81,10 @@ def usage_all(kg):
 
 @contextlib.contextmanager
 def setup():
-    floor = os.path.join(build_dir(), "bench", "floor")
-    with Dovecot({"probe": "probe-pw"}) as dovecot:
-        keep = synthetic.register(dovecot.anvil_path, N_CONNS, floor)
-        try:
-            with Kickgated({"anvil": dovecot.anvil_path}) as kg:
-                yield Setup(dovecot, kg)
-        finally:
-            keep.close()
+    with Dovecot({"probe": "probe-pw"}) as dovecot, \
+            synthetic.registered(dovecot.anvil_path, N_CONNS), \
+            Kickgated({"anvil": dovecot.anvil_path}) as kg:
+        yield Setup(dovecot, kg)
 
 
 def case_reference_replies(st):

@@ -89,14 +89,10 @@ def stalled_count(kg):
 
 @contextlib.contextmanager
 def setup():
-    floor = os.path.join(build_dir(), "bench", "floor")
-    with Dovecot({"probe": "probe-pw"}) as dovecot:
-        keep = synthetic.register(dovecot.anvil_path, N_CONNS, floor)
-        try:
-            with Kickgated({"anvil": dovecot.anvil_path}) as kg:
-                yield kg
-        finally:
-            keep.close()
+    with Dovecot({"probe": "probe-pw"}) as dovecot, \
+            synthetic.registered(dovecot.anvil_path, N_CONNS), \
+            Kickgated({"anvil": dovecot.anvil_path}) as kg:
+        yield kg
 
 
 def case_large_reply_read_normally_arrives_whole(kg):

@@ -13,9 +13,12 @@ pid_max, so no kick and no signal can ever reach a real process.
 Addresses alternate between IPv4 and IPv6.
 """
 
+import contextlib
+import os
 import socket
 import subprocess
 
+from kgtest.daemon import build_dir
 from kgtest.env import wait_until
 
 # The largest pid_max the kernel accepts on 64-bit machines.
@@ -72,3 +75,12 @@ def register(anvil, n, floor, expect_total=None):
         sock.close()
         raise
     return sock
+
+
+@contextlib.contextmanager
+def registered(anvil, n):
+    """register() with the build's bench/floor as the dump counter, the
+    connection held for the with block."""
+    sock = register(anvil, n, os.path.join(build_dir(), "bench", "floor"))
+    with sock:
+        yield sock
