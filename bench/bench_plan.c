@@ -9,6 +9,7 @@
  * run) minus that baseline, so the dump itself is not counted. */
 #include <malloc.h>
 #include <stdio.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -147,7 +148,7 @@ static int count_match(void *ctx, const struct kg_conn *c)
 {
 	struct counter *k = ctx;
 
-	if (kg_scope_contains(&scope_all, c->user, c->user_len, &c->addr) &&
+	if (kg_conn_in_scope(&scope_all, c) &&
 	    kg_conn_matches(k->req, c))
 		k->n++;
 	return 0;

@@ -269,6 +269,10 @@ enum kg_line_err kg_anvil_parse_line(const char *line, size_t len,
 
 	if (t2 == NULL)
 		return KG_LINE_FIELDS;
+	out->has_guid = false;
+	out->dest.family = KG_AF_NONE;
+	out->fields = NULL;
+	out->n_fields = 0;
 	n = unescape(line, (size_t)(t1 - line), scratch);
 	if (n < 0)
 		return KG_LINE_ESCAPE;

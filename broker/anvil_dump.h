@@ -18,7 +18,10 @@
 
 #include "proto/addr.h"
 #include "proto/kg_limits.h"
+#include "proto/wire.h"
 
+/* A connection as either protocol's parser reads it (anvil.h): the rest
+ * of the broker does not care which Dovecot answered. */
 struct kg_conn {
 	uint32_t pid;      /* 1..INT_MAX */
 	uint32_t refcount; /* >= 1: connections of this ident on this pid */
@@ -27,6 +30,14 @@ struct kg_conn {
 	size_t service_len;
 	const char *user; /* unescaped; may hold any byte but NUL */
 	size_t user_len;
+	/* Protocol 2 (Dovecot 2.4) only: one connection per row (refcount
+	 * 1), its GUID, where a proxy sends it, and its alternative
+	 * usernames with a value, named by the dump's header. */
+	bool has_guid;
+	uint8_t guid[16];
+	struct kg_addr dest;
+	const struct kg_field *fields;
+	size_t n_fields;
 };
 
 enum kg_line_err {

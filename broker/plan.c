@@ -128,7 +128,7 @@ int kg_plan_add(void *plan, const struct kg_conn *c)
 	pc->pid = c->pid;
 	pc->refcount = c->refcount;
 	pc->user = KG_STRARENA_NONE;
-	if (!kg_scope_contains(p->scope, c->user, c->user_len, &c->addr))
+	if (!kg_conn_in_scope(p->scope, c))
 		return 0;
 	matches = kg_conn_matches(&p->req, c);
 	if (kg_strarena_add(arena_of(p, matches), c->user, c->user_len,

@@ -13,6 +13,7 @@
 #include "proto/addr.h"
 #include "proto/kg_limits.h"
 #include "proto/str.h"
+#include "proto/wire.h"
 
 #define KG_CONF_FILE_MAX      (1024 * 1024) /* bytes */
 #define KG_CONF_LINE_MAX      4096          /* bytes, without the newline */
@@ -29,9 +30,19 @@
 
 enum kg_audit { KG_AUDIT_SYSLOG, KG_AUDIT_STDERR };
 
+/* The anvil protocol an instance speaks: 1 is Dovecot 2.3's, 2 is
+ * Dovecot 2.4's. Auto finds it out from each conversation (a 2.4 anvil
+ * speaks first); a pinned one is never guessed. */
+enum kg_anvil_proto {
+	KG_PROTO_AUTO = 0,
+	KG_PROTO_1 = 1,
+	KG_PROTO_2 = 2,
+};
+
 struct kg_instance {
 	char name[KG_CONF_NAME_MAX + 1];
 	char anvil[KG_PATH_MAX + 1];
+	enum kg_anvil_proto protocol; /* "protocol = auto | 2.3 | 2.4" */
 };
 
 /* The account the broker runs as: uid 0 (the default) keeps root's ids,
@@ -61,13 +72,19 @@ struct kg_rule {
 	size_t n_nets;
 	bool all_users; /* one glob is "*" */
 	bool all_nets;  /* nets hold 0.0.0.0/0 and ::/0 */
+	/* "fields = NAME=VALUE ...": Dovecot 2.4 alternative usernames the
+	 * rule's sessions must carry (one of them); none: no condition. */
+	struct kg_field fields[KG_CONF_MAX_LIST];
+	size_t n_fields;
 	bool force;
 	bool who;
+	bool by_dest; /* "by_dest = yes": may kick with -h */
 	uint32_t max_sessions;          /* 0: unlimited */
 	uint32_t max_sessions_per_hour; /* per caller; 0: unlimited */
 	/* Bit i set: instance i is allowed. */
 	uint64_t instances[KG_CONF_MAX_INSTANCES / 64];
-	char *glob_text; /* owns the bytes globs point to */
+	char *glob_text;  /* owns the bytes globs point to */
+	char *field_text; /* owns the bytes fields point to */
 };
 
 struct kg_config {
@@ -85,6 +102,9 @@ struct kg_config {
 	size_t n_services;
 	unsigned int client_timeout_ms;
 	unsigned int anvil_timeout_ms;
+	/* Dovecot 2.4: how long a kick waits for anvil's dump to show the
+	 * kicked connections gone. */
+	unsigned int kick_confirm_ms;
 	/* Connections one uid may have the supervisor hold at once. */
 	unsigned int max_conns_per_uid;
 	enum kg_audit audit;
@@ -93,6 +113,9 @@ struct kg_config {
 	size_t n_instances;
 	struct kg_rule *rules; /* in file order */
 	size_t n_rules;
+	/* Every instance is pinned to protocol 2: anvil does every kick,
+	 * so the broker needs no capability at all. */
+	bool anvil_kicks_only;
 	/* Some rule's principals name uid 0, so root gets no blanket
 	 * permission. */
 	bool root_named;

@@ -13,6 +13,12 @@
 #define KG_SERVICE_MAX 32
 /* An anvil dump line longer than this is skipped as malformed. */
 #define KG_ANVIL_LINE_MAX 65536
+/* Dovecot 2.4's alternative usernames ("user_tenant" = "tenant-a.example"):
+ * a field's name, its value, and how many one connection or one request
+ * may carry. An anvil row beyond these bounds is malformed. */
+#define KG_FIELD_NAME_MAX  64
+#define KG_FIELD_VALUE_MAX 255
+#define KG_FIELDS_MAX      8
 /* A user name in a reply record: an anvil line bounds it anyway. */
 #define KG_USER_MAX 65535
 /* Error text carried in a reply: room for an anvil path, an instance
@@ -30,6 +36,9 @@ enum kg_exit {
 	KG_EXIT_NOMATCH = 68,   /* no matching connection */
 	KG_EXIT_UNAVAILABLE = 69, /* broker or anvil unreachable */
 	KG_EXIT_SOFTWARE = 70,    /* internal error */
+	/* Dovecot 2.4: anvil was asked to kick, and some of the planned
+	 * connections were still there when kickgated looked again. */
+	KG_EXIT_PARTIAL = 75,
 	KG_EXIT_NOPERM = 77,      /* denied by policy */
 };
 

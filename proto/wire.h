@@ -16,6 +16,12 @@
  *                  u32 connections, u32 pids, u32 malformed,
  *                  u32 records, u16 error_len, error text
  *
+ * Version 3 added the alternative-username field and the destination
+ * network to the request (after the instance: u8 field_name_len,
+ * u8 field_value_len, u8 dest_family, u8 dest_prefix, name, value, dest
+ * bytes), and the connection GUID, destination address and alternative
+ * usernames to who rows.
+ *
  * Version 2 added the instance name and the instances operation, and
  * dropped version 1's count of out-of-scope connections from the end
  * packet: a caller must not learn how many sessions others have.
@@ -37,9 +43,18 @@
 #include "proto/addr.h"
 #include "proto/kg_limits.h"
 
-#define KG_WIRE_VERSION 2
+#define KG_WIRE_VERSION 3
 
 enum kg_op { KG_OP_KICK = 1, KG_OP_WHO = 2, KG_OP_INSTANCES = 3 };
+
+/* An alternative username of a connection (Dovecot 2.4), or the one a
+ * request or a rule selects on: name and value, neither empty. */
+struct kg_field {
+	const char *name;
+	size_t name_len;
+	const char *value;
+	size_t value_len;
+};
 
 enum kg_req_flag {
 	KG_REQ_FORCE = 1 << 0,    /* kick: -f */
@@ -59,9 +74,20 @@ struct kg_request {
 	char path[KG_PATH_MAX + 1];
 	uint8_t instance_len;
 	char instance[KG_NAME_MAX + 1];
+	/* --field NAME=VALUE: only connections whose alternative username
+	 * NAME is VALUE (name_len 0: not given). */
+	uint8_t field_name_len;
+	char field_name[KG_FIELD_NAME_MAX + 1];
+	uint8_t field_value_len;
+	char field_value[KG_FIELD_VALUE_MAX + 1];
+	/* -h: only connections proxied to a destination in this network
+	 * (family KG_AF_NONE: not given). */
+	struct kg_net dest;
 };
 
-#define KG_REQ_MAX (8 + 16 + KG_GLOB_MAX + KG_PATH_MAX + KG_NAME_MAX)
+#define KG_REQ_MAX                                                             \
+	(8 + 16 + KG_GLOB_MAX + KG_PATH_MAX + KG_NAME_MAX + 4 +                \
+	 KG_FIELD_NAME_MAX + KG_FIELD_VALUE_MAX + 16)
 
 enum kg_wire_err {
 	KG_WIRE_OK = 0,
@@ -95,6 +121,9 @@ enum kg_rec_type {
 	KG_REC_REFUSED = 4,  /* u32 pid, u8 reason: verification failed */
 	KG_REC_WHO = 5,      /* one who row */
 	KG_REC_INSTANCE = 6, /* u8 name_len, name, u8 path_len, anvil path */
+	/* Dovecot 2.4: a user some of whose planned connections anvil did
+	 * not end (still listed when kickgated looked again). */
+	KG_REC_REMAINED = 7,
 };
 
 enum kg_refuse_reason {
@@ -105,7 +134,9 @@ enum kg_refuse_reason {
 const char *kg_refuse_strerror(uint8_t reason);
 
 /* Who row payload: u32 pid, u32 connections, u8 family, addr bytes,
- * u8 service_len, service, u16 user_len, user. */
+ * u8 service_len, service, u16 user_len, user, then (version 3) u8
+ * has_guid (0 or 1), 16 GUID bytes when 1, u8 dest family, dest bytes,
+ * u8 n_fields, and per field u8 name_len, name, u8 value_len, value. */
 struct kg_who_row {
 	uint32_t pid;
 	uint32_t conns;
@@ -114,6 +145,12 @@ struct kg_who_row {
 	size_t service_len;
 	const char *user;
 	size_t user_len;
+	/* Dovecot 2.4 only: one row per connection, with its GUID. */
+	bool has_guid;
+	uint8_t guid[16];
+	struct kg_addr dest; /* where a proxy sends it; KG_AF_NONE: none */
+	const struct kg_field *fields; /* alternative usernames, by name */
+	size_t n_fields;               /* 0..KG_FIELDS_MAX */
 };
 
 /* One instance the caller may use: name and anvil path, both valid
@@ -136,6 +173,9 @@ enum kg_end_flag {
 	/* The caller's rule hides sessions (who = no): the reply has no
 	 * records, and SCOPED is set too. */
 	KG_END_HIDDEN = 1 << 4,
+	/* Dovecot 2.4: anvil did the kick, and the counts are what a new
+	 * dump showed gone (REMAINED records name who is still there). */
+	KG_END_CONFIRMED = 1 << 5,
 };
 
 struct kg_reply_end {

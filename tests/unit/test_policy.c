@@ -223,7 +223,12 @@ static bool in_scope(const struct kg_decision *d, const struct probe *p)
 	struct kg_addr addr;
 
 	kg_addr_set(&addr, KG_AF_INET, p->ip);
-	return kg_scope_contains(&d->scope, p->user, strlen(p->user), &addr);
+
+	const struct kg_scope_conn c = {.user = p->user,
+	                                .user_len = strlen(p->user),
+	                                .addr = &addr};
+
+	return kg_scope_contains(&d->scope, &c);
 }
 
 static void check_decision(const struct decision_case *tc,

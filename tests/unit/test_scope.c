@@ -48,7 +48,11 @@ static struct kg_addr no_addr(void)
 static bool contains(const struct kg_scope *s, const char *user,
                      struct kg_addr addr)
 {
-	return kg_scope_contains(s, user, strlen(user), &addr);
+	const struct kg_scope_conn c = {.user = user,
+	                                .user_len = strlen(user),
+	                                .addr = &addr};
+
+	return kg_scope_contains(s, &c);
 }
 
 static void test_scope_needs_user_and_address(void **state)
