@@ -20,6 +20,9 @@ static void send_records(struct kg_reply_writer *w, const struct kg_result *r)
 		kg_rw_user(w, KG_REC_KICKED, r->kicked[i].s, r->kicked[i].len);
 	for (size_t i = 0; i < r->n_warn; i++)
 		kg_rw_user(w, KG_REC_WARN, r->warn[i].s, r->warn[i].len);
+	for (size_t i = 0; i < r->n_remained; i++)
+		kg_rw_user(w, KG_REC_REMAINED, r->remained[i].s,
+		           r->remained[i].len);
 	for (size_t i = 0; i < r->n_pids; i++)
 		kg_rw_pid(w, r->pids[i]);
 	for (size_t i = 0; i < r->n_refused; i++)
@@ -76,6 +79,8 @@ static void audit_result(const struct kg_job *job)
 	        .n_pids = r->n_pids,
 	        .users = r->kicked,
 	        .n_users = r->n_kicked,
+	        .remained = r->remained,
+	        .n_remained = r->n_remained,
 	        .reply = !job->w->failed    ? NULL
 	                 : job->out.stalled ? "stalled"
 	                                    : "gone",

@@ -308,8 +308,7 @@ int kg_who_add(void *who, const struct kg_conn *c)
 
 	if (w->finished || c->user_len > KG_USER_MAX)
 		return -1;
-	if (!kg_conn_in_scope(w->scope, c) ||
-	    !kg_conn_matches(&w->req, c))
+	if (!kg_conn_in_scope(w->scope, c) || !kg_conn_matches(&w->req, c))
 		return 0;
 	if (kg_strpool_intern(w->services, c->service, c->service_len,
 	                      &service) < 0)
