@@ -2,7 +2,8 @@
 /* Reply printing for the kickgate CLI. A kick reply is held until its end
  * packet, whose verdict decides the wording; who rows stream out as they
  * arrive, the default table holding only the current user's group (rows
- * arrive sorted by user). */
+ * arrive sorted by user), except Dovecot 2.4's rows with -1, whose
+ * columns the last row settles (cli/who24.h). */
 #include "cli/print.h"
 
 #include <inttypes.h>
