@@ -10,9 +10,10 @@
 #include "policy/scope.h"
 #include "proto/wire.h"
 
-/* True when c's user matches the request's glob and c's address lies in
- * its network, for the parts the request gives. The caller's scope is a
- * separate test (kg_scope_contains). */
+/* True when c's user matches the request's glob, c's address lies in its
+ * network, c's destination in its destination network and c carries its
+ * field (name and value), for the parts the request gives. The caller's
+ * scope is a separate test (kg_scope_contains). */
 bool kg_conn_matches(const struct kg_request *req, const struct kg_conn *c);
 
 /* kg_scope_contains for a connection as anvil's dump gives it. */

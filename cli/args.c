@@ -9,6 +9,7 @@
 
 #include "cli/escape.h"
 #include "kg_config.h"
+#include "proto/fieldparse.h"
 #include "proto/globparse.h"
 #include "proto/netparse.h"
 #include "proto/text.h"
@@ -19,19 +20,31 @@
 
 /* Long-only options have values outside the byte range, so that getopt's
  * optopt never mistakes one for a short option. */
-enum { OPT_NET = 256, OPT_HELP, OPT_VERSION };
+enum { OPT_NET = 256, OPT_FIELD, OPT_DEST, OPT_HELP, OPT_VERSION };
 
 /* "-": arguments come back in order (as option 1), so that the first one
  * is the command wherever the options are, as in doveadm, whatever
- * POSIXLY_CORRECT says. ":": a missing option argument is told apart. */
-static const char short_opts[] = "-:S:a:fn1ju:hV";
+ * POSIXLY_CORRECT says. ":": a missing option argument is told apart.
+ * After kick or who, -h takes doveadm's destination (kick -h dest_host);
+ * anywhere else it asks for help, as it always did. glibc reads the
+ * option string afresh at every call, so it may change mid-parse. */
+static const char short_opts_help[] = "-:S:a:fn1ju:hV";
+static const char short_opts_dest[] = "-:S:a:fn1ju:h:V";
 
 static const struct option long_opts[] = {
         {"net", required_argument, NULL, OPT_NET},
+        {"field", required_argument, NULL, OPT_FIELD},
+        {"dest", required_argument, NULL, OPT_DEST},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
 };
+
+/* Whether -h names a destination: once the command is kick or who. */
+static bool h_is_dest(const struct kg_request *req)
+{
+	return req->op == KG_OP_KICK || req->op == KG_OP_WHO;
+}
 
 __attribute__((format(printf, 3, 4))) static int fail(char *msg, int code,
                                                       const char *fmt, ...)
@@ -89,15 +102,30 @@ static int parse_command(const char *cmd, struct kg_cli *cli, char *msg)
 	return 0;
 }
 
-/* The user glob's \xNN escapes are undone first, so that a name as the
- * text output shows it, pasted back, selects that name. Only here: the
- * daemon takes the glob's bytes as they are. arg is at most
- * KG_CLI_ARG_MAX bytes (check_lengths), and unescaping never lengthens. */
+/* Undoes the \xNN escapes of arg from byte off on into raw, so that a
+ * name or value as the text output shows it, pasted back, selects it.
+ * Only here: the daemon takes the bytes as they are. arg is at most
+ * KG_CLI_ARG_MAX bytes (check_lengths), and unescaping never lengthens.
+ * what names arg in the error. */
+static int unescape(const char *what, const char *arg, size_t off,
+                    char raw[KG_CLI_ARG_MAX], size_t *len, char *msg)
+{
+	char q[QUOTE_CAP];
+	size_t at;
+
+	if (kg_cli_unescape(raw, len, arg + off, strlen(arg + off), &at))
+		return 0;
+	return fail(msg, KG_EXIT_DATAERR,
+	            "invalid %s '%s': the backslash at byte %zu does not start "
+	            "an escape \\xNN (a backslash is written \\x5c)",
+	            what, quote(q, arg), off + at + 1);
+}
+
 static int add_glob(struct kg_request *req, const char *arg, char *msg)
 {
 	char q[QUOTE_CAP], raw[KG_CLI_ARG_MAX];
 	enum kg_glob_err e;
-	size_t len, at;
+	size_t len;
 
 	if (req->glob_len > 0)
 		return fail(msg, KG_EXIT_USAGE,
@@ -105,12 +133,8 @@ static int add_glob(struct kg_request *req, const char *arg, char *msg)
 		            "second user mask (quote a name that contains "
 		            "spaces)",
 		            quote(q, arg));
-	if (!kg_cli_unescape(raw, &len, arg, strlen(arg), &at))
-		return fail(msg, KG_EXIT_DATAERR,
-		            "invalid user glob '%s': the backslash at byte %zu "
-		            "does not start an escape \\xNN (a backslash is "
-		            "written \\x5c)",
-		            quote(q, arg), at + 1);
+	if (unescape("user glob", arg, 0, raw, &len, msg) != 0)
+		return KG_EXIT_DATAERR;
 	e = kg_glob_normalize(raw, len, req->glob, &len);
 	if (e == KG_GLOB_EMPTY)
 		return fail(msg, KG_EXIT_USAGE, "the user glob is empty");
@@ -148,6 +172,55 @@ static int bad_net(const char *arg, const char *why, const char *hint,
 
 	return fail(msg, KG_EXIT_DATAERR, "invalid network '%s': %s%s",
 	            quote(q, arg), why, hint);
+}
+
+/* -h, --dest: where the sessions are proxied to (Dovecot 2.4). */
+static int add_dest(struct kg_request *req, const char *arg, char *msg)
+{
+	const char *why = "is not a network";
+	char q[QUOTE_CAP];
+
+	if (req->dest.family != KG_AF_NONE)
+		return fail(msg, KG_EXIT_USAGE,
+		            "Multiple destination networks not supported: '%s' "
+		            "is a second destination",
+		            quote(q, arg));
+	if (!kg_net_parse(arg, strlen(arg), &req->dest, &why))
+		return fail(msg, KG_EXIT_DATAERR,
+		            "invalid destination network '%s': %s",
+		            quote(q, arg), why);
+	return 0;
+}
+
+/* --field NAME=VALUE. The name, which the output never escapes, ends at
+ * the first '='; the value's escapes are undone as the user glob's. */
+static int add_field(struct kg_request *req, const char *arg, char *msg)
+{
+	const char *eq = strchr(arg, '='), *fault;
+	char q[QUOTE_CAP], raw[KG_CLI_ARG_MAX];
+	size_t name_len = eq != NULL ? (size_t)(eq - arg) : 0, len;
+
+	if (req->field_name_len > 0)
+		return fail(msg, KG_EXIT_USAGE,
+		            "Multiple --field options not supported: '%s' is "
+		            "a second field",
+		            quote(q, arg));
+	if (eq == NULL || !kg_field_name_ok(arg, name_len))
+		return fail(msg, KG_EXIT_DATAERR,
+		            "invalid field '%s': NAME=VALUE expected, NAME 1 "
+		            "to %d of A-Z a-z 0-9 _ . -",
+		            quote(q, arg), KG_FIELD_NAME_MAX);
+	if (unescape("field", arg, name_len + 1, raw, &len, msg) != 0)
+		return KG_EXIT_DATAERR;
+	fault = kg_field_value_fault(raw, len);
+	if (fault != NULL)
+		return fail(msg, KG_EXIT_DATAERR, "invalid field '%s': %s",
+		            quote(q, arg), fault);
+	memcpy(req->field_name, arg, name_len);
+	req->field_name_len = (uint8_t)name_len;
+	memcpy(req->field_value, raw, len);
+	req->field_value_len = (uint8_t)len;
+	return 0;
 }
 
 /* --net: a network whatever it looks like. */
@@ -266,9 +339,17 @@ static int option_error(int c, char *const argv[], char *msg)
 	const char *name = opt;
 	char q[QUOTE_CAP];
 
+	for (const struct option *o = long_opts; c == ':' && o->name; o++)
+		if (o->val == optopt)
+			return fail(msg, KG_EXIT_USAGE,
+			            "option '--%s' needs an argument", o->name);
+	if (c == ':' && optopt == 'h')
+		return fail(msg, KG_EXIT_USAGE,
+		            "option '-h' needs a destination network (help is "
+		            "--help)");
 	if (c == ':')
 		return fail(msg, KG_EXIT_USAGE, "option '%s' needs an argument",
-		            optopt == OPT_NET ? "--net" : quote(q, opt));
+		            quote(q, opt));
 	if (optopt <= 0 || optopt > UINT8_MAX)
 		name = argv[optind - 1];
 	return fail(msg, KG_EXIT_USAGE,
@@ -295,7 +376,15 @@ static int apply_option(int c, char *const argv[], struct kg_cli *cli,
 		return add_glob(&cli->req, optarg, msg);
 	case OPT_NET:
 		return add_net_arg(&cli->req, optarg, msg);
+	case OPT_FIELD:
+		return add_field(&cli->req, optarg, msg);
 	case 'h':
+		if (h_is_dest(&cli->req))
+			return add_dest(&cli->req, optarg, msg);
+		cli->action = KG_CLI_HELP;
+		return 0;
+	case OPT_DEST:
+		return add_dest(&cli->req, optarg, msg);
 	case OPT_HELP:
 		cli->action = KG_CLI_HELP;
 		return 0;
@@ -322,13 +411,23 @@ static int parse_argv(int argc, char *const argv[], struct kg_cli *cli,
 	optind = 0; /* glibc: restart scanning from scratch */
 	opterr = 0;
 	while (rc == 0 && cli->action == KG_CLI_RUN &&
-	       (c = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1)
+	       (c = getopt_long(argc, argv,
+	                        h_is_dest(&cli->req) ? short_opts_dest
+	                                             : short_opts_help,
+	                        long_opts, NULL)) != -1)
 		rc = apply_option(c, argv, cli, msg);
 	/* getopt stops at "--": what follows is an argument, dash or not. */
 	for (int i = optind; rc == 0 && cli->action == KG_CLI_RUN && i < argc;
 	     i++)
 		rc = add_arg(cli, argv[i], msg);
 	return rc;
+}
+
+/* Whether the request names sessions by any of its parts. */
+static bool selects(const struct kg_request *req)
+{
+	return req->glob_len > 0 || req->net.family != KG_AF_NONE ||
+	       req->field_name_len > 0 || req->dest.family != KG_AF_NONE;
 }
 
 static int check_request(const struct kg_request *req, char *msg)
@@ -340,16 +439,16 @@ static int check_request(const struct kg_request *req, char *msg)
 		            "no command given (kick, who or instances); see "
 		            "kickgate --help");
 	if (req->op == KG_OP_INSTANCES &&
-	    (req->glob_len > 0 || req->net.family != KG_AF_NONE ||
-	     req->path_len > 0 || req->instance_len > 0))
+	    (selects(req) || req->path_len > 0 || req->instance_len > 0))
 		return fail(msg, KG_EXIT_USAGE,
-		            "instances takes no user, network or -a: it lists "
-		            "every instance you may use");
+		            "instances takes no user, network, --field, "
+		            "destination or -a: it lists every instance you "
+		            "may use");
 	rc = check_flags(req, msg);
-	if (rc == 0 && req->op == KG_OP_KICK && req->glob_len == 0 &&
-	    req->net.family == KG_AF_NONE)
+	if (rc == 0 && req->op == KG_OP_KICK && !selects(req))
 		return fail(msg, KG_EXIT_USAGE,
-		            "kick needs a user glob, a network or both");
+		            "kick needs a user glob, a network, a --field or a "
+		            "destination (-h)");
 	return rc;
 }
 
@@ -387,16 +486,21 @@ void kg_cli_usage(FILE *f)
 	      "user [ip[/bits]]\n"
 	      "       kickgate kick [-f] [-n] [-j] [-S socket] [-a anvil] "
 	      "ip[/bits]\n"
-	      "       kickgate who [-1] [-j] [-S socket] [-a anvil] [user] "
-	      "[ip[/bits]]\n"
+	      "       kickgate kick [-f] [-n] [-j] [-S socket] [-a anvil]\n"
+	      "                     [--field name=value] [-h dest[/bits]] "
+	      "[user] [ip[/bits]]\n"
+	      "       kickgate who [-1] [-j] [-S socket] [-a anvil] "
+	      "[--field name=value]\n"
+	      "                    [-h dest[/bits]] [user] [ip[/bits]]\n"
 	      "       kickgate instances [-j] [-S socket]\n"
 	      "       kickgate help | -h | --help | -V | --version\n"
 	      "\n"
 	      "Options may come before or after the command and its "
 	      "arguments;\n"
 	      "after -- nothing is an option. kick needs a user glob, a "
-	      "network\n"
-	      "or both; an argument that looks like a network is one.\n"
+	      "network,\n"
+	      "a field or a destination; an argument that looks like a "
+	      "network is one.\n"
 	      "\n"
 	      "  -S socket   broker socket (default " KG_DEFAULT_SOCKET ",\n"
 	      "              or $KICKGATE_SOCKET)\n"
@@ -410,7 +514,14 @@ void kg_cli_usage(FILE *f)
 	      "  -u user     take user as the user glob, whatever it looks "
 	      "like\n"
 	      "  --net net   take net as the network\n"
-	      "  -h, --help  print this help\n"
+	      "  --field name=value\n"
+	      "              Dovecot 2.4: sessions whose alternative username "
+	      "name\n"
+	      "              is value (a userdb field user_*)\n"
+	      "  -h dest[/bits], --dest dest[/bits]\n"
+	      "              after kick or who: Dovecot 2.4 sessions proxied "
+	      "to dest\n"
+	      "  -h, --help  anywhere else: print this help\n"
 	      "  -V, --version\n"
 	      "              print the version\n",
 	      f);

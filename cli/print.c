@@ -2,7 +2,8 @@
 /* Reply printing for the kickgate CLI. A kick reply is held until its end
  * packet, whose verdict decides the wording; who rows stream out as they
  * arrive, the default table holding only the current user's group (rows
- * arrive sorted by user). */
+ * arrive sorted by user), except Dovecot 2.4's rows with -1, whose
+ * columns the last row settles (cli/who24.h). */
 #include "cli/print.h"
 
 #include <inttypes.h>
@@ -11,10 +12,9 @@
 #include <wchar.h>
 
 #include "cli/escape.h"
+#include "cli/hold.h"
+#include "cli/who24.h"
 
-/* The most one held list may grow to. The broker is trusted, but the CLI
- * bounds what it keeps all the same. */
-#define HOLD_MAX ((size_t)64 << 20)
 /* A uniq set keeps its slot table across groups up to this size. */
 #define UNIQ_KEEP_SLOTS 64
 /* A uniq set of up to this many entries has no slot table. */
@@ -72,73 +72,6 @@ static void json_str_or_null(FILE *f, const char *s, size_t len)
 		kg_json_str(f, s, len);
 }
 
-/* ------------------------------------------------------- held buffers */
-
-/* A growable byte buffer bounded by HOLD_MAX. */
-struct hold {
-	uint8_t *p;
-	size_t len;
-	size_t cap;
-};
-
-/* Room for n more bytes at the end of h, or NULL. */
-static uint8_t *hold_room(struct hold *h, size_t n)
-{
-	size_t cap = h->cap > 0 ? h->cap : 256;
-	uint8_t *np;
-
-	if (n > HOLD_MAX - h->len)
-		return NULL;
-	if (n <= h->cap - h->len)
-		return h->p + h->len;
-	while (cap < h->len + n)
-		cap *= 2;
-	np = realloc(h->p, cap);
-	if (np == NULL)
-		return NULL;
-	h->p = np;
-	h->cap = cap;
-	return h->p + h->len;
-}
-
-static int hold_add(struct hold *h, const void *src, size_t n)
-{
-	uint8_t *at = n > 0 ? hold_room(h, n) : NULL;
-
-	if (n == 0)
-		return 0;
-	if (at == NULL)
-		return -1;
-	memcpy(at, src, n);
-	h->len += n;
-	return 0;
-}
-
-/* Held names: a host-order u16 length, then the bytes. */
-static int hold_name(struct hold *h, const char *name, size_t len)
-{
-	uint16_t n = (uint16_t)len;
-
-	if (len > KG_USER_MAX || hold_add(h, &n, sizeof(n)) < 0)
-		return -1;
-	return hold_add(h, name, len);
-}
-
-/* Steps *off through the names of h; false after the last one. */
-static bool next_name(const struct hold *h, size_t *off, const char **name,
-                      size_t *len)
-{
-	uint16_t n;
-
-	if (*off >= h->len)
-		return false;
-	memcpy(&n, h->p + *off, sizeof(n));
-	*name = (const char *)h->p + *off + sizeof(n);
-	*len = n;
-	*off += sizeof(n) + n;
-	return true;
-}
-
 /* ------------------------------------------------------------ uniq set */
 
 /* Distinct short strings in the order first seen: one column of a who
@@ -146,9 +79,9 @@ static bool next_name(const struct hold *h, size_t *off, const char **name,
  * is searched linearly; past that through a slot table, open addressing
  * at most half full, so a probe always ends. */
 struct uniq {
-	struct hold text; /* per entry: u8 length, bytes */
-	uint32_t *slot;   /* 0: empty, else 1 + offset of an entry */
-	size_t nslot;     /* 0 or a power of two */
+	struct kg_hold text; /* per entry: u8 length, bytes */
+	uint32_t *slot;      /* 0: empty, else 1 + offset of an entry */
+	size_t nslot;        /* 0 or a power of two */
 	size_t count;
 };
 
@@ -226,7 +159,7 @@ static int uniq_add(struct uniq *u, const char *s, size_t len)
 		if (*slot != 0)
 			return 0;
 	}
-	entry = hold_room(&u->text, 1 + len);
+	entry = kg_hold_room(&u->text, 1 + len);
 	if (entry == NULL)
 		return -1;
 	entry[0] = (uint8_t)len;
@@ -264,7 +197,7 @@ static void uniq_free(struct uniq *u)
 /* Who text for a person at a terminal: fields padded to their column's
  * width, as doveadm pads its tables. Rows are held and printed in
  * batches; a column never narrows from one batch to the next. */
-#define TABLE_COLS 5
+#define TABLE_COLS (5 + KG_WHO24_COLS_MAX)
 /* A batch is printed once it holds this much: columns line up over many
  * screens, and a listing of millions of rows is not held whole. */
 #define TABLE_BATCH ((size_t)256 << 10)
@@ -272,12 +205,13 @@ static void uniq_free(struct uniq *u)
 #define CELL_HEAD 8
 
 struct table {
-	struct hold rows;       /* per row: u8 cell count, then the cells */
-	struct hold cur;        /* the row being written */
+	struct kg_hold rows;    /* per row: u8 cell count, then the cells */
+	struct kg_hold cur;     /* the row being written */
 	size_t cut[TABLE_COLS]; /* where each finished cell of cur ends */
 	size_t ncut;
 	size_t width[TABLE_COLS];
-	unsigned right; /* bit i: column i holds numbers, aligned right */
+	unsigned right; /* bit i: column i (< 32) holds numbers, aligned
+	                   right */
 	bool failed;    /* a row could not be held */
 };
 
@@ -314,7 +248,7 @@ static size_t text_columns(const char *s, size_t len)
 
 static void table_put(struct table *t, const void *s, size_t n)
 {
-	if (!t->failed && hold_add(&t->cur, s, n) < 0)
+	if (!t->failed && kg_hold_add(&t->cur, s, n) < 0)
 		t->failed = true;
 }
 
@@ -331,9 +265,9 @@ static void table_hold_row(struct table *t)
 	uint8_t *at;
 
 	t->cut[t->ncut] = t->cur.len;
-	at = t->failed
-	             ? NULL
-	             : hold_room(&t->rows, 1 + ncell * CELL_HEAD + t->cur.len);
+	at = t->failed ? NULL
+	               : kg_hold_room(&t->rows,
+	                              1 + ncell * CELL_HEAD + t->cur.len);
 	if (at == NULL) {
 		t->failed = true;
 		return;
@@ -371,7 +305,7 @@ static void table_free(struct table *t)
 /* The current user's line of the default who table. */
 struct group {
 	bool open;
-	struct hold user;
+	struct kg_hold user;
 	uint64_t conns;
 	struct uniq services;
 	struct uniq pids;
@@ -388,10 +322,11 @@ struct kg_printer {
 	int status;
 	char *esc; /* room for one escaped user name */
 	/* kick: held until the end packet */
-	struct hold kicked;
-	struct hold warn;
-	struct hold pids;    /* u32 each */
-	struct hold refused; /* REFUSED_SIZE each */
+	struct kg_hold kicked;
+	struct kg_hold warn;
+	struct kg_hold pids;     /* u32 each */
+	struct kg_hold refused;  /* REFUSED_SIZE each */
+	struct kg_hold remained; /* confirmed kicks: users still there */
 	/* What arrived, to hold against the end packet's counts: a reply
 	 * that lost records must not pass for a whole one. */
 	uint32_t records;
@@ -400,6 +335,10 @@ struct kg_printer {
 	uint64_t lines; /* table lines or JSON rows printed */
 	struct group group;
 	struct table *table; /* padded who text, or NULL */
+	/* Rows come from one Dovecot: 2 when the first had a GUID (2.4),
+	 * 1 when it had none (2.3), 0 before the first. */
+	uint8_t who_version;
+	struct kg_who24 *who24; /* who -1 text of 2.4 rows, or NULL */
 	/* A listing is millions of short pieces; gathered here they cost a
 	 * copy each instead of a stdio call each. */
 	char outbuf[OUT_CHUNK];
@@ -449,11 +388,15 @@ void kg_printer_free(struct kg_printer *p)
 	free(p->warn.p);
 	free(p->pids.p);
 	free(p->refused.p);
+	free(p->remained.p);
 	free(p->group.user.p);
 	uniq_free(&p->group.services);
 	uniq_free(&p->group.pids);
 	uniq_free(&p->group.ips);
 	table_free(p->table);
+	if (p->who24 != NULL)
+		kg_who24_free(p->who24);
+	free(p->who24);
 	free(p);
 }
 
@@ -566,7 +509,8 @@ static void table_print(struct kg_printer *p)
 		size_t ncell = t->rows.p[off++];
 
 		for (size_t i = 0; i < ncell; i++) {
-			size_t pad, right = t->right & (1u << i);
+			bool right = i < 32 && (t->right & (1u << i));
+			size_t pad;
 
 			memcpy(&len, t->rows.p + off, 4);
 			memcpy(&w, t->rows.p + off + 4, 4);
@@ -621,12 +565,12 @@ static void put_text(struct kg_printer *p, FILE *f, const char *s, size_t len,
 
 /* ---------------------------------------------------------------- kick */
 
-static void names_text(struct kg_printer *p, const struct hold *h)
+static void names_text(struct kg_printer *p, const struct kg_hold *h)
 {
 	const char *name, *sep = "";
 	size_t len, off = 0;
 
-	while (next_name(h, &off, &name, &len)) {
+	while (kg_hold_next_name(h, &off, &name, &len)) {
 		fputs(sep, p->out);
 		sep = " ";
 		put_text(p, p->out, name, len, KG_ESC_SPACE);
@@ -646,10 +590,14 @@ static void hidden_text(struct kg_printer *p, const struct summary *s)
 		      "sessions (who = no), so what it would kick is not "
 		      "shown\n",
 		      f);
-	else if (s->status == KG_EXIT_OK)
+	else if (s->status == KG_EXIT_OK && !(s->flags & KG_END_CONFIRMED))
 		fprintf(f, "kicked %" PRIu32 " %s in %" PRIu32 " %s\n",
 		        s->conns, plural(s->conns, "connection", "connections"),
 		        s->pids, plural(s->pids, "process", "processes"));
+	if (s->status == KG_EXIT_PARTIAL)
+		fputs("some sessions were still connected after the kick; your "
+		      "rule does not show which (who = no)\n",
+		      f);
 	if ((s->flags & KG_END_NEED_FORCE) && !(s->flags & KG_END_FORCE_DENIED))
 		fputs("warning: the matching processes also serve other "
 		      "connections\nUse the '-f' option to enforce the "
@@ -665,6 +613,10 @@ static void kick_text(struct kg_printer *p, const struct summary *s)
 	bool dry = s->flags & KG_END_DRY_RUN;
 	uint32_t pid;
 
+	/* doveadm 2.4's line word for word, "1 connections" too, as
+	 * scripts match it; the count is of sessions really gone. */
+	if (s->flags & KG_END_CONFIRMED)
+		fprintf(f, "%" PRIu32 " connections kicked\n", s->conns);
 	if (s->flags & KG_END_HIDDEN) {
 		hidden_text(p, s);
 		return;
@@ -681,6 +633,10 @@ static void kick_text(struct kg_printer *p, const struct summary *s)
 			        plural(s->conns, "connection", "connections"),
 			        s->pids,
 			        plural(s->pids, "process", "processes"));
+	}
+	if (p->remained.len > 0) {
+		fputs("still connected after the kick:\n", f);
+		names_text(p, &p->remained);
 	}
 	/* Without the right to -f, the refusal goes to stderr instead
 	 * (force_denied_detail), and -f is not suggested. */
@@ -710,19 +666,19 @@ static void force_denied_detail(struct kg_printer *p)
 
 	fputs("kickgate: other connections on those processes are from:",
 	      p->err);
-	while (next_name(&p->warn, &off, &name, &len)) {
+	while (kg_hold_next_name(&p->warn, &off, &name, &len)) {
 		fputs(sep, p->err);
 		put_text(p, p->err, name, len, KG_ESC_SPACE);
 	}
 	fputc('\n', p->err);
 }
 
-static bool names_exact(const struct hold *h)
+static bool names_exact(const struct kg_hold *h)
 {
 	const char *name;
 	size_t len, off = 0;
 
-	while (next_name(h, &off, &name, &len))
+	while (kg_hold_next_name(h, &off, &name, &len))
 		if (!kg_json_exact(name, len))
 			return false;
 	return true;
@@ -730,14 +686,14 @@ static bool names_exact(const struct hold *h)
 
 /* The held names as a JSON array under key, as text or, with hex, as
  * their bytes in hexadecimal. */
-static void names_array(FILE *f, const char *key, const struct hold *h,
+static void names_array(FILE *f, const char *key, const struct kg_hold *h,
                         bool hex)
 {
 	const char *name, *sep = "";
 	size_t len, off = 0;
 
 	fprintf(f, ",\"%s%s\":[", key, hex ? "_hex" : "");
-	while (next_name(h, &off, &name, &len)) {
+	while (kg_hold_next_name(h, &off, &name, &len)) {
 		fputs(sep, f);
 		sep = ",";
 		(hex ? kg_json_hex : kg_json_str)(f, name, len);
@@ -748,7 +704,7 @@ static void names_array(FILE *f, const char *key, const struct hold *h,
 /* Names that are all valid UTF-8 are carried by the text array alone;
  * otherwise a parallel array under key_hex holds every name's exact
  * bytes, so that valid names stay simple and none is ever lost. */
-static void names_json(FILE *f, const char *key, const struct hold *h)
+static void names_json(FILE *f, const char *key, const struct kg_hold *h)
 {
 	names_array(f, key, h, false);
 	if (!names_exact(h))
@@ -776,7 +732,9 @@ static void kick_json_hidden(struct kg_printer *p, const struct summary *s)
 	        "{\"status\":%d,\"dry_run\":%s,\"kicked\":null,\"pids\":null,"
 	        "\"warning\":null,\"refused\":null,",
 	        s->status, dry ? "true" : "false");
-	if (s->status == KG_EXIT_OK && !dry)
+	if (s->flags & KG_END_CONFIRMED)
+		fputs("\"confirmed\":true,\"remained\":null,", p->out);
+	if ((s->status == KG_EXIT_OK || s->status == KG_EXIT_PARTIAL) && !dry)
 		fprintf(p->out,
 		        "\"connections\":%" PRIu32 ",\"processes\":%" PRIu32
 		        ",",
@@ -821,7 +779,12 @@ static void kick_json(struct kg_printer *p, const struct summary *s)
 		        off > 0 ? "," : "", pid,
 		        kg_refuse_strerror(p->refused.p[off + 4]));
 	}
-	fprintf(f, "],\"connections\":%" PRIu32 ",\"processes\":%" PRIu32 ",",
+	fputc(']', f);
+	if (s->flags & KG_END_CONFIRMED) {
+		fputs(",\"confirmed\":true", f);
+		names_json(f, "remained", &p->remained);
+	}
+	fprintf(f, ",\"connections\":%" PRIu32 ",\"processes\":%" PRIu32 ",",
 	        s->conns, s->pids);
 	json_end(p, s);
 }
@@ -838,23 +801,29 @@ static const char *list_key(const struct kg_printer *p)
 static const char *const group_head[] = {"username", "#",     "proto",
                                          "(pids)",   "(ips)", NULL};
 static const char *const line_head[] = {"username", "proto", "pid", "ip", NULL};
+/* doveadm 2.4's who -1, before a column per alternative-username field. */
+static const char *const line24_head[] = {"username", "service", "pid",
+                                          "ip",       "dest_ip", NULL};
+
+/* The cells of a header, without the row's end. */
+static void head_cells(struct kg_printer *p, const char *const *h)
+{
+	out_str(p, *h);
+	while (*++h != NULL) {
+		out_sep(p);
+		out_str(p, *h);
+	}
+}
 
 static void who_header(struct kg_printer *p)
 {
-	const char *const *h =
-	        p->flags & KG_REQ_SEPARATE ? line_head : group_head;
-
 	if (p->lines++ > 0)
 		return;
 	if (p->op == KG_OP_INSTANCES) {
 		out_str(p, "instance anvil\n");
 		return;
 	}
-	out_str(p, *h);
-	while (*++h != NULL) {
-		out_sep(p);
-		out_str(p, *h);
-	}
+	head_cells(p, p->flags & KG_REQ_SEPARATE ? line_head : group_head);
 	out_row_end(p);
 }
 
@@ -906,7 +875,7 @@ static int group_add(struct kg_printer *p, const struct kg_who_row *row)
 	                 memcmp(g->user.p, row->user, row->user_len) != 0)))
 		group_flush(p);
 	if (!g->open) {
-		if (hold_add(&g->user, row->user, row->user_len) < 0)
+		if (kg_hold_add(&g->user, row->user, row->user_len) < 0)
 			return -1;
 		g->open = true;
 		g->conns = 0;
@@ -943,6 +912,71 @@ static void who_line(struct kg_printer *p, const struct kg_who_row *row)
 	out_row_end(p);
 }
 
+/* Held Dovecot 2.4 rows as doveadm 2.4 prints who -1: its columns, then
+ * one per field the rows carry, blank where a row has none. The GUID is
+ * no column: doveadm's scripts split these. */
+static void who24_line(struct kg_printer *p, const struct kg_who24_row *row)
+{
+	char ip[KG_NET_STRLEN];
+
+	out_text(p, row->user, row->user_len);
+	out_sep(p);
+	out_text(p, row->service, row->service_len);
+	out_sep(p);
+	out_dec(p, row->pid);
+	out_sep(p);
+	kg_addr_format(&row->addr, ip);
+	out_str(p, ip);
+	out_sep(p);
+	kg_addr_format(&row->dest, ip);
+	out_str(p, ip);
+	for (size_t i = 0; i < p->who24->n_cols; i++) {
+		out_sep(p);
+		if (row->value_len[i] > 0)
+			out_text(p, row->value[i], row->value_len[i]);
+	}
+	out_row_end(p);
+}
+
+static void who24_print(struct kg_printer *p)
+{
+	const struct kg_who24 *w = p->who24;
+	struct kg_who24_row row;
+	size_t off = 0;
+
+	p->lines++;
+	head_cells(p, line24_head);
+	for (size_t i = 0; i < w->n_cols; i++) {
+		out_sep(p);
+		out_put(p, w->col[i], w->col_len[i]);
+	}
+	out_row_end(p);
+	while (kg_who24_next(w, &off, &row))
+		who24_line(p, &row);
+}
+
+/* A Dovecot 2.4 row's GUID, destination and fields, which are all
+ * valid UTF-8 (the wire allows no other). */
+static void who_json_v2(FILE *f, const struct kg_who_row *row)
+{
+	char dest[KG_NET_STRLEN];
+
+	fputs(",\"guid\":", f);
+	kg_json_hex(f, (const char *)row->guid, sizeof(row->guid));
+	kg_addr_format(&row->dest, dest);
+	fputs(",\"dest_ip\":", f);
+	json_str_or_null(f, dest, strlen(dest));
+	fputs(",\"fields\":{", f);
+	for (size_t i = 0; i < row->n_fields; i++) {
+		if (i > 0)
+			fputc(',', f);
+		kg_json_str(f, row->fields[i].name, row->fields[i].name_len);
+		fputc(':', f);
+		kg_json_str(f, row->fields[i].value, row->fields[i].value_len);
+	}
+	fputc('}', f);
+}
+
 static void who_json_row(struct kg_printer *p, const struct kg_who_row *row)
 {
 	FILE *f = p->out;
@@ -956,7 +990,10 @@ static void who_json_row(struct kg_printer *p, const struct kg_who_row *row)
 	kg_addr_format(&row->addr, ip);
 	fprintf(f, ",\"pid\":%" PRIu32 ",\"ip\":", row->pid);
 	json_str_or_null(f, ip, strlen(ip));
-	fprintf(f, ",\"connections\":%" PRIu32 "}", row->conns);
+	fprintf(f, ",\"connections\":%" PRIu32, row->conns);
+	if (row->has_guid)
+		who_json_v2(f, row);
+	fputc('}', f);
 }
 
 static void who_text_end(struct kg_printer *p, const struct summary *s)
@@ -1019,6 +1056,8 @@ static void finish(struct kg_printer *p, const struct summary *s, bool complete)
 {
 	bool kick = p->op == KG_OP_KICK;
 
+	if (!p->json && p->who24 != NULL)
+		who24_print(p);
 	if (p->json) {
 		if (kick)
 			kick_json(p, s);
@@ -1094,13 +1133,13 @@ static int on_user(void *ctx, enum kg_rec_type type, const char *name,
                    size_t len)
 {
 	struct kg_printer *p = counted(ctx);
+	struct kg_hold *h = type == KG_REC_KICKED ? &p->kicked
+	                    : type == KG_REC_WARN ? &p->warn
+	                                          : &p->remained;
 
 	if (p->op != KG_OP_KICK)
 		return protocol_error(p, "user list in a who reply");
-	if (hold_name(type == KG_REC_KICKED ? &p->kicked : &p->warn, name,
-	              len) < 0)
-		return too_large(p);
-	return 0;
+	return kg_hold_name(h, name, len) < 0 ? too_large(p) : 0;
 }
 
 static int on_pid(void *ctx, uint32_t pid)
@@ -1109,7 +1148,7 @@ static int on_pid(void *ctx, uint32_t pid)
 
 	if (p->op != KG_OP_KICK)
 		return protocol_error(p, "pid list in a who reply");
-	return hold_add(&p->pids, &pid, 4) < 0 ? too_large(p) : 0;
+	return kg_hold_add(&p->pids, &pid, 4) < 0 ? too_large(p) : 0;
 }
 
 static int on_refused(void *ctx, uint32_t pid, uint8_t reason)
@@ -1121,7 +1160,8 @@ static int on_refused(void *ctx, uint32_t pid, uint8_t reason)
 		return protocol_error(p, "refused pid in a who reply");
 	memcpy(rec, &pid, 4);
 	rec[4] = reason;
-	return hold_add(&p->refused, rec, sizeof(rec)) < 0 ? too_large(p) : 0;
+	return kg_hold_add(&p->refused, rec, sizeof(rec)) < 0 ? too_large(p)
+	                                                      : 0;
 }
 
 static bool table_failed(const struct kg_printer *p)
@@ -1129,20 +1169,59 @@ static bool table_failed(const struct kg_printer *p)
 	return p->table != NULL && p->table->failed;
 }
 
+static int who24_add(struct kg_printer *p, const struct kg_who_row *row)
+{
+	if (p->who24 == NULL) {
+		p->who24 = calloc(1, sizeof(*p->who24));
+		if (p->who24 == NULL)
+			return too_large(p);
+	}
+	switch (kg_who24_add(p->who24, row)) {
+	case KG_WHO24_OK:
+		return 0;
+	case KG_WHO24_COLS:
+		return kg_printer_fail(p, KG_EXIT_SOFTWARE,
+		                       "the sessions carry more than 64 "
+		                       "alternative-username fields, too many "
+		                       "columns for who -1: use -j");
+	case KG_WHO24_NOMEM:
+		break;
+	}
+	return too_large(p);
+}
+
+/* A who row as text: grouped by user, or one line each; 2.4's lines
+ * wait for the last row, which settles their columns. */
+static int who_text_row(struct kg_printer *p, const struct kg_who_row *row)
+{
+	if (!(p->flags & KG_REQ_SEPARATE))
+		return group_add(p, row) < 0 ? too_large(p) : 0;
+	if (row->has_guid)
+		return who24_add(p, row);
+	who_line(p, row);
+	return 0;
+}
+
 static int on_who(void *ctx, const struct kg_who_row *row)
 {
 	struct kg_printer *p = counted(ctx);
+	uint8_t version = row->has_guid ? 2 : 1;
+	int rc = 0;
 
 	if (p->op != KG_OP_WHO)
 		return protocol_error(p, "who row in a kick reply");
+	if (p->who_version != 0 && p->who_version != version)
+		return protocol_error(p, "rows of Dovecot 2.3 and 2.4 in one "
+		                         "reply");
+	p->who_version = version;
 	p->who_conns += row->conns;
 	if (p->json)
 		who_json_row(p, row);
-	else if (p->flags & KG_REQ_SEPARATE)
-		who_line(p, row);
-	else if (group_add(p, row) < 0)
+	else
+		rc = who_text_row(p, row);
+	if (rc == 0 && table_failed(p))
 		return too_large(p);
-	return table_failed(p) ? too_large(p) : 0;
+	return rc;
 }
 
 static int on_instance(void *ctx, const struct kg_instance_row *row)
@@ -1173,6 +1252,9 @@ static int on_end(void *ctx, const struct kg_reply_end *end)
 
 	if (end->records != p->records)
 		return protocol_error(p, "records are missing");
+	if (p->remained.len > 0 && !(end->flags & KG_END_CONFIRMED))
+		return protocol_error(p, "users still connected after a kick "
+		                         "that was not confirmed");
 	/* The broker sums a listing's connections as they are listed,
 	 * saturating; so does this check. */
 	if (p->op == KG_OP_WHO && end->status == KG_EXIT_OK &&

@@ -8,13 +8,17 @@
  * - text output is lines of valid UTF-8 without control bytes in which
  *   every backslash starts a \xNN escape; every name, escaped as the
  *   printer escapes it, reads back through the CLI's own un-escaper as
- *   the name's bytes; and the who lines and the kicked list show the
- *   names in that escaped form, in order.
- * Input: a mode byte (command, -j, -1 or -n, padding, raw packets), then
- * either packets, each a u16 length and its bytes, or records from which
- * the broker's reply writer builds packets, ended by an end packet whose
- * counts add up as the broker's do, so that most inputs reach the printer
- * whole. */
+ *   the name's bytes; and the who lines and the kicked and still
+ *   connected lists show the names in that escaped form, in order;
+ * - Dovecot 2.4 rows: JSON carries each one's GUID, destination and
+ *   exactly its fields; unpadded who -1 text has the same number of
+ *   single-space separated columns on every line, each field's value,
+ *   escaped, under its name and every other field column blank.
+ * Input: a mode byte (command, -j, -1 or -n, padding, raw packets, a
+ * confirmed kick), then either packets, each a u16 length and its bytes,
+ * or records from which the broker's reply writer builds packets, ended by
+ * an end packet whose counts add up as the broker's do, so that most
+ * inputs reach the printer whole. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,20 +26,36 @@
 
 #include "cli/escape.h"
 #include "cli/print.h"
+#include "cli/who24.h"
+#include "proto/addr.h"
 #include "proto/text.h"
 #include "tests/reference/json_reference.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The command, by the mode's low two bits. */
+static const uint8_t ops[] = {KG_OP_KICK, KG_OP_KICK, KG_OP_WHO,
+                              KG_OP_INSTANCES};
 
 enum mode_bit {
 	MODE_JSON = 1 << 2,
 	MODE_FLAG = 1 << 3, /* -1 with who, -n with kick */
 	MODE_PAD = 1 << 4,
 	MODE_RAW = 1 << 5,
+	MODE_CONFIRM = 1 << 6, /* the end packet says anvil did the kick */
 };
 
 /* The names the printer took, by where they appear. */
-enum kind { K_KICKED, K_WARN, K_USER, K_SERVICE, K_INST, K_PATH, K_COUNT };
+enum kind {
+	K_KICKED,
+	K_WARN,
+	K_REMAINED,
+	K_USER,
+	K_SERVICE,
+	K_INST,
+	K_PATH,
+	K_COUNT
+};
 
 struct name {
 	char *p;
@@ -47,8 +67,30 @@ struct names {
 	size_t n;
 };
 
+/* What a who row the printer took carried beyond its user and service:
+ * one per entry of seen[K_USER]. */
+struct row24 {
+	bool v2;
+	uint8_t guid[16];
+	struct kg_addr dest;
+	size_t n;
+	struct name name[KG_FIELDS_MAX];
+	struct name value[KG_FIELDS_MAX];
+};
+
 static struct names seen[K_COUNT];
+static struct row24 *rows;
 static struct kg_printer *printer;
+
+static struct name copy(const char *p, size_t len)
+{
+	struct name nm = {malloc(len > 0 ? len : 1), len};
+
+	if (nm.p == NULL)
+		abort();
+	memcpy(nm.p, p, len);
+	return nm;
+}
 
 static void keep(enum kind k, const char *p, size_t len)
 {
@@ -58,15 +100,39 @@ static void keep(enum kind k, const char *p, size_t len)
 	if (v == NULL)
 		abort();
 	l->v = v;
-	v[l->n].p = malloc(len > 0 ? len : 1);
-	if (v[l->n].p == NULL)
+	v[l->n++] = copy(p, len);
+}
+
+/* Called before the row's user is kept: seen[K_USER].n is its index. */
+static void keep_row24(const struct kg_who_row *row)
+{
+	size_t i = seen[K_USER].n;
+	struct row24 *r = realloc(rows, (i + 1) * sizeof(*r));
+
+	if (r == NULL)
 		abort();
-	memcpy(v[l->n].p, p, len);
-	v[l->n++].len = len;
+	rows = r;
+	r[i].v2 = row->has_guid;
+	memcpy(r[i].guid, row->guid, sizeof(r[i].guid));
+	r[i].dest = row->dest;
+	r[i].n = row->n_fields;
+	for (size_t f = 0; f < row->n_fields; f++) {
+		r[i].name[f] =
+		        copy(row->fields[f].name, row->fields[f].name_len);
+		r[i].value[f] =
+		        copy(row->fields[f].value, row->fields[f].value_len);
+	}
 }
 
 static void forget(void)
 {
+	for (size_t i = 0; i < seen[K_USER].n; i++)
+		for (size_t f = 0; f < rows[i].n; f++) {
+			free(rows[i].name[f].p);
+			free(rows[i].value[f].p);
+		}
+	free(rows);
+	rows = NULL;
 	for (int k = 0; k < K_COUNT; k++) {
 		for (size_t i = 0; i < seen[k].n; i++)
 			free(seen[k].v[i].p);
@@ -86,7 +152,10 @@ static int tee_user(void *ctx, enum kg_rec_type type, const char *name,
 	int rc = kg_printer_handler.user(ctx, type, name, len);
 
 	if (rc == 0)
-		keep(type == KG_REC_KICKED ? K_KICKED : K_WARN, name, len);
+		keep(type == KG_REC_KICKED ? K_KICKED
+		     : type == KG_REC_WARN ? K_WARN
+		                           : K_REMAINED,
+		     name, len);
 	return rc;
 }
 
@@ -95,6 +164,7 @@ static int tee_who(void *ctx, const struct kg_who_row *row)
 	int rc = kg_printer_handler.who(ctx, row);
 
 	if (rc == 0) {
+		keep_row24(row);
 		keep(K_USER, row->user, row->user_len);
 		keep(K_SERVICE, row->service, row->service_len);
 	}
@@ -183,11 +253,44 @@ static bool take(const uint8_t **d, size_t *n, const char **p, size_t *len)
 }
 
 /* What the end packet counts: the connections and processes of the who
- * rows, or the processes signalled, that the writer took. */
+ * rows, or the processes signalled, that the writer took; and whether it
+ * took a user still connected. */
 struct tally {
 	uint32_t conns;
 	uint32_t pids;
+	bool remained;
 };
+
+/* A Dovecot 2.4 row: a service and a user, then a count of fields and
+ * each one's name and value; its pid picks the GUID and destination,
+ * among them an IPv4-mapped one, which the writer must refuse. */
+static bool take_row24(const uint8_t **d, size_t *n, struct kg_who_row *row,
+                       struct kg_field *f)
+{
+	static const uint8_t dest[3][16] = {{10, 0, 0, 1},
+	                                    {0x20, 0x01, 0x0d, 0xb8, [15] = 1},
+	                                    {[10] = 0xff, [11] = 0xff, 1}};
+	static const uint8_t family[3] = {KG_AF_INET, KG_AF_INET6, KG_AF_INET6};
+
+	if (!take(d, n, &row->service, &row->service_len) ||
+	    !take(d, n, &row->user, &row->user_len) || *n < 1)
+		return false;
+	row->n_fields = (*d)[0] % (KG_FIELDS_MAX + 2);
+	(*d)++;
+	(*n)--;
+	for (size_t i = 0; i < row->n_fields; i++)
+		if (!take(d, n, &f[i].name, &f[i].name_len) ||
+		    !take(d, n, &f[i].value, &f[i].value_len))
+			return false;
+	row->has_guid = true;
+	row->conns = 1;
+	memset(row->guid, (int)row->pid, sizeof(row->guid));
+	row->fields = f;
+	if (row->pid % 4 < 3)
+		memcpy(row->dest.bytes, dest[row->pid % 4], 16);
+	row->dest.family = row->pid % 4 < 3 ? family[row->pid % 4] : KG_AF_NONE;
+	return true;
+}
 
 /* One record from the input through the writer; false at the end. A
  * record the writer refuses is left out, and not counted. Each record has
@@ -195,26 +298,32 @@ struct tally {
 static bool write_record(struct kg_reply_writer *w, const uint8_t **d,
                          size_t *n, uint32_t pid, struct tally *t)
 {
+	static const enum kg_rec_type users[] = {KG_REC_KICKED, KG_REC_WARN,
+	                                         KG_REC_REMAINED};
 	struct kg_who_row row = {.pid = pid, .conns = 1 + pid % 3};
 	struct kg_instance_row inst = {.name = "i", .name_len = 1};
+	struct kg_field f[KG_FIELDS_MAX + 1];
 	uint8_t type;
 
 	if (*n < 1)
 		return false;
-	type = (*d)[0] % 5;
+	type = (*d)[0] % 7;
 	(*d)++;
 	(*n)--;
 	switch (type) {
 	case 0:
 	case 1:
+	case 6:
 		if (!take(d, n, &row.user, &row.user_len))
 			return false;
-		kg_rw_user(w, type == 0 ? KG_REC_KICKED : KG_REC_WARN, row.user,
-		           row.user_len);
+		if (kg_rw_user(w, users[type % 5], row.user, row.user_len) == 0)
+			t->remained = t->remained || type == 6;
 		return true;
 	case 2:
-		if (!take(d, n, &row.service, &row.service_len) ||
-		    !take(d, n, &row.user, &row.user_len))
+	case 5:
+		if (type == 2 ? !take(d, n, &row.service, &row.service_len) ||
+		                        !take(d, n, &row.user, &row.user_len)
+		              : !take_row24(d, n, &row, f))
 			return false;
 		if (kg_rw_who(w, &row) == 0) {
 			t->conns += row.conns;
@@ -234,11 +343,13 @@ static bool write_record(struct kg_reply_writer *w, const uint8_t **d,
 	return true;
 }
 
-static void feed_records(const uint8_t *d, size_t n)
+/* With confirm, the end says anvil did the kick, and that some users
+ * stayed when a record said so; without, such records are malformed. */
+static void feed_records(const uint8_t *d, size_t n, bool confirm)
 {
 	static struct kg_reply_writer w;
 	struct kg_reply_end end = {.status = KG_EXIT_OK};
-	struct tally t = {0, 0};
+	struct tally t = {0, 0, false};
 	uint32_t pid = 1;
 
 	kg_rw_init(&w, feed_packet, NULL);
@@ -246,6 +357,10 @@ static void feed_records(const uint8_t *d, size_t n)
 		pid++;
 	end.conns = t.conns;
 	end.pids = t.pids;
+	if (confirm) {
+		end.flags = KG_END_CONFIRMED;
+		end.status = t.remained ? KG_EXIT_PARTIAL : KG_EXIT_OK;
+	}
 	if (kg_rw_end(&w, &end) != 0)
 		abort();
 }
@@ -338,6 +453,52 @@ static void check_rows(const struct json *doc, const char *key,
 	}
 }
 
+/* A row's fields object holds exactly its fields. */
+static void check_fields(const struct json *obj, const struct row24 *r)
+{
+	if (obj == NULL || obj->type != JSON_OBJECT || obj->n != r->n)
+		abort();
+	for (size_t f = 0; f < r->n; f++) {
+		const struct json *v = obj->items[f];
+
+		if (!same(obj->keys[f], obj->key_lens[f], r->name[f].p,
+		          r->name[f].len) ||
+		    v->type != JSON_STRING ||
+		    !same(v->str, v->len, r->value[f].p, r->value[f].len))
+			abort();
+	}
+}
+
+/* Dovecot 2.4 sessions carry their GUID, destination and fields; others
+ * none of them. */
+static void check_rows24(const struct json *doc)
+{
+	const struct json *arr = json_get(doc, "sessions");
+	char dest[KG_NET_STRLEN];
+
+	for (size_t i = 0; i < arr->n; i++) {
+		const struct json *row = arr->items[i];
+		const struct json *guid = json_get(row, "guid");
+		const struct json *d = json_get(row, "dest_ip");
+		struct name g = {(char *)rows[i].guid, sizeof(rows[i].guid)};
+
+		if (!rows[i].v2) {
+			if (guid != NULL || d != NULL ||
+			    json_get(row, "fields") != NULL)
+				abort();
+			continue;
+		}
+		kg_addr_format(&rows[i].dest, dest);
+		if (!hex_is(guid, &g) || d == NULL ||
+		    (dest[0] == '\0' ? d->type != JSON_NULL
+		                     : d->type != JSON_STRING ||
+		                               !same(d->str, d->len, dest,
+		                                     strlen(dest))))
+			abort();
+		check_fields(json_get(row, "fields"), &rows[i]);
+	}
+}
+
 static void check_json(const char *out, size_t len, uint8_t op)
 {
 	static const char *const who[] = {"user", "user_hex", "service",
@@ -351,8 +512,15 @@ static void check_json(const char *out, size_t len, uint8_t op)
 	if (op == KG_OP_KICK) {
 		check_list(doc, "kicked", "kicked_hex", &seen[K_KICKED]);
 		check_list(doc, "warning", "warning_hex", &seen[K_WARN]);
+		/* Only a confirmed kick has the list, and then all of it. */
+		if (json_get(doc, "confirmed") != NULL)
+			check_list(doc, "remained", "remained_hex",
+			           &seen[K_REMAINED]);
+		else if (json_get(doc, "remained") != NULL)
+			abort();
 	} else if (op == KG_OP_WHO) {
 		check_rows(doc, "sessions", who, K_USER, K_SERVICE);
+		check_rows24(doc);
 	} else {
 		check_rows(doc, "instances", inst, K_INST, K_PATH);
 	}
@@ -434,20 +602,19 @@ static void check_who_text(char *out, bool separate, bool complete, char *esc)
 		abort();
 }
 
-/* The kicked list, when printed, is the kicked names in order, each
- * escaped, separated by single spaces. */
-static void check_kick_text(char *out, char *esc)
+/* A list after its head, when printed, is the names of kind k in order,
+ * each escaped, separated by single spaces. */
+static void check_kick_list(char *out, const char *head, enum kind k, char *esc)
 {
-	static const char head[] = "the following users:\n";
 	const char *line = strstr(out, head);
 
 	if (line == NULL)
 		return;
-	line += sizeof(head) - 1;
-	for (size_t i = 0; i < seen[K_KICKED].n; i++) {
+	line += strlen(head);
+	for (size_t i = 0; i < seen[k].n; i++) {
 		if (i > 0 && *line++ != ' ')
 			abort();
-		line = field_is(line, &seen[K_KICKED].v[i], esc);
+		line = field_is(line, &seen[k].v[i], esc);
 		if (line == NULL)
 			abort();
 	}
@@ -455,10 +622,90 @@ static void check_kick_text(char *out, char *esc)
 		abort();
 }
 
-static void check_text(char *out, size_t out_len, char *err, size_t err_len,
-                       uint8_t op, bool separate, bool complete)
+static void check_kick_text(char *out, char *esc)
 {
+	check_kick_list(out, "the following users:\n", K_KICKED, esc);
+	check_kick_list(out, "still connected after the kick:\n", K_REMAINED,
+	                esc);
+}
+
+/* The next space-separated column of *line, cut out in place. */
+static char *next_column(char **line)
+{
+	char *col = *line, *sp = strchr(col, ' ');
+
+	if (sp == NULL) {
+		*line = col + strlen(col);
+	} else {
+		*sp = '\0';
+		*line = sp + 1;
+	}
+	return col;
+}
+
+/* One line of Dovecot 2.4's unpadded who -1: past the five fixed columns,
+ * each field column holds the row's value for its header's name, escaped,
+ * or nothing. */
+static void check_line24(char *line, char **names, size_t n_cols,
+                         const struct row24 *r, char *esc)
+{
+	for (size_t c = 0; c < 5; c++)
+		next_column(&line);
+	for (size_t c = 0; c < n_cols; c++) {
+		const char *col = next_column(&line);
+		const struct name *want = NULL;
+
+		for (size_t f = 0; f < r->n; f++)
+			if (strlen(names[c]) == r->name[f].len &&
+			    memcmp(names[c], r->name[f].p, r->name[f].len) == 0)
+				want = &r->value[f];
+		if (want == NULL
+		            ? col[0] != '\0'
+		            : field_is(col, want, esc) != col + strlen(col))
+			abort();
+	}
+	if (*line != '\0')
+		abort();
+}
+
+/* Every line has the header's columns, and each row's fields are under
+ * their names; a line for each row. out is cut up in place. */
+static void check_who24_text(char *out, char *esc)
+{
+	char *names[KG_WHO24_COLS_MAX + 5], *line = out,
+	                                    *nl = strchr(out, '\n');
+	size_t n_cols = 0, i = 0;
+
+	if (nl == NULL)
+		abort();
+	*nl = '\0';
+	while (*line != '\0') {
+		if (n_cols == sizeof(names) / sizeof(names[0]))
+			abort();
+		names[n_cols++] = next_column(&line);
+	}
+	if (n_cols < 5 || strcmp(names[4], "dest_ip") != 0)
+		abort();
+	for (line = nl + 1; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
+		*nl = '\0';
+		if (i >= seen[K_USER].n)
+			abort();
+		check_line24(line, names + 5, n_cols - 5, &rows[i++], esc);
+	}
+	if (i != seen[K_USER].n || *line != '\0')
+		abort();
+}
+
+static void check_text(char *out, size_t out_len, char *err, size_t err_len,
+                       uint8_t mode, bool complete)
+{
+	uint8_t op = ops[mode & 3];
+	bool separate = op == KG_OP_WHO && (mode & MODE_FLAG);
+	bool v2 = seen[K_USER].n > 0 && rows[0].v2;
 	size_t longest = out_len > err_len ? out_len : err_len;
+
+	if (longest < KG_FIELD_VALUE_MAX)
+		longest = KG_FIELD_VALUE_MAX;
 	char *esc, *back;
 
 	for (int k = 0; k < K_COUNT; k++)
@@ -474,10 +721,12 @@ static void check_text(char *out, size_t out_len, char *err, size_t err_len,
 			check_round_trip(&seen[k].v[i], esc, back);
 	check_lines(out, out_len, back);
 	check_lines(err, err_len, back);
-	if (op == KG_OP_WHO)
-		check_who_text(out, separate, complete, esc);
-	else if (op == KG_OP_KICK)
+	if (op == KG_OP_KICK)
 		check_kick_text(out, esc);
+	if (op == KG_OP_WHO && separate && v2 && !(mode & MODE_PAD))
+		check_who24_text(out, esc);
+	else if (op == KG_OP_WHO)
+		check_who_text(out, separate, complete, esc);
 	free(esc);
 	free(back);
 }
@@ -486,8 +735,6 @@ static void check_text(char *out, size_t out_len, char *err, size_t err_len,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const uint8_t ops[] = {KG_OP_KICK, KG_OP_KICK, KG_OP_WHO,
-	                              KG_OP_INSTANCES};
 	char *out = NULL, *err = NULL;
 	size_t out_len = 0, err_len = 0;
 	FILE *fo, *fe;
@@ -513,19 +760,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (mode & MODE_RAW)
 		feed_raw(data + 1, size - 1);
 	else
-		feed_records(data + 1, size - 1);
+		feed_records(data + 1, size - 1, mode & MODE_CONFIRM);
 	if (!fed.ended)
 		kg_printer_fail(printer, KG_EXIT_UNAVAILABLE,
 		                "broker closed the connection");
-	complete = kg_printer_status(printer) == KG_EXIT_OK;
+	complete = kg_printer_status(printer) == KG_EXIT_OK ||
+	           kg_printer_status(printer) == KG_EXIT_PARTIAL;
 	kg_printer_free(printer);
 	if (fclose(fo) != 0 || fclose(fe) != 0)
 		abort();
 	if (mode & MODE_JSON)
 		check_json(out, out_len, op);
 	else
-		check_text(out, out_len, err, err_len, op,
-		           flags & KG_REQ_SEPARATE, complete);
+		check_text(out, out_len, err, err_len, mode, complete);
 	free(out);
 	free(err);
 	forget();

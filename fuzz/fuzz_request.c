@@ -20,7 +20,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (kg_request_check(&r) != KG_WIRE_OK)
 		abort();
 	if (strlen(r.glob) != r.glob_len || strlen(r.path) != r.path_len ||
-	    strlen(r.instance) != r.instance_len)
+	    strlen(r.instance) != r.instance_len ||
+	    strlen(r.field_name) != r.field_name_len ||
+	    strlen(r.field_value) != r.field_value_len)
 		abort();
 	if (kg_request_encode(&r, out, sizeof(out), &len) != KG_WIRE_OK)
 		abort();

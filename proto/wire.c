@@ -6,9 +6,13 @@
 
 #include <string.h>
 
+#include "proto/fieldparse.h"
 #include "proto/text.h"
 
-#define REQ_HDR   8
+#define REQ_HDR 8
+/* After the instance: field_name_len, field_value_len, dest family and
+ * prefix. */
+#define REQ_TAIL  4
 #define PKT_HDR   2
 #define REC_HDR   3
 #define END_FIXED (PKT_HDR + 2 + 4 * 4 + 2)
@@ -194,11 +198,36 @@ static enum kg_wire_err req_flags_check(const struct kg_request *r)
 	return (r->flags & ~allowed) == 0 ? KG_WIRE_OK : KG_WIRE_FIELD;
 }
 
-/* Which parts each op may carry: a kick needs a glob or a network; the
- * instances listing takes nothing at all. */
+/* An alternative username, of a request or a who row: lengths first, as
+ * they bound the text. */
+static enum kg_wire_err field_check(const char *name, size_t name_len,
+                                    const char *value, size_t value_len)
+{
+	if (name_len == 0 || !len_within(name_len, KG_FIELD_NAME_MAX) ||
+	    value_len == 0 || !len_within(value_len, KG_FIELD_VALUE_MAX))
+		return KG_WIRE_FIELD;
+	if (!kg_field_name_ok(name, name_len) ||
+	    !kg_field_value_ok(value, value_len))
+		return KG_WIRE_TEXT;
+	return KG_WIRE_OK;
+}
+
+/* The request's field: both halves or neither. */
+static enum kg_wire_err req_field_check(const struct kg_request *r)
+{
+	if (r->field_name_len == 0 && r->field_value_len == 0)
+		return KG_WIRE_OK;
+	return field_check(r->field_name, r->field_name_len, r->field_value,
+	                   r->field_value_len);
+}
+
+/* Which parts each op may carry: a kick needs something to select on;
+ * the instances listing takes nothing at all. */
 static bool req_parts_ok(const struct kg_request *r)
 {
-	bool selects = r->glob_len > 0 || r->net.family != KG_AF_NONE;
+	bool selects = r->glob_len > 0 || r->net.family != KG_AF_NONE ||
+	               r->field_name_len > 0 || r->field_value_len > 0 ||
+	               r->dest.family != KG_AF_NONE;
 
 	if (r->path_len > 0 && r->instance_len > 0)
 		return false;
@@ -215,7 +244,7 @@ enum kg_wire_err kg_request_check(const struct kg_request *r)
 
 	if (e != KG_WIRE_OK)
 		return e;
-	if (!req_net_ok(&r->net) || !req_parts_ok(r))
+	if (!req_net_ok(&r->net) || !req_net_ok(&r->dest) || !req_parts_ok(r))
 		return KG_WIRE_FIELD;
 	if (!len_within(r->glob_len, KG_GLOB_MAX) ||
 	    !len_within(r->path_len, KG_PATH_MAX) ||
@@ -228,20 +257,22 @@ enum kg_wire_err kg_request_check(const struct kg_request *r)
 		return KG_WIRE_FIELD;
 	if (r->instance_len > 0 && !kg_name_ok(r->instance, r->instance_len))
 		return KG_WIRE_TEXT;
-	return KG_WIRE_OK;
+	return req_field_check(r);
 }
 
 enum kg_wire_err kg_request_encode(const struct kg_request *r, uint8_t *buf,
                                    size_t cap, size_t *len)
 {
 	enum kg_wire_err e = kg_request_check(r);
-	size_t net_len, need;
+	size_t net_len, dest_len, need;
 	uint8_t *p = buf;
 
 	if (e != KG_WIRE_OK)
 		return e;
 	net_len = kg_family_len(r->net.family);
-	need = REQ_HDR + net_len + r->glob_len + r->path_len + r->instance_len;
+	dest_len = kg_family_len(r->dest.family);
+	need = REQ_HDR + net_len + r->glob_len + r->path_len + r->instance_len +
+	       REQ_TAIL + r->field_name_len + r->field_value_len + dest_len;
 	if (cap < need)
 		return KG_WIRE_LONG;
 	p = put_u8(p, KG_WIRE_VERSION);
@@ -255,9 +286,54 @@ enum kg_wire_err kg_request_encode(const struct kg_request *r, uint8_t *buf,
 	p = put_bytes(p, r->net.bytes, net_len);
 	p = put_bytes(p, r->glob, r->glob_len);
 	p = put_bytes(p, r->path, r->path_len);
-	put_bytes(p, r->instance, r->instance_len);
+	p = put_bytes(p, r->instance, r->instance_len);
+	p = put_u8(p, r->field_name_len);
+	p = put_u8(p, r->field_value_len);
+	p = put_u8(p, r->dest.family);
+	p = put_u8(p, r->dest.prefix);
+	p = put_bytes(p, r->field_name, r->field_name_len);
+	p = put_bytes(p, r->field_value, r->field_value_len);
+	put_bytes(p, r->dest.bytes, dest_len);
 	*len = need;
 	return KG_WIRE_OK;
+}
+
+/* Where each variable part of a request lies in the message. */
+struct req_parts {
+	const uint8_t *net, *glob, *path, *instance, *name, *value, *dest;
+};
+
+/* Reads the lengths that size the parts and then the parts, checking
+ * each length before it sizes a read or a copy. */
+static enum kg_wire_err req_read(struct rd *c, struct kg_request *r,
+                                 struct req_parts *at)
+{
+	r->op = rd_u8(c);
+	r->flags = rd_u8(c);
+	r->net.family = rd_u8(c);
+	r->net.prefix = rd_u8(c);
+	r->glob_len = rd_u8(c);
+	r->path_len = rd_u8(c);
+	r->instance_len = rd_u8(c);
+	if (!family_known(r->net.family) ||
+	    !len_within(r->path_len, KG_PATH_MAX) ||
+	    !len_within(r->instance_len, KG_NAME_MAX))
+		return KG_WIRE_FIELD;
+	at->net = rd_bytes(c, kg_family_len(r->net.family));
+	at->glob = rd_bytes(c, r->glob_len);
+	at->path = rd_bytes(c, r->path_len);
+	at->instance = rd_bytes(c, r->instance_len);
+	r->field_name_len = rd_u8(c);
+	r->field_value_len = rd_u8(c);
+	r->dest.family = rd_u8(c);
+	r->dest.prefix = rd_u8(c);
+	if (!family_known(r->dest.family) ||
+	    !len_within(r->field_name_len, KG_FIELD_NAME_MAX))
+		return KG_WIRE_FIELD;
+	at->name = rd_bytes(c, r->field_name_len);
+	at->value = rd_bytes(c, r->field_value_len);
+	at->dest = rd_bytes(c, kg_family_len(r->dest.family));
+	return rd_finish(c);
 }
 
 enum kg_wire_err kg_request_decode(const uint8_t *buf, size_t len,
@@ -265,34 +341,21 @@ enum kg_wire_err kg_request_decode(const uint8_t *buf, size_t len,
 {
 	enum kg_wire_err e = version_check(buf, len, REQ_HDR);
 	struct rd c = {.p = buf, .len = len, .off = 1};
-	const uint8_t *net, *glob, *path, *instance;
+	struct req_parts at;
 
 	if (e != KG_WIRE_OK)
 		return e;
 	memset(r, 0, sizeof(*r));
-	r->op = rd_u8(&c);
-	r->flags = rd_u8(&c);
-	r->net.family = rd_u8(&c);
-	r->net.prefix = rd_u8(&c);
-	r->glob_len = rd_u8(&c);
-	r->path_len = rd_u8(&c);
-	r->instance_len = rd_u8(&c);
-	/* Fields that size the rest are checked before reading it. */
-	if (!family_known(r->net.family) ||
-	    !len_within(r->path_len, KG_PATH_MAX) ||
-	    !len_within(r->instance_len, KG_NAME_MAX))
-		return KG_WIRE_FIELD;
-	net = rd_bytes(&c, kg_family_len(r->net.family));
-	glob = rd_bytes(&c, r->glob_len);
-	path = rd_bytes(&c, r->path_len);
-	instance = rd_bytes(&c, r->instance_len);
-	e = rd_finish(&c);
+	e = req_read(&c, r, &at);
 	if (e != KG_WIRE_OK)
 		return e;
-	put_bytes(r->net.bytes, net, kg_family_len(r->net.family));
-	put_bytes((uint8_t *)r->glob, glob, r->glob_len);
-	put_bytes((uint8_t *)r->path, path, r->path_len);
-	put_bytes((uint8_t *)r->instance, instance, r->instance_len);
+	put_bytes(r->net.bytes, at.net, kg_family_len(r->net.family));
+	put_bytes((uint8_t *)r->glob, at.glob, r->glob_len);
+	put_bytes((uint8_t *)r->path, at.path, r->path_len);
+	put_bytes((uint8_t *)r->instance, at.instance, r->instance_len);
+	put_bytes((uint8_t *)r->field_name, at.name, r->field_name_len);
+	put_bytes((uint8_t *)r->field_value, at.value, r->field_value_len);
+	put_bytes(r->dest.bytes, at.dest, kg_family_len(r->dest.family));
 	return kg_request_check(r);
 }
 
@@ -331,22 +394,65 @@ static bool addr_canonical(const struct kg_addr *a)
 	return folded.family == a->family;
 }
 
+static bool field_named(const struct kg_field *a, const struct kg_field *b)
+{
+	return a->name_len == b->name_len &&
+	       memcmp(a->name, b->name, a->name_len) == 0;
+}
+
+/* A row's alternative usernames: each valid, no name twice. */
+static enum kg_wire_err fields_check(const struct kg_field *f, size_t n)
+{
+	if (n > KG_FIELDS_MAX)
+		return KG_WIRE_FIELD;
+	for (size_t i = 0; i < n; i++) {
+		enum kg_wire_err e = field_check(f[i].name, f[i].name_len,
+		                                 f[i].value, f[i].value_len);
+
+		if (e != KG_WIRE_OK)
+			return e;
+		for (size_t j = 0; j < i; j++)
+			if (field_named(&f[i], &f[j]))
+				return KG_WIRE_FIELD;
+	}
+	return KG_WIRE_OK;
+}
+
+/* What only Dovecot 2.4 reports comes with its GUID, which names one
+ * connection: a row without one carries none of it. */
+static bool who_v2_ok(const struct kg_who_row *row)
+{
+	if (!row->has_guid)
+		return row->dest.family == KG_AF_NONE && row->n_fields == 0;
+	return row->conns == 1 && addr_canonical(&row->dest);
+}
+
 static enum kg_wire_err who_check(const struct kg_who_row *row)
 {
-	if (pid_check(row->pid) != KG_WIRE_OK || !addr_canonical(&row->addr))
+	enum kg_wire_err e;
+
+	if (pid_check(row->pid) != KG_WIRE_OK || !addr_canonical(&row->addr) ||
+	    !who_v2_ok(row))
 		return KG_WIRE_FIELD;
 	if (row->service_len == 0 ||
 	    !len_within(row->service_len, KG_SERVICE_MAX))
 		return KG_WIRE_FIELD;
 	if (has_nul(row->service, row->service_len))
 		return KG_WIRE_TEXT;
-	return name_check(row->user, row->user_len);
+	e = name_check(row->user, row->user_len);
+	return e != KG_WIRE_OK ? e : fields_check(row->fields, row->n_fields);
 }
 
 static size_t who_size(const struct kg_who_row *row)
 {
-	return 4 + 4 + 1 + kg_family_len(row->addr.family) + 1 +
-	       row->service_len + 2 + row->user_len;
+	size_t n = 4 + 4 + 1 + kg_family_len(row->addr.family) + 1 +
+	           row->service_len + 2 + row->user_len + 1 +
+	           (row->has_guid ? sizeof(row->guid) : 0) + 1 +
+	           kg_family_len(row->dest.family) + 1;
+
+	for (size_t i = 0; i < row->n_fields; i++)
+		n += 2 + row->fields[i].name_len + row->fields[i].value_len;
+	return n;
 }
 
 static enum kg_wire_err instance_check(const struct kg_instance_row *row)
@@ -369,20 +475,33 @@ static bool status_known(uint8_t status)
 	case KG_EXIT_NOMATCH:
 	case KG_EXIT_UNAVAILABLE:
 	case KG_EXIT_SOFTWARE:
+	case KG_EXIT_PARTIAL:
 	case KG_EXIT_NOPERM:
 		return true;
 	}
 	return false;
 }
 
+/* Only a kick anvil did is confirmed, so never a dry run, and only a
+ * confirmed kick can have left connections behind. */
+static bool confirm_ok(const struct kg_reply_end *end)
+{
+	bool confirmed = end->flags & KG_END_CONFIRMED;
+
+	if (confirmed && (end->flags & KG_END_DRY_RUN))
+		return false;
+	return confirmed || end->status != KG_EXIT_PARTIAL;
+}
+
 static enum kg_wire_err end_check(const struct kg_reply_end *end)
 {
 	const uint8_t known = KG_END_DRY_RUN | KG_END_NEED_FORCE |
 	                      KG_END_FORCE_DENIED | KG_END_SCOPED |
-	                      KG_END_HIDDEN;
+	                      KG_END_HIDDEN | KG_END_CONFIRMED;
 	const uint8_t denied = KG_END_FORCE_DENIED | KG_END_NEED_FORCE;
 
 	if (!status_known(end->status) || (end->flags & ~known) != 0 ||
+	    !confirm_ok(end) ||
 	    ((end->flags & KG_END_FORCE_DENIED) &&
 	     (end->flags & denied) != denied) ||
 	    ((end->flags & KG_END_SCOPED) && end->malformed != 0) ||
@@ -458,13 +577,19 @@ static uint8_t *rw_reserve(struct kg_reply_writer *w, uint8_t type,
 	return put_u16(p, (uint16_t)payload_len);
 }
 
+/* The records that carry one user name. */
+static bool user_type(uint8_t type)
+{
+	return type == KG_REC_KICKED || type == KG_REC_WARN ||
+	       type == KG_REC_REMAINED;
+}
+
 int kg_rw_user(struct kg_reply_writer *w, enum kg_rec_type type,
                const char *name, size_t len)
 {
 	uint8_t *p;
 
-	if ((type != KG_REC_KICKED && type != KG_REC_WARN) ||
-	    name_check(name, len) != KG_WIRE_OK)
+	if (!user_type((uint8_t)type) || name_check(name, len) != KG_WIRE_OK)
 		return rw_reject(w);
 	p = rw_reserve(w, (uint8_t)type, len);
 	if (p == NULL)
@@ -515,7 +640,21 @@ int kg_rw_who(struct kg_reply_writer *w, const struct kg_who_row *row)
 	p = put_u8(p, (uint8_t)row->service_len);
 	p = put_bytes(p, row->service, row->service_len);
 	p = put_u16(p, (uint16_t)row->user_len);
-	put_bytes(p, row->user, row->user_len);
+	p = put_bytes(p, row->user, row->user_len);
+	p = put_u8(p, row->has_guid);
+	if (row->has_guid)
+		p = put_bytes(p, row->guid, sizeof(row->guid));
+	p = put_u8(p, row->dest.family);
+	p = put_bytes(p, row->dest.bytes, kg_family_len(row->dest.family));
+	p = put_u8(p, (uint8_t)row->n_fields);
+	for (size_t i = 0; i < row->n_fields; i++) {
+		const struct kg_field *f = &row->fields[i];
+
+		p = put_u8(p, (uint8_t)f->name_len);
+		p = put_bytes(p, f->name, f->name_len);
+		p = put_u8(p, (uint8_t)f->value_len);
+		p = put_bytes(p, f->value, f->value_len);
+	}
 	return 0;
 }
 
@@ -556,7 +695,8 @@ int kg_rw_end(struct kg_reply_writer *w, const struct kg_reply_end *end)
 
 /* ------------------------------------------------------- reply reader */
 
-/* One parsed record; pointers refer into the packet. */
+/* One parsed record; pointers refer into the packet, and a who row's
+ * fields into the record's own array. */
 struct rec {
 	uint8_t type;
 	const char *name;
@@ -564,31 +704,72 @@ struct rec {
 	uint32_t pid;
 	uint8_t reason;
 	struct kg_who_row who;
+	struct kg_field fields[KG_FIELDS_MAX];
 	struct kg_instance_row instance;
 };
 
-static enum kg_wire_err who_parse(struct rd *c, struct kg_who_row *row)
+/* An address: the family sizes it, so it is checked before reading on;
+ * a short read yields family 0 and ends as KG_WIRE_SHORT. */
+static bool addr_parse(struct rd *c, struct kg_addr *a)
 {
-	const uint8_t *addr;
+	const uint8_t *bytes;
+
+	a->family = rd_u8(c);
+	if (!family_known(a->family))
+		return false;
+	bytes = rd_bytes(c, kg_family_len(a->family));
+	if (bytes != NULL)
+		put_bytes(a->bytes, bytes, kg_family_len(a->family));
+	return true;
+}
+
+/* Version 3's part of a row: GUID, destination, alternative usernames.
+ * Counts that size what follows are checked before it is read. */
+static enum kg_wire_err who_v2_parse(struct rd *c, struct kg_who_row *row,
+                                     struct kg_field *fields)
+{
+	uint8_t has_guid = rd_u8(c);
+	const uint8_t *guid;
+
+	if (has_guid > 1)
+		return KG_WIRE_FIELD;
+	row->has_guid = has_guid;
+	guid = rd_bytes(c, has_guid ? sizeof(row->guid) : 0);
+	if (guid != NULL)
+		put_bytes(row->guid, guid, has_guid ? sizeof(row->guid) : 0);
+	if (!addr_parse(c, &row->dest))
+		return KG_WIRE_FIELD;
+	row->n_fields = rd_u8(c);
+	if (row->n_fields > KG_FIELDS_MAX)
+		return KG_WIRE_FIELD;
+	for (size_t i = 0; i < row->n_fields; i++) {
+		fields[i].name_len = rd_u8(c);
+		fields[i].name = (const char *)rd_bytes(c, fields[i].name_len);
+		fields[i].value_len = rd_u8(c);
+		fields[i].value =
+		        (const char *)rd_bytes(c, fields[i].value_len);
+	}
+	row->fields = fields;
+	return KG_WIRE_OK;
+}
+
+static enum kg_wire_err who_parse(struct rd *c, struct kg_who_row *row,
+                                  struct kg_field *fields)
+{
 	enum kg_wire_err e;
 
 	memset(row, 0, sizeof(*row));
 	row->pid = rd_u32(c);
 	row->conns = rd_u32(c);
-	row->addr.family = rd_u8(c);
-	/* The family sizes the address, so it is checked before reading
-	 * on; a short read yields family 0 and ends as KG_WIRE_SHORT. */
-	if (!family_known(row->addr.family))
+	if (!addr_parse(c, &row->addr))
 		return KG_WIRE_FIELD;
-	addr = rd_bytes(c, kg_family_len(row->addr.family));
-	if (addr != NULL)
-		put_bytes(row->addr.bytes, addr,
-		          kg_family_len(row->addr.family));
 	row->service_len = rd_u8(c);
 	row->service = (const char *)rd_bytes(c, row->service_len);
 	row->user_len = rd_u16(c);
 	row->user = (const char *)rd_bytes(c, row->user_len);
-	e = rd_finish(c);
+	e = who_v2_parse(c, row, fields);
+	if (e == KG_WIRE_OK)
+		e = rd_finish(c);
 	return e != KG_WIRE_OK ? e : who_check(row);
 }
 
@@ -610,12 +791,12 @@ static enum kg_wire_err payload_parse(struct rd *c, struct rec *r)
 {
 	enum kg_wire_err e;
 
-	switch (r->type) {
-	case KG_REC_KICKED:
-	case KG_REC_WARN:
+	if (user_type(r->type)) {
 		r->name = (const char *)rd_bytes(c, c->len);
 		r->name_len = c->len;
 		return name_check(r->name, r->name_len);
+	}
+	switch (r->type) {
 	case KG_REC_PID:
 		r->pid = rd_u32(c);
 		e = rd_finish(c);
@@ -626,7 +807,7 @@ static enum kg_wire_err payload_parse(struct rd *c, struct rec *r)
 		e = rd_finish(c);
 		return e != KG_WIRE_OK ? e : refused_check(r->pid, r->reason);
 	case KG_REC_WHO:
-		return who_parse(c, &r->who);
+		return who_parse(c, &r->who, r->fields);
 	case KG_REC_INSTANCE:
 		return instance_parse(c, &r->instance);
 	}
@@ -650,12 +831,11 @@ static enum kg_wire_err rec_parse(struct rd *c, struct rec *r)
 static int rec_dispatch(const struct kg_reply_handler *h, void *ctx,
                         const struct rec *r)
 {
-	switch (r->type) {
-	case KG_REC_KICKED:
-	case KG_REC_WARN:
+	if (user_type(r->type))
 		return h->user ? h->user(ctx, (enum kg_rec_type)r->type,
 		                         r->name, r->name_len)
 		               : 0;
+	switch (r->type) {
 	case KG_REC_PID:
 		return h->pid ? h->pid(ctx, r->pid) : 0;
 	case KG_REC_REFUSED:

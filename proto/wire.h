@@ -7,7 +7,9 @@
  *   u8 version (KG_WIRE_VERSION)  u8 op           u8 flags
  *   u8 net_family (0, 4, 6)       u8 net_prefix   u8 glob_len
  *   u8 path_len                   u8 instance_len
- *   net bytes (0, 4 or 16), glob bytes, path bytes, instance bytes
+ *   net bytes (0, 4 or 16), glob bytes, path bytes, instance bytes,
+ *   u8 field_name_len  u8 field_value_len  u8 dest_family  u8 dest_prefix
+ *   field name bytes, field value bytes, dest bytes (0, 4 or 16)
  *
  * Reply: one or more record packets, then one end packet.
  *   record packet: u8 version, u8 KG_PKT_RECORDS, then records
@@ -17,10 +19,9 @@
  *                  u32 records, u16 error_len, error text
  *
  * Version 3 added the alternative-username field and the destination
- * network to the request (after the instance: u8 field_name_len,
- * u8 field_value_len, u8 dest_family, u8 dest_prefix, name, value, dest
- * bytes), and the connection GUID, destination address and alternative
- * usernames to who rows.
+ * network to the request (after the instance), the connection GUID,
+ * destination address and alternative usernames to who rows, the
+ * REMAINED record, the CONFIRMED end flag and status KG_EXIT_PARTIAL.
  *
  * Version 2 added the instance name and the instances operation, and
  * dropped version 1's count of out-of-scope connections from the end
@@ -101,11 +102,13 @@ enum kg_wire_err {
 const char *kg_wire_strerror(enum kg_wire_err e);
 
 /* A request is well-formed when: op known; flags known for that op
- * (force/dry-run only with kick, separate only with who); net canonical;
- * a kick names a glob or a network; glob text ok; path absolute and text
- * ok; instance a valid name (kg_name_ok); not both path and instance;
- * instances carries nothing but its op. Glob normalization is the
- * frontend's job, not the decoder's. */
+ * (force/dry-run only with kick, separate only with who); net and dest
+ * canonical; a kick names a glob, a network, a field or a destination;
+ * glob text ok; path absolute and text ok; instance a valid name
+ * (kg_name_ok); not both path and instance; the field both named and
+ * valued, or neither (kg_field_name_ok, kg_field_value_ok); instances
+ * carries nothing but its op. Glob normalization is the frontend's job,
+ * not the decoder's. */
 enum kg_wire_err kg_request_check(const struct kg_request *r);
 enum kg_wire_err kg_request_encode(const struct kg_request *r, uint8_t *buf,
                                    size_t cap, size_t *len);
@@ -122,7 +125,8 @@ enum kg_rec_type {
 	KG_REC_WHO = 5,      /* one who row */
 	KG_REC_INSTANCE = 6, /* u8 name_len, name, u8 path_len, anvil path */
 	/* Dovecot 2.4: a user some of whose planned connections anvil did
-	 * not end (still listed when kickgated looked again). */
+	 * not end (still listed when kickgated looked again). A user record,
+	 * like KICKED and WARN: the payload is the name. */
 	KG_REC_REMAINED = 7,
 };
 
@@ -136,7 +140,14 @@ const char *kg_refuse_strerror(uint8_t reason);
 /* Who row payload: u32 pid, u32 connections, u8 family, addr bytes,
  * u8 service_len, service, u16 user_len, user, then (version 3) u8
  * has_guid (0 or 1), 16 GUID bytes when 1, u8 dest family, dest bytes,
- * u8 n_fields, and per field u8 name_len, name, u8 value_len, value. */
+ * u8 n_fields, and per field u8 name_len, name, u8 value_len, value.
+ *
+ * A row with a GUID is one connection (conns 1). A row without one
+ * (Dovecot 2.3) has no destination and no fields. Addresses are
+ * canonical (IPv4-mapped IPv6 as IPv4); fields are at most
+ * KG_FIELDS_MAX, each name and value valid as a request's, no name twice
+ * in a row. The decoder hands the callback fields from an array of its
+ * own, valid during the callback only. */
 struct kg_who_row {
 	uint32_t pid;
 	uint32_t conns;
@@ -174,7 +185,8 @@ enum kg_end_flag {
 	 * records, and SCOPED is set too. */
 	KG_END_HIDDEN = 1 << 4,
 	/* Dovecot 2.4: anvil did the kick, and the counts are what a new
-	 * dump showed gone (REMAINED records name who is still there). */
+	 * dump showed gone (REMAINED records name who is still there).
+	 * Never with DRY_RUN; status KG_EXIT_PARTIAL only with it. */
 	KG_END_CONFIRMED = 1 << 5,
 };
 

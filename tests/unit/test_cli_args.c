@@ -104,10 +104,12 @@ static const struct bad_case bad_cases[] = {
         {{"-f", "who", NULL}, 64, "option -f is only valid with kick"},
         {{"-1", "kick", "alice", NULL}, 64, "option -1 is only valid with who"},
         {{"who", "alice", "-n", NULL}, 64, "option -n is only valid with kick"},
-        {{"kick", NULL}, 64, "kick needs a user glob, a network or both"},
+        {{"kick", NULL},
+         64,
+         "kick needs a user glob, a network, a --field or a destination (-h)"},
         {{"kick", "-f", "-n", NULL},
          64,
-         "kick needs a user glob, a network or both"},
+         "kick needs a user glob, a network, a --field or a destination (-h)"},
         {{"kick", "1.2.3", NULL},
          65,
          "invalid network '1.2.3': is not a valid IPv4 address (for a user "
@@ -257,16 +259,16 @@ static const struct bad_case bad_cases[] = {
          "123...'"},
         {{"instances", "alice", NULL},
          64,
-         "instances takes no user, network or -a: it lists every instance "
-         "you may use"},
+         "instances takes no user, network, --field, destination or -a: it "
+         "lists every instance you may use"},
         {{"instances", "-a", "b", NULL},
          64,
-         "instances takes no user, network or -a: it lists every instance "
-         "you may use"},
+         "instances takes no user, network, --field, destination or -a: it "
+         "lists every instance you may use"},
         {{"instances", "--net", "10.0.0.0/8", NULL},
          64,
-         "instances takes no user, network or -a: it lists every instance "
-         "you may use"},
+         "instances takes no user, network, --field, destination or -a: it "
+         "lists every instance you may use"},
         {{"instances", "-f", NULL}, 64, "option -f is only valid with kick"},
         {{"instances", "-1", NULL}, 64, "option -1 is only valid with who"},
         {{"kick", "-x", "alice", NULL},
@@ -295,6 +297,86 @@ static const struct bad_case bad_cases[] = {
         {{"kick", "-S", "", "alice", NULL},
          64,
          "-S: the broker socket path must have 1 to 107 bytes, not ''"},
+        /* Dovecot 2.4's selectors: --field NAME=VALUE, -h and --dest. */
+        {{"kick", "--field", NULL}, 64, "option '--field' needs an argument"},
+        {{"who", "--dest", NULL}, 64, "option '--dest' needs an argument"},
+        {{"kick", "-h", NULL},
+         64,
+         "option '-h' needs a destination network (help is --help)"},
+        {{"who", "alice", "-h", NULL},
+         64,
+         "option '-h' needs a destination network (help is --help)"},
+        {{"kick", "--field", "user_tenant", NULL},
+         65,
+         "invalid field 'user_tenant': NAME=VALUE expected, NAME 1 to 64 of "
+         "A-Z a-z 0-9 _ . -"},
+        {{"kick", "--field", "=x", NULL},
+         65,
+         "invalid field '=x': NAME=VALUE expected, NAME 1 to 64 of A-Z a-z "
+         "0-9 _ . -"},
+        {{"kick", "--field", "user tenant=x", NULL},
+         65,
+         "invalid field 'user tenant=x': NAME=VALUE expected, NAME 1 to 64 "
+         "of A-Z a-z 0-9 _ . -"},
+        {{"kick", "--field",
+          "n123456789n123456789n123456789n123456789n123456789n123456789n1234="
+          "x",
+          NULL},
+         65,
+         "invalid field 'n123456789n123456789n123456789n123456789n123456789n"
+         "123456789n123...': NAME=VALUE expected, NAME 1 to 64 of A-Z a-z 0-9 "
+         "_ . -"},
+        {{"kick", "--field", "user_tenant=", NULL},
+         65,
+         "invalid field 'user_tenant=': the value is empty"},
+        {{"kick", "--field", "a=b\\tc", NULL},
+         65,
+         "invalid field 'a=b\\x5ctc': the backslash at byte 4 does not start "
+         "an escape \\xNN (a backslash is written \\x5c)"},
+        {{"kick", "--field", "a=b\\x09c", NULL},
+         65,
+         "invalid field 'a=b\\x5cx09c': the value holds a control byte or "
+         "invalid UTF-8"},
+        {{"who", "--field", "a=\\xff", NULL},
+         65,
+         "invalid field 'a=\\x5cxff': the value holds a control byte or "
+         "invalid UTF-8"},
+        {{"who", "--field", "a=b\tc", NULL},
+         65,
+         "invalid field 'a=b\\x09c': the value holds a control byte or "
+         "invalid UTF-8"},
+        {{"who", "--field", "a=b", "--field", "c=d", NULL},
+         64,
+         "Multiple --field options not supported: 'c=d' is a second field"},
+        {{"kick", "-h", "10.0.0.300", NULL},
+         65,
+         "invalid destination network '10.0.0.300': is not a valid IPv4 "
+         "address"},
+        {{"kick", "--dest", "backend1", NULL},
+         65,
+         "invalid destination network 'backend1': contains a byte not allowed "
+         "in a network"},
+        {{"who", "-h", "10.0.0.0/33", NULL},
+         65,
+         "invalid destination network '10.0.0.0/33': has an invalid prefix "
+         "length"},
+        {{"kick", "-h", "10.0.0.1", "--dest", "10.0.0.2", NULL},
+         64,
+         "Multiple destination networks not supported: '10.0.0.2' is a "
+         "second destination"},
+        {{"instances", "--field", "a=b", NULL},
+         64,
+         "instances takes no user, network, --field, destination or -a: it "
+         "lists every instance you may use"},
+        {{"instances", "--dest", "10.0.0.0/8", NULL},
+         64,
+         "instances takes no user, network, --field, destination or -a: it "
+         "lists every instance you may use"},
+        /* -f is force, never doveadm 2.4's -f FIELD VALUE. */
+        {{"kick", "-f", "user_tenant", "tenant-a.example", NULL},
+         64,
+         "Multiple username masks not supported: 'tenant-a.example' is a "
+         "second user mask (quote a name that contains spaces)"},
 };
 
 static void check_bad(size_t i, const struct bad_case *c)
@@ -376,6 +458,9 @@ struct good_case {
 	const char *instance;
 	const char *socket;
 	bool json;
+	const char *field_name; /* with field_value, from --field */
+	const char *field_value;
+	const char *dest; /* canonical text */
 };
 
 static const struct good_case good_cases[] = {
@@ -418,6 +503,42 @@ static const struct good_case good_cases[] = {
          .glob = "-weird-user",
          .net = "10.0.0.0/8"},
         {.args = {"--", "kick", "-", NULL}, .op = KG_OP_KICK, .glob = "-"},
+        /* A kick by field or by destination alone. */
+        {.args = {"kick", "--field", "user_tenant=Tenant-A.example", NULL},
+         .op = KG_OP_KICK,
+         .field_name = "user_tenant",
+         .field_value = "Tenant-A.example"},
+        {.args = {"kick", "-h", "10.2.3.4", NULL},
+         .op = KG_OP_KICK,
+         .dest = "10.2.3.4/32"},
+        {.args = {"kick", "-nh10.2.3.4/16", NULL},
+         .op = KG_OP_KICK,
+         .flags = KG_REQ_DRY_RUN,
+         .dest = "10.2.0.0/16"},
+        {.args = {"who", "--dest", "2001:DB8::1/64", "-1", NULL},
+         .op = KG_OP_WHO,
+         .flags = KG_REQ_SEPARATE,
+         .dest = "2001:db8::/64"},
+        /* Everything at once; the value keeps its case, its '=' and its
+         * spaces, and its escapes are undone. */
+        {.args = {"kick", "-f", "a*", "192.0.2.0/24", "--field",
+                  "user.alias-2=X=y \\x5c\\xe2\\x80\\x8bz", "-h",
+                  "::ffff:10.0.0.1", NULL},
+         .op = KG_OP_KICK,
+         .flags = KG_REQ_FORCE,
+         .glob = "a*",
+         .net = "192.0.2.0/24",
+         .field_name = "user.alias-2",
+         .field_value = "X=y \\\xe2\x80\x8bz",
+         .dest = "10.0.0.1/32"},
+        /* -h asks for help until the command is kick or who. */
+        {.args = {"-h", "-S", "/s", NULL}, .action = KG_CLI_HELP},
+        {.args = {"instances", "-h", NULL},
+         .action = KG_CLI_HELP,
+         .op = KG_OP_INSTANCES},
+        {.args = {"who", "--field", "a=b", "--help", NULL},
+         .action = KG_CLI_HELP,
+         .op = KG_OP_WHO},
         {.args = {"kick", "foo", "-n", NULL},
          .op = KG_OP_KICK,
          .flags = KG_REQ_DRY_RUN,
@@ -532,6 +653,16 @@ static void check_good(size_t i, const struct good_case *c)
 	assert_string_equal(cli.req.path, or_empty(c->anvil));
 	assert_int_equal(cli.req.instance_len, strlen(or_empty(c->instance)));
 	assert_string_equal(cli.req.instance, or_empty(c->instance));
+	assert_int_equal(cli.req.field_name_len,
+	                 strlen(or_empty(c->field_name)));
+	assert_string_equal(cli.req.field_name, or_empty(c->field_name));
+	assert_int_equal(cli.req.field_value_len,
+	                 strlen(or_empty(c->field_value)));
+	assert_string_equal(cli.req.field_value, or_empty(c->field_value));
+	net[0] = '\0';
+	if (cli.req.dest.family != KG_AF_NONE)
+		kg_net_format(&cli.req.dest, net);
+	assert_string_equal(net, or_empty(c->dest));
 	assert_string_equal(cli.socket,
 	                    c->socket != NULL ? c->socket : KG_DEFAULT_SOCKET);
 	assert_int_equal(cli.json, c->json);
@@ -562,8 +693,9 @@ static void test_parses_are_independent(void **state)
 
 static void test_usage_names_every_option(void **state)
 {
-	const char *opts[] = {"-S", "-a",    "-f", "-n",     "-1", "-j",
-	                      "-u", "--net", "-h", "--help", "-V", "--version"};
+	const char *opts[] = {"-S", "-a",        "-f",      "-n",    "-1",
+	                      "-j", "-u",        "--net",   "-h",    "--help",
+	                      "-V", "--version", "--field", "--dest"};
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);

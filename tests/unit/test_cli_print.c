@@ -98,6 +98,33 @@ static void add_who(struct run *r, const char *user, const char *service,
 	assert_int_equal(kg_rw_who(&r->w, &row), 0);
 }
 
+/* A Dovecot 2.4 row: one connection with a GUID made from pid, proxied
+ * to dest (NULL: not proxied), with fields. */
+static void add_who24(struct run *r, const char *user, const char *service,
+                      uint32_t pid, const struct kg_addr *addr,
+                      const struct kg_addr *dest, const struct kg_field *fields,
+                      size_t n_fields)
+{
+	struct kg_who_row row = {
+	        .pid = pid,
+	        .conns = 1,
+	        .addr = *addr,
+	        .service = service,
+	        .service_len = strlen(service),
+	        .user = user,
+	        .user_len = strlen(user),
+	        .has_guid = true,
+	        .fields = fields,
+	        .n_fields = n_fields,
+	};
+
+	for (size_t i = 0; i < sizeof(row.guid); i++)
+		row.guid[i] = (uint8_t)(pid + i * 0x11);
+	if (dest != NULL)
+		row.dest = *dest;
+	assert_int_equal(kg_rw_who(&r->w, &row), 0);
+}
+
 static void end(struct run *r, uint8_t status, uint8_t flags, uint32_t conns,
                 uint32_t pids, uint32_t malformed, const char *error)
 {
@@ -527,6 +554,123 @@ static void test_hidden_need_force(void **state)
 	run_free(denied);
 }
 
+/* ------------------------------------------------- Dovecot 2.4 kicks */
+
+/* Anvil did the kick: doveadm 2.4's count line first, then the users as
+ * for any kick, then those still connected when kickgated looked again;
+ * the exit status is the broker's. */
+static struct run *confirmed_kick(uint8_t status)
+{
+	struct run *r = run_new();
+
+	add_user(r, KG_REC_KICKED, "bar");
+	add_user(r, KG_REC_KICKED, "baz");
+	if (status == KG_EXIT_PARTIAL) {
+		add_user(r, KG_REC_REMAINED, "baz");
+		add_user(r, KG_REC_REMAINED, "b z");
+	}
+	assert_int_equal(kg_rw_pid(&r->w, 8214), 0);
+	end(r, status, KG_END_CONFIRMED, 1, 1, 0, "");
+	return r;
+}
+
+static void test_confirmed_kick_text(void **state)
+{
+	struct run *all = confirmed_kick(KG_EXIT_OK);
+	struct run *some = confirmed_kick(KG_EXIT_PARTIAL);
+
+	(void)state;
+	assert_int_equal(print(all, KG_OP_KICK, 0, false), 0);
+	assert_int_equal(all->status, KG_EXIT_OK);
+	assert_string_equal(all->out,
+	                    "1 connections kicked\n"
+	                    "kicked connections from the following users:\n"
+	                    "bar baz\n");
+	assert_int_equal(print(some, KG_OP_KICK, 0, false), 0);
+	assert_int_equal(some->status, KG_EXIT_PARTIAL);
+	assert_string_equal(some->out,
+	                    "1 connections kicked\n"
+	                    "kicked connections from the following users:\n"
+	                    "bar baz\n"
+	                    "still connected after the kick:\n"
+	                    "baz b\\x20z\n");
+	assert_string_equal(some->err, "");
+	run_free(all);
+	run_free(some);
+}
+
+static void test_confirmed_kick_json(void **state)
+{
+	struct run *all = confirmed_kick(KG_EXIT_OK);
+	struct run *some = confirmed_kick(KG_EXIT_PARTIAL);
+
+	(void)state;
+	print(all, KG_OP_KICK, 0, true);
+	assert_string_equal(
+	        all->out,
+	        "{\"status\":0,\"dry_run\":false,\"kicked\":[\"bar\",\"baz\"],"
+	        "\"pids\":[8214],\"warning\":[],\"refused\":[],"
+	        "\"confirmed\":true,\"remained\":[],"
+	        "\"connections\":1,\"processes\":1,"
+	        "\"malformed_anvil_lines\":0,\"error\":null}\n");
+	print(some, KG_OP_KICK, 0, true);
+	assert_int_equal(some->status, KG_EXIT_PARTIAL);
+	assert_string_equal(
+	        some->out,
+	        "{\"status\":75,\"dry_run\":false,\"kicked\":[\"bar\",\"baz\"],"
+	        "\"pids\":[8214],\"warning\":[],\"refused\":[],"
+	        "\"confirmed\":true,\"remained\":[\"baz\",\"b z\"],"
+	        "\"connections\":1,\"processes\":1,"
+	        "\"malformed_anvil_lines\":0,\"error\":null}\n");
+	run_free(all);
+	run_free(some);
+}
+
+/* Under who = no, a confirmed kick tells its count and, when some
+ * sessions stayed, that some did, naming nobody. */
+static void test_confirmed_hidden_kick(void **state)
+{
+	const uint8_t flags = KG_END_CONFIRMED | KG_END_HIDDEN | KG_END_SCOPED;
+	struct run *text = run_new(), *json = run_new();
+
+	(void)state;
+	end(text, KG_EXIT_PARTIAL, flags, 2, 1, 0, "");
+	print(text, KG_OP_KICK, 0, false);
+	assert_int_equal(text->status, KG_EXIT_PARTIAL);
+	assert_string_equal(text->out,
+	                    "2 connections kicked\n"
+	                    "some sessions were still connected after the "
+	                    "kick; your rule does not show which (who = no)\n");
+	end(json, KG_EXIT_PARTIAL, flags, 2, 1, 0, "");
+	print(json, KG_OP_KICK, 0, true);
+	assert_string_equal(
+	        json->out,
+	        "{\"status\":75,\"dry_run\":false,\"kicked\":null,\"pids\":"
+	        "null,"
+	        "\"warning\":null,\"refused\":null,\"confirmed\":true,"
+	        "\"remained\":null,\"connections\":2,\"processes\":1,"
+	        "\"malformed_anvil_lines\":null,\"error\":null}\n");
+	run_free(text);
+	run_free(json);
+}
+
+/* Only a kick anvil did can leave users behind. */
+static void test_remained_without_confirmation_is_malformed(void **state)
+{
+	struct run *r = run_new();
+
+	(void)state;
+	add_user(r, KG_REC_REMAINED, "foo");
+	end(r, KG_EXIT_OK, 0, 1, 1, 0, "");
+	assert_int_equal(print(r, KG_OP_KICK, 0, false), KG_EXIT_SOFTWARE);
+	assert_string_equal(r->out, "");
+	assert_string_equal(r->err,
+	                    "kickgate: malformed reply from the broker: users "
+	                    "still connected after a kick that was not "
+	                    "confirmed\n");
+	run_free(r);
+}
+
 /* ----------------------------------------------------------- instances */
 
 static struct run *two_instances(void)
@@ -715,6 +859,175 @@ static void test_who_large_group_lists_each_value_once(void **state)
 	assert_int_equal(fclose(f), 0);
 	assert_string_equal(r->out, want);
 	free(want);
+	run_free(r);
+}
+
+/* -------------------------------------------------- Dovecot 2.4 who */
+
+static const struct kg_field alias_bar[] = {{"user_alias", 10, "alias-bar", 9}};
+static const struct kg_field alias_jane[] = {
+        {"user_alias", 10, "alias jane", 10}};
+static const struct kg_field alice_fields[] = {
+        {"user_tenant", 11, "tenant-a.example", 16},
+        {"user_alias", 10, "alias-alice", 11}};
+
+/* The rows of the shared capture: a field missing here and there, one
+ * session proxied, the tenant field first seen on the last row. */
+static struct run *who24_rows(void)
+{
+	struct run *r = run_new();
+	struct kg_addr a3 = v4(127, 0, 0, 3), a6 = v6_doc(1);
+	struct kg_addr dest = v4(10, 0, 0, 25);
+
+	add_who24(r, "bar", "pop3", 8226, &a3, NULL, alias_bar, 1);
+	add_who24(r, "jane", "imap", 8214, &a6, &dest, alias_jane, 1);
+	add_who24(r, "nobody", "imap", 8214, &a3, NULL, NULL, 0);
+	add_who24(r, "alice@tenant-a.example", "imap", 8214, &a3, NULL,
+	          alice_fields, 2);
+	end(r, 0, 0, 4, 2, 0, "");
+	return r;
+}
+
+/* doveadm 2.4's who -1 columns, then one per field in the order the rows
+ * first carry it, blank where a row has none: every line has the same
+ * number of single spaces, and a value's space is escaped. */
+static void test_who24_separate_has_doveadm_columns(void **state)
+{
+	struct run *r = who24_rows();
+
+	(void)state;
+	assert_int_equal(print(r, KG_OP_WHO, KG_REQ_SEPARATE, false), 0);
+	assert_string_equal(
+	        r->out,
+	        "username service pid ip dest_ip user_alias user_tenant\n"
+	        "bar pop3 8226 127.0.0.3  alias-bar \n"
+	        "jane imap 8214 2001:db8::1 10.0.0.25 alias\\x20jane \n"
+	        "nobody imap 8214 127.0.0.3   \n"
+	        "alice@tenant-a.example imap 8214 127.0.0.3  alias-alice "
+	        "tenant-a.example\n");
+	assert_string_equal(r->err, "");
+	run_free(r);
+}
+
+static void test_who24_separate_padded(void **state)
+{
+	struct run *r = who24_rows();
+
+	(void)state;
+	assert_int_equal(print_to(r, KG_OP_WHO, KG_REQ_SEPARATE, false, true),
+	                 0);
+	assert_string_equal(
+	        r->out,
+	        "username               service  pid ip          dest_ip   "
+	        "user_alias    user_tenant\n"
+	        "bar                    pop3    8226 127.0.0.3             "
+	        "alias-bar     \n"
+	        "jane                   imap    8214 2001:db8::1 10.0.0.25 "
+	        "alias\\x20jane \n"
+	        "nobody                 imap    8214 127.0.0.3                "
+	        "           \n"
+	        "alice@tenant-a.example imap    8214 127.0.0.3             "
+	        "alias-alice   tenant-a.example\n");
+	run_free(r);
+}
+
+/* The default listing is the same for either Dovecot. */
+static void test_who24_grouped_as_before(void **state)
+{
+	struct run *r = who24_rows();
+
+	(void)state;
+	print(r, KG_OP_WHO, 0, false);
+	assert_string_equal(
+	        r->out, "username # proto (pids) (ips)\n"
+	                "bar 1 pop3 (8226) (127.0.0.3)\n"
+	                "jane 1 imap (8214) (2001:db8::1)\n"
+	                "nobody 1 imap (8214) (127.0.0.3)\n"
+	                "alice@tenant-a.example 1 imap (8214) (127.0.0.3)\n");
+	run_free(r);
+}
+
+/* JSON carries what text leaves out: the GUID, the destination, every
+ * field by name. */
+static void test_who24_json_carries_every_field(void **state)
+{
+	struct run *r = who24_rows();
+
+	(void)state;
+	print(r, KG_OP_WHO, KG_REQ_SEPARATE, true);
+	assert_string_equal(
+	        r->out,
+	        "{\"sessions\":[\n"
+	        "{\"user\":\"bar\",\"service\":\"pop3\",\"pid\":8226,"
+	        "\"ip\":\"127.0.0.3\",\"connections\":1,"
+	        "\"guid\":\"2233445566778899aabbccddeeff1021\","
+	        "\"dest_ip\":null,\"fields\":{\"user_alias\":\"alias-bar\"}},\n"
+	        "{\"user\":\"jane\",\"service\":\"imap\",\"pid\":8214,"
+	        "\"ip\":\"2001:db8::1\",\"connections\":1,"
+	        "\"guid\":\"162738495a6b7c8d9eafc0d1e2f30415\","
+	        "\"dest_ip\":\"10.0.0.25\","
+	        "\"fields\":{\"user_alias\":\"alias jane\"}},\n"
+	        "{\"user\":\"nobody\",\"service\":\"imap\",\"pid\":8214,"
+	        "\"ip\":\"127.0.0.3\",\"connections\":1,"
+	        "\"guid\":\"162738495a6b7c8d9eafc0d1e2f30415\","
+	        "\"dest_ip\":null,\"fields\":{}},\n"
+	        "{\"user\":\"alice@tenant-a.example\",\"service\":\"imap\","
+	        "\"pid\":8214,\"ip\":\"127.0.0.3\",\"connections\":1,"
+	        "\"guid\":\"162738495a6b7c8d9eafc0d1e2f30415\","
+	        "\"dest_ip\":null,\"fields\":{\"user_tenant\":"
+	        "\"tenant-a.example\",\"user_alias\":\"alias-alice\"}}\n"
+	        "],\"status\":0,\"malformed_anvil_lines\":0,\"error\":null}\n");
+	run_free(r);
+}
+
+/* One reply comes from one Dovecot: rows of both kinds are malformed. */
+static void test_who_rows_of_both_kinds_are_malformed(void **state)
+{
+	struct run *r = run_new();
+	struct kg_addr a = v4(127, 0, 0, 3);
+
+	(void)state;
+	add_who24(r, "bar", "pop3", 8226, &a, NULL, alias_bar, 1);
+	add_who(r, "foo", "imap", 100, 1, &a);
+	end(r, 0, 0, 2, 2, 0, "");
+	assert_int_equal(print(r, KG_OP_WHO, 0, false), KG_EXIT_SOFTWARE);
+	assert_string_equal(r->err,
+	                    "kickgate: malformed reply from the broker: "
+	                    "rows of Dovecot 2.3 and 2.4 in one "
+	                    "reply\n");
+	run_free(r);
+}
+
+/* Eight new field names a row: the ninth row would make 72 columns.
+ * The rows held so far are printed, and JSON is suggested. */
+static void test_who24_too_many_columns(void **state)
+{
+	static char names[9 * KG_FIELDS_MAX][8];
+	struct kg_field f[9 * KG_FIELDS_MAX];
+	struct run *r = run_new();
+	struct kg_addr a = v4(127, 0, 0, 3);
+	char *line;
+	size_t lines = 0;
+
+	(void)state;
+	for (size_t i = 0; i < 9 * KG_FIELDS_MAX; i++) {
+		snprintf(names[i], sizeof(names[i]), "f%zu", i);
+		f[i] = (struct kg_field){names[i], strlen(names[i]), "v", 1};
+	}
+	for (uint32_t row = 0; row < 9; row++)
+		add_who24(r, "u", "imap", 100 + row, &a, NULL,
+		          f + row * KG_FIELDS_MAX, KG_FIELDS_MAX);
+	end(r, 0, 0, 9, 9, 0, "");
+	assert_int_equal(print(r, KG_OP_WHO, KG_REQ_SEPARATE, false),
+	                 KG_EXIT_SOFTWARE);
+	assert_string_equal(r->err,
+	                    "kickgate: the sessions carry more than 64 "
+	                    "alternative-username fields, too many columns for "
+	                    "who -1: use -j\n");
+	assert_non_null(strstr(r->out, " f63\n"));
+	for (line = r->out; (line = strchr(line, '\n')) != NULL; line++)
+		lines++;
+	assert_int_equal(lines, 9);
 	run_free(r);
 }
 
@@ -1383,6 +1696,17 @@ int main(void)
 	        cmocka_unit_test(test_hidden_dry_run),
 	        cmocka_unit_test(test_hidden_kick),
 	        cmocka_unit_test(test_hidden_need_force),
+	        cmocka_unit_test(test_confirmed_kick_text),
+	        cmocka_unit_test(test_confirmed_kick_json),
+	        cmocka_unit_test(test_confirmed_hidden_kick),
+	        cmocka_unit_test(
+	                test_remained_without_confirmation_is_malformed),
+	        cmocka_unit_test(test_who24_separate_has_doveadm_columns),
+	        cmocka_unit_test(test_who24_separate_padded),
+	        cmocka_unit_test(test_who24_grouped_as_before),
+	        cmocka_unit_test(test_who24_json_carries_every_field),
+	        cmocka_unit_test(test_who_rows_of_both_kinds_are_malformed),
+	        cmocka_unit_test(test_who24_too_many_columns),
 	        cmocka_unit_test(test_instances_text),
 	        cmocka_unit_test(test_instances_json),
 	        cmocka_unit_test(test_instances_refused_json),
