@@ -105,7 +105,7 @@ static int who_finish(void *who, void *res)
 static void who_reply(struct kg_job *job, void *who, void *res)
 {
 	const struct kg_who_result *wr = res;
-	struct kg_who_row row;
+	struct kg_who_row row = {0};
 
 	/* A row too large to send is left out and counted by the writer,
 	 * and kg_job_finish turns the reply into an error; the rows after it

@@ -33,11 +33,13 @@ IDLE_LATEST = 3.0
 AUDIT_SETTLE = 0.5
 
 # Wire format (proto/wire.h).
-WIRE_VERSION = 2
+WIRE_VERSION = 3
 OP_KICK, OP_WHO = 1, 2
 PKT_RECORDS, PKT_END = 1, 2
 NAME_MAX = 64
-REQ_MAX = 8 + 16 + 255 + 107 + NAME_MAX
+FIELD_NAME_MAX, FIELD_VALUE_MAX = 64, 255
+REQ_MAX = (8 + 16 + 255 + 107 + NAME_MAX + 4 + FIELD_NAME_MAX
+           + FIELD_VALUE_MAX + 16)
 PKT_MAX = 96 * 1024
 # Replies past the first packet that a client reads before giving up.
 REPLY_PACKETS_MAX = 64
@@ -81,9 +83,10 @@ CLI_ERRORS = [
 
 
 def request(op=OP_WHO, flags=0, glob=b"", version=WIRE_VERSION):
-    """A request packet without network, path or instance name."""
-    return struct.pack("<8B", version, op, flags, 0, 0, len(glob), 0,
-                       0) + glob
+    """A request packet without network, path, instance name, field or
+    destination."""
+    return (struct.pack("<8B", version, op, flags, 0, 0, len(glob), 0, 0)
+            + glob + bytes(4))
 
 
 GOOD_WHO = request()

@@ -54,7 +54,7 @@ START_TIMEOUT = 15
 STOP_TIMEOUT = 10
 # A who request: version 2, op who, no flags, no network, glob, path or
 # instance name.
-WHO_REQUEST = b"\x02\x02\x00\x00\x00\x00\x00\x00"
+WHO_REQUEST = b"\x03\x02" + bytes(10)
 USERS = {"victim": "victim-pw", "bystander": "bystander-pw"}
 
 

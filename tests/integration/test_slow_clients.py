@@ -50,7 +50,7 @@ PAGER_PAUSE = 3.0
 CMD_TIMEOUT = 60
 # A who request: version 2, op who, no flags, no network, glob, path or
 # instance name.
-WHO_REQUEST = b"\x02\x02\x00\x00\x00\x00\x00\x00"
+WHO_REQUEST = b"\x03\x02" + bytes(10)
 PKT_MAX = 96 * 1024
 
 
