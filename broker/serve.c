@@ -313,7 +313,7 @@ void kg_broker_main(const struct kg_broker_start *st)
 	size_t len;
 
 	kg_audit_open(st->cfg->audit == KG_AUDIT_SYSLOG ? _PATH_LOG : NULL);
-	if (kg_sandbox_broker(&st->cfg->broker) < 0)
+	if (kg_sandbox_broker(&st->cfg->broker, !st->cfg->anvil_kicks_only) < 0)
 		return;
 	for (;;) {
 		int fd = receive(st->supervisor_fd, buf, sizeof(buf), &len);
