@@ -54,7 +54,7 @@ static void set_malformed(struct kg_job *job)
 {
 	const struct kg_scope *s = &job->dec.scope;
 
-	if (s->all_users && s->all_nets && job->dec.may_who) {
+	if (kg_scope_is_all(s) && job->dec.may_who) {
 		job->result.end.malformed = (uint32_t)job->parser->malformed;
 		return;
 	}

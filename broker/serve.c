@@ -81,15 +81,33 @@ static bool may_who(struct kg_job *job)
 	return false;
 }
 
+/* A kick by destination takes, at once, every connection in the scope
+ * that a proxy sends to a backend: a right of its own. A who with -h
+ * only narrows what the scope shows, and needs none. */
+static bool may_kick_by_dest(struct kg_job *job)
+{
+	char text[KG_ERRTEXT_MAX + 1];
+
+	if (job->req.dest.family == KG_AF_NONE || job->dec.may_by_dest)
+		return true;
+	snprintf(text, sizeof(text),
+	         "permission denied: rule '%s' does not allow kicking by "
+	         "destination (-h)",
+	         job->dec.rule);
+	kg_job_refuse(job, KG_EXIT_NOPERM, "denied", text);
+	return false;
+}
+
 static bool may_kick(struct kg_job *job)
 {
 	if (!may_use_instance(job))
 		return false;
-	if (!(job->req.flags & KG_REQ_FORCE) || job->dec.may_force)
-		return true;
-	kg_job_refuse(job, KG_EXIT_NOPERM, "denied",
-	              "permission denied: -f is not allowed");
-	return false;
+	if ((job->req.flags & KG_REQ_FORCE) && !job->dec.may_force) {
+		kg_job_refuse(job, KG_EXIT_NOPERM, "denied",
+		              "permission denied: -f is not allowed");
+		return false;
+	}
+	return may_kick_by_dest(job);
 }
 
 static void *who_new(const struct kg_job *job)
@@ -295,7 +313,7 @@ void kg_broker_main(const struct kg_broker_start *st)
 	size_t len;
 
 	kg_audit_open(st->cfg->audit == KG_AUDIT_SYSLOG ? _PATH_LOG : NULL);
-	if (kg_sandbox_broker(&st->cfg->broker) < 0)
+	if (kg_sandbox_broker(&st->cfg->broker, !st->cfg->anvil_kicks_only) < 0)
 		return;
 	for (;;) {
 		int fd = receive(st->supervisor_fd, buf, sizeof(buf), &len);

@@ -1,11 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /* Property: a configuration that parses without errors holds only
- * normalized globs (normalizing one again gives it back, NUL-terminated)
- * and canonical networks, every rule has a principal, and no rule allows
- * an instance that does not exist; and the flags the policy reads instead
- * of the lists say what the lists hold (config.h): all_users that a glob
- * is "*", all_nets that the networks hold 0.0.0.0/0 and ::/0, root_named
- * that some rule's principals name uid 0. */
+ * normalized globs (normalizing one again gives it back, NUL-terminated),
+ * canonical networks and well-formed fields (a name of 1 to
+ * KG_FIELD_NAME_MAX of A-Z a-z 0-9 _ . -, a value of 1 to
+ * KG_FIELD_VALUE_MAX bytes of text without blanks, each NUL-terminated
+ * inside the rule's field_text), every rule has a principal, no rule
+ * allows an instance that does not exist, every instance's protocol is
+ * one of the three and kick_confirm_ms is within its range; and the flags
+ * the policy and the sandbox read instead of the lists say what the lists
+ * hold (config.h): all_users that a glob is "*", all_nets that the
+ * networks hold 0.0.0.0/0 and ::/0, root_named that some rule's
+ * principals name uid 0, anvil_kicks_only that every instance is pinned
+ * to protocol 2. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +19,7 @@
 
 #include "policy/config.h"
 #include "proto/globparse.h"
+#include "proto/text.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -65,6 +72,31 @@ static bool names_uid_0(const struct kg_rule *r)
 	return false;
 }
 
+/* Inside r's field_text and followed by its NUL. */
+static bool owned(const struct kg_rule *r, const char *s, size_t len)
+{
+	return r->field_text != NULL && s >= r->field_text &&
+	       s + len < r->field_text + KG_CONF_LINE_MAX && s[len] == '\0';
+}
+
+static bool has_blank(const char *s, size_t len)
+{
+	return memchr(s, ' ', len) != NULL || memchr(s, '\t', len) != NULL;
+}
+
+static void check_field(const struct kg_rule *r, const struct kg_field *f)
+{
+	if (f->name_len == 0 || f->name_len > KG_FIELD_NAME_MAX ||
+	    !kg_name_ok(f->name, f->name_len) ||
+	    !owned(r, f->name, f->name_len))
+		abort();
+	if (f->value_len == 0 || f->value_len > KG_FIELD_VALUE_MAX ||
+	    !kg_text_ok(f->value, f->value_len) ||
+	    has_blank(f->value, f->value_len) ||
+	    !owned(r, f->value, f->value_len))
+		abort();
+}
+
 static void check_rule(const struct kg_config *cfg, const struct kg_rule *r)
 {
 	if (r->all_users != has_star(r) ||
@@ -73,6 +105,10 @@ static void check_rule(const struct kg_config *cfg, const struct kg_rule *r)
 		abort();
 	if (r->n_principals == 0 || r->n_globs == 0 || r->n_nets == 0)
 		abort();
+	if (r->n_fields > KG_CONF_MAX_LIST)
+		abort();
+	for (size_t i = 0; i < r->n_fields; i++)
+		check_field(r, &r->fields[i]);
 	for (size_t i = 0; i < r->n_globs; i++)
 		check_glob(&r->globs[i]);
 	for (size_t i = 0; i < r->n_nets; i++) {
@@ -83,6 +119,22 @@ static void check_rule(const struct kg_config *cfg, const struct kg_rule *r)
 		if (kg_rule_has_instance(r, i))
 			abort();
 	}
+}
+
+static void check_instances(const struct kg_config *cfg)
+{
+	bool all_2 = true;
+
+	for (size_t i = 0; i < cfg->n_instances; i++) {
+		enum kg_anvil_proto p = cfg->instances[i].protocol;
+
+		if (p != KG_PROTO_AUTO && p != KG_PROTO_1 && p != KG_PROTO_2)
+			abort();
+		all_2 &= p == KG_PROTO_2;
+	}
+	if (cfg->anvil_kicks_only != all_2 || cfg->kick_confirm_ms < 100 ||
+	    cfg->kick_confirm_ms > 60000)
+		abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -99,6 +151,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (cfg.root_named != root_named)
 			abort();
+		check_instances(&cfg);
 	}
 	kg_config_free(&cfg);
 	return 0;

@@ -22,6 +22,8 @@
 #define DEFAULT_ANVIL         "/run/dovecot/anvil"
 #define DEFAULT_FRONTEND_USER "_kickgate"
 #define TIMEOUT_MAX           600000
+#define KICK_CONFIRM_MIN      100
+#define KICK_CONFIRM_MAX      60000
 #define MAX_SESSIONS_MAX      1000000000
 /* The supervisor holds at most 4096 waiting clients in all. */
 #define CONNS_PER_UID_MAX 4096
@@ -229,10 +231,36 @@ static void set_listen_mode(struct parser *p, struct kg_str v)
 	p->cfg->listen_mode = m;
 }
 
-static void set_broker_anvil(struct parser *p, struct kg_str v)
+/* The instance the current section's keys set: [broker]'s is default. */
+static size_t cur_instance(const struct parser *p)
 {
-	get_path(p, v, p->cfg->instances[KG_INSTANCE_DEFAULT].anvil);
-	p->anvil_line[KG_INSTANCE_DEFAULT] = p->line;
+	return p->sec == SEC_BROKER ? KG_INSTANCE_DEFAULT
+	                            : p->cfg->n_instances - 1;
+}
+
+static void set_anvil(struct parser *p, struct kg_str v)
+{
+	size_t i = cur_instance(p);
+
+	get_path(p, v, p->cfg->instances[i].anvil);
+	p->anvil_line[i] = p->line;
+}
+
+/* "auto" leaves it to each conversation; a pinned protocol is never
+ * guessed, and only 2.4's lets anvil do the kicks. */
+static void set_protocol(struct parser *p, struct kg_str v)
+{
+	enum kg_anvil_proto *out = &p->cfg->instances[cur_instance(p)].protocol;
+
+	if (str_is(v, "auto"))
+		*out = KG_PROTO_AUTO;
+	else if (str_is(v, "2.3"))
+		*out = KG_PROTO_1;
+	else if (str_is(v, "2.4"))
+		*out = KG_PROTO_2;
+	else
+		report(p, "%s: '%.*s' is not auto, 2.3 or 2.4", p->key,
+		       (int)v.len, v.s);
 }
 
 /* Only the name is taken here: whether the account is fit to run the
@@ -317,30 +345,34 @@ static void set_services(struct parser *p, struct kg_str v)
 	}
 }
 
-static void set_timeout(struct parser *p, struct kg_str v, unsigned int *out)
+static void get_uint_to(struct parser *p, struct kg_str v, unsigned int min,
+                        unsigned int max, unsigned int *out)
 {
 	uint64_t n;
 
-	if (get_uint(p, v, 1, TIMEOUT_MAX, &n))
+	if (get_uint(p, v, min, max, &n))
 		*out = (unsigned int)n;
 }
 
 static void set_client_timeout(struct parser *p, struct kg_str v)
 {
-	set_timeout(p, v, &p->cfg->client_timeout_ms);
+	get_uint_to(p, v, 1, TIMEOUT_MAX, &p->cfg->client_timeout_ms);
 }
 
 static void set_anvil_timeout(struct parser *p, struct kg_str v)
 {
-	set_timeout(p, v, &p->cfg->anvil_timeout_ms);
+	get_uint_to(p, v, 1, TIMEOUT_MAX, &p->cfg->anvil_timeout_ms);
+}
+
+static void set_kick_confirm(struct parser *p, struct kg_str v)
+{
+	get_uint_to(p, v, KICK_CONFIRM_MIN, KICK_CONFIRM_MAX,
+	            &p->cfg->kick_confirm_ms);
 }
 
 static void set_max_conns_per_uid(struct parser *p, struct kg_str v)
 {
-	uint64_t n;
-
-	if (get_uint(p, v, 1, CONNS_PER_UID_MAX, &n))
-		p->cfg->max_conns_per_uid = (unsigned int)n;
+	get_uint_to(p, v, 1, CONNS_PER_UID_MAX, &p->cfg->max_conns_per_uid);
 }
 
 static void set_audit(struct parser *p, struct kg_str v)
@@ -352,14 +384,6 @@ static void set_audit(struct parser *p, struct kg_str v)
 	else
 		report(p, "%s: '%.*s' is not syslog or stderr", p->key,
 		       (int)v.len, v.s);
-}
-
-static void set_instance_anvil(struct parser *p, struct kg_str v)
-{
-	struct kg_config *cfg = p->cfg;
-
-	get_path(p, v, cfg->instances[cfg->n_instances - 1].anvil);
-	p->anvil_line[cfg->n_instances - 1] = p->line;
 }
 
 static bool lookup_account(struct parser *p, enum kg_principal_kind kind,
@@ -505,9 +529,80 @@ static void set_networks(struct parser *p, struct kg_str v)
 	update_all_nets(r);
 }
 
+/* Field names are what Dovecot's userdb calls them (user_tenant); only
+ * the characters of a rule's name keep them plain in every message. */
+_Static_assert(KG_FIELD_NAME_MAX <= KG_NAME_MAX,
+               "kg_name_ok bounds a field name");
+
+/* NAME=VALUE, split at the first '=', which no name holds. */
+static bool get_field(struct parser *p, struct kg_str tok, struct kg_str *name,
+                      struct kg_str *value)
+{
+	const char *eq = memchr(tok.s, '=', tok.len);
+
+	if (eq == NULL) {
+		report(p, "%s: '%.*s' is not NAME=VALUE", p->key, (int)tok.len,
+		       tok.s);
+		return false;
+	}
+	*name = (struct kg_str){tok.s, (size_t)(eq - tok.s)};
+	*value = (struct kg_str){eq + 1, tok.len - name->len - 1};
+	if (name->len > KG_FIELD_NAME_MAX || !kg_name_ok(name->s, name->len)) {
+		report(p,
+		       "%s: field name '%.*s' must be 1 to %d of A-Z a-z "
+		       "0-9 _ . -",
+		       p->key, (int)name->len, name->s, KG_FIELD_NAME_MAX);
+		return false;
+	}
+	if (value->len == 0 || value->len > KG_FIELD_VALUE_MAX ||
+	    !kg_text_ok(value->s, value->len)) {
+		report(p,
+		       "%s: the value of '%.*s' must be 1 to %d bytes of "
+		       "UTF-8 text",
+		       p->key, (int)name->len, name->s, KG_FIELD_VALUE_MAX);
+		return false;
+	}
+	return true;
+}
+
+/* Each token is followed by a blank or the end, so v.len + 1 bytes hold
+ * every name and value with a NUL after each (the '=' becomes one). */
+static void set_fields(struct parser *p, struct kg_str v)
+{
+	struct kg_rule *r = cur_rule(p);
+	struct kg_str tok, name, value;
+	size_t used = 0;
+
+	r->field_text = malloc(v.len + 1);
+	if (!r->field_text) {
+		out_of_memory(p);
+		return;
+	}
+	while (next_token(&v, &tok)) {
+		if (!get_field(p, tok, &name, &value))
+			continue;
+		if (list_full(p, r->n_fields, KG_CONF_MAX_LIST))
+			return;
+		memcpy(r->field_text + used, tok.s, tok.len);
+		r->field_text[used + name.len] = '\0';
+		r->field_text[used + tok.len] = '\0';
+		r->fields[r->n_fields++] = (struct kg_field){
+		        .name = r->field_text + used,
+		        .name_len = name.len,
+		        .value = r->field_text + used + name.len + 1,
+		        .value_len = value.len};
+		used += tok.len + 1;
+	}
+}
+
 static void set_force(struct parser *p, struct kg_str v)
 {
 	get_bool(p, v, &cur_rule(p)->force);
+}
+
+static void set_by_dest(struct parser *p, struct kg_str v)
+{
+	get_bool(p, v, &cur_rule(p)->by_dest);
 }
 
 static void set_who(struct parser *p, struct kg_str v)
@@ -567,19 +662,24 @@ struct key {
 static const struct key keys[] = {
         {"listen", SEC_BROKER, false, set_listen},
         {"listen_mode", SEC_BROKER, false, set_listen_mode},
-        {"anvil", SEC_BROKER, false, set_broker_anvil},
+        {"anvil", SEC_BROKER, false, set_anvil},
+        {"protocol", SEC_BROKER, false, set_protocol},
         {"frontend_user", SEC_BROKER, false, set_frontend_user},
         {"broker_user", SEC_BROKER, false, set_broker_user},
         {"services", SEC_BROKER, false, set_services},
         {"client_timeout_ms", SEC_BROKER, false, set_client_timeout},
         {"anvil_timeout_ms", SEC_BROKER, false, set_anvil_timeout},
+        {"kick_confirm_ms", SEC_BROKER, false, set_kick_confirm},
         {"max_connections_per_uid", SEC_BROKER, false, set_max_conns_per_uid},
         {"audit", SEC_BROKER, false, set_audit},
-        {"anvil", SEC_INSTANCE, true, set_instance_anvil},
+        {"anvil", SEC_INSTANCE, true, set_anvil},
+        {"protocol", SEC_INSTANCE, false, set_protocol},
         {"principals", SEC_RULE, true, set_principals},
         {"users", SEC_RULE, false, set_users},
         {"networks", SEC_RULE, false, set_networks},
+        {"fields", SEC_RULE, false, set_fields},
         {"force", SEC_RULE, false, set_force},
+        {"by_dest", SEC_RULE, false, set_by_dest},
         {"max_sessions", SEC_RULE, false, set_max_sessions},
         {"max_sessions_per_hour", SEC_RULE, false, set_max_per_hour},
         {"instances", SEC_RULE, false, set_instances},
@@ -587,6 +687,9 @@ static const struct key keys[] = {
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+/* parser.seen has a bit per key. */
+_Static_assert(N_KEYS <= 32, "more keys than bits in parser.seen");
 
 /* "[broker]", "[instance NAME]" or "[rule NAME]" for messages. */
 static const char *sec_label(const struct parser *p, char *buf, size_t cap)
@@ -973,6 +1076,17 @@ static bool names_root(const struct kg_rule *r)
 	return false;
 }
 
+/* Only an instance pinned to 2.4 is sure never to need the broker's own
+ * signals: "auto" may meet a 2.3 anvil. */
+static bool anvil_kicks_only(const struct kg_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_instances; i++) {
+		if (cfg->instances[i].protocol != KG_PROTO_2)
+			return false;
+	}
+	return true;
+}
+
 static void finish(struct parser *p)
 {
 	struct kg_config *cfg = p->cfg;
@@ -982,6 +1096,7 @@ static void finish(struct parser *p)
 	check_anvil_paths(p);
 	for (size_t i = 0; i < cfg->n_rules; i++)
 		cfg->root_named |= names_root(&cfg->rules[i]);
+	cfg->anvil_kicks_only = anvil_kicks_only(cfg);
 }
 
 static void parse_all(struct parser *p, const char *buf, size_t len)
@@ -1031,6 +1146,7 @@ static void parser_init(struct parser *p, const char *name,
 	set_services(p, (struct kg_str){services, sizeof(services) - 1});
 	cfg->client_timeout_ms = 5000;
 	cfg->anvil_timeout_ms = 30000;
+	cfg->kick_confirm_ms = 2000;
 	cfg->max_conns_per_uid = 16;
 	cfg->audit = KG_AUDIT_SYSLOG;
 }
@@ -1157,8 +1273,10 @@ int kg_config_load(const char *path, struct kg_config *cfg, FILE *errs)
 
 void kg_config_free(struct kg_config *cfg)
 {
-	for (size_t i = 0; i < cfg->n_rules; i++)
+	for (size_t i = 0; i < cfg->n_rules; i++) {
 		free(cfg->rules[i].glob_text);
+		free(cfg->rules[i].field_text);
+	}
 	free(cfg->rules);
 	free(cfg->instances);
 	free(cfg->text);

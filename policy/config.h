@@ -78,7 +78,7 @@ struct kg_rule {
 	size_t n_fields;
 	bool force;
 	bool who;
-	bool by_dest; /* "by_dest = yes": may kick with -h */
+	bool by_dest;                   /* "by_dest = yes": may kick with -h */
 	uint32_t max_sessions;          /* 0: unlimited */
 	uint32_t max_sessions_per_hour; /* per caller; 0: unlimited */
 	/* Bit i set: instance i is allowed. */

@@ -46,8 +46,11 @@ static void allow_rule(const struct kg_config *cfg, size_t i,
 	        .all_nets = r->all_nets,
 	        .nets = r->nets,
 	        .n_nets = r->n_nets,
+	        .fields = r->fields,
+	        .n_fields = r->n_fields,
 	};
 	d->may_force = r->force;
+	d->may_by_dest = r->by_dest;
 	d->may_who = r->who;
 	d->max_sessions = r->max_sessions;
 	d->max_per_hour = r->max_sessions_per_hour;
@@ -67,6 +70,7 @@ static void allow_root(struct kg_decision *d)
 	d->scope.all_users = true;
 	d->scope.all_nets = true;
 	d->may_force = true;
+	d->may_by_dest = true;
 	d->may_who = true;
 }
 

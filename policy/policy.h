@@ -26,6 +26,7 @@ struct kg_decision {
 	const char *rule; /* the deciding rule's name, "root", or NULL */
 	struct kg_scope scope;
 	bool may_force;
+	bool may_by_dest; /* may kick by destination (-h) */
 	bool may_who;
 	uint32_t max_sessions; /* 0: unlimited */
 	/* Connections the caller may kick under this rule within an hour;

@@ -59,6 +59,11 @@ static bool fields_in_scope(const struct kg_scope *s,
 	return false;
 }
 
+bool kg_scope_is_all(const struct kg_scope *s)
+{
+	return s->all_users && s->all_nets && s->n_fields == 0;
+}
+
 bool kg_scope_contains(const struct kg_scope *s, const struct kg_scope_conn *c)
 {
 	return user_in_scope(s, c->user, c->user_len) &&

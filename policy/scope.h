@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* A caller's scope: the user names and client networks it may see and
- * kick. Built by the policy from the rules; root's scope is everything. */
+/* A caller's scope: the user names, client networks and alternative
+ * usernames it may see and kick. Built by the policy from the rules;
+ * root's scope is everything. */
 #ifndef KG_SCOPE_H
 #define KG_SCOPE_H
 
@@ -37,6 +38,10 @@ struct kg_scope_conn {
 /* True when have[0..n_have) holds want (the same name and value). */
 bool kg_field_present(const struct kg_field *want, const struct kg_field *have,
                       size_t n_have);
+
+/* True when the scope holds every connection: users, networks and fields
+ * unrestricted. */
+bool kg_scope_is_all(const struct kg_scope *s);
 
 /* True when the connection is inside the scope. A connection without an
  * address is inside only when all_nets is set. */

@@ -85,8 +85,8 @@ static const struct rule frontend_rules[] = {
                "line is lost, not the process"),
 };
 
-/* The broker: ask anvil over a new AF_UNIX socket, read /proc, signal
- * verified processes through pidfds, answer clients. */
+/* The broker: ask anvil over a new AF_UNIX socket, read /proc, answer
+ * clients; signals are in the next table. */
 static const struct rule broker_rules[] = {
         ALLOW(recvmsg, "requests and client fds from the supervisor"),
         ALLOW(sendto, "replies to clients, the request to anvil, syslog"),
@@ -120,10 +120,6 @@ static const struct rule broker_rules[] = {
         ALLOW(close, "close client, anvil, pidfd, /proc files"),
         ALLOW_IF(pidfd_open, "pin a target process before checking it",
                  ARG_EQ(1, 0)),
-        ALLOW_IF(pidfd_send_signal, "SIGTERM: the kick", ARG_EQ(1, SIGTERM),
-                 ARG_EQ(2, 0), ARG_EQ(3, 0)),
-        ALLOW_IF(pidfd_send_signal, "signal 0: is the target still there",
-                 ARG_EQ(1, 0), ARG_EQ(2, 0), ARG_EQ(3, 0)),
         ALLOW(clock_gettime, "deadlines, audit time (vDSO fallback)"),
         ALLOW(getpid, "the pid in syslog lines"),
         ALLOW(getrandom, "hash keys of the per-request string pool"),
@@ -134,6 +130,16 @@ static const struct rule broker_rules[] = {
         ALLOW(mremap, "realloc of large arrays"),
         ALLOW(madvise, "free returning memory"),
         ALLOW(exit_group, "stop when the supervisor closes the channel"),
+};
+
+/* The broker's own kicks: signals to verified processes through pidfds.
+ * Not installed when anvil does every kick (every instance Dovecot
+ * 2.4's). */
+static const struct rule broker_signal_rules[] = {
+        ALLOW_IF(pidfd_send_signal, "SIGTERM: the kick", ARG_EQ(1, SIGTERM),
+                 ARG_EQ(2, 0), ARG_EQ(3, 0)),
+        ALLOW_IF(pidfd_send_signal, "signal 0: is the target still there",
+                 ARG_EQ(1, 0), ARG_EQ(2, 0), ARG_EQ(3, 0)),
 };
 
 #define N_RULES(t) (sizeof(t) / sizeof((t)[0]))
@@ -226,7 +232,7 @@ static void coverage_start(enum kg_sandbox_role role)
 	                       .sa_flags = SA_RESETHAND};
 
 	sigaction(SIGTERM, &sa, NULL);
-	if (role == KG_SANDBOX_BROKER)
+	if (role != KG_SANDBOX_FRONTEND)
 		kg_log_warn("COVERAGE BUILD, FOR TESTS ONLY: the sandbox lets "
 		            "gcov write beneath %s and the frontend keeps the "
 		            "host's root; never deploy this build",
@@ -272,14 +278,26 @@ static int enter_empty_root(void)
 #endif
 /* ---- End of the coverage builds' block. */
 
-static int load_filter(const struct rule *r, size_t n)
+static int add_role_rules(scmp_filter_ctx ctx, enum kg_sandbox_role role)
+{
+	if (role == KG_SANDBOX_FRONTEND)
+		return add_rules(ctx, frontend_rules, N_RULES(frontend_rules));
+	if (add_rules(ctx, broker_rules, N_RULES(broker_rules)) < 0)
+		return -1;
+	if (role != KG_SANDBOX_BROKER)
+		return 0;
+	return add_rules(ctx, broker_signal_rules,
+	                 N_RULES(broker_signal_rules));
+}
+
+static int load_filter(enum kg_sandbox_role role)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
 	int rc = -1;
 
 	if (ctx == NULL)
 		return -1;
-	if (add_rules(ctx, r, n) == 0 && coverage_rules_add(ctx) == 0 &&
+	if (add_role_rules(ctx, role) == 0 && coverage_rules_add(ctx) == 0 &&
 	    seccomp_load(ctx) == 0)
 		rc = 0;
 	seccomp_release(ctx);
@@ -353,13 +371,15 @@ static int fail(const char *step)
 }
 
 /* The frontend reads nothing, signals nothing and reaches no abstract
- * socket. The broker reads /proc; it must signal Dovecot's processes, so
- * it gets no signal scope. */
+ * socket. The broker reads /proc; where it kicks, it must signal
+ * Dovecot's processes, so only the broker whose kicks anvil does gets the
+ * signal scope. */
 int kg_sandbox_landlock(enum kg_sandbox_role role)
 {
-	bool broker = role == KG_SANDBOX_BROKER;
-	uint64_t scopes = LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET |
-	                  (broker ? 0 : LANDLOCK_SCOPE_SIGNAL);
+	bool broker = role != KG_SANDBOX_FRONTEND;
+	uint64_t scopes =
+	        LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET |
+	        (role == KG_SANDBOX_BROKER ? 0 : LANDLOCK_SCOPE_SIGNAL);
 	int fd, rc = 0;
 
 	if (ruleset_new(scopes, &fd) < 0)
@@ -379,11 +399,7 @@ int kg_sandbox_landlock(enum kg_sandbox_role role)
 
 static int seccomp_filter(enum kg_sandbox_role role)
 {
-	int rc = role == KG_SANDBOX_BROKER
-	                 ? load_filter(broker_rules, N_RULES(broker_rules))
-	                 : load_filter(frontend_rules, N_RULES(frontend_rules));
-
-	return rc < 0 ? fail("seccomp") : 0;
+	return load_filter(role) < 0 ? fail("seccomp") : 0;
 }
 
 static int drop_bounding_set(void)
@@ -444,7 +460,7 @@ int kg_sandbox_frontend_privileges(uid_t uid, gid_t gid)
 }
 
 /* SECBIT_NO_SETUID_FIXUP, already set, keeps the capabilities through
- * the uid change: set_caps then narrows them to CAP_KILL. */
+ * the uid change: set_caps then narrows them to CAP_KILL or to none. */
 static int become(const struct kg_ids *ids)
 {
 	if (ids->uid == 0)
@@ -456,7 +472,7 @@ static int become(const struct kg_ids *ids)
 	return 0;
 }
 
-int kg_sandbox_broker_privileges(const struct kg_ids *ids)
+int kg_sandbox_broker_privileges(const struct kg_ids *ids, bool signals)
 {
 	static const cap_value_t keep[] = {CAP_KILL};
 
@@ -476,7 +492,7 @@ int kg_sandbox_broker_privileges(const struct kg_ids *ids)
 		return -1;
 	if (drop_bounding_set() < 0)
 		return fail("bounding set");
-	if (set_caps(keep, 1) < 0)
+	if (set_caps(keep, signals ? 1 : 0) < 0)
 		return fail("capabilities");
 	return harden_process();
 }
@@ -493,12 +509,15 @@ int kg_sandbox_frontend(uid_t uid, gid_t gid)
 	return seccomp_filter(KG_SANDBOX_FRONTEND);
 }
 
-int kg_sandbox_broker(const struct kg_ids *ids)
+int kg_sandbox_broker(const struct kg_ids *ids, bool signals)
 {
+	enum kg_sandbox_role role =
+	        signals ? KG_SANDBOX_BROKER : KG_SANDBOX_BROKER_ANVIL_KICKS;
+
 	tzset();
-	coverage_start(KG_SANDBOX_BROKER);
-	if (kg_sandbox_broker_privileges(ids) < 0 ||
-	    kg_sandbox_landlock(KG_SANDBOX_BROKER) < 0)
+	coverage_start(role);
+	if (kg_sandbox_broker_privileges(ids, signals) < 0 ||
+	    kg_sandbox_landlock(role) < 0)
 		return -1;
-	return seccomp_filter(KG_SANDBOX_BROKER);
+	return seccomp_filter(role);
 }

@@ -2,7 +2,8 @@
 /* sandbox_probe ROLE[/LAYER] ACTION DIR
  *
  * Enters ROLE's sandbox (frontend, broker, or broker-user: the broker as
- * broker_user = daemon) through the function the
+ * broker_user = daemon; broker-anvil and broker-user-anvil: the same
+ * brokers where anvil does every kick) through the function the
  * daemon uses, or only its privileges or Landlock layer through the
  * function that sandbox stacks, then makes the one call ACTION names and
  * reports what happened (seccomp needs no such layer of its own: no
@@ -901,33 +902,55 @@ static void lookup_nobody(void)
 	p.nobody_gid = pw->pw_gid;
 }
 
-/* A child as nobody that lives until the probe exits: it waits for the
- * end of a pipe whose other end only the probe holds. (A death signal
- * would not do: the frontend's Landlock scope keeps the exiting probe from
- * signalling it.) It keeps none of the driver's pipes open. */
-static int start_child(void)
+/* The child's side of start_child: becomes nobody, says so on ready,
+ * and waits for the end of life. */
+static _Noreturn void run_child(int life, int ready)
 {
-	int life[2];
 	char c;
 
-	if (pipe2(life, O_CLOEXEC) < 0)
-		return -1;
-	p.child = fork();
-	if (p.child < 0)
-		return -1;
-	if (p.child > 0)
-		return close(life[0]);
-	close(life[1]);
 	close(STDIN_FILENO);
 	close(STDOUT_FILENO);
 	close(STDERR_FILENO);
 	if (setgroups(0, NULL) < 0 ||
 	    setresgid(p.nobody_gid, p.nobody_gid, p.nobody_gid) < 0 ||
-	    setresuid(p.nobody_uid, p.nobody_uid, p.nobody_uid) < 0)
+	    setresuid(p.nobody_uid, p.nobody_uid, p.nobody_uid) < 0 ||
+	    write(ready, "r", 1) != 1)
 		_exit(1);
-	while (read(life[0], &c, 1) < 0 && errno == EINTR)
+	close(ready);
+	while (read(life, &c, 1) < 0 && errno == EINTR)
 		continue;
 	_exit(0);
+}
+
+/* A child as nobody that lives until the probe exits: it waits for the
+ * end of a pipe whose other end only the probe holds. (A death signal
+ * would not do: the frontend's Landlock scope keeps the exiting probe from
+ * signalling it.) It keeps none of the driver's pipes open. The probe
+ * goes on only once the child is nobody: a call on a child still root
+ * would show what uid 0 may do to its own processes, not to another
+ * uid's. */
+static int start_child(void)
+{
+	int life[2], ready[2];
+	char c;
+
+	if (pipe2(life, O_CLOEXEC) < 0 || pipe2(ready, O_CLOEXEC) < 0)
+		return -1;
+	p.child = fork();
+	if (p.child < 0)
+		return -1;
+	if (p.child == 0) {
+		close(life[1]);
+		close(ready[0]);
+		run_child(life[0], ready[1]);
+	}
+	close(life[0]);
+	close(ready[1]);
+	if (read(ready[0], &c, 1) != 1) {
+		errno = ECHILD;
+		return -1;
+	}
+	return close(ready[0]);
 }
 
 /* Binds fd to a fresh abstract address chosen by the kernel. */
@@ -986,13 +1009,14 @@ static int prepare_sockets(void)
 static int enter_layer(enum kg_sandbox_role role, const struct kg_ids *ids,
                        const char *layer)
 {
-	bool broker = role == KG_SANDBOX_BROKER;
+	bool broker = role != KG_SANDBOX_FRONTEND;
+	bool signals = role == KG_SANDBOX_BROKER;
 
 	if (layer == NULL)
-		return broker ? kg_sandbox_broker(ids)
+		return broker ? kg_sandbox_broker(ids, signals)
 		              : kg_sandbox_frontend(p.nobody_uid, p.nobody_gid);
 	if (strcmp(layer, "privileges") == 0)
-		return broker ? kg_sandbox_broker_privileges(ids)
+		return broker ? kg_sandbox_broker_privileges(ids, signals)
 		              : kg_sandbox_frontend_privileges(p.nobody_uid,
 		                                               p.nobody_gid);
 	if (strcmp(layer, "landlock") == 0)
@@ -1018,6 +1042,18 @@ static struct kg_ids broker_user_ids(void)
 	return ids;
 }
 
+static const struct {
+	const char *name;
+	enum kg_sandbox_role role;
+	bool broker_user;
+} roles[] = {
+        {"frontend", KG_SANDBOX_FRONTEND, false},
+        {"broker", KG_SANDBOX_BROKER, false},
+        {"broker-user", KG_SANDBOX_BROKER, true},
+        {"broker-anvil", KG_SANDBOX_BROKER_ANVIL_KICKS, false},
+        {"broker-user-anvil", KG_SANDBOX_BROKER_ANVIL_KICKS, true},
+};
+
 static int enter(char *spec)
 {
 	static const struct kg_ids root = {0};
@@ -1026,13 +1062,13 @@ static int enter(char *spec)
 
 	if (layer != NULL)
 		*layer++ = '\0';
-	if (strcmp(spec, "frontend") == 0)
-		return enter_layer(KG_SANDBOX_FRONTEND, NULL, layer);
-	if (strcmp(spec, "broker") == 0)
-		return enter_layer(KG_SANDBOX_BROKER, &root, layer);
-	if (strcmp(spec, "broker-user") == 0) {
+	for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
+		if (strcmp(spec, roles[i].name) != 0)
+			continue;
+		if (!roles[i].broker_user)
+			return enter_layer(roles[i].role, &root, layer);
 		user = broker_user_ids();
-		return enter_layer(KG_SANDBOX_BROKER, &user, layer);
+		return enter_layer(roles[i].role, &user, layer);
 	}
 	fprintf(stderr, "sandbox_probe: unknown role %s\n", spec);
 	exit(EXIT_SETUP);
@@ -1072,7 +1108,7 @@ int main(int argc, char **argv)
 	const struct action *a;
 
 	if (argc != 4) {
-		fprintf(stderr, "usage: sandbox_probe frontend|broker ACTION "
+		fprintf(stderr, "usage: sandbox_probe ROLE[/LAYER] ACTION "
 		                "DIR\n");
 		return EXIT_SETUP;
 	}

@@ -44,15 +44,19 @@ STEPS = [
     ("frontend: no seccomp filter",
      "\treturn seccomp_filter(KG_SANDBOX_FRONTEND);", "\treturn 0;"),
     ("broker: no seccomp filter",
-     "\treturn seccomp_filter(KG_SANDBOX_BROKER);", "\treturn 0;"),
+     "\treturn seccomp_filter(role);", "\treturn 0;"),
     ("seccomp: unlisted calls logged, not killed",
      "seccomp_init(SCMP_ACT_KILL_PROCESS)", "seccomp_init(SCMP_ACT_LOG)"),
     ("frontend: no Landlock",
      "\t    kg_sandbox_landlock(KG_SANDBOX_FRONTEND) < 0)", "\t    0)"),
     ("broker: no Landlock",
-     "\t    kg_sandbox_landlock(KG_SANDBOX_BROKER) < 0)", "\t    0)"),
+     "\t    kg_sandbox_landlock(role) < 0)", "\t    0)"),
     ("frontend: no Landlock signal scope",
-     "(broker ? 0 : LANDLOCK_SCOPE_SIGNAL)", "0"),
+     "(role == KG_SANDBOX_BROKER ? 0 : LANDLOCK_SCOPE_SIGNAL)", "0"),
+    ("anvil kicks: no Landlock signal scope",
+     "(role == KG_SANDBOX_BROKER ? 0 :", "(broker ? 0 :"),
+    ("anvil kicks: signal rules installed",
+     "\tif (role != KG_SANDBOX_BROKER)\n\t\treturn 0;", ""),
     ("Landlock: no abstract socket scope",
      "uint64_t scopes = LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET |",
      "uint64_t scopes ="),
@@ -75,7 +79,10 @@ STEPS = [
      "\t\tif (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)",
      "\t\tif (0)"),
     ("broker: every capability kept",
-     "\tif (set_caps(keep, 1) < 0)", "\tif (0 && set_caps(keep, 1) < 0)"),
+     "\tif (set_caps(keep, signals ? 1 : 0) < 0)",
+     "\tif (0 && set_caps(keep, signals ? 1 : 0) < 0)"),
+    ("anvil kicks: CAP_KILL kept", "set_caps(keep, signals ? 1 : 0)",
+     "set_caps(keep, signals ? 1 : 1)"),
     ("frontend: capabilities kept",
      "\tif (set_caps(NULL, 0) < 0)", "\tif (0 && set_caps(NULL, 0) < 0)"),
     ("frontend: no empty root",
@@ -111,6 +118,7 @@ def table_mutations(text):
     """One mutation per argument check and per errno rule in the seccomp
     tables: the check is dropped, the rule becomes an allow rule."""
     start = text.index("static const struct rule frontend_rules[]")
+    # The broker's tables, its signals' too, follow the frontend's.
     broker = text.index("static const struct rule broker_rules[]") - start
     tables = text[start:text.index("#define N_RULES")]
     found = []

@@ -26,7 +26,8 @@ import tempfile
 import time
 
 from kgtest import env
-from kgtest.confinement import check_broker, check_frontend
+from kgtest.confinement import (ANVIL_KICKS_CAPS, CAP_KILL, check_broker,
+                                check_frontend)
 
 PROBE_ENV = "KG_SANDBOX_PROBE"
 SYS_LANDLOCK_CREATE_RULESET = 444
@@ -44,7 +45,9 @@ EACCES = "EACCES"
 
 NO_SETUID_FIXUP = ("setpriv", "--securebits=+no_setuid_fixup", "--")
 # The "broker-user" role: the broker as broker_user = daemon, with one
-# supplementary group (sandbox_probe.c).
+# supplementary group (sandbox_probe.c). "broker-anvil" and
+# "broker-user-anvil": the same brokers where every instance is pinned to
+# protocol 2.4, so anvil does every kick.
 BROKER_USER = "daemon"
 BROKER_USER_GROUP = 54323
 
@@ -241,6 +244,39 @@ ROWS += [
      "locked"),
 ]
 
+# Where anvil does every kick, the broker keeps no capability and sends no
+# signal, whether it stays uid 0 or runs as broker_user; it still asks
+# anvil and answers clients.
+for _role in ("broker-anvil", "broker-user-anvil"):
+    ROWS += [
+        (_role, "send", OK, "answers a client"),
+        (_role, "recvmsg", OK, "receives requests and fds"),
+        (_role, "getsockopt_peercred", OK, "reads the caller's identity"),
+        (_role, "open_proc_stat", OK, "reads /proc/PID/stat"),
+        (_role, "pidfd_sigterm", SIGSYS, "anvil kicks: no signal rule"),
+        (_role, "pidfd_signal0", SIGSYS, "anvil kicks: no signal rule"),
+        (_role, "kill", SIGSYS, "signals nothing"),
+        (_role, "setresuid", SIGSYS, "changes no ids"),
+        (f"{_role}/privileges", "pidfd_sigterm", EPERM, "no CAP_KILL: "
+         "another uid's process is out of reach"),
+        (f"{_role}/privileges", "capset", EPERM, "no capability to regain"),
+        (f"{_role}/privileges", "open_foreign", EACCES,
+         "no CAP_DAC_OVERRIDE"),
+        (f"{_role}/privileges", "securebits", OK, "securebits set and "
+         "locked"),
+    ]
+ROWS += [
+    # The probe's anvil is root's socket: broker_user reaches it through
+    # a group only (test_broker_user.py).
+    ("broker-anvil", "connect_anvil", OK, "connects to anvil"),
+    ("broker-anvil/landlock", "pidfd_sigterm", EPERM, "signal scope: anvil "
+     "kicks", SCOPE),
+    ("broker-anvil/landlock", "open_proc_stat", OK, "/proc stays readable",
+     FS),
+    ("broker-user-anvil/privileges", "setresuid", EPERM, "cannot become "
+     "root again"),
+]
+
 
 def landlock_abi():
     libc = ctypes.CDLL(None, use_errno=True)
@@ -391,7 +427,7 @@ def main():
             continue
         got, detail = run_row(role, call, nobody)
         mark = "ok  " if got == want else "FAIL"
-        print(f"{mark} {role:22} {call:22} {got:7} (want {want}: {why})",
+        print(f"{mark} {role:28} {call:22} {got:7} (want {want}: {why})",
               flush=True)
         if got != want:
             failures.append(f"{role} {call}: {got}, want {want} "
@@ -399,10 +435,16 @@ def main():
     def frontend(pid):
         return check_frontend(pid, nobody.pw_uid, nobody.pw_gid)
 
-    def broker_user(pid):
+    def broker_user(pid, caps=(CAP_KILL,)):
         user = pwd.getpwnam(BROKER_USER)
         return check_broker(pid, user.pw_uid, user.pw_gid,
-                            [BROKER_USER_GROUP])
+                            [BROKER_USER_GROUP], caps)
+
+    def broker_anvil(pid):
+        return check_broker(pid, caps=ANVIL_KICKS_CAPS)
+
+    def broker_user_anvil(pid):
+        return broker_user(pid, ANVIL_KICKS_CAPS)
 
     held = [
         ("frontend", frontend, (),
@@ -419,13 +461,19 @@ def main():
          "ambient set empty though started with CAP_KILL there"),
         ("broker-user", broker_user, (),
          "broker_user's ids and groups, CAP_KILL kept, not dumpable"),
+        ("broker-anvil", broker_anvil, (),
+         "anvil kicks: uid 0 without any capability"),
+        ("broker-anvil", broker_anvil, AMBIENT_KILL,
+         "anvil kicks: CAP_KILL from the ambient set not kept either"),
+        ("broker-user-anvil", broker_user_anvil, (),
+         "anvil kicks: broker_user's ids without any capability"),
     ]
     for role in ("frontend", "broker"):
         held.append((role, stop_and_continue, (),
                      "poll() resumes after SIGSTOP and SIGCONT"))
     for role, inspect, prefix, what in held:
         problems = run_held(role, nobody, inspect, prefix)
-        print(f"{'FAIL' if problems else 'ok  '} {role:8} held: {what}"
+        print(f"{'FAIL' if problems else 'ok  '} {role:17} held: {what}"
               + "".join(f"\n     {p}" for p in problems))
         failures += [f"{role} held: {p}" for p in problems]
     print(f"{len(failures)} failure(s)")

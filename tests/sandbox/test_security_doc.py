@@ -13,7 +13,8 @@ import sys
 SOURCE_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                            os.pardir, os.pardir)
 TABLES = {"frontend_rules": "### Frontend system calls",
-          "broker_rules": "### Broker system calls"}
+          "broker_rules": "### Broker system calls",
+          "broker_signal_rules": "### Broker signal calls"}
 ENTRY = re.compile(r'\b(ALLOW|ALLOW_IF|REFUSE)\(\s*(\w+),\s*'
                    r'(?:(E[A-Z]+),\s*)?((?:"(?:[^"\\]|\\.)*"\s*)+)')
 LITERAL = re.compile(r'"((?:[^"\\]|\\.)*)"')

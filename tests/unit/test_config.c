@@ -89,11 +89,14 @@ static void test_empty_file_gives_defaults(void **state)
 	assert_string_equal(cfg.services[3], "managesieve");
 	assert_int_equal(cfg.client_timeout_ms, 5000);
 	assert_int_equal(cfg.anvil_timeout_ms, 30000);
+	assert_int_equal(cfg.kick_confirm_ms, 2000);
 	assert_int_equal(cfg.max_conns_per_uid, 16);
 	assert_int_equal(cfg.audit, KG_AUDIT_SYSLOG);
 	assert_int_equal(cfg.n_instances, 1);
 	assert_string_equal(cfg.instances[0].name, "default");
 	assert_string_equal(cfg.instances[0].anvil, "/run/dovecot/anvil");
+	assert_int_equal(cfg.instances[0].protocol, KG_PROTO_AUTO);
+	assert_false(cfg.anvil_kicks_only);
 	assert_int_equal(cfg.n_rules, 0);
 	assert_false(cfg.root_named);
 	kg_config_free(&cfg);
@@ -113,8 +116,10 @@ static void test_broker_keys_are_parsed(void **state)
 	         "services = imap lmtp-x pop3\n"
 	         "client_timeout_ms = 1\n"
 	         "anvil_timeout_ms = 600000\n"
+	         "kick_confirm_ms = 60000\n"
 	         "max_connections_per_uid = 4096\n"
-	         "audit = stderr\n",
+	         "audit = stderr\n"
+	         "protocol = 2.3\n",
 	         &cfg);
 	assert_string_equal(cfg.listen, "/run/kg/s.sock");
 	assert_int_equal(cfg.listen_mode, 0660);
@@ -130,8 +135,10 @@ static void test_broker_keys_are_parsed(void **state)
 	assert_string_equal(cfg.services[1], "lmtp-x");
 	assert_int_equal(cfg.client_timeout_ms, 1);
 	assert_int_equal(cfg.anvil_timeout_ms, 600000);
+	assert_int_equal(cfg.kick_confirm_ms, 60000);
 	assert_int_equal(cfg.max_conns_per_uid, 4096);
 	assert_int_equal(cfg.audit, KG_AUDIT_STDERR);
+	assert_int_equal(cfg.instances[0].protocol, KG_PROTO_1);
 	kg_config_free(&cfg);
 }
 
@@ -157,12 +164,112 @@ static void test_rule_defaults(void **state)
 	assert_int_equal(r->nets[1].family, KG_AF_INET6);
 	assert_int_equal(r->nets[1].prefix, 0);
 	assert_true(r->all_nets);
+	assert_int_equal(r->n_fields, 0);
 	assert_false(r->force);
+	assert_false(r->by_dest);
 	assert_true(r->who);
 	assert_int_equal(r->max_sessions, 0);
 	assert_int_equal(r->max_sessions_per_hour, 0);
 	assert_true(kg_rule_has_instance(r, 0));
 	assert_false(kg_rule_has_instance(r, 1));
+	kg_config_free(&cfg);
+}
+
+static void assert_field(const struct kg_field *f, const char *name,
+                         const char *value)
+{
+	assert_int_equal(f->name_len, strlen(name));
+	assert_memory_equal(f->name, name, f->name_len);
+	assert_int_equal(f->value_len, strlen(value));
+	assert_memory_equal(f->value, value, f->value_len);
+}
+
+/* A value is taken byte for byte, '=' and case included; users stays
+ * "any" when only fields are given. */
+static void test_rule_fields_and_by_dest(void **state)
+{
+	struct kg_config cfg;
+	const struct kg_rule *r;
+
+	(void)state;
+	parse_ok(RULE "fields = user_tenant=tenant-a.example\t"
+	              "user.alias-2=A=b  x=\xc3\xa9\n"
+	              "by_dest = yes\n",
+	         &cfg);
+	r = &cfg.rules[0];
+	assert_int_equal(r->n_fields, 3);
+	assert_field(&r->fields[0], "user_tenant", "tenant-a.example");
+	assert_field(&r->fields[1], "user.alias-2", "A=b");
+	assert_field(&r->fields[2], "x", "\xc3\xa9");
+	assert_true(r->all_users);
+	assert_int_equal(r->n_globs, 1);
+	assert_true(r->by_dest);
+	kg_config_free(&cfg);
+}
+
+/* The longest name and value, and as many fields as a list holds. */
+static void test_rule_fields_limits(void **state)
+{
+	char name[KG_FIELD_NAME_MAX + 1], value[KG_FIELD_VALUE_MAX + 1];
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	struct kg_config cfg;
+
+	(void)state;
+	memset(name, 'n', KG_FIELD_NAME_MAX);
+	name[KG_FIELD_NAME_MAX] = '\0';
+	memset(value, 'v', KG_FIELD_VALUE_MAX);
+	value[KG_FIELD_VALUE_MAX] = '\0';
+	assert_non_null(f);
+	fprintf(f, RULE "fields = %s=%s", name, value);
+	for (int i = 1; i < KG_CONF_MAX_LIST; i++)
+		fprintf(f, " f%d=%d", i, i);
+	fputc('\n', f);
+	assert_int_equal(fclose(f), 0);
+	parse_ok(text, &cfg);
+	assert_int_equal(cfg.rules[0].n_fields, KG_CONF_MAX_LIST);
+	assert_field(&cfg.rules[0].fields[0], name, value);
+	assert_field(&cfg.rules[0].fields[KG_CONF_MAX_LIST - 1], "f63", "63");
+	kg_config_free(&cfg);
+	free(text);
+}
+
+/* Anvil does every kick only when no instance may speak 2.3's
+ * protocol: "auto" might. */
+static void test_protocol_and_anvil_kicks_only(void **state)
+{
+	static const struct {
+		const char *text;
+		enum kg_anvil_proto broker, other;
+		bool anvil_kicks_only;
+	} cases[] = {
+	        {"[broker]\nprotocol = 2.4\n[instance b]\nanvil = /b\n"
+	         "protocol = 2.4\n",
+	         KG_PROTO_2, KG_PROTO_2, true},
+	        {"[broker]\nprotocol = 2.4\n[instance b]\nanvil = /b\n",
+	         KG_PROTO_2, KG_PROTO_AUTO, false},
+	        {"[broker]\nprotocol = auto\n[instance b]\nanvil = /b\n"
+	         "protocol = 2.4\n",
+	         KG_PROTO_AUTO, KG_PROTO_2, false},
+	        {"[instance b]\nanvil = /b\nprotocol = 2.3\n"
+	         "[broker]\nprotocol = 2.4\n",
+	         KG_PROTO_2, KG_PROTO_1, false},
+	};
+	struct kg_config cfg;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		parse_ok(cases[i].text, &cfg);
+		assert_int_equal(cfg.n_instances, 2);
+		assert_int_equal(cfg.instances[0].protocol, cases[i].broker);
+		assert_int_equal(cfg.instances[1].protocol, cases[i].other);
+		assert_int_equal(cfg.anvil_kicks_only,
+		                 cases[i].anvil_kicks_only);
+		kg_config_free(&cfg);
+	}
+	parse_ok("[broker]\nprotocol = 2.4\n", &cfg);
+	assert_true(cfg.anvil_kicks_only);
 	kg_config_free(&cfg);
 }
 
@@ -441,6 +548,54 @@ static const struct error_case error_cases[] = {
          "t.conf:3: unknown key 'max_connections_per_uid' in [rule r]\n"},
         {"bad boolean", RULE "force = true\n",
          "t.conf:3: force: 'true' is not yes or no\n"},
+        {"bad by_dest", RULE "by_dest = 1\n",
+         "t.conf:3: by_dest: '1' is not yes or no\n"},
+        {"by_dest outside a rule", "[broker]\nby_dest = yes\n",
+         "t.conf:2: unknown key 'by_dest' in [broker]\n"},
+        {"bad protocol", "[broker]\nprotocol = 2\n",
+         "t.conf:2: protocol: '2' is not auto, 2.3 or 2.4\n"},
+        {"protocol is case sensitive",
+         "[instance i]\nanvil = /a\n"
+         "protocol = AUTO\n",
+         "t.conf:3: protocol: 'AUTO' is not auto, 2.3 or 2.4\n"},
+        {"protocol in a rule", RULE "protocol = 2.4\n",
+         "t.conf:3: unknown key 'protocol' in [rule r]\n"},
+        {"protocol twice", "[broker]\nprotocol = 2.4\nprotocol = 2.4\n",
+         "t.conf:3: duplicate key 'protocol' in [broker]\n"},
+        {"kick confirmation too short", "[broker]\nkick_confirm_ms = 99\n",
+         "t.conf:2: kick_confirm_ms: 99 is out of range (100 to 60000)\n"},
+        {"kick confirmation too long", "[broker]\nkick_confirm_ms = 60001\n",
+         "t.conf:2: kick_confirm_ms: 60001 is out of range (100 to "
+         "60000)\n"},
+        {"kick confirmation not a number", "[broker]\nkick_confirm_ms = 2s\n",
+         "t.conf:2: kick_confirm_ms: '2s' is not a decimal number\n"},
+        {"kick confirmation in an instance",
+         "[instance i]\nanvil = /a\nkick_confirm_ms = 100\n",
+         "t.conf:3: unknown key 'kick_confirm_ms' in [instance i]\n"},
+        {"field without value separator", RULE "fields = user_tenant\n",
+         "t.conf:3: fields: 'user_tenant' is not NAME=VALUE\n"},
+        {"field without name", RULE "fields = =a\n",
+         "t.conf:3: fields: field name '' must be 1 to 64 of A-Z a-z 0-9 "
+         "_ . -\n"},
+        {"field name with a slash", RULE "fields = a/b=c\n",
+         "t.conf:3: fields: field name 'a/b' must be 1 to 64 of A-Z a-z "
+         "0-9 _ . -\n"},
+        {"field name too long",
+         RULE
+         "fields = "
+         "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn"
+         "=v\n",
+         "t.conf:3: fields: field name "
+         "'nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn' "
+         "must be 1 to 64 of A-Z a-z 0-9 _ . -\n"},
+        {"field without value", RULE "fields = a= b=c\n",
+         "t.conf:3: fields: the value of 'a' must be 1 to 255 bytes of "
+         "UTF-8 text\n"},
+        {"field value not utf-8", RULE "fields = a=\xff\n",
+         "t.conf:3: fields: the value of 'a' must be 1 to 255 bytes of "
+         "UTF-8 text\n"},
+        {"field in a broker", "[broker]\nfields = a=b\n",
+         "t.conf:2: unknown key 'fields' in [broker]\n"},
         {"boolean is case sensitive", RULE "who = Yes\n",
          "t.conf:3: who: 'Yes' is not yes or no\n"},
         {"relative path", "[broker]\nlisten = run/s\n",
@@ -579,16 +734,19 @@ static void test_too_many_principals(void **state)
 	free(text);
 }
 
-static void test_too_many_globs_and_networks(void **state)
+static void test_too_many_globs_networks_and_fields(void **state)
 {
 	char *text = repeat(RULE "users =", " a*", KG_CONF_MAX_LIST + 2);
 	char *nets = repeat(RULE "networks =", " ::1", KG_CONF_MAX_LIST + 1);
+	char *fields = repeat(RULE "fields =", " a=b", KG_CONF_MAX_LIST + 1);
 
 	(void)state;
 	parse_fails(text, "t.conf:3: users: more than 64 entries\n");
 	parse_fails(nets, "t.conf:3: networks: more than 64 entries\n");
+	parse_fails(fields, "t.conf:3: fields: more than 64 entries\n");
 	free(text);
 	free(nets);
+	free(fields);
 }
 
 /* Parses count sections "[HEAD<n>]\nBODY<n>\n", n from 1; the one error
@@ -879,6 +1037,9 @@ int main(void)
 	        cmocka_unit_test(test_broker_keys_are_parsed),
 	        cmocka_unit_test(test_rule_defaults),
 	        cmocka_unit_test(test_rule_keys_are_parsed),
+	        cmocka_unit_test(test_rule_fields_and_by_dest),
+	        cmocka_unit_test(test_rule_fields_limits),
+	        cmocka_unit_test(test_protocol_and_anvil_kicks_only),
 	        cmocka_unit_test(test_max_sessions_per_hour),
 	        cmocka_unit_test(test_user_root_names_uid_0),
 	        cmocka_unit_test(test_all_nets_needs_both_families),
@@ -891,7 +1052,7 @@ int main(void)
 	        cmocka_unit_test(test_bad_network_says_why),
 	        cmocka_unit_test(test_overlong_line),
 	        cmocka_unit_test(test_too_many_principals),
-	        cmocka_unit_test(test_too_many_globs_and_networks),
+	        cmocka_unit_test(test_too_many_globs_networks_and_fields),
 	        cmocka_unit_test(test_too_many_instances),
 	        cmocka_unit_test(test_too_many_rules),
 	        cmocka_unit_test(test_too_large_buffer),

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* kg_policy_decide: first matching rule wins, instances filter, default
- * deny, and root's blanket permission until a rule names uid 0;
+ * deny, and root's blanket permission until a rule names uid 0; the
+ * deciding rule's fields and by_dest go with the decision;
  * kg_policy_names agrees with it over every instance. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -57,6 +58,15 @@ static const char restricted_root_conf[] = "[rule by-group]\n"
                                            "[rule by-uid]\n"
                                            "principals = uid:0\n";
 
+/* A tenant scoped by an alternative username alone, allowed -h. */
+static const char fields_conf[] = "[rule tenant-a]\n"
+                                  "principals = group:daemon\n"
+                                  "fields = user_tenant=tenant-a.example "
+                                  "user_tenant=a.example\n"
+                                  "by_dest = yes\n"
+                                  "[rule nogroup]\n"
+                                  "principals = group:nogroup\n";
+
 static const gid_t nogroup[] = {GID_NOGROUP};
 static const gid_t other_and_daemon[] = {100, GID_DAEMON};
 static const gid_t others[] = {100, 101};
@@ -78,6 +88,7 @@ struct decision_case {
 	size_t n_instances;
 	const char *rule; /* NULL: denied, and granted nothing */
 	bool may_force;
+	bool may_by_dest;
 	bool may_who;
 	uint32_t max_sessions;
 	uint32_t max_per_hour;
@@ -167,12 +178,36 @@ static const struct decision_case cases[] = {
         {
                 .name = "root may do everything while no rule names uid 0 "
                         "(a group:root rule does not count)",
-                .confs = {root_group_conf},
+                .confs = {root_group_conf, fields_conf},
                 .caller = {0, 0, NULL, 0},
-                .instances = {0, 1},
-                .n_instances = 2,
+                .instances = {0},
+                .n_instances = 1,
                 .rule = "root",
                 .may_force = true,
+                .may_by_dest = true,
+                .may_who = true,
+                .all_users = true,
+                .all_nets = true,
+        },
+        {
+                .name = "a fields rule: users and networks stay any",
+                .confs = {fields_conf},
+                .caller = {5000, GID_DAEMON, NULL, 0},
+                .instances = {0},
+                .n_instances = 1,
+                .rule = "tenant-a",
+                .may_by_dest = true,
+                .may_who = true,
+                .all_users = true,
+                .all_nets = true,
+        },
+        {
+                .name = "by_dest is the deciding rule's alone",
+                .confs = {fields_conf},
+                .caller = {5000, GID_NOGROUP, NULL, 0},
+                .instances = {0},
+                .n_instances = 1,
+                .rule = "nogroup",
                 .may_who = true,
                 .all_users = true,
                 .all_nets = true,
@@ -224,9 +259,8 @@ static bool in_scope(const struct kg_decision *d, const struct probe *p)
 
 	kg_addr_set(&addr, KG_AF_INET, p->ip);
 
-	const struct kg_scope_conn c = {.user = p->user,
-	                                .user_len = strlen(p->user),
-	                                .addr = &addr};
+	const struct kg_scope_conn c = {
+	        .user = p->user, .user_len = strlen(p->user), .addr = &addr};
 
 	return kg_scope_contains(&d->scope, &c);
 }
@@ -243,6 +277,7 @@ static void check_decision(const struct decision_case *tc,
 	else
 		assert_null(d.rule);
 	assert_int_equal(d.may_force, tc->may_force);
+	assert_int_equal(d.may_by_dest, tc->may_by_dest);
 	assert_int_equal(d.may_who, tc->may_who);
 	assert_int_equal(d.max_sessions, tc->max_sessions);
 	assert_int_equal(d.max_per_hour, tc->max_per_hour);
@@ -253,6 +288,7 @@ static void check_decision(const struct decision_case *tc,
 	if (!tc->rule) {
 		assert_int_equal(d.scope.n_globs, 0);
 		assert_int_equal(d.scope.n_nets, 0);
+		assert_int_equal(d.scope.n_fields, 0);
 	}
 	for (const struct probe *p = tc->probes; p->user; p++)
 		assert_int_equal(in_scope(&d, p), p->inside);
@@ -293,10 +329,56 @@ static void test_decision_for_each_caller_and_instance(void **state)
 		check_case(&cases[i]);
 }
 
+static bool in_fields_scope(const struct kg_decision *d,
+                            const struct kg_field *fields, size_t n)
+{
+	struct kg_addr addr;
+	const struct kg_scope_conn c = {.user = "anyone",
+	                                .user_len = 6,
+	                                .addr = &addr,
+	                                .fields = fields,
+	                                .n_fields = n};
+
+	kg_addr_set(&addr, KG_AF_NONE, NULL);
+	return kg_scope_contains(&d->scope, &c);
+}
+
+/* The deciding rule's fields are the scope's, whoever the user is; root
+ * gets none, a rule without fields none. */
+static void test_scope_carries_the_rules_fields(void **state)
+{
+	static const struct kg_caller daemon = {5000, GID_DAEMON, NULL, 0};
+	static const struct kg_caller nogroup_caller = {5000, GID_NOGROUP, NULL,
+	                                                0};
+	static const struct kg_caller root = {0, 0, NULL, 0};
+	const struct kg_field a = {"user_tenant", 11, "a.example", 9};
+	const struct kg_field b = {"user_tenant", 11, "b.example", 9};
+	struct kg_config cfg;
+	struct kg_decision d;
+
+	(void)state;
+	load(fields_conf, &cfg);
+	kg_policy_decide(&cfg, &daemon, 0, &d);
+	assert_int_equal(d.scope.n_fields, 2);
+	assert_ptr_equal(d.scope.fields, cfg.rules[0].fields);
+	assert_true(in_fields_scope(&d, &a, 1));
+	assert_false(in_fields_scope(&d, &b, 1));
+	assert_false(in_fields_scope(&d, NULL, 0));
+	assert_false(kg_scope_is_all(&d.scope));
+	kg_policy_decide(&cfg, &nogroup_caller, 0, &d);
+	assert_int_equal(d.scope.n_fields, 0);
+	assert_true(in_fields_scope(&d, NULL, 0));
+	kg_policy_decide(&cfg, &root, 0, &d);
+	assert_int_equal(d.scope.n_fields, 0);
+	assert_true(kg_scope_is_all(&d.scope));
+	kg_config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_decision_for_each_caller_and_instance),
+	        cmocka_unit_test(test_scope_carries_the_rules_fields),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

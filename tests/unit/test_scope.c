@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* kg_scope_contains: user and address must both be inside the scope. */
+/* kg_scope_contains: user, address and alternative usernames must all be
+ * inside the scope; kg_scope_is_all: only a scope without any condition
+ * holds everything. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -48,9 +50,8 @@ static struct kg_addr no_addr(void)
 static bool contains(const struct kg_scope *s, const char *user,
                      struct kg_addr addr)
 {
-	const struct kg_scope_conn c = {.user = user,
-	                                .user_len = strlen(user),
-	                                .addr = &addr};
+	const struct kg_scope_conn c = {
+	        .user = user, .user_len = strlen(user), .addr = &addr};
 
 	return kg_scope_contains(s, &c);
 }
@@ -138,6 +139,110 @@ static void test_scope_zero_prefix_needs_an_address(void **state)
 	assert_false(contains(&s, "x", a));
 }
 
+#define FIELD(n, v)                                                            \
+	{                                                                      \
+		.name = (n), .name_len = sizeof(n) - 1, .value = (v),          \
+		.value_len = sizeof(v) - 1                                     \
+	}
+
+static const struct kg_field tenant_a =
+        FIELD("user_tenant", "tenant-a.example");
+static const struct kg_field tenant_c =
+        FIELD("user_tenant", "tenant-c.example");
+
+static bool contains_fields(const struct kg_scope *s, const char *user,
+                            const struct kg_field *fields, size_t n)
+{
+	struct kg_addr a = addr_v4(198, 51, 100, 7);
+	const struct kg_scope_conn c = {.user = user,
+	                                .user_len = strlen(user),
+	                                .addr = &a,
+	                                .fields = fields,
+	                                .n_fields = n};
+
+	return kg_scope_contains(s, &c);
+}
+
+/* A connection must carry one of the scope's fields, name and value
+ * byte for byte; one without fields (Dovecot 2.3) carries none. */
+static void test_scope_fields(void **state)
+{
+	const struct kg_field wanted[] = {tenant_a, tenant_c};
+	const struct kg_scope s = {.all_users = true,
+	                           .all_nets = true,
+	                           .fields = wanted,
+	                           .n_fields = 2};
+	const struct kg_field alias_then_a[] = {FIELD("user_alias", "bob"),
+	                                        tenant_a};
+	const struct kg_field only_c[] = {tenant_c};
+	const struct kg_field tenant_b[] = {
+	        FIELD("user_tenant", "tenant-b.example")};
+	const struct kg_field upper[] = {
+	        FIELD("user_tenant", "Tenant-A.example")};
+	const struct kg_field other_name[] = {
+	        FIELD("user_domain", "tenant-a.example")};
+	const struct kg_field prefix[] = {FIELD("user_tenant", "tenant-a")};
+
+	(void)state;
+	assert_true(contains_fields(&s, "bob", alias_then_a, 2));
+	assert_true(contains_fields(&s, "carol", only_c, 1));
+	assert_false(contains_fields(&s, "bob", tenant_b, 1));
+	assert_false(contains_fields(&s, "bob", upper, 1));
+	assert_false(contains_fields(&s, "bob", other_name, 1));
+	assert_false(contains_fields(&s, "bob", prefix, 1));
+	assert_false(contains_fields(&s, "bob", NULL, 0));
+	assert_false(contains(&s, "bob", no_addr()));
+}
+
+/* users and fields together: a connection must meet both. */
+static void test_scope_fields_and_users(void **state)
+{
+	const struct kg_scope s = {.globs = tenant_globs,
+	                           .n_globs = 1,
+	                           .all_nets = true,
+	                           .fields = &tenant_a,
+	                           .n_fields = 1};
+
+	(void)state;
+	assert_true(contains_fields(&s, "bob@tenant-a.example", &tenant_a, 1));
+	assert_false(contains_fields(&s, "bob@tenant-b.example", &tenant_a, 1));
+	assert_false(contains_fields(&s, "bob@tenant-a.example", &tenant_c, 1));
+	assert_false(contains_fields(&s, "bob@tenant-a.example", NULL, 0));
+}
+
+static void test_field_present(void **state)
+{
+	const struct kg_field have[] = {FIELD("user_alias", "x"), tenant_c};
+	const struct kg_field empty_value = FIELD("user_tenant", "");
+
+	(void)state;
+	assert_true(kg_field_present(&tenant_c, have, 2));
+	assert_false(kg_field_present(&tenant_c, have, 1));
+	assert_false(kg_field_present(&tenant_a, have, 2));
+	assert_false(kg_field_present(&empty_value, have, 2));
+	assert_false(kg_field_present(&tenant_a, NULL, 0));
+}
+
+static void test_scope_is_all(void **state)
+{
+	const struct kg_scope everything = {.all_users = true,
+	                                    .all_nets = true};
+	const struct kg_scope by_field = {.all_users = true,
+	                                  .all_nets = true,
+	                                  .fields = &tenant_a,
+	                                  .n_fields = 1};
+	const struct kg_scope by_user = {
+	        .globs = tenant_globs, .n_globs = 1, .all_nets = true};
+	const struct kg_scope by_net = {
+	        .all_users = true, .nets = tenant_nets, .n_nets = 2};
+
+	(void)state;
+	assert_true(kg_scope_is_all(&everything));
+	assert_false(kg_scope_is_all(&by_field));
+	assert_false(kg_scope_is_all(&by_user));
+	assert_false(kg_scope_is_all(&by_net));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -145,6 +250,10 @@ int main(void)
 	        cmocka_unit_test(test_scope_v4_mapped_address),
 	        cmocka_unit_test(test_scope_all_flags),
 	        cmocka_unit_test(test_scope_zero_prefix_needs_an_address),
+	        cmocka_unit_test(test_scope_fields),
+	        cmocka_unit_test(test_scope_fields_and_users),
+	        cmocka_unit_test(test_field_present),
+	        cmocka_unit_test(test_scope_is_all),
 	};
 
 	return cmocka_run_group_tests(tests, setup_nets, NULL);

@@ -13,6 +13,9 @@ import subprocess
 from kgtest.env import wait_until
 
 CAP_KILL = 5
+# What a broker keeps when anvil does every kick (every instance is pinned
+# to "protocol = 2.4"): nothing.
+ANVIL_KICKS_CAPS = ()
 SECCOMP_MODE_FILTER = "2"
 CAP_SETS = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")
 
@@ -93,11 +96,13 @@ def check_frontend(pid, uid, gid):
     return problems
 
 
-def check_broker(pid, uid=0, gid=None, groups=None):
+def check_broker(pid, uid=0, gid=None, groups=None, caps=(CAP_KILL,)):
     """Problems of the broker: uid (0 by default; then gid and groups are
-    left as they came) with CAP_KILL alone permitted and effective, empty
+    left as they came) with caps alone permitted and effective, empty
     inheritable, bounding and ambient sets, not dumpable. groups: the
-    supplementary gids expected, in any order."""
+    supplementary gids expected, in any order. caps: capability numbers;
+    CAP_KILL alone by default, ANVIL_KICKS_CAPS (none) for a broker whose
+    instances are all pinned to protocol 2.4."""
     fields = status(pid)
     problems = _common(fields)
     problems += _ids(fields, "Uid", uid)
@@ -108,8 +113,9 @@ def check_broker(pid, uid=0, gid=None, groups=None):
             sorted(str(g) for g in groups):
         problems.append(f"supplementary groups {fields.get('Groups')}, "
                         f"expected {sorted(groups)}")
-    want = {"CapInh": 0, "CapPrm": 1 << CAP_KILL, "CapEff": 1 << CAP_KILL,
-            "CapBnd": 0, "CapAmb": 0}
+    kept = sum(1 << c for c in caps)
+    want = {"CapInh": 0, "CapPrm": kept, "CapEff": kept, "CapBnd": 0,
+            "CapAmb": 0}
     for name, value in _caps(fields).items():
         if value != want[name]:
             problems.append(f"{name} is {value:#x}, expected "
