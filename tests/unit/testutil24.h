@@ -10,6 +10,10 @@
 
 #include "broker/anvil_dump.h"
 
+/* alice@tenant-a.example's connection GUID in the captures, as anvil
+ * writes it. */
+#define TU24_GUID_HEX "50b5de0c5a7e116b1620000083ecc375"
+
 /* A captured reply: VERSION, the header, the rows, the empty line. */
 struct tu24_capture {
 	const char *bytes;
