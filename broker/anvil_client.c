@@ -411,10 +411,10 @@ static enum kg_anvil_status read_line(struct exchange *s, struct line_reader *r,
 {
 	for (;;) {
 		char *nl = memchr(r->buf, '\n', r->len);
-		struct inbuf b = {.p = r->buf,
-		                  .cap = sizeof(r->buf),
-		                  .tail = r->len,
-		                  .total = 1};
+		/* No byte counted as read: a close comes back as HUNG_UP,
+		 * worded below for a reply, not as a dump cut short. */
+		struct inbuf b = {
+		        .p = r->buf, .cap = sizeof(r->buf), .tail = r->len};
 		enum kg_anvil_status st;
 
 		if (nl != NULL) {
