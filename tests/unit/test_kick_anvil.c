@@ -17,8 +17,6 @@
 #include "tests/unit/testutil.h"
 #include "tests/unit/testutil24.h"
 
-#define MAX_KICKS 8
-
 /* Process 8214 serves foo twice, bar and jane; 8226 serves bar. The
  * n-th connection has GUID tu24_guid(n). */
 static const struct {
@@ -32,81 +30,7 @@ static const struct {
 };
 #define N_DUMP (sizeof(dump) / sizeof(dump[0]))
 
-/* The stand-in anvil and clock. */
-static struct {
-	/* kick: what it was asked, and what it returns (-1: it failed;
-	 * ALL: it answered every command). */
-	char users[MAX_KICKS][16];
-	uint8_t guids[MAX_KICKS][16];
-	size_t n_asked;
-	int answer;
-	/* redump: connection i is listed by every look before goes[i]
-	 * (1-based; 0: by every look); looks from fail_from on fail. */
-	size_t goes[N_DUMP];
-	size_t fail_from;
-	size_t looks;
-	/* pause and now_ms */
-	int64_t now;
-	size_t pauses;
-	int longest_pause;
-} anvil;
-
-#define ALL 1000
-
-static int fake_kick(struct kg_job *job, const struct kg_anvil_kick *k,
-                     size_t n, char *err, size_t errlen)
-{
-	(void)job;
-	for (size_t i = 0; i < n && anvil.n_asked < MAX_KICKS; i++) {
-		snprintf(anvil.users[anvil.n_asked], 16, "%.*s",
-		         (int)k[i].user_len, k[i].user);
-		memcpy(anvil.guids[anvil.n_asked++], k[i].guid, 16);
-	}
-	if (anvil.answer < 0)
-		snprintf(err, errlen, "%s", "cannot send to anvil: EPIPE");
-	return anvil.answer == ALL ? (int)n : anvil.answer;
-}
-
-static int fake_redump(struct kg_job *job, const struct kg_dump_sink *sink,
-                       char *err, size_t errlen)
-{
-	(void)job;
-	anvil.looks++;
-	if (anvil.fail_from && anvil.looks >= anvil.fail_from) {
-		snprintf(err, errlen, "%s", "anvil timed out after 5 ms");
-		return -1;
-	}
-	for (size_t i = 0; i < N_DUMP; i++) {
-		struct kg_conn c = tu24_conn(dump[i].pid, "imap", dump[i].user,
-		                             dump[i].addr, (uint32_t)i + 1);
-
-		if ((anvil.goes[i] == 0 || anvil.looks < anvil.goes[i]) &&
-		    sink->conn(sink->ctx, &c) != 0)
-			return -1;
-	}
-	return 0;
-}
-
-static void fake_pause(int ms)
-{
-	assert_true(ms > 0);
-	anvil.now += ms;
-	anvil.pauses++;
-	if (ms > anvil.longest_pause)
-		anvil.longest_pause = ms;
-}
-
-static int64_t fake_now(void)
-{
-	return anvil.now;
-}
-
-static const struct kg_anvil_ops ops = {
-        .kick = fake_kick,
-        .redump = fake_redump,
-        .pause = fake_pause,
-        .now_ms = fake_now,
-};
+static struct tu24_anvil *const anvil = &tu24_anvil;
 
 /* A test's kick: "*" from 127.0.0.0/8 takes the units foo and bar in
  * 8214 and bar in 8226, four connections, and leaves jane (::1). */
@@ -126,18 +50,14 @@ static void run_kick(struct run *r, unsigned confirm_ms, uint8_t flags)
 	r->job.req = tu_request(KG_OP_KICK, NULL, "127.0.0.0/8", flags);
 	r->plan = kg_plan_new(&r->job.req, &tu_scope_all);
 	assert_non_null(r->plan);
-	for (size_t i = 0; i < N_DUMP; i++) {
-		struct kg_conn c = tu24_conn(dump[i].pid, "imap", dump[i].user,
-		                             dump[i].addr, (uint32_t)i + 1);
-
-		assert_int_equal(kg_plan_add(r->plan, &c), 0);
-	}
+	for (size_t i = 0; i < N_DUMP; i++)
+		assert_int_equal(kg_plan_add(r->plan, &anvil->conns[i]), 0);
 	assert_int_equal(kg_plan_finish(r->plan, &r->res), 0);
 	assert_int_equal(r->res.verdict, KG_PLAN_KICK);
 	assert_int_equal(r->res.n_pids, 3);
-	anvil.now = 1000;
-	assert_int_equal(
-	        kg_kick_by_anvil(&r->job, &ops, r->plan, &r->res, &r->out), 0);
+	assert_int_equal(kg_kick_by_anvil(&r->job, &tu24_anvil_ops, r->plan,
+	                                  &r->res, &r->out),
+	                 0);
 }
 
 static void run_free(struct run *r)
@@ -179,15 +99,19 @@ static void assert_asked(size_t i, const char *user, uint32_t guid)
 	uint8_t want[16];
 
 	tu24_guid(guid, want);
-	assert_string_equal(anvil.users[i], user);
-	assert_memory_equal(anvil.guids[i], want, 16);
+	assert_string_equal(anvil->users[i], user);
+	assert_memory_equal(anvil->guids[i], want, 16);
 }
 
+/* Anvil lists the dump above, and its clock reads 1000. */
 static int reset(void **state)
 {
 	(void)state;
-	memset(&anvil, 0, sizeof(anvil));
-	anvil.answer = ALL;
+	tu24_anvil_reset(1000);
+	for (size_t i = 0; i < N_DUMP; i++)
+		anvil->conns[i] = tu24_conn(dump[i].pid, "imap", dump[i].user,
+		                            dump[i].addr, (uint32_t)i + 1);
+	anvil->n_conns = N_DUMP;
 	return 0;
 }
 
@@ -199,14 +123,14 @@ static void test_all_gone_at_first_look(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < N_DUMP; i++)
-		anvil.goes[i] = 1;
+		anvil->goes[i] = 1;
 	run_kick(&r, 200, 0);
-	assert_int_equal(anvil.n_asked, 3);
+	assert_int_equal(anvil->n_asked, 3);
 	assert_asked(0, "foo", 1);
 	assert_asked(1, "bar", 3);
 	assert_asked(2, "bar", 4);
-	assert_int_equal(anvil.looks, 1);
-	assert_int_equal(anvil.pauses, 0);
+	assert_int_equal(anvil->looks, 1);
+	assert_int_equal(anvil->pauses, 0);
 	assert_outcome(&r, 4, "bar foo", "", "");
 	run_free(&r);
 }
@@ -218,10 +142,10 @@ static void test_gone_after_some_looks(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < N_DUMP; i++)
-		anvil.goes[i] = 3;
+		anvil->goes[i] = 3;
 	run_kick(&r, 200, 0);
-	assert_int_equal(anvil.looks, 3);
-	assert_int_equal(anvil.now, 1000 + 2 * 25);
+	assert_int_equal(anvil->looks, 3);
+	assert_int_equal(anvil->now, 1000 + 2 * 25);
 	assert_outcome(&r, 4, "bar foo", "", "");
 	run_free(&r);
 }
@@ -241,9 +165,9 @@ static void test_confirmation_stops_at_its_time(void **state)
 		print_message("kick_confirm_ms %u\n", cases[i].confirm_ms);
 		reset(NULL);
 		run_kick(&r, cases[i].confirm_ms, 0);
-		assert_int_equal(anvil.looks, cases[i].looks);
-		assert_int_equal(anvil.now, 1000 + cases[i].confirm_ms);
-		assert_true(anvil.longest_pause <= 25);
+		assert_int_equal(anvil->looks, cases[i].looks);
+		assert_int_equal(anvil->now, 1000 + cases[i].confirm_ms);
+		assert_true(anvil->longest_pause <= 25);
 		assert_outcome(&r, 0, "", "bar foo", "");
 		run_free(&r);
 	}
@@ -255,9 +179,9 @@ static void test_some_remain(void **state)
 	struct run r;
 
 	(void)state;
-	anvil.goes[0] = anvil.goes[1] = anvil.goes[2] = 1;
+	anvil->goes[0] = anvil->goes[1] = anvil->goes[2] = 1;
 	run_kick(&r, 100, 0);
-	assert_int_equal(anvil.now, 1100);
+	assert_int_equal(anvil->now, 1100);
 	assert_outcome(&r, 3, "bar foo", "bar", "");
 	run_free(&r);
 }
@@ -270,10 +194,10 @@ static void test_failing_first_look_remains_all(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < N_DUMP; i++)
-		anvil.goes[i] = 1;
-	anvil.fail_from = 1;
+		anvil->goes[i] = 1;
+	anvil->fail_from = 1;
 	run_kick(&r, 200, 0);
-	assert_int_equal(anvil.looks, 1);
+	assert_int_equal(anvil->looks, 1);
 	assert_outcome(&r, 0, "", "bar foo",
 	               "cannot tell which connections went: anvil timed out "
 	               "after 5 ms");
@@ -287,10 +211,10 @@ static void test_failing_later_look_keeps_what_was_seen(void **state)
 	struct run r;
 
 	(void)state;
-	anvil.goes[0] = anvil.goes[1] = 1;
-	anvil.fail_from = 3;
+	anvil->goes[0] = anvil->goes[1] = 1;
+	anvil->fail_from = 3;
 	run_kick(&r, 200, 0);
-	assert_int_equal(anvil.looks, 3);
+	assert_int_equal(anvil->looks, 3);
 	assert_outcome(&r, 2, "foo", "bar",
 	               "cannot tell which connections went: anvil timed out "
 	               "after 5 ms");
@@ -303,15 +227,15 @@ static void test_anvil_failing_is_reported(void **state)
 	struct run r;
 
 	(void)state;
-	anvil.answer = -1;
+	anvil->answer = -1;
 	run_kick(&r, 50, 0);
-	assert_int_equal(anvil.looks, 3);
+	assert_int_equal(anvil->looks, 3);
 	assert_outcome(&r, 0, "", "bar foo",
 	               "anvil did not kick: cannot send to anvil: EPIPE");
 	run_free(&r);
 	reset(NULL);
-	anvil.answer = 1;
-	anvil.goes[0] = anvil.goes[1] = 1;
+	anvil->answer = 1;
+	anvil->goes[0] = anvil->goes[1] = 1;
 	run_kick(&r, 50, 0);
 	assert_outcome(&r, 2, "foo", "bar",
 	               "anvil answered 1 of 3 kick commands");
@@ -325,8 +249,8 @@ static void test_dry_run_asks_nothing(void **state)
 
 	(void)state;
 	run_kick(&r, 200, KG_REQ_DRY_RUN);
-	assert_int_equal(anvil.n_asked, 0);
-	assert_int_equal(anvil.looks, 0);
+	assert_int_equal(anvil->n_asked, 0);
+	assert_int_equal(anvil->looks, 0);
 	assert_int_equal(r.out.planned, 4);
 	assert_int_equal(r.out.gone, 0);
 	assert_names(r.out.kicked, r.out.n_kicked, "bar foo");

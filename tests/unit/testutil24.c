@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -126,4 +127,69 @@ uint64_t tu24_feed(const struct tu24_capture *c,
 	rows = p->lines;
 	free(p);
 	return rows;
+}
+
+struct tu24_anvil tu24_anvil;
+
+static int anvil_kick(struct kg_job *job, const struct kg_anvil_kick *k,
+                      size_t n, char *err, size_t errlen)
+{
+	struct tu24_anvil *a = &tu24_anvil;
+
+	(void)job;
+	for (size_t i = 0; i < n; i++) {
+		assert_true(a->n_asked < TU24_ANVIL_CONNS);
+		snprintf(a->users[a->n_asked], sizeof(a->users[0]), "%.*s",
+		         (int)k[i].user_len, k[i].user);
+		memcpy(a->guids[a->n_asked++], k[i].guid, 16);
+	}
+	if (a->answer < 0)
+		snprintf(err, errlen, "%s", "cannot send to anvil: EPIPE");
+	return a->answer == TU24_ANSWER_ALL ? (int)n : a->answer;
+}
+
+static int anvil_redump(struct kg_job *job, const struct kg_dump_sink *sink,
+                        char *err, size_t errlen)
+{
+	struct tu24_anvil *a = &tu24_anvil;
+
+	(void)job;
+	a->looks++;
+	if (a->fail_from && a->looks >= a->fail_from) {
+		snprintf(err, errlen, "%s", "anvil timed out after 5 ms");
+		return -1;
+	}
+	for (size_t i = 0; i < a->n_conns; i++)
+		if ((a->goes[i] == 0 || a->looks < a->goes[i]) &&
+		    sink->conn(sink->ctx, &a->conns[i]) != 0)
+			return -1;
+	return 0;
+}
+
+static void anvil_pause(int ms)
+{
+	assert_true(ms > 0);
+	tu24_anvil.now += ms;
+	tu24_anvil.pauses++;
+	if (ms > tu24_anvil.longest_pause)
+		tu24_anvil.longest_pause = ms;
+}
+
+static int64_t anvil_now(void)
+{
+	return tu24_anvil.now;
+}
+
+const struct kg_anvil_ops tu24_anvil_ops = {
+        .kick = anvil_kick,
+        .redump = anvil_redump,
+        .pause = anvil_pause,
+        .now_ms = anvil_now,
+};
+
+void tu24_anvil_reset(int64_t now)
+{
+	memset(&tu24_anvil, 0, sizeof(tu24_anvil));
+	tu24_anvil.answer = TU24_ANSWER_ALL;
+	tu24_anvil.now = now;
 }

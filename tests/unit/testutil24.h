@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "broker/anvil_dump.h"
+#include "broker/kick_anvil.h"
 
 /* alice@tenant-a.example's connection GUID in the captures, as anvil
  * writes it. */
@@ -46,5 +47,38 @@ struct kg_conn tu24_conn(uint32_t pid, const char *service, const char *user,
  * capture must parse without a malformed line. Returns the rows. */
 uint64_t tu24_feed(const struct tu24_capture *c,
                    const struct kg_dump_sink *sink);
+
+/* A stand-in for anvil and its clock (tu24_anvil_ops), which a test
+ * scripts and then reads in tu24_anvil. */
+#define TU24_ANVIL_CONNS 8
+#define TU24_ANSWER_ALL  1000
+
+struct tu24_anvil {
+	/* Its dumps: conns[i] is listed by every look before goes[i]
+	 * (1-based; 0: by every look), and the looks from fail_from on
+	 * fail (0: none does). */
+	struct kg_conn conns[TU24_ANVIL_CONNS];
+	size_t goes[TU24_ANVIL_CONNS];
+	size_t n_conns;
+	size_t fail_from;
+	/* What kick returns: how many commands were answered, -1 when it
+	 * failed, TU24_ANSWER_ALL for all of them. */
+	int answer;
+	/* What happened: the kick commands, the looks, the pauses. */
+	char users[TU24_ANVIL_CONNS][16];
+	uint8_t guids[TU24_ANVIL_CONNS][16];
+	size_t n_asked;
+	size_t looks;
+	int64_t now;
+	size_t pauses;
+	int longest_pause;
+};
+
+extern struct tu24_anvil tu24_anvil;
+extern const struct kg_anvil_ops tu24_anvil_ops;
+
+/* Forgets everything; anvil will answer every command, and its clock
+ * reads now. */
+void tu24_anvil_reset(int64_t now);
 
 #endif
