@@ -754,9 +754,10 @@ static const struct kg_kick_ops ops_anvil = {
 
 /* u1 twice and u2 in process 201, u3 in 202: the n-th connection,
  * tu24_guid(n), stays in anvil's dumps when bit n - 1 of stay is set.
- * Anvil answers answer (TU24_ANSWER_ALL, or -1: it failed). */
-static void kick24_as(const struct kg_decision *dec, uint8_t flags,
-                      unsigned stay, int answer, char *err)
+ * Anvil answers answer (TU24_ANSWER_ALL, or -1: it failed). Returns the
+ * flags of the reply's end. */
+static uint8_t kick24_as(const struct kg_decision *dec, uint8_t flags,
+                         unsigned stay, int answer, char *err)
 {
 	static const struct {
 		uint32_t pid;
@@ -784,6 +785,7 @@ static void kick24_as(const struct kg_decision *dec, uint8_t flags,
 	kg_kick_answer(job, &ops_anvil, plan, &res);
 	tu_captured(cap, err, BUF_SIZE);
 	kg_plan_free(plan);
+	return job->result.end.flags;
 }
 
 /* Everything went: status 0, and the audit line names the processes and
@@ -794,7 +796,8 @@ static void test_anvil_kick_all_went(void **state)
 	const char *line;
 
 	(void)state;
-	kick24_as(&helpdesk, 0, 0, TU24_ANSWER_ALL, err);
+	assert_true(kick24_as(&helpdesk, 0, 0, TU24_ANSWER_ALL, err) &
+	            KG_END_CONFIRMED);
 	line = audit_line(err);
 	assert_int_equal(tu24_anvil.n_asked, 3);
 	assert_int_equal(tu24_anvil.looks, 1);
@@ -815,7 +818,8 @@ static void test_anvil_kick_some_remained(void **state)
 	const char *line;
 
 	(void)state;
-	kick24_as(&d, 0, 1u << 3, TU24_ANSWER_ALL, err);
+	assert_true(kick24_as(&d, 0, 1u << 3, TU24_ANSWER_ALL, err) &
+	            KG_END_CONFIRMED);
 	line = audit_line(err);
 	assert_field(line, "outcome", "partly-kicked");
 	assert_count(line, "status", KG_EXIT_PARTIAL);
@@ -874,7 +878,8 @@ static void test_anvil_kick_budget_and_limits(void **state)
 	(void)state;
 	kg_budget_free(&ledger);
 	fake_now = 60000;
-	kick24_as(&d, KG_REQ_DRY_RUN, 0, TU24_ANSWER_ALL, err);
+	assert_false(kick24_as(&d, KG_REQ_DRY_RUN, 0, TU24_ANSWER_ALL, err) &
+	             KG_END_CONFIRMED);
 	line = audit_line(err);
 	assert_int_equal(tu24_anvil.n_asked + tu24_anvil.looks, 0);
 	assert_field(line, "outcome", "dry-run");
