@@ -792,6 +792,31 @@ static void test_timeout_covers_both_conversations(void **state)
 	assert_conversations(f, ASK_V1 ASK_V2);
 }
 
+/* A header of field names too long to read is not a bad VERSION line:
+ * the error says which line it was. */
+static void test_overlong_header_is_named(void **state)
+{
+	struct fixture *f = *state;
+	struct fake fk = {.kind = DOVECOT_24, .conns = 1};
+	uint8_t spoken = KG_PROTO_2;
+	struct tally t = {0};
+	size_t len = KG_ANVIL_LINE_MAX + 3;
+	char *dump = malloc(len + 1);
+
+	assert_non_null(dump);
+	memset(dump, 'h', len - 2);
+	memcpy(dump + len - 2, "\n\n", 3);
+	fk.dump = dump;
+	fk.dump_len = len;
+	start_fake(f, &fk);
+	assert_int_equal(dump_v(f, KG_PROTO_AUTO, &spoken, 5000, &t),
+	                 KG_ANVIL_FAILED);
+	assert_string_equal(f->err, "anvil's header of field names is longer "
+	                            "than 65536 bytes");
+	assert_conversations(f, ASK_V2);
+	free(dump);
+}
+
 /* Kicks. */
 static const uint8_t guid_a[16] = {0x4d, 0x87, 0xd6, 0x36, 0x59, 0x7e,
                                    0x11, 0x6b, 0x16, 0x20, 0x00, 0x00,
@@ -979,6 +1004,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(
 	                test_timeout_covers_both_conversations, setup,
 	                teardown),
+	        cmocka_unit_test_setup_teardown(test_overlong_header_is_named,
+	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_kick_one_command_per_unit,
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(
