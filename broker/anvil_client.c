@@ -347,6 +347,12 @@ static enum kg_anvil_status dump_once(struct exchange *s, struct inbuf *b,
 	s->fd = -1;
 	if (st == KG_ANVIL_OK && p->other_proto)
 		return KG_ANVIL_HUNG_UP;
+	if (st == KG_ANVIL_OK && p->bad_version &&
+	    p->first_err == KG_LINE_HEADER)
+		return fail(s,
+		            "anvil's header of field names is longer than %d "
+		            "bytes",
+		            KG_ANVIL_LINE_MAX);
 	if (st == KG_ANVIL_OK && p->bad_version)
 		return fail(s, "anvil's first line is not %s's VERSION line",
 		            proto_name(proto));
@@ -411,10 +417,10 @@ static enum kg_anvil_status read_line(struct exchange *s, struct line_reader *r,
 {
 	for (;;) {
 		char *nl = memchr(r->buf, '\n', r->len);
-		struct inbuf b = {.p = r->buf,
-		                  .cap = sizeof(r->buf),
-		                  .tail = r->len,
-		                  .total = 1};
+		/* No byte counted as read: a close comes back as HUNG_UP,
+		 * worded below for a reply, not as a dump cut short. */
+		struct inbuf b = {
+		        .p = r->buf, .cap = sizeof(r->buf), .tail = r->len};
 		enum kg_anvil_status st;
 
 		if (nl != NULL) {

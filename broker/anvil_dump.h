@@ -97,7 +97,8 @@ struct kg_dump_parser {
 	 * speaks the other protocol; the dump ends there (done). */
 	bool other_proto;
 	/* Protocol 2: the VERSION line and then the header were read;
-	 * bad_version: the first line was no VERSION (done). */
+	 * bad_version: the first line was no VERSION, or the header was
+	 * too long to read (done; first_err says which). */
 	bool versioned;
 	bool headed;
 	bool bad_version;

@@ -268,6 +268,9 @@ size_t kg_anvil2_format_row(const struct kg_conn *c,
 	kg_anvil_put(&o, guid, sizeof(guid));
 	kg_anvil_put(&o, "\t", 1);
 	put_addr(&o, &c->dest);
+	/* Anvil writes the values a connection has, up to its last one. */
+	while (n_names > 0 && value_of(c, names[n_names - 1]) == NULL)
+		n_names--;
 	for (size_t i = 0; i < n_names; i++) {
 		const struct kg_field *f = value_of(c, names[i]);
 

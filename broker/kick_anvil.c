@@ -42,11 +42,12 @@ const struct kg_anvil_ops kg_anvil_system = {
         .now_ms = kg_now_ms,
 };
 
-/* A planned connection, by GUID, and whether the last dump listed it. */
+/* A planned connection, by GUID, and whether dumps listed it. */
 struct watched {
 	uint8_t guid[16];
-	size_t unit; /* index into the result's pids */
-	bool present;
+	size_t unit;  /* index into the result's pids */
+	bool present; /* listed by the last dump read whole */
+	bool seen;    /* listed by the dump being read */
 };
 
 struct watch {
@@ -55,6 +56,7 @@ struct watch {
 	size_t n;
 	size_t cap;
 	size_t present;
+	size_t seen;
 };
 
 static size_t unit_index(const struct kg_plan_result *res, uint32_t unit)
@@ -87,6 +89,7 @@ static int watch_add(void *ctx, uint32_t unit, const uint8_t *guid)
 	}
 	memcpy(w->v[w->n].guid, guid, 16);
 	w->v[w->n].unit = unit_index(w->res, unit);
+	w->v[w->n].seen = false;
 	w->v[w->n++].present = true;
 	return 0;
 }
@@ -125,8 +128,8 @@ static int see_conn(void *ctx, const struct kg_conn *c)
 		int d = memcmp(c->guid, w->v[mid].guid, 16);
 
 		if (d == 0) {
-			w->present += !w->v[mid].present;
-			w->v[mid].present = true;
+			w->seen += !w->v[mid].seen;
+			w->v[mid].seen = true;
 			return 0;
 		}
 		if (d < 0)
@@ -137,20 +140,30 @@ static int see_conn(void *ctx, const struct kg_conn *c)
 	return 0;
 }
 
+/* A new dump; only one read whole replaces what the last one showed. */
 static int look(struct kg_job *job, const struct kg_anvil_ops *ops,
                 struct watch *w, char *err, size_t errlen)
 {
 	const struct kg_dump_sink sink = {see_conn, NULL, w};
+	int rc;
 
 	for (size_t i = 0; i < w->n; i++)
-		w->v[i].present = false;
-	w->present = 0;
-	return ops->redump(job, &sink, err, errlen);
+		w->v[i].seen = false;
+	w->seen = 0;
+	rc = ops->redump(job, &sink, err, errlen);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < w->n; i++)
+		w->v[i].present = w->v[i].seen;
+	w->present = w->seen;
+	return 0;
 }
 
 /* Looks until every watched connection is gone or the time is up. A
- * look that fails leaves every connection counted as still there:
- * nothing is reported gone that was not seen gone. */
+ * look that fails ends it, and what the last whole one showed stands
+ * (before the first, every connection is still there): no connection is
+ * reported gone that no dump showed gone, nor still there after one
+ * did. */
 static void confirm(struct kg_job *job, const struct kg_anvil_ops *ops,
                     struct watch *w, struct kg_anvil_outcome *out)
 {
@@ -161,9 +174,6 @@ static void confirm(struct kg_job *job, const struct kg_anvil_ops *ops,
 		int64_t left;
 
 		if (look(job, ops, w, err, sizeof(err)) < 0) {
-			for (size_t i = 0; i < w->n; i++)
-				w->v[i].present = true;
-			w->present = w->n;
 			snprintf(out->err, sizeof(out->err),
 			         "cannot tell which connections went: %.400s",
 			         err);

@@ -12,7 +12,9 @@
 #include <string.h>
 
 #include "broker/anvil_dump.h"
+#include "broker/anvil_v2.h"
 #include "tests/unit/testutil.h"
+#include "tests/unit/testutil24.h"
 
 /* A string literal with its length, so lines may hold NUL bytes. */
 #define LIT(s) s, sizeof(s) - 1
@@ -197,7 +199,7 @@ static void test_format_refuses_small_buffer(void **state)
 static void test_strerror_names_every_error(void **state)
 {
 	(void)state;
-	for (int a = KG_LINE_OK; a <= KG_LINE_TOO_LONG; a++) {
+	for (int a = KG_LINE_OK; a <= KG_LINE_VERSION; a++) {
 		assert_true(kg_line_strerror(a)[0] != '\0');
 		for (int b = KG_LINE_OK; b < a; b++)
 			assert_string_not_equal(kg_line_strerror(a),
@@ -207,6 +209,8 @@ static void test_strerror_names_every_error(void **state)
 
 /* Records every callback as a formatted line, to compare sequences. */
 struct recorder {
+	/* Protocol 2: the parser whose header names the rows' values. */
+	struct kg_dump_parser *v2;
 	char *buf;
 	size_t len;
 	size_t cap;
@@ -227,7 +231,10 @@ static int record(void *ctx, const struct kg_conn *c)
 		r->buf = realloc(r->buf, r->cap);
 		assert_non_null(r->buf);
 	}
-	n = kg_anvil_format_line(c, r->buf + r->len, r->cap - r->len - 1);
+	n = r->v2 ? kg_anvil2_format_row(c, r->v2->names, r->v2->n_names,
+	                                 r->buf + r->len, r->cap - r->len - 1)
+	          : kg_anvil_format_line(c, r->buf + r->len,
+	                                 r->cap - r->len - 1);
 	assert_true(n > 0);
 	r->len += n;
 	r->buf[r->len++] = '\n';
@@ -446,6 +453,19 @@ static int feed_setup(void **state)
 	return 0;
 }
 
+/* The same for protocol 2, its rows recorded as anvil writes them. */
+static int feed2_setup(void **state)
+{
+	struct feed *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -1;
+	kg_dump_init(&f->p, 2);
+	f->r.v2 = &f->p;
+	*state = f;
+	return 0;
+}
+
 static int feed_teardown(void **state)
 {
 	struct feed *f = *state;
@@ -586,6 +606,300 @@ static void test_feed_stops_when_callback_fails(void **state)
 	assert_int_equal(f->r.calls, 3);
 }
 
+/* Protocol 2 (Dovecot 2.4): VERSION, the header, then rows. */
+#define V2_VERSION  "VERSION\tanvil-server\t2\t0\n"
+#define V2_ROW(pid) pid "\tu\timap\t\t" TU24_GUID_HEX "\t"
+
+/* The rows of a captured reply: after VERSION and the header, before
+ * the empty line. */
+static const char *capture_rows(const struct tu24_capture *c, size_t *len)
+{
+	const char *rows = strchr(strchr(c->bytes, '\n') + 1, '\n') + 1;
+
+	*len = c->len - (size_t)(rows - c->bytes) - 1;
+	return rows;
+}
+
+/* Real dumps, however the reads cut them, give their rows back byte for
+ * byte when written as anvil writes them. */
+static void test_feed2_captures_any_chunking(void **state)
+{
+	const struct tu24_capture *caps[] = {&tu24_shared, &tu24_single,
+	                                     &tu24_shared_foo_gone, &tu24_none};
+	size_t (*chunkers[])(size_t) = {chunk_all, chunk_one, chunk_random};
+	struct kg_dump_parser *p = malloc(sizeof(*p));
+
+	(void)state;
+	assert_non_null(p);
+	rng_state = 3;
+	for (size_t k = 0; k < sizeof(caps) / sizeof(caps[0]); k++) {
+		for (size_t i = 0; i < 3; i++) {
+			const struct tu24_capture *c = caps[k];
+			struct recorder r = {.v2 = p};
+			size_t len;
+			const char *rows = capture_rows(c, &len);
+
+			print_message("capture %zu, chunker %zu\n", k, i);
+			kg_dump_init(p, 2);
+			assert_int_equal(feed_chunked(p, c->bytes, c->len, &r,
+			                              chunkers[i]),
+			                 c->len);
+			assert_true(p->done && !p->bad_version);
+			assert_int_equal(p->lines, c->rows);
+			assert_int_equal(p->malformed, 0);
+			assert_int_equal(p->n_names, 2);
+			assert_string_equal(p->names[0], "user_alias");
+			assert_string_equal(p->names[1], "user_tenant");
+			assert_int_equal(r.len, len);
+			if (len)
+				assert_memory_equal(r.buf, rows, len);
+			free(r.buf);
+		}
+	}
+	free(p);
+}
+
+/* The line after VERSION is the header even when empty: only the next
+ * empty line ends the dump, and nothing after it is read. */
+static void test_feed2_empty_header_is_not_the_end(void **state)
+{
+	static const char dump[] = V2_VERSION "\n" V2_ROW("7") "\n\n8\tlater\n";
+	static const char want[] = V2_ROW("7") "\n";
+	struct feed *f = *state;
+	size_t used;
+
+	assert_int_equal(feed(f, dump, sizeof(dump) - 1, &used), 0);
+	assert_int_equal(used, sizeof(dump) - 1 - strlen("8\tlater\n"));
+	assert_true(f->p.done);
+	assert_int_equal(f->p.n_names, 0);
+	assert_int_equal(f->p.lines, 1);
+	assert_int_equal(f->r.len, sizeof(want) - 1);
+	assert_memory_equal(f->r.buf, want, sizeof(want) - 1);
+}
+
+/* A reply whose first line is no protocol-2 VERSION line is not read at
+ * all: no row of it is a connection, nor an unreadable one. */
+static void test_feed2_needs_its_version_line(void **state)
+{
+	static const char *const firsts[] = {
+	        V2_ROW("7"),
+	        "imap/1.2.3.4/x\t5\t1",
+	        "VERSION\tanvil-server\t3\t0",
+	        "VERSION\tanvil-server\t2\t0\r",
+	        "VERSION\tanvil-client\t2\t0",
+	        "VERSION\tanvil\t1\t0",
+	        "",
+	};
+	struct kg_dump_parser *p = malloc(sizeof(*p));
+
+	(void)state;
+	assert_non_null(p);
+	for (size_t i = 0; i < sizeof(firsts) / sizeof(firsts[0]); i++) {
+		struct recorder r = {.v2 = p};
+		char dump[256];
+		int len = snprintf(dump, sizeof(dump), "%s\nh\n%s\n\n",
+		                   firsts[i], V2_ROW("8"));
+		size_t used;
+
+		print_message("first line %zu\n", i);
+		kg_dump_init(p, 2);
+		assert_int_equal(dump_feed(p, dump, (size_t)len, &r, &used), 0);
+		assert_int_equal(used, strlen(firsts[i]) + 1);
+		assert_true(p->done && p->bad_version);
+		assert_int_equal(p->malformed, 1);
+		assert_int_equal(p->first_err, KG_LINE_VERSION);
+		assert_int_equal(p->lines, 0);
+		assert_int_equal(r.calls + r.unreadable, 0);
+		free(r.buf);
+	}
+	free(p);
+}
+
+/* A header that does not parse is counted; its names are gone, so a row
+ * that carries values is malformed and one without is still read. */
+static void test_feed2_bad_header(void **state)
+{
+	static const char dump[] = V2_VERSION
+	        "user alias\tx\n" V2_ROW("7") "\n" V2_ROW("8") "\tvalue\n\n";
+	static const char want[] = V2_ROW("7") "\n!8 1\n";
+	struct feed *f = *state;
+	size_t used;
+
+	assert_int_equal(feed(f, dump, sizeof(dump) - 1, &used), 0);
+	assert_true(f->p.done && !f->p.bad_version);
+	assert_int_equal(f->p.n_names, 0);
+	assert_int_equal(f->p.lines, 1);
+	assert_int_equal(f->p.malformed, 2);
+	assert_int_equal(f->p.first_err, KG_LINE_HEADER);
+	assert_int_equal(f->r.len, sizeof(want) - 1);
+	assert_memory_equal(f->r.buf, want, sizeof(want) - 1);
+}
+
+/* A row that does not parse names its process by its first field, with
+ * one connection; when that is no pid, the process is unknown (0 0). */
+static void test_feed2_unreadable_rows_name_their_pid(void **state)
+{
+	static const char dump[] = V2_VERSION
+	        "user_alias\tuser_tenant\n"
+	        "7\tu\0010\timap\t\t" TU24_GUID_HEX "\t\n"
+	        "9\tu\timap\t\tnot-a-guid\t\n" V2_ROW(
+	                "10") "\ta\tb\tc\n" V2_ROW("12") "\ta\0010\n"
+	                                                 "0\tu\timap\t"
+	                                                 "\t" TU24_GUID_HEX
+	                                                 "\t\n"
+	                                                 "garbage\n"
+	                                                 "\t\t\n" V2_ROW(
+	                                                         "11") "\t\tt\n"
+	                                                               "\n";
+	static const char want[] =
+	        "!7 1\n!9 1\n!10 1\n!12 1\n!0 0\n!0 0\n!0 0\n" V2_ROW(
+	                "11") "\t\tt\n";
+	struct feed *f = *state;
+	size_t used;
+
+	assert_int_equal(feed(f, dump, sizeof(dump) - 1, &used), 0);
+	assert_true(f->p.done);
+	assert_int_equal(f->p.lines, 1);
+	assert_int_equal(f->p.malformed, 7);
+	assert_int_equal(f->p.first_err, KG_LINE_IDENT);
+	assert_int_equal(f->r.len, sizeof(want) - 1);
+	assert_memory_equal(f->r.buf, want, sizeof(want) - 1);
+}
+
+/* VERSION, the header, a row that begins with head and is len bytes
+ * long, a good row of pid 5 and the empty line; malloc'd. */
+static char *v2_dump_with_row(const char *head, size_t len, size_t *dump_len)
+{
+	static const char pre[] = V2_VERSION "user_alias\n";
+	static const char tail[] = "\timap\t\t" TU24_GUID_HEX "\t";
+	static const char post[] = "\n" V2_ROW("5") "\n\n";
+	size_t fill = len - strlen(head) - (sizeof(tail) - 1);
+	char *d = malloc(sizeof(pre) + len + sizeof(post));
+	char *at = d;
+
+	assert_non_null(d);
+	at = memcpy(at, pre, sizeof(pre) - 1) + sizeof(pre) - 1;
+	at = memcpy(at, head, strlen(head)) + strlen(head);
+	memset(at, 'u', fill);
+	at += fill;
+	at = memcpy(at, tail, sizeof(tail) - 1) + sizeof(tail) - 1;
+	at = memcpy(at, post, sizeof(post) - 1) + sizeof(post) - 1;
+	*dump_len = (size_t)(at - d);
+	return d;
+}
+
+/* Feeds v2_dump_with_row(head, len) in every chunking; the row is one
+ * connection when good, otherwise reported on pid. */
+static void check_v2_row(const char *head, size_t len, bool good, uint32_t pid)
+{
+	size_t (*chunkers[])(size_t) = {chunk_all, chunk_one, chunk_random};
+	struct kg_dump_parser *p = malloc(sizeof(*p));
+	size_t dump_len;
+	char *dump = v2_dump_with_row(head, len, &dump_len);
+
+	assert_non_null(p);
+	rng_state = 17;
+	for (size_t i = 0; i < 3; i++) {
+		struct recorder r = {.v2 = p};
+
+		print_message("head \"%s\", %zu bytes, chunker %zu\n", head,
+		              len, i);
+		kg_dump_init(p, 2);
+		assert_int_equal(
+		        feed_chunked(p, dump, dump_len, &r, chunkers[i]),
+		        dump_len);
+		assert_true(p->done);
+		assert_int_equal(p->lines, good ? 2 : 1);
+		assert_int_equal(p->malformed, !good);
+		assert_int_equal(r.unreadable, !good);
+		if (!good) {
+			assert_int_equal(p->first_err, KG_LINE_TOO_LONG);
+			assert_int_equal(r.bad_pid, pid);
+			assert_int_equal(r.bad_refcount, pid != 0);
+		}
+		free(r.buf);
+	}
+	free(dump);
+	free(p);
+}
+
+/* An overlong row is reported on the pid its first bytes name, however
+ * the reads cut them; the limit itself is a good row. */
+static void test_feed2_overlong_row_keeps_its_pid(void **state)
+{
+	(void)state;
+	check_v2_row("5\t", KG_ANVIL_LINE_MAX, true, 0);
+	check_v2_row("5\t", KG_ANVIL_LINE_MAX + 1, false, 5);
+	check_v2_row("123\t", 70000, false, 123);
+	check_v2_row("2147483647\t", 70000, false, 2147483647);
+	check_v2_row("2147483648\t", 70000, false, 0);
+	check_v2_row("99999999999\t", 70000, false, 0);
+	check_v2_row("", 70000, false, 0);
+}
+
+/* An overlong VERSION line or header ends the dump there: what follows
+ * cannot be read for what it is. */
+static void test_feed2_overlong_preamble_ends_the_dump(void **state)
+{
+	const size_t version_len = sizeof(V2_VERSION) - 1;
+	size_t len = version_len + 70001 + sizeof(V2_ROW("5")) + 2;
+	char *dump = malloc(len);
+	struct feed *f = *state;
+	size_t used;
+
+	assert_non_null(dump);
+	for (int header = 0; header < 2; header++) {
+		size_t at = header ? version_len : 0;
+
+		memcpy(dump, V2_VERSION, version_len);
+		memset(dump + at, 'h', 70000);
+		memcpy(dump + at + 70000, "\n" V2_ROW("5") "\n\n",
+		       sizeof(V2_ROW("5")) + 2);
+		kg_dump_init(&f->p, 2);
+		assert_int_equal(feed(f, dump, len, &used), 0);
+		assert_int_equal(used, at + 70001);
+		assert_true(f->p.done && f->p.bad_version);
+		assert_int_equal(f->p.malformed, 1);
+		assert_int_equal(f->p.first_err,
+		                 header ? KG_LINE_HEADER : KG_LINE_VERSION);
+		assert_int_equal(f->r.calls + f->r.unreadable, 0);
+	}
+	free(dump);
+}
+
+/* A protocol-1 reply never starts with protocol 2's VERSION line: when
+ * it does, anvil speaks protocol 2, and the dump ends there. Later, the
+ * same line is only a malformed one. */
+static void test_feed1_sees_protocol_2(void **state)
+{
+	static const char *const dumps[] = {
+	        "VERSION\tanvil-server\t2\t0\npop3/u\t7\t1\n\n",
+	        "VERSION\tanvil-server\t3\t0\n\n",
+	};
+	static const char later[] =
+	        "pop3/u\t7\t1\nVERSION\tanvil-server\t2\t0\n\n";
+	struct feed *f = *state;
+	size_t used;
+
+	for (size_t i = 0; i < 2; i++) {
+		kg_dump_init(&f->p, 1);
+		assert_int_equal(feed(f, dumps[i], strlen(dumps[i]), &used), 0);
+		assert_int_equal(used, strlen("VERSION\tanvil-server\t2\t0\n"));
+		assert_true(f->p.done && f->p.other_proto);
+		assert_int_equal(f->p.lines + f->p.malformed, 0);
+		assert_int_equal(f->r.calls + f->r.unreadable, 0);
+	}
+	kg_dump_init(&f->p, 1);
+	assert_int_equal(feed(f, later, sizeof(later) - 1, &used), 0);
+	assert_true(f->p.done && !f->p.other_proto);
+	assert_int_equal(f->p.lines, 1);
+	assert_int_equal(f->p.malformed, 1);
+	/* Protocol 2 has no other protocol to find. */
+	kg_dump_init(&f->p, 2);
+	assert_int_equal(feed(f, dumps[0], strlen(dumps[0]), &used), 0);
+	assert_false(f->p.other_proto);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -613,6 +927,22 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(
 	                test_feed_stops_when_callback_fails, feed_setup,
 	                feed_teardown),
+	        cmocka_unit_test(test_feed2_captures_any_chunking),
+	        cmocka_unit_test_setup_teardown(
+	                test_feed2_empty_header_is_not_the_end, feed2_setup,
+	                feed_teardown),
+	        cmocka_unit_test(test_feed2_needs_its_version_line),
+	        cmocka_unit_test_setup_teardown(test_feed2_bad_header,
+	                                        feed2_setup, feed_teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_feed2_unreadable_rows_name_their_pid, feed2_setup,
+	                feed_teardown),
+	        cmocka_unit_test(test_feed2_overlong_row_keeps_its_pid),
+	        cmocka_unit_test_setup_teardown(
+	                test_feed2_overlong_preamble_ends_the_dump, feed2_setup,
+	                feed_teardown),
+	        cmocka_unit_test_setup_teardown(test_feed1_sees_protocol_2,
+	                                        feed_setup, feed_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,6 +18,7 @@
 #include "broker/audit.h"
 #include "broker/kick.h"
 #include "tests/unit/testutil.h"
+#include "tests/unit/testutil24.h"
 
 #define BUF_SIZE 16384
 #define MAX_PKTS 8
@@ -723,6 +724,183 @@ static void test_budget_used_up_refuses_before_anvil(void **state)
 	kg_budget_free(&ledger);
 }
 
+/* Dovecot 2.4: anvil kicks, and its dumps say what went. Stand-ins that
+ * fail the test: a 2.4 kick signals nothing and verifies no target. */
+static int master_unused(pid_t anvil, pid_t *master, char *err, size_t errlen)
+{
+	(void)anvil;
+	(void)master;
+	(void)err;
+	(void)errlen;
+	fail_msg("a Dovecot 2.4 kick looked for the master");
+	return -1;
+}
+
+static int verify_unused(const struct kg_verify_cfg *cfg, pid_t pid)
+{
+	(void)cfg;
+	fail_msg("a Dovecot 2.4 kick verified pid %d", (int)pid);
+	return -1;
+}
+
+static const struct kg_kick_ops ops_anvil = {
+        .find_master = master_unused,
+        .verify_signal = verify_unused,
+        .narrow = kg_plan_restrict,
+        .now_ms = fake_clock,
+        .budget = &ledger,
+        .anvil = &tu24_anvil_ops,
+};
+
+/* u1 twice and u2 in process 201, u3 in 202: the n-th connection,
+ * tu24_guid(n), stays in anvil's dumps when bit n - 1 of stay is set.
+ * Anvil answers answer (TU24_ANSWER_ALL, or -1: it failed). Returns the
+ * flags of the reply's end. */
+static uint8_t kick24_as(const struct kg_decision *dec, uint8_t flags,
+                         unsigned stay, int answer, char *err)
+{
+	static const struct {
+		uint32_t pid;
+		const char *user;
+	} conns[] = {{201, "u1"}, {201, "u1"}, {201, "u2"}, {202, "u3"}};
+	struct kg_job *job = kick_job(dec, flags, MAX_PKTS);
+	struct kg_plan *plan = kg_plan_new(&job->req, &tu_scope_all);
+	struct kg_plan_result res;
+	struct tu_capture cap;
+
+	assert_non_null(plan);
+	tu24_anvil_reset(0);
+	tu24_anvil.answer = answer;
+	tu24_anvil.n_conns = 4;
+	for (size_t i = 0; i < 4; i++) {
+		tu24_anvil.conns[i] =
+		        tu24_conn(conns[i].pid, "imap", conns[i].user, NULL,
+		                  (uint32_t)i + 1);
+		tu24_anvil.goes[i] = (stay >> i & 1) ? 0 : 1;
+		assert_int_equal(kg_plan_add(plan, &tu24_anvil.conns[i]), 0);
+	}
+	assert_int_equal(kg_plan_finish(plan, &res), 0);
+	assert_int_equal(res.verdict, KG_PLAN_KICK);
+	cap = tu_capture_stderr();
+	kg_kick_answer(job, &ops_anvil, plan, &res);
+	tu_captured(cap, err, BUF_SIZE);
+	kg_plan_free(plan);
+	return job->result.end.flags;
+}
+
+/* Everything went: status 0, and the audit line names the processes and
+ * users, and no one remained. One KICK-USER per unit, one look. */
+static void test_anvil_kick_all_went(void **state)
+{
+	char err[BUF_SIZE];
+	const char *line;
+
+	(void)state;
+	assert_true(kick24_as(&helpdesk, 0, 0, TU24_ANSWER_ALL, err) &
+	            KG_END_CONFIRMED);
+	line = audit_line(err);
+	assert_int_equal(tu24_anvil.n_asked, 3);
+	assert_int_equal(tu24_anvil.looks, 1);
+	assert_field(line, "outcome", "kicked");
+	assert_field(line, "status", "0");
+	assert_field(line, "conns", "4");
+	assert_field(line, "pids", "201,202");
+	assert_field(line, "users", "u1,u2,u3");
+	assert_null(strstr(line, " remained="));
+}
+
+/* Some stayed: status 75; what went is counted, and the users with a
+ * connection still there are named apart. */
+static void test_anvil_kick_some_remained(void **state)
+{
+	struct kg_decision d = hiding(0);
+	char err[BUF_SIZE];
+	const char *line;
+
+	(void)state;
+	assert_true(kick24_as(&d, 0, 1u << 3, TU24_ANSWER_ALL, err) &
+	            KG_END_CONFIRMED);
+	line = audit_line(err);
+	assert_field(line, "outcome", "partly-kicked");
+	assert_count(line, "status", KG_EXIT_PARTIAL);
+	assert_field(line, "conns", "3");
+	assert_field(line, "pids", "201,202");
+	assert_field(line, "users", "u1,u2");
+	assert_field(line, "remained", "u3");
+	/* One of u1's two connections stayed: u1 is in both lists. */
+	kick24_as(&d, 0, 1u << 1, TU24_ANSWER_ALL, err);
+	line = audit_line(err);
+	assert_count(line, "status", KG_EXIT_PARTIAL);
+	assert_field(line, "conns", "3");
+	assert_field(line, "users", "u1,u2,u3");
+	assert_field(line, "remained", "u1");
+}
+
+/* Nothing went: anvil is to blame (69) when it failed, otherwise the
+ * kick is a partial one that took nothing (75). */
+static void test_anvil_kick_nothing_went(void **state)
+{
+	struct kg_decision d = hiding(0);
+	char err[BUF_SIZE];
+	const char *line;
+
+	(void)state;
+	kick24_as(&d, 0, 0xf, -1, err);
+	line = audit_line(err);
+	assert_field(line, "outcome", "not-kicked");
+	assert_count(line, "status", KG_EXIT_UNAVAILABLE);
+	assert_field(line, "conns", "0");
+	assert_field(line, "users", "");
+	assert_field(line, "remained", "u1,u2,u3");
+	kick24_as(&d, 0, 0xf, TU24_ANSWER_ALL, err);
+	line = audit_line(err);
+	assert_field(line, "outcome", "not-kicked");
+	assert_count(line, "status", KG_EXIT_PARTIAL);
+	/* Anvil failed, yet some went: the dumps decide. */
+	kick24_as(&d, 0, 0x3, -1, err);
+	line = audit_line(err);
+	assert_field(line, "outcome", "partly-kicked");
+	assert_count(line, "status", KG_EXIT_PARTIAL);
+	assert_field(line, "users", "u2,u3");
+}
+
+/* The budget is charged with the connections that went, not with what
+ * was planned; a dry run asks anvil nothing and costs nothing; a kick
+ * over what remains, or over max_sessions, is refused before anvil is
+ * asked. */
+static void test_anvil_kick_budget_and_limits(void **state)
+{
+	struct kg_decision d = budgeted(5);
+	struct kg_decision few = hiding(3);
+	char err[BUF_SIZE];
+	const char *line;
+
+	(void)state;
+	kg_budget_free(&ledger);
+	fake_now = 60000;
+	assert_false(kick24_as(&d, KG_REQ_DRY_RUN, 0, TU24_ANSWER_ALL, err) &
+	             KG_END_CONFIRMED);
+	line = audit_line(err);
+	assert_int_equal(tu24_anvil.n_asked + tu24_anvil.looks, 0);
+	assert_field(line, "outcome", "dry-run");
+	assert_field(line, "status", "0");
+	assert_field(line, "conns", "4");
+	assert_field(line, "users", "u1,u2,u3");
+	assert_int_equal(used_by_caller(), 0);
+	kick24_as(&d, 0, 0xf, -1, err);
+	assert_int_equal(used_by_caller(), 0);
+	kick24_as(&d, 0, 1u << 3, TU24_ANSWER_ALL, err);
+	assert_int_equal(used_by_caller(), 3);
+	kick24_as(&d, 0, 0, TU24_ANSWER_ALL, err);
+	assert_field(audit_line(err), "outcome", "over-budget");
+	assert_int_equal(tu24_anvil.n_asked + tu24_anvil.looks, 0);
+	assert_int_equal(used_by_caller(), 3);
+	kg_budget_free(&ledger);
+	kick24_as(&few, 0, 0, TU24_ANSWER_ALL, err);
+	assert_field(audit_line(err), "outcome", "over-limit");
+	assert_int_equal(tu24_anvil.n_asked + tu24_anvil.looks, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -740,6 +918,10 @@ int main(void)
 	        cmocka_unit_test(test_budget_charges_what_was_kicked),
 	        cmocka_unit_test(test_budget_charges_the_plan_when_uncounted),
 	        cmocka_unit_test(test_budget_used_up_refuses_before_anvil),
+	        cmocka_unit_test(test_anvil_kick_all_went),
+	        cmocka_unit_test(test_anvil_kick_some_remained),
+	        cmocka_unit_test(test_anvil_kick_nothing_went),
+	        cmocka_unit_test(test_anvil_kick_budget_and_limits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,7 +17,9 @@
 
 #include "broker/plan.h"
 #include "tests/reference/dump_reference.h"
+#include "tests/reference/match_reference.h"
 #include "tests/unit/testutil.h"
+#include "tests/unit/testutil24.h"
 
 #define MAX_CONNS 8
 #define MAX_PIDS  8
@@ -45,12 +47,20 @@ struct plan_case {
 	uint32_t outside_scope;
 	const char *hidden; /* a name no output may hold */
 	uint32_t hidden_pid;
+	/* Dovecot 2.4: the connections carry GUIDs (the n-th connection
+	 * tu24_guid(n)), and the kick's units are "PID:USER" joined by
+	 * spaces, in the order of the result's pids. */
+	bool v2;
+	const char *units;
+	const struct kg_scope *scope; /* NULL: as tenant_a says */
 };
 
-static int add_conn(struct kg_plan *p, const struct tconn *t)
+static int add_conn(struct kg_plan *p, const struct tconn *t, bool v2,
+                    uint32_t n)
 {
-	struct kg_conn c = tu_conn(t->pid, "imap", t->user, t->addr,
-	                           t->refcount ? t->refcount : 1);
+	struct kg_conn c = v2 ? tu24_conn(t->pid, "imap", t->user, t->addr, n)
+	                      : tu_conn(t->pid, "imap", t->user, t->addr,
+	                                t->refcount ? t->refcount : 1);
 
 	return kg_plan_add(p, &c);
 }
@@ -85,28 +95,64 @@ static void assert_hidden(const struct kg_plan_result *r, const char *name,
 		assert_int_not_equal(r->pids[i], pid);
 }
 
+/* The units of a by-user plan's result, as "PID:USER" joined by spaces. */
+static void join_units(struct kg_plan *p, const struct kg_plan_result *r,
+                       char *buf, size_t cap)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < r->n_pids; i++) {
+		struct kg_plan_unit u;
+
+		kg_plan_unit(p, r->pids[i], &u);
+		len += (size_t)snprintf(buf + len, cap - len, "%s%u:%.*s",
+		                        i ? " " : "", u.pid, (int)u.user.len,
+		                        u.user.s);
+		assert_true(len < cap);
+	}
+}
+
+static void check_pids(struct kg_plan *p, const struct plan_case *tc,
+                       const struct kg_plan_result *r)
+{
+	char buf[256];
+	size_t n_pids = 0;
+
+	if (tc->v2) {
+		assert_true(kg_plan_by_user(p));
+		join_units(p, r, buf, sizeof(buf));
+		assert_string_equal(buf, tc->units ? tc->units : "");
+		return;
+	}
+	assert_false(kg_plan_by_user(p));
+	while (n_pids < MAX_PIDS && tc->pids[n_pids])
+		n_pids++;
+	assert_int_equal(r->n_pids, n_pids);
+	for (size_t i = 0; i < n_pids; i++)
+		assert_int_equal(r->pids[i], tc->pids[i]);
+}
+
 static void check_case(const struct plan_case *tc)
 {
 	struct kg_request req = tu_request(KG_OP_KICK, tc->glob, tc->net,
 	                                   tc->force ? KG_REQ_FORCE : 0);
-	struct kg_plan *p = kg_plan_new(&req, tc->tenant_a ? &tu_scope_tenant_a
-	                                                   : &tu_scope_all);
+	const struct kg_scope *scope = tc->scope      ? tc->scope
+	                               : tc->tenant_a ? &tu_scope_tenant_a
+	                                              : &tu_scope_all;
+	struct kg_plan *p = kg_plan_new(&req, scope);
 	struct kg_plan_result r;
 	char buf[256];
-	size_t n_pids = 0;
+	uint32_t n = 0;
 
 	print_message("case: %s\n", tc->name);
 	assert_non_null(p);
 	for (const struct tconn *t = tc->conns; t->pid; t++)
-		assert_int_equal(add_conn(p, t), 0);
+		assert_int_equal(add_conn(p, t, tc->v2, ++n), 0);
 	assert_int_equal(kg_plan_finish(p, &r), 0);
 
 	assert_int_equal(r.verdict, tc->verdict);
-	while (n_pids < MAX_PIDS && tc->pids[n_pids])
-		n_pids++;
-	assert_int_equal(r.n_pids, n_pids);
-	for (size_t i = 0; i < n_pids; i++)
-		assert_int_equal(r.pids[i], tc->pids[i]);
+	check_pids(p, tc, &r);
 	join(r.kicked, r.n_kicked, buf, sizeof(buf));
 	assert_string_equal(buf, tc->kicked ? tc->kicked : "");
 	join(r.warn, r.n_warn, buf, sizeof(buf));
@@ -117,6 +163,11 @@ static void check_case(const struct plan_case *tc)
 	assert_hidden(&r, tc->hidden, tc->hidden_pid);
 	kg_plan_free(p);
 }
+
+/* Every user, from 127.0.0.2 only. */
+static const struct kg_net loopback2 = {KG_AF_INET, 32, {127, 0, 0, 2}};
+static const struct kg_scope scope_loopback2 = {
+        .all_users = true, .nets = &loopback2, .n_nets = 1};
 
 static const struct plan_case cases[] = {
         {
@@ -374,6 +425,134 @@ static const struct plan_case cases[] = {
                 .conns_matched = 2,
                 .conns_kicked = 2,
         },
+        /* Dovecot 2.4: the unit is one user in one process. */
+        {
+                .name = "2.4: the user's other connection in the process "
+                        "needs force",
+                .v2 = true,
+                .glob = "foo",
+                .net = "127.0.0.2/32",
+                .conns = {{8214, "foo", "127.0.0.2"},
+                          {8214, "foo", "127.0.0.3"},
+                          {8214, "bar", "127.0.0.2"},
+                          {8226, "foo", "127.0.0.3"}},
+                .verdict = KG_PLAN_NEED_FORCE,
+                .warn = "foo",
+                .conns_matched = 1,
+                .hidden = "bar",
+        },
+        {
+                .name = "2.4: with force the unit is kicked whole",
+                .v2 = true,
+                .glob = "foo",
+                .net = "127.0.0.2/32",
+                .force = true,
+                .conns = {{8214, "foo", "127.0.0.2"},
+                          {8214, "foo", "127.0.0.3"},
+                          {8214, "bar", "127.0.0.2"},
+                          {8226, "foo", "127.0.0.3"}},
+                .verdict = KG_PLAN_KICK,
+                .units = "8214:foo",
+                .kicked = "foo",
+                .conns_matched = 1,
+                .conns_kicked = 2,
+                .hidden = "bar",
+        },
+        {
+                .name = "2.4: other users of the process are not taken",
+                .v2 = true,
+                .glob = "bar",
+                .conns = {{8226, "bar", "127.0.0.3"},
+                          {8214, "jane", "::1"},
+                          {8214, "bar", "127.0.0.2"},
+                          {8214, "foo", "127.0.0.2"}},
+                .verdict = KG_PLAN_KICK,
+                .units = "8226:bar 8214:bar",
+                .kicked = "bar",
+                .conns_matched = 2,
+                .conns_kicked = 2,
+                .hidden = "jane",
+        },
+        {
+                .name = "2.4: another tenant in the process does not block",
+                .v2 = true,
+                .glob = "*",
+                .tenant_a = true,
+                .conns = {{8214, "x@tenant-b.example", "127.0.0.2"},
+                          {8214, "a@tenant-a.example", "127.0.0.3"},
+                          {8214, "x@tenant-b.example", "127.0.0.3"}},
+                .verdict = KG_PLAN_KICK,
+                .units = "8214:a@tenant-a.example",
+                .kicked = "a@tenant-a.example",
+                .conns_matched = 1,
+                .conns_kicked = 1,
+                .hidden = "x@tenant-b.example",
+        },
+        {
+                .name = "2.4: the user's connection outside the scope "
+                        "blocks, force or not",
+                .v2 = true,
+                .glob = "foo",
+                .force = true,
+                .scope = &scope_loopback2,
+                .conns = {{8214, "foo", "127.0.0.2"},
+                          {8214, "foo", "127.0.0.3"},
+                          {8214, "bar", "127.0.0.2"}},
+                .verdict = KG_PLAN_BLOCKED,
+                .conns_matched = 1,
+                .outside_scope = 1,
+        },
+        {
+                .name = "2.4: the user outside the scope in another process "
+                        "does not block",
+                .v2 = true,
+                .glob = "foo",
+                .scope = &scope_loopback2,
+                .conns = {{8214, "foo", "127.0.0.2"},
+                          {8226, "foo", "127.0.0.3"}},
+                .verdict = KG_PLAN_KICK,
+                .units = "8214:foo",
+                .kicked = "foo",
+                .conns_matched = 1,
+                .conns_kicked = 1,
+        },
+        {
+                .name = "2.4: names that differ in case are users of their "
+                        "own",
+                .v2 = true,
+                .glob = "foo",
+                .conns = {{7, "FOO", NULL},
+                          {7, "foo", NULL},
+                          {7, "jane", NULL},
+                          {7, "Foo", "192.0.2.1"},
+                          {7, "foo", "192.0.2.1"}},
+                .verdict = KG_PLAN_KICK,
+                .units = "7:FOO 7:foo 7:Foo",
+                .kicked = "FOO Foo foo",
+                .conns_matched = 4,
+                .conns_kicked = 4,
+                .hidden = "jane",
+        },
+        {
+                .name = "2.4: network only: a user partly inside it needs "
+                        "force",
+                .v2 = true,
+                .net = "127.0.0.2/32",
+                .conns = {{8214, "foo", "127.0.0.2"},
+                          {8214, "jane", "::1"},
+                          {8214, "jane", "127.0.0.2"},
+                          {8214, "bar", "127.0.0.2"}},
+                .verdict = KG_PLAN_NEED_FORCE,
+                .warn = "jane",
+                .conns_matched = 3,
+        },
+        {
+                .name = "2.4: no match",
+                .v2 = true,
+                .glob = "nobody",
+                .conns = {{8214, "foo", "127.0.0.2"}},
+                .verdict = KG_PLAN_NO_MATCH,
+        },
 };
 
 static void test_plan_table(void **state)
@@ -395,7 +574,7 @@ static void plan_with_unreadable(uint32_t bad_pid, bool glob_matches,
 	struct tconn a1 = {10, "a1@tenant-a.example", "192.0.2.1", 1};
 
 	assert_non_null(p);
-	assert_int_equal(add_conn(p, &a1), 0);
+	assert_int_equal(add_conn(p, &a1, false, 0), 0);
 	assert_int_equal(kg_plan_unreadable(p, bad_pid, bad_pid ? 3 : 0), 0);
 	assert_int_equal(kg_plan_finish(p, r), 0);
 	*out = p;
@@ -443,7 +622,7 @@ static void test_plan_rejects_pid_outside_range(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct tconn t = {bad[i], "foo", NULL, 1};
 
-		assert_int_equal(add_conn(p, &t), -1);
+		assert_int_equal(add_conn(p, &t, false, 0), -1);
 	}
 	assert_int_equal(kg_plan_finish(p, &r), 0);
 	assert_int_equal(r.verdict, KG_PLAN_NO_MATCH);
@@ -462,7 +641,7 @@ static void test_plan_finish_twice_same_result(void **state)
 	(void)state;
 	assert_non_null(p);
 	for (size_t i = 0; i < 2; i++)
-		assert_int_equal(add_conn(p, &conns[i]), 0);
+		assert_int_equal(add_conn(p, &conns[i], false, 0), 0);
 	assert_int_equal(kg_plan_finish(p, &r1), 0);
 	assert_int_equal(kg_plan_finish(p, &r2), 0);
 	assert_int_equal(r2.verdict, KG_PLAN_KICK);
@@ -493,7 +672,7 @@ static void test_plan_many_processes(void **state)
 
 		snprintf(user, sizeof(user), "user%u@tenant%u.example", pid,
 		         pid % TENANTS);
-		assert_int_equal(add_conn(p, &t), 0);
+		assert_int_equal(add_conn(p, &t, false, 0), 0);
 	}
 	assert_int_equal(kg_plan_finish(p, &r), 0);
 	assert_int_equal(r.verdict, KG_PLAN_KICK);
@@ -567,13 +746,16 @@ static uint32_t r_next(uint64_t *seed, uint32_t bound)
 #define PICK(seed, arr) (arr[r_next(seed, sizeof(arr) / sizeof(arr[0]))])
 
 /* One line in sixteen did not parse; its pid is 0 (unknown) or 1 to 8. */
-static int r_add_line(struct kg_plan *p, struct plan_reference_line *l,
-                      uint64_t *seed)
+static void r_draw_line(struct plan_reference_line *l, uint64_t *seed)
 {
 	l->unreadable = r_next(seed, 16) == 0;
 	l->conn = tu_conn(l->unreadable ? r_next(seed, 9) : 1 + r_next(seed, 8),
 	                  "imap", PICK(seed, r_users), PICK(seed, r_addrs),
 	                  1 + r_next(seed, 3));
+}
+
+static int r_add_line(struct kg_plan *p, const struct plan_reference_line *l)
+{
 	return l->unreadable
 	               ? kg_plan_unreadable(p, l->conn.pid, l->conn.refcount)
 	               : kg_plan_add(p, &l->conn);
@@ -598,8 +780,10 @@ static void test_plan_matches_rules_on_random_dumps(void **state)
 		struct plan_reference o;
 
 		assert_non_null(p);
-		for (size_t i = 0; i < n; i++)
-			assert_int_equal(r_add_line(p, &lines[i], &seed), 0);
+		for (size_t i = 0; i < n; i++) {
+			r_draw_line(&lines[i], &seed);
+			assert_int_equal(r_add_line(p, &lines[i]), 0);
+		}
 		plan_reference_run(&req, scope, lines, n, NULL, 0, &o);
 		assert_int_equal(kg_plan_finish(p, &r), 0);
 		r_compare(&o, &r);
@@ -630,7 +814,7 @@ static void test_plan_restrict_to_signalled(void **state)
 	(void)state;
 	assert_non_null(p);
 	for (size_t i = 0; i < sizeof(conns) / sizeof(conns[0]); i++)
-		assert_int_equal(add_conn(p, &conns[i]), 0);
+		assert_int_equal(add_conn(p, &conns[i], false, 0), 0);
 	assert_int_equal(kg_plan_finish(p, &r), 0);
 	assert_int_equal(r.verdict, KG_PLAN_KICK);
 	assert_int_equal(r.conns_kicked, 4);
@@ -646,6 +830,344 @@ static void test_plan_restrict_to_signalled(void **state)
 	kg_plan_free(p);
 }
 
+/* Dovecot 2.4: a kick of foo (with force) over foo and bar in process
+ * 8214 and foo in 8226, and one line that did not parse, on bad_pid (0:
+ * which process is unknown). */
+static void plan24_with_unreadable(const char *glob, uint32_t bad_pid,
+                                   struct kg_plan_result *r,
+                                   struct kg_plan **out)
+{
+	struct kg_request req =
+	        tu_request(KG_OP_KICK, glob, NULL, KG_REQ_FORCE);
+	struct kg_plan *p = kg_plan_new(&req, &tu_scope_all);
+	struct kg_conn conns[] = {
+	        tu24_conn(8214, "imap", "foo", "127.0.0.2", 1),
+	        tu24_conn(8214, "imap", "bar", "127.0.0.2", 2),
+	        tu24_conn(8226, "pop3", "foo", "127.0.0.3", 3),
+	};
+
+	assert_non_null(p);
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(kg_plan_add(p, &conns[i]), 0);
+	assert_int_equal(kg_plan_unreadable(p, bad_pid, bad_pid != 0), 0);
+	assert_int_equal(kg_plan_finish(p, r), 0);
+	*out = p;
+}
+
+/* A line that did not parse names a process, not a user: it blocks every
+ * matched unit on its process, and none elsewhere. */
+static void test_plan24_unreadable_line_blocks_its_process(void **state)
+{
+	char units[64];
+	struct kg_plan_result r;
+	struct kg_plan *p;
+
+	(void)state;
+	plan24_with_unreadable("foo", 8214, &r, &p);
+	assert_int_equal(r.verdict, KG_PLAN_BLOCKED);
+	assert_true(r.unreadable == 1 && r.outside_scope == 1 &&
+	            r.unplaced == 0 && r.n_pids == 0);
+	kg_plan_free(p);
+	plan24_with_unreadable("foo", 8226, &r, &p);
+	assert_int_equal(r.verdict, KG_PLAN_BLOCKED);
+	kg_plan_free(p);
+	/* bar has no connection on 8226. */
+	plan24_with_unreadable("bar", 8226, &r, &p);
+	assert_int_equal(r.verdict, KG_PLAN_KICK);
+	join_units(p, &r, units, sizeof(units));
+	assert_string_equal(units, "8214:bar");
+	assert_int_equal(r.unreadable, 0);
+	kg_plan_free(p);
+	plan24_with_unreadable("foo", 9999, &r, &p);
+	assert_int_equal(r.verdict, KG_PLAN_KICK);
+	join_units(p, &r, units, sizeof(units));
+	assert_string_equal(units, "8214:foo 8226:foo");
+	kg_plan_free(p);
+	plan24_with_unreadable("foo", 0, &r, &p);
+	assert_int_equal(r.verdict, KG_PLAN_BLOCKED);
+	assert_true(r.unplaced == 1 && r.unreadable == 0);
+	kg_plan_free(p);
+	/* It counts against each unit on its process. */
+	plan24_with_unreadable("*", 8214, &r, &p);
+	assert_int_equal(r.verdict, KG_PLAN_BLOCKED);
+	assert_true(r.unreadable == 2 && r.outside_scope == 2);
+	kg_plan_free(p);
+}
+
+#define GUIDS_MAX 32
+
+struct guid_seen {
+	uint32_t units[GUIDS_MAX];
+	uint8_t guids[GUIDS_MAX][16];
+	size_t n;
+	size_t stop_at; /* return 5 from this call (1-based); 0: never */
+};
+
+static int see_guid(void *ctx, uint32_t unit, const uint8_t *guid)
+{
+	struct guid_seen *g = ctx;
+
+	assert_true(g->n < GUIDS_MAX);
+	g->units[g->n] = unit;
+	memcpy(g->guids[g->n], guid, 16);
+	return ++g->n == g->stop_at ? 5 : 0;
+}
+
+static void assert_guid(const uint8_t *got, uint32_t n)
+{
+	uint8_t want[16];
+
+	tu24_guid(n, want);
+	assert_memory_equal(got, want, 16);
+}
+
+/* A unit is kicked by its user and the GUID of a matching connection,
+ * even when another of its connections came first; the GUIDs to watch
+ * are all its in-scope connections', and only its own. */
+static void test_plan24_units_and_their_guids(void **state)
+{
+	struct kg_request req =
+	        tu_request(KG_OP_KICK, "foo", "127.0.0.2/32", KG_REQ_FORCE);
+	struct kg_plan *p = kg_plan_new(&req, &tu_scope_all);
+	struct kg_conn conns[] = {
+	        tu24_conn(8214, "imap", "foo", "127.0.0.3", 1),
+	        tu24_conn(8214, "imap", "foo", "127.0.0.2", 2),
+	        tu24_conn(8214, "imap", "bar", "127.0.0.2", 3),
+	        tu24_conn(8226, "imap", "foo", "127.0.0.2", 4),
+	        tu24_conn(8214, "imap", "foo", "127.0.0.2", 5),
+	};
+	struct guid_seen seen = {.n = 0};
+	struct kg_plan_result r;
+	struct kg_plan_unit u;
+
+	(void)state;
+	assert_non_null(p);
+	for (size_t i = 0; i < 5; i++)
+		assert_int_equal(kg_plan_add(p, &conns[i]), 0);
+	assert_int_equal(kg_plan_finish(p, &r), 0);
+	assert_int_equal(r.verdict, KG_PLAN_KICK);
+	assert_int_equal(r.n_pids, 2);
+	kg_plan_unit(p, r.pids[0], &u);
+	assert_int_equal(u.pid, 8214);
+	assert_true(u.user.len == 3 && memcmp(u.user.s, "foo", 3) == 0);
+	assert_guid(u.guid, 2);
+	kg_plan_unit(p, r.pids[1], &u);
+	assert_int_equal(u.pid, 8226);
+	assert_guid(u.guid, 4);
+	assert_int_equal(
+	        kg_plan_each_guid(p, r.pids, r.n_pids, see_guid, &seen), 0);
+	assert_int_equal(seen.n, 4);
+	for (size_t i = 0; i < 4; i++) {
+		static const uint32_t want[] = {1, 2, 4, 5};
+
+		assert_int_equal(seen.units[i], r.pids[want[i] == 4]);
+		assert_guid(seen.guids[i], want[i]);
+	}
+	/* A unit not asked for gives none; a non-zero return stops. */
+	seen = (struct guid_seen){.stop_at = 0};
+	assert_int_equal(kg_plan_each_guid(p, &r.pids[1], 1, see_guid, &seen),
+	                 0);
+	assert_int_equal(seen.n, 1);
+	seen = (struct guid_seen){.stop_at = 2};
+	assert_int_equal(
+	        kg_plan_each_guid(p, r.pids, r.n_pids, see_guid, &seen), 5);
+	assert_int_equal(seen.n, 2);
+	kg_plan_free(p);
+}
+
+/* The plan of a kick over a captured dump: "PID:USER" units or the
+ * warned users. */
+static void plan_capture(const struct tu24_capture *c,
+                         const struct kg_scope *scope, const char *glob,
+                         const char *net, enum kg_plan_verdict verdict,
+                         const char *want)
+{
+	struct kg_request req = tu_request(KG_OP_KICK, glob, net, 0);
+	struct kg_plan *p = kg_plan_new(&req, scope);
+	const struct kg_dump_sink sink = {kg_plan_add, kg_plan_unreadable, p};
+	struct kg_plan_result r;
+	char got[256];
+
+	print_message("kick %s %s\n", glob, net ? net : "");
+	assert_non_null(p);
+	tu24_feed(c, &sink);
+	assert_int_equal(kg_plan_finish(p, &r), 0);
+	assert_int_equal(r.verdict, verdict);
+	if (verdict == KG_PLAN_KICK)
+		join_units(p, &r, got, sizeof(got));
+	else
+		join(r.warn, r.n_warn, got, sizeof(got));
+	assert_string_equal(got, want);
+	kg_plan_free(p);
+}
+
+/* On Dovecot 2.4.1's real dumps: doveadm's "kick foo 127.0.0.2/32" took
+ * foo's other connection in the shared process too; here it needs -f. */
+static void test_plan24_on_captured_dumps(void **state)
+{
+	(void)state;
+	plan_capture(&tu24_shared, &tu_scope_all, "foo", "127.0.0.2/32",
+	             KG_PLAN_NEED_FORCE, "foo");
+	plan_capture(&tu24_shared, &tu_scope_all, "bar", NULL, KG_PLAN_KICK,
+	             "8226:bar 8214:bar");
+	plan_capture(&tu24_shared, &tu_scope_all, "j*", NULL, KG_PLAN_KICK,
+	             "8214:jane");
+	plan_capture(&tu24_shared, &tu_scope_tenant_a, "*", NULL, KG_PLAN_KICK,
+	             "8214:alice@tenant-a.example");
+	plan_capture(&tu24_shared, &scope_loopback2, "baz", NULL,
+	             KG_PLAN_BLOCKED, "");
+	plan_capture(&tu24_single, &tu_scope_all, "foo", "127.0.0.2/32",
+	             KG_PLAN_KICK, "30780:foo");
+	plan_capture(&tu24_shared_foo_gone, &tu_scope_all, "foo", NULL,
+	             KG_PLAN_NO_MATCH, "");
+}
+
+/* The randomized comparison for Dovecot 2.4: the reference is given each
+ * unit, one user in one process, as a process of its own, and each line
+ * that did not parse once for every unit of its process. */
+struct r_units {
+	uint32_t pid[R_CONNS];
+	const char *user[R_CONNS];
+	size_t n;
+};
+
+static uint32_t r_unit_of(struct r_units *u, const struct kg_conn *c)
+{
+	for (size_t i = 0; i < u->n; i++)
+		if (u->pid[i] == c->pid && strcmp(u->user[i], c->user) == 0)
+			return (uint32_t)i + 1;
+	u->pid[u->n] = c->pid;
+	u->user[u->n++] = c->user;
+	return (uint32_t)u->n;
+}
+
+/* lines[0..n) as the reference sees units; returns how many lines. */
+static size_t r_by_unit(const struct plan_reference_line *lines, size_t n,
+                        struct r_units *u, struct plan_reference_line *out)
+{
+	size_t k = 0;
+
+	u->n = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (lines[i].unreadable)
+			continue;
+		out[k] = lines[i];
+		out[k++].conn.pid = r_unit_of(u, &lines[i].conn);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!lines[i].unreadable)
+			continue;
+		if (lines[i].conn.pid == 0)
+			out[k++] = lines[i];
+		for (size_t j = 0; j < u->n; j++) {
+			if (u->pid[j] != lines[i].conn.pid)
+				continue;
+			out[k] = lines[i];
+			out[k++].conn.pid = (uint32_t)j + 1;
+		}
+	}
+	return k;
+}
+
+/* Each unit of a kick names its process and user, and the GUID of its
+ * first matching connection; its GUIDs to watch are those of its
+ * in-scope connections, in the dump's order. */
+static void r_check_units(struct kg_plan *p, const struct kg_plan_result *r,
+                          const struct kg_request *req,
+                          const struct kg_scope *scope,
+                          const struct plan_reference_line *lines, size_t n,
+                          struct r_units *u)
+{
+	struct r_guids {
+		uint32_t unit;
+		const uint8_t *guid;
+	} want[R_CONNS];
+	size_t n_want = 0;
+	struct guid_seen seen = {.n = 0};
+
+	for (size_t k = 0; k < r->n_pids; k++) {
+		uint32_t id = r->pids[k];
+		const uint8_t *first = NULL;
+		struct kg_plan_unit pu;
+
+		kg_plan_unit(p, id, &pu);
+		assert_int_equal(pu.pid, u->pid[id - 1]);
+		assert_int_equal(pu.user.len, strlen(u->user[id - 1]));
+		assert_memory_equal(pu.user.s, u->user[id - 1], pu.user.len);
+		for (size_t i = 0; i < n && !first; i++)
+			if (!lines[i].unreadable &&
+			    r_unit_of(u, &lines[i].conn) == id &&
+			    match_reference_in_scope(scope, &lines[i].conn) &&
+			    match_reference_matches(req, &lines[i].conn))
+				first = lines[i].conn.guid;
+		assert_non_null(first);
+		assert_memory_equal(pu.guid, first, 16);
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint32_t id;
+
+		if (lines[i].unreadable ||
+		    !match_reference_in_scope(scope, &lines[i].conn))
+			continue;
+		id = r_unit_of(u, &lines[i].conn);
+		for (size_t k = 0; k < r->n_pids; k++)
+			if (r->pids[k] == id)
+				want[n_want++] = (struct r_guids){
+				        id, lines[i].conn.guid};
+	}
+	assert_int_equal(
+	        kg_plan_each_guid(p, r->pids, r->n_pids, see_guid, &seen), 0);
+	assert_int_equal(seen.n, n_want);
+	for (size_t i = 0; i < n_want; i++) {
+		assert_int_equal(seen.units[i], want[i].unit);
+		assert_memory_equal(seen.guids[i], want[i].guid, 16);
+	}
+}
+
+static const struct kg_net r_scope_net = {KG_AF_INET, 25, {192, 0, 2, 0}};
+static const struct kg_scope r_scope_low_half = {
+        .all_users = true, .nets = &r_scope_net, .n_nets = 1};
+
+static void test_plan24_matches_rules_on_random_dumps(void **state)
+{
+	const struct kg_scope *scopes[] = {&tu_scope_all, &tu_scope_tenant_a,
+	                                   &r_scope_low_half};
+	uint64_t seed = 2024;
+
+	(void)state;
+	for (int round = 0; round < R_ROUNDS; round++) {
+		const struct kg_scope *scope = scopes[r_next(&seed, 3)];
+		struct kg_request req = tu_request(
+		        KG_OP_KICK, PICK(&seed, r_globs), PICK(&seed, r_nets),
+		        r_next(&seed, 2) ? KG_REQ_FORCE : 0);
+		struct kg_plan *p = kg_plan_new(&req, scope);
+		size_t n = 1 + r_next(&seed, R_CONNS), n_ref;
+		struct plan_reference_line lines[R_CONNS];
+		struct plan_reference_line by_unit[R_CONNS * (R_CONNS + 1)];
+		struct r_units units;
+		struct kg_plan_result r;
+		struct plan_reference o;
+
+		assert_non_null(p);
+		for (size_t i = 0; i < n; i++) {
+			r_draw_line(&lines[i], &seed);
+			/* Protocol 2: a row is one connection. */
+			lines[i].conn.refcount = lines[i].conn.pid != 0;
+			lines[i].conn.has_guid = true;
+			tu24_guid((uint32_t)i + 1, lines[i].conn.guid);
+			assert_int_equal(r_add_line(p, &lines[i]), 0);
+		}
+		n_ref = r_by_unit(lines, n, &units, by_unit);
+		plan_reference_run(&req, scope, by_unit, n_ref, NULL, 0, &o);
+		assert_int_equal(kg_plan_finish(p, &r), 0);
+		r_compare(&o, &r);
+		if (r.verdict == KG_PLAN_KICK)
+			r_check_units(p, &r, &req, scope, lines, n, &units);
+		plan_reference_free(&o);
+		kg_plan_free(p);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -656,6 +1178,11 @@ int main(void)
 	        cmocka_unit_test(test_plan_many_processes),
 	        cmocka_unit_test(test_plan_matches_rules_on_random_dumps),
 	        cmocka_unit_test(test_plan_restrict_to_signalled),
+	        cmocka_unit_test(
+	                test_plan24_unreadable_line_blocks_its_process),
+	        cmocka_unit_test(test_plan24_units_and_their_guids),
+	        cmocka_unit_test(test_plan24_on_captured_dumps),
+	        cmocka_unit_test(test_plan24_matches_rules_on_random_dumps),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

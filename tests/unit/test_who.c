@@ -16,6 +16,7 @@
 #include "broker/who.h"
 #include "proto/netparse.h"
 #include "tests/unit/testutil.h"
+#include "tests/unit/testutil24.h"
 
 #define MAX_CONNS 10
 
@@ -295,12 +296,245 @@ static void test_who_finish_twice_same_rows(void **state)
 	kg_who_free(w);
 }
 
+/* Dovecot 2.4: a row is one connection, with its GUID, destination and
+ * alternative usernames. A row as text: "USER SERVICE PID ADDR>DEST GUID
+ * NAME=VALUE...". */
+static void row_text(const struct kg_who_row *r, char *out, size_t cap)
+{
+	char addr[KG_NET_STRLEN], dest[KG_NET_STRLEN];
+	size_t len;
+
+	assert_true(r->has_guid);
+	assert_int_equal(r->conns, 1);
+	kg_addr_format(&r->addr, addr);
+	kg_addr_format(&r->dest, dest);
+	len = (size_t)snprintf(out, cap, "%.*s %.*s %u %s>%s ",
+	                       (int)r->user_len, r->user, (int)r->service_len,
+	                       r->service, r->pid, addr, dest);
+	for (size_t i = 0; i < 16; i++)
+		len += (size_t)snprintf(out + len, cap - len, "%02x",
+		                        r->guid[i]);
+	for (size_t i = 0; i < r->n_fields; i++)
+		len += (size_t)snprintf(
+		        out + len, cap - len, " %.*s=%.*s",
+		        (int)r->fields[i].name_len, r->fields[i].name,
+		        (int)r->fields[i].value_len, r->fields[i].value);
+	assert_true(len < cap);
+}
+
+/* The listing of a collector, one row per line; it must be the same
+ * whatever the size of the runs merged. */
+static void check_listing(const struct kg_conn *conns, size_t n,
+                          const struct kg_scope *scope, const char *want,
+                          uint32_t pids)
+{
+	static const size_t runs[] = {KG_WHO_RUN_ROWS, 1, 2};
+	struct kg_request req = tu_request(KG_OP_WHO, NULL, NULL, 0);
+
+	for (size_t k = 0; k < 3; k++) {
+		struct kg_who *w = kg_who_new_runs(&req, scope, runs[k]);
+		struct kg_who_result r;
+		char got[4096] = "";
+		size_t len = 0;
+
+		assert_non_null(w);
+		for (size_t i = 0; i < n; i++)
+			assert_int_equal(kg_who_add(w, &conns[i]), 0);
+		assert_int_equal(kg_who_finish(w, &r), 0);
+		for (size_t i = 0; i < r.n_rows; i++) {
+			struct kg_who_row row;
+
+			kg_who_row(w, i, &row);
+			row_text(&row, got + len, sizeof(got) - len);
+			len += strlen(got + len);
+			got[len++] = '\n';
+			got[len] = '\0';
+		}
+		assert_string_equal(got, want);
+		assert_int_equal(r.conns, r.n_rows);
+		assert_int_equal(r.pids, pids);
+		kg_who_free(w);
+	}
+}
+
+/* Connections alike but for their GUIDs are rows of their own, in GUID
+ * order; fields and the destination come back as they went in. */
+static void test_who24_rows_are_connections(void **state)
+{
+	static const struct kg_field fields[] = {
+	        {"user_alias", 10, "al", 2},
+	        {"user_tenant", 11, "t.example", 9},
+	};
+	struct kg_conn conns[] = {
+	        tu24_conn(7, "imap", "foo", "192.0.2.1", 3),
+	        tu24_conn(7, "imap", "foo", "192.0.2.1", 1),
+	        tu24_conn(7, "imap", "foo", "192.0.2.1", 2),
+	        tu24_conn(7, "imap", "bar", NULL, 4),
+	};
+	static const char want[] =
+	        "bar imap 7 >2001:db8::5 0000000400000000000000000000c375 "
+	        "user_tenant=t.example\n"
+	        "foo imap 7 192.0.2.1> 0000000100000000000000000000c375 "
+	        "user_alias=al user_tenant=t.example\n"
+	        "foo imap 7 192.0.2.1> 0000000200000000000000000000c375\n"
+	        "foo imap 7 192.0.2.1> 0000000300000000000000000000c375\n";
+
+	(void)state;
+	conns[1].fields = fields;
+	conns[1].n_fields = 2;
+	conns[3].fields = &fields[1];
+	conns[3].n_fields = 1;
+	conns[3].dest = tu_addr("2001:db8::5");
+	check_listing(conns, 4, &tu_scope_all, want, 1);
+}
+
+/* Connections copied out of a dump parser, whose text does not outlive
+ * the call. */
+#define COPIES_MAX 16
+
+struct conn_copies {
+	struct kg_conn conns[COPIES_MAX];
+	struct kg_field fields[COPIES_MAX][KG_FIELDS_MAX];
+	char text[COPIES_MAX][1024];
+	size_t n;
+};
+
+static const char *keep(char *text, size_t *at, const char *s, size_t len)
+{
+	assert_true(*at + len <= 1024);
+	memcpy(text + *at, s, len);
+	*at += len;
+	return text + *at - len;
+}
+
+static int copy_conn(void *ctx, const struct kg_conn *c)
+{
+	struct conn_copies *k = ctx;
+	struct kg_conn *d = &k->conns[k->n];
+	char *text = k->text[k->n];
+	size_t at = 0;
+
+	assert_true(k->n < COPIES_MAX && c->n_fields <= KG_FIELDS_MAX);
+	*d = *c;
+	d->user = keep(text, &at, c->user, c->user_len);
+	d->service = keep(text, &at, c->service, c->service_len);
+	for (size_t i = 0; i < c->n_fields; i++) {
+		struct kg_field *f = &k->fields[k->n][i];
+
+		f->name = keep(text, &at, c->fields[i].name,
+		               c->fields[i].name_len);
+		f->name_len = c->fields[i].name_len;
+		f->value = keep(text, &at, c->fields[i].value,
+		                c->fields[i].value_len);
+		f->value_len = c->fields[i].value_len;
+	}
+	d->fields = k->fields[k->n++];
+	return 0;
+}
+
+/* Dovecot 2.4.1's dump of a shared process, as who lists it. */
+static void test_who24_captured_dump(void **state)
+{
+	static const char want[] =
+	        "alice@tenant-a.example imap 8214 127.0.0.3> "
+	        "50b5de0c5a7e116b1620000083ecc375 user_alias=alias-alice "
+	        "user_tenant=tenant-a.example\n"
+	        "bar imap 8214 127.0.0.2> 88af39075a7e116b1620000083ecc375 "
+	        "user_alias=alias-bar\n"
+	        "bar pop3 8226 127.0.0.3> b328c0055a7e116b2220000083ecc375 "
+	        "user_alias=alias-bar\n"
+	        "baz imap 8214 127.0.0.2> 9001220b5a7e116b1620000083ecc375 "
+	        "user_alias=alias-baz\n"
+	        "baz imap 8214 127.0.0.3> c09b13095a7e116b1620000083ecc375 "
+	        "user_alias=alias-baz\n"
+	        "foo imap 8214 127.0.0.2> 4d87d636597e116b1620000083ecc375 "
+	        "user_alias=alias-foo\n"
+	        "foo imap 8214 127.0.0.3> 2866c2045a7e116b1620000083ecc375 "
+	        "user_alias=alias-foo\n"
+	        "jane imap 8214 127.0.0.2> 5800e30f5a7e116b1620000083ecc375 "
+	        "user_alias=alias-jane\n"
+	        "jane imap 8214 ::1> f8f25b0e5a7e116b1620000083ecc375 "
+	        "user_alias=alias-jane\n";
+	static const char want_a[] =
+	        "alice@tenant-a.example imap 8214 127.0.0.3> "
+	        "50b5de0c5a7e116b1620000083ecc375 user_alias=alias-alice "
+	        "user_tenant=tenant-a.example\n";
+	static struct conn_copies c;
+
+	(void)state;
+	tu24_feed(&tu24_shared, &(struct kg_dump_sink){copy_conn, NULL, &c});
+	assert_int_equal(c.n, 9);
+	check_listing(c.conns, c.n, &tu_scope_all, want, 2);
+	check_listing(c.conns, c.n, &tu_scope_tenant_a, want_a, 1);
+}
+
+/* The most a row can hold: eight fields of the longest names and
+ * values, a long user name. Past those limits a row is refused. */
+static void test_who24_largest_row(void **state)
+{
+	static char names[KG_FIELDS_MAX + 1][KG_FIELD_NAME_MAX];
+	static char value[KG_FIELD_VALUE_MAX + 1];
+	static char user[KG_USER_MAX];
+	struct kg_field fields[KG_FIELDS_MAX + 1];
+	struct kg_request req = tu_request(KG_OP_WHO, NULL, NULL, 0);
+	struct kg_who *w = kg_who_new_runs(&req, &tu_scope_all, 1);
+	struct kg_conn c = tu24_conn(7, "imap", "u", "2001:db8::1", 9);
+	struct kg_who_result r;
+	struct kg_who_row row;
+
+	(void)state;
+	assert_non_null(w);
+	memset(user, 'u', sizeof(user));
+	memset(value, 'v', sizeof(value));
+	for (size_t i = 0; i <= KG_FIELDS_MAX; i++) {
+		memset(names[i], 'a' + (char)i, KG_FIELD_NAME_MAX);
+		fields[i] = (struct kg_field){names[i], KG_FIELD_NAME_MAX,
+		                              value, KG_FIELD_VALUE_MAX};
+	}
+	c.user = user;
+	c.user_len = sizeof(user);
+	c.dest = tu_addr("2001:db8::2");
+	c.fields = fields;
+	c.n_fields = KG_FIELDS_MAX;
+	for (uint32_t i = 0; i < 3; i++) {
+		tu24_guid(i, c.guid);
+		assert_int_equal(kg_who_add(w, &c), 0);
+	}
+	c.n_fields = KG_FIELDS_MAX + 1;
+	assert_int_equal(kg_who_add(w, &c), -1);
+	c.n_fields = 1;
+	fields[0].value_len = KG_FIELD_VALUE_MAX + 1;
+	assert_int_equal(kg_who_add(w, &c), -1);
+	assert_int_equal(kg_who_finish(w, &r), 0);
+	assert_int_equal(r.n_rows, 3);
+	for (size_t i = 0; i < 3; i++) {
+		kg_who_row(w, i, &row);
+		assert_int_equal(row.user_len, sizeof(user));
+		assert_int_equal(row.n_fields, KG_FIELDS_MAX);
+		for (size_t k = 0; k < KG_FIELDS_MAX; k++) {
+			assert_int_equal(row.fields[k].name_len,
+			                 KG_FIELD_NAME_MAX);
+			assert_memory_equal(row.fields[k].name, names[k],
+			                    KG_FIELD_NAME_MAX);
+			assert_int_equal(row.fields[k].value_len,
+			                 KG_FIELD_VALUE_MAX);
+			assert_memory_equal(row.fields[k].value, value,
+			                    KG_FIELD_VALUE_MAX);
+		}
+		assert_memory_equal(&row.dest, &c.dest, sizeof(c.dest));
+	}
+	kg_who_free(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_who_table),
 	        cmocka_unit_test(test_who_interning_keeps_names_exact),
 	        cmocka_unit_test(test_who_finish_twice_same_rows),
+	        cmocka_unit_test(test_who24_rows_are_connections),
+	        cmocka_unit_test(test_who24_captured_dump),
+	        cmocka_unit_test(test_who24_largest_row),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
