@@ -146,7 +146,8 @@ class Kickgated(Service):
     """A running kickgated; use as a context manager.
 
     broker: [broker] keys (listen and audit are set here); instances:
-    {name: anvil path}; rules: {name: {key: value}}, written in order.
+    {name: anvil path, or {key: value} for the whole section}; rules:
+    {name: {key: value}}, written in order.
     Values may be strings, numbers, booleans or lists (joined by spaces).
     pass_fds: descriptors of this process that kickgated inherits.
     """
@@ -208,8 +209,10 @@ class Kickgated(Service):
         if self.frontend_account and "frontend_user" not in broker:
             broker["frontend_user"] = self.frontend_account.pw_name
         text = _section("broker", broker)
-        for name, anvil in self.instances.items():
-            text += _section(f"instance {name}", {"anvil": anvil})
+        for name, instance in self.instances.items():
+            settings = (instance if isinstance(instance, dict)
+                        else {"anvil": instance})
+            text += _section(f"instance {name}", settings)
         for name, settings in self.rules.items():
             text += _section(f"rule {name}", settings)
         return text

@@ -17,13 +17,26 @@ field user_tenant (the domain of the user name), which anvil 2.4 lists
 per connection. Login and internal processes use the root's Debian
 accounts (dovenull, dovecot).
 
+Dovecot resolves the names in its configuration inside the root, so a
+host group given the anvil socket (anvil_group) is added to the root's
+/etc/group with the host's gid for as long as the instance lives
+(groupadd --root; --non-unique, since the root's own system groups may
+hold that gid). An instance may proxy some users' logins to another
+instance (proxy_to, proxied): anvil then lists those sessions under the
+login service, with the backend's address as dest_ip. Dovecot 2.4.1
+kicks a proxied session only in a login process that serves many
+(shared_login): a login process of its own gets anvil's SIGTERM and
+keeps proxying.
+
 anvil 2.4 speaks a protocol of its own (version 2): on accept it writes
 its VERSION line first, the client answers with its VERSION line and an
 empty line; CONNECT-DUMP then returns a header (the alternative username
 fields) and one line per connection.
 """
 
+import atexit
 import collections
+import grp
 import os
 import re
 import subprocess
@@ -64,6 +77,14 @@ def build_root():
         raise DovecotError(f"debian13-root failed ({res.returncode}): "
                            f"{res.stderr.strip()[-2000:]}")
     return lines[-1]
+
+
+# What makes a login service serve every client in one process.
+SHARED_LOGIN_SETTINGS = ("  restart_request_count = unlimited\n"
+                         "  client_limit = 100\n"
+                         "  process_limit = 1\n")
+# The backend a proxy sends its users to: the backend listens on it too.
+PROXY_HOST = "127.0.0.1"
 
 
 def _group_gid(group_file, name):
@@ -116,22 +137,64 @@ def _dump_complete(data):
     return rest == b"\n" or rest.endswith(b"\n\n")
 
 
+class _RootGroup:
+    """A host group's entry in the root's /etc/group (same name and gid),
+    removed again by close() or at exit."""
+
+    def __init__(self, root, name):
+        self.root = root
+        self.name = name
+        self._added = False
+        atexit.register(self.close)
+
+    def add(self):
+        gid = grp.getgrnam(self.name).gr_gid
+        self._run("groupadd", "--non-unique", "--gid", str(gid), self.name)
+        self._added = True
+
+    def close(self):
+        if self._added:
+            self._added = False
+            self._run("groupdel", self.name)
+
+    def _run(self, *argv):
+        res = subprocess.run([argv[0], "--root", self.root, *argv[1:]],
+                             capture_output=True, text=True,
+                             timeout=CMD_TIMEOUT, check=False)
+        if res.returncode != 0:
+            raise DovecotError(f"{' '.join(argv)} in {self.root} failed "
+                               f"({res.returncode}): {res.stderr.strip()}")
+
+
 class Dovecot24(Dovecot):
     """Runs a private Dovecot 2.4 from the trixie root; use as a context
-    manager. Arguments as for kgtest.dovecot.Dovecot (anvil_group is not
-    offered); root: the trixie root (default: tools/debian13-root builds
-    or reuses it at start)."""
+    manager. Arguments as for kgtest.dovecot.Dovecot; anvil_group names a
+    host group. root: the trixie root (default: tools/debian13-root
+    builds or reuses it at start). proxy_to: a running Dovecot24 that
+    the users in proxied are sent to over IMAP (their logins here are
+    proxies; the others are served here). shared_login: one login
+    process per protocol serves every client."""
 
     SHARED_PROCESS_SETTING = "restart_request_count = unlimited"
 
     def __init__(self, users, shared_imap=False, imap_process_limit=None,
-                 mode=FOREGROUND, root=None):
+                 mode=FOREGROUND, root=None, anvil_group=None,
+                 proxy_to=None, proxied=(), shared_login=False):
         super().__init__(users, shared_imap=shared_imap,
-                         imap_process_limit=imap_process_limit, mode=mode)
+                         imap_process_limit=imap_process_limit,
+                         anvil_group=anvil_group, mode=mode)
+        unknown = set(proxied) - set(users)
+        if unknown or (proxied and proxy_to is None):
+            raise ValueError(f"proxied users {sorted(proxied)} need "
+                             f"proxy_to and must be users ({unknown})")
         self.root = root
+        self.proxy_to = proxy_to
+        self.proxied = frozenset(proxied)
+        self.shared_login = shared_login
         self.version = None  # as `dovecot --version` prints it
         self._config_version = None  # its x.y.z, for the config's header
         self._proc_mounted = False
+        self._root_group = None
 
     @property
     def proc_path(self):
@@ -152,6 +215,9 @@ class Dovecot24(Dovecot):
                                f"{res.stderr!r}")
         self.version = res.stdout.strip()
         self._config_version = m.group(1)
+        if self.anvil_group is not None:
+            self._root_group = _RootGroup(self.root, self.anvil_group)
+            self._root_group.add()
         super()._prepare()
 
     def _mount_proc(self):
@@ -179,7 +245,11 @@ class Dovecot24(Dovecot):
         try:
             super().stop()
         finally:
-            self._unmount_proc()
+            try:
+                if self._root_group is not None:
+                    self._root_group.close()
+            finally:
+                self._unmount_proc()
 
     # The root's view ---------------------------------------------------
 
@@ -196,6 +266,22 @@ class Dovecot24(Dovecot):
     def _internal_gid(self):
         return _group_gid(os.path.join(self.root, "etc", "group"),
                           INTERNAL_USER)
+
+    def _passdb_extra(self, name):
+        if name not in self.proxied:
+            return ""
+        return (f"proxy=y host={PROXY_HOST} "
+                f"port={self.proxy_to.imap_port}")
+
+    def _services_conf(self):
+        """The 2.3 harness's sections, and the login services' settings
+        in sections of their own (Dovecot merges sections of one
+        name)."""
+        conf = super()._services_conf()
+        if self.shared_login:
+            for login in ("imap-login", "pop3-login"):
+                conf += f"service {login} {{\n{SHARED_LOGIN_SETTINGS}}}\n"
+        return conf
 
     def _write_conf(self):
         d = self._inner(self.dir)
