@@ -158,15 +158,32 @@ static void unreachable_text(const struct kg_job *job, char *err, size_t errlen)
 	         in->anvil, in->name, why);
 }
 
+/* The protocol each instance's anvil last spoke. The broker lives as
+ * long as its configuration, so this is learnt once per instance and
+ * again whenever its Dovecot is replaced by the other version. */
+static uint8_t spoken[KG_CONF_MAX_INSTANCES];
+
+void kg_job_target(const struct kg_job *job, struct kg_anvil_target *t)
+{
+	const struct kg_instance *in = &job->cfg->instances[job->instance];
+
+	*t = (struct kg_anvil_target){.path = in->anvil,
+	                              .timeout_ms =
+	                                      (int)job->cfg->anvil_timeout_ms,
+	                              .pinned = (uint8_t)in->protocol,
+	                              .spoken = &spoken[job->instance]};
+}
+
 int kg_job_dump(struct kg_job *job, const struct kg_dump_sink *sink, char *err,
                 size_t errlen)
 {
-	const char *path = job->cfg->instances[job->instance].anvil;
+	struct kg_anvil_target t;
 	enum kg_anvil_status st;
 
+	kg_job_target(job, &t);
 	err[0] = '\0';
-	st = kg_anvil_dump(path, (int)job->cfg->anvil_timeout_ms, sink,
-	                   job->parser, &job->anvil, err, errlen);
+	st = kg_anvil_dump(&t, sink, job->parser, &job->anvil, err, errlen);
+	job->proto = job->parser->proto;
 	if (st == KG_ANVIL_STOPPED)
 		err[0] = '\0'; /* the consumer ran out of memory */
 	if (st == KG_ANVIL_UNREACHABLE)
@@ -174,7 +191,7 @@ int kg_job_dump(struct kg_job *job, const struct kg_dump_sink *sink, char *err,
 	if (job->parser->malformed > 0)
 		kg_log_err(
 		        "anvil %s: %llu malformed line(s) skipped, first: %s",
-		        path, (unsigned long long)job->parser->malformed,
+		        t.path, (unsigned long long)job->parser->malformed,
 		        kg_line_strerror(job->parser->first_err));
 	return st == KG_ANVIL_OK ? 0 : -1;
 }
