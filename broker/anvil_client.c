@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "broker/anvil_client.h"
+#include "broker/anvil_text.h"
 #include "broker/anvil_v2.h"
 
 #include <errno.h>
@@ -394,5 +395,125 @@ enum kg_anvil_status kg_anvil_dump(const struct kg_anvil_target *t,
 		*t->spoken = proto;
 	free(b.p);
 	*writer = s.writer;
+	return st;
+}
+
+/* A reply line of anvil's: one line, read within the deadline. */
+struct line_reader {
+	char buf[256];
+	size_t len;
+};
+
+/* Reads until buf holds a whole line; moves it to line (NUL-terminated,
+ * without '\n') and keeps what follows. */
+static enum kg_anvil_status read_line(struct exchange *s, struct line_reader *r,
+                                      char *line, size_t cap)
+{
+	for (;;) {
+		char *nl = memchr(r->buf, '\n', r->len);
+		struct inbuf b = {.p = r->buf,
+		                  .cap = sizeof(r->buf),
+		                  .tail = r->len,
+		                  .total = 1};
+		enum kg_anvil_status st;
+
+		if (nl != NULL) {
+			size_t n = (size_t)(nl - r->buf);
+
+			if (n >= cap)
+				return fail(s,
+				            "anvil's reply line is too long");
+			memcpy(line, r->buf, n);
+			line[n] = '\0';
+			r->len -= n + 1;
+			memmove(r->buf, nl + 1, r->len);
+			return KG_ANVIL_OK;
+		}
+		if (r->len == sizeof(r->buf))
+			return fail(s, "anvil's reply line is too long");
+		if (wait_readable(s) != KG_ANVIL_OK)
+			return KG_ANVIL_FAILED;
+		st = take_queued(s, &b);
+		if (st == KG_ANVIL_OK && b.tail == r->len)
+			continue; /* woken for nothing */
+		if (st != KG_ANVIL_OK)
+			return st == KG_ANVIL_HUNG_UP
+			               ? fail(s, "anvil closed the connection")
+			               : st;
+		r->len = b.tail;
+	}
+}
+
+/* "KICK-USER \t USER \t GUID \n", the user escaped. */
+static size_t kick_command(const struct kg_anvil_kick *k, char *buf, size_t cap)
+{
+	static const char hex[] = "0123456789abcdef";
+	struct kg_anvil_out o = {.buf = buf, .cap = cap};
+	char guid[32];
+
+	for (size_t i = 0; i < 16; i++) {
+		guid[2 * i] = hex[k->guid[i] >> 4];
+		guid[2 * i + 1] = hex[k->guid[i] & 15];
+	}
+	kg_anvil_put(&o, "KICK-USER\t", 10);
+	kg_anvil_put_escaped(&o, k->user, k->user_len);
+	kg_anvil_put(&o, "\t", 1);
+	kg_anvil_put(&o, guid, sizeof(guid));
+	kg_anvil_put(&o, "\n", 1);
+	return o.full ? 0 : o.len;
+}
+
+static enum kg_anvil_status kick_each(struct exchange *s,
+                                      const struct kg_anvil_kick *k, size_t n,
+                                      size_t *answered)
+{
+	/* The longest command: a user of KG_USER_MAX bytes, all escaped. */
+	size_t cap = 2 * (size_t)KG_USER_MAX + 64;
+	char *cmd = malloc(cap);
+	struct line_reader r = {.len = 0};
+	char line[sizeof(r.buf)];
+	enum kg_anvil_status st;
+
+	if (cmd == NULL)
+		return fail(s, "out of memory for a kick command");
+	st = send_all(s, KG_ANVIL2_HELLO, sizeof(KG_ANVIL2_HELLO) - 1);
+	if (st == KG_ANVIL_OK)
+		st = read_line(s, &r, line, sizeof(line));
+	if (st == KG_ANVIL_OK && !kg_anvil2_version_ok(line, strlen(line)))
+		st = fail(s, "anvil's first line is not protocol 2's VERSION");
+	for (size_t i = 0; i < n && st == KG_ANVIL_OK; i++) {
+		size_t len = kick_command(&k[i], cmd, cap);
+
+		st = len == 0 ? fail(s, "a kick command does not fit")
+		              : send_all(s, cmd, len);
+		if (st == KG_ANVIL_OK)
+			st = read_line(s, &r, line, sizeof(line));
+		if (st == KG_ANVIL_OK)
+			(*answered)++;
+	}
+	free(cmd);
+	return st;
+}
+
+enum kg_anvil_status kg_anvil_kick(const struct kg_anvil_target *t, pid_t anvil,
+                                   const struct kg_anvil_kick *k, size_t n,
+                                   size_t *answered, char *err, size_t errlen)
+{
+	struct exchange s = {.fd = -1,
+	                     .expect = anvil,
+	                     .timeout_ms = t->timeout_ms,
+	                     .deadline_ms = now_ms() + t->timeout_ms,
+	                     .err = err,
+	                     .errlen = errlen};
+	enum kg_anvil_status st;
+
+	*answered = 0;
+	if (t->timeout_ms <= 0)
+		return fail(&s, "anvil timeout must be positive");
+	st = anvil_connect(&s, t->path);
+	if (st == KG_ANVIL_OK)
+		st = kick_each(&s, k, n, answered);
+	if (s.fd >= 0)
+		close(s.fd);
 	return st;
 }

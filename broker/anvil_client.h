@@ -67,4 +67,22 @@ enum kg_anvil_status kg_anvil_dump(const struct kg_anvil_target *t,
                                    struct kg_dump_parser *p, pid_t *writer,
                                    char *err, size_t errlen);
 
+/* One KICK-USER of protocol 2: the user's connections in the process of
+ * the connection guid (16 bytes). */
+struct kg_anvil_kick {
+	const char *user;
+	size_t user_len;
+	const uint8_t *guid;
+};
+
+/* Asks a protocol-2 anvil, the process anvil (the dump's writer, which
+ * alone may answer), to kick k[0..n), one command at a time, each
+ * answered with a line before the next; *answered counts the answered
+ * ones. Anvil's counts are not read: for a shared process they are 0
+ * whatever it did, so the caller looks at a new dump instead. The whole
+ * exchange ends within t->timeout_ms. */
+enum kg_anvil_status kg_anvil_kick(const struct kg_anvil_target *t, pid_t anvil,
+                                   const struct kg_anvil_kick *k, size_t n,
+                                   size_t *answered, char *err, size_t errlen);
+
 #endif

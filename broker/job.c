@@ -20,6 +20,9 @@ static void send_records(struct kg_reply_writer *w, const struct kg_result *r)
 		kg_rw_user(w, KG_REC_KICKED, r->kicked[i].s, r->kicked[i].len);
 	for (size_t i = 0; i < r->n_warn; i++)
 		kg_rw_user(w, KG_REC_WARN, r->warn[i].s, r->warn[i].len);
+	for (size_t i = 0; i < r->n_remained; i++)
+		kg_rw_user(w, KG_REC_REMAINED, r->remained[i].s,
+		           r->remained[i].len);
 	for (size_t i = 0; i < r->n_pids; i++)
 		kg_rw_pid(w, r->pids[i]);
 	for (size_t i = 0; i < r->n_refused; i++)
@@ -76,6 +79,8 @@ static void audit_result(const struct kg_job *job)
 	        .n_pids = r->n_pids,
 	        .users = r->kicked,
 	        .n_users = r->n_kicked,
+	        .remained = r->remained,
+	        .n_remained = r->n_remained,
 	        .reply = !job->w->failed    ? NULL
 	                 : job->out.stalled ? "stalled"
 	                                    : "gone",
@@ -196,6 +201,27 @@ int kg_job_dump(struct kg_job *job, const struct kg_dump_sink *sink, char *err,
 	return st == KG_ANVIL_OK ? 0 : -1;
 }
 
+/* Dovecot 2.3's anvil lists neither alternative usernames nor proxy
+ * destinations: a selection on them would match nothing, silently. */
+static bool selection_listed(const struct kg_job *job)
+{
+	return job->proto == KG_PROTO_2 ||
+	       (job->req.field_name_len == 0 &&
+	        job->req.dest.family == KG_AF_NONE);
+}
+
+static void refuse_unlisted(struct kg_job *job)
+{
+	char text[KG_ERRTEXT_MAX + 1];
+
+	snprintf(text, sizeof(text),
+	         "instance '%s' runs Dovecot 2.3, whose anvil lists no "
+	         "alternative usernames or proxy destinations: --field and "
+	         "-h need Dovecot 2.4",
+	         job->cfg->instances[job->instance].name);
+	kg_job_refuse(job, KG_EXIT_USAGE, "refused", text);
+}
+
 void kg_job_serve_dump(struct kg_job *job, const struct kg_dump_op *op,
                        void *res)
 {
@@ -210,6 +236,8 @@ void kg_job_serve_dump(struct kg_job *job, const struct kg_dump_op *op,
 	if (kg_job_dump(job, &sink, err, sizeof(err)) < 0 ||
 	    op->finish(c, res) < 0)
 		kg_job_dump_error(job, err);
+	else if (!selection_listed(job))
+		refuse_unlisted(job);
 	else
 		op->reply(job, c, res);
 	op->free(c);

@@ -31,6 +31,9 @@ struct kg_result {
 	size_t n_kicked;
 	const struct kg_str *warn; /* users on shared processes (need -f) */
 	size_t n_warn;
+	/* Dovecot 2.4: users with a kicked connection still listed. */
+	const struct kg_str *remained;
+	size_t n_remained;
 	const uint32_t *pids; /* signalled (dry run: passed the checks) */
 	size_t n_pids;
 	const struct kg_refusal *refused;
