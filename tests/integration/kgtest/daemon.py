@@ -389,6 +389,18 @@ class Kickgated(Service):
         wait_until(lines, timeout)
         return lines()
 
+    def run_audited(self, *args, **kwargs):
+        """run(ARGS, ...), and the one audit line the request left,
+        parsed: (Result, {key: value}). DaemonError unless there is
+        exactly one."""
+        res = self.run(*args, **kwargs)
+        lines = self.audit_for(res.pid)
+        if len(lines) != 1:
+            raise DaemonError(f"kickgate {' '.join(args)}: {len(lines)} "
+                              f"audit lines for pid {res.pid}: "
+                              f"{self.log_text()[-2000:]}")
+        return res, lines[0]
+
     def run(self, *args, uid=None, gid=None, groups=None, env=None):
         """Runs kickgate ARGS with -S SOCK after the command word.
 

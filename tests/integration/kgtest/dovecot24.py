@@ -56,6 +56,11 @@ TENANT_FIELD = "user_tenant"
 # fields follow.
 WHO_COLUMNS = ["username", "service", "pid", "ip", "dest_ip"]
 VERSION_RE = re.compile(r"(\d+\.\d+\.\d+)")
+# 2.4's `doveadm who`: a line per user and service.
+WHO_GROUP_COLUMNS = ["username", "#", "service", "(pids)", "(ips)"]
+WHO_GROUP_RE = re.compile(r"(?P<user>\S+) +(?P<count>\d+) +(?P<service>\S+)"
+                          r" +\((?P<pids>[\d ]*)\) +\((?P<ips>[^()]*)\) *")
+KICKED_RE = re.compile(r"(\d+) connections kicked\n")
 
 # One CONNECT-DUMP row: alt maps each header field to its value (fields
 # beyond a short row's end are missing).
@@ -359,6 +364,38 @@ userdb static {{
                                    f"columns: {line!r}")
             rows.append(row)
         return rows
+
+    def who_groups(self):
+        """Parses the root's `doveadm who` (without -1): one tuple per
+        line, (username, count, service, (pids), (ips)). 2.4 groups by
+        user and service, and pads its columns (a long name overflows
+        its column)."""
+        res = self.doveadm("who")
+        lines = res.stdout.splitlines()
+        if res.returncode != 0 or not lines or \
+                lines[0].split() != WHO_GROUP_COLUMNS:
+            raise DovecotError(f"doveadm who: {res.returncode} "
+                               f"{res.stdout!r} {res.stderr!r}")
+        groups = []
+        for line in lines[1:]:
+            m = WHO_GROUP_RE.fullmatch(line)
+            if not m:
+                raise DovecotError(f"doveadm who line {line!r}")
+            groups.append((m["user"], int(m["count"]), m["service"],
+                           tuple(int(p) for p in m["pids"].split()),
+                           tuple(m["ips"].split())))
+        return groups
+
+    def kick(self, *args):
+        """Runs the root's `doveadm kick ARGS`; returns the number in its
+        "N connections kicked"."""
+        res = self.doveadm("kick", *args)
+        m = KICKED_RE.fullmatch(res.stdout)
+        if res.returncode != 0 or not m:
+            raise DovecotError(f"doveadm kick {' '.join(args)}: "
+                               f"{res.returncode} {res.stdout!r} "
+                               f"{res.stderr!r}")
+        return int(m.group(1))
 
     def who(self):
         """`doveadm who -1` as a set of (user, service, pid, ip), as
