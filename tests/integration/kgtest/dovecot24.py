@@ -40,6 +40,7 @@ import grp
 import os
 import re
 import subprocess
+import sys
 
 from kgtest.dovecot import (CMD_TIMEOUT, FOREGROUND, INTERNAL_USER,
                             LOGIN_USER, LOOPBACK, DovecotError, Dovecot,
@@ -142,33 +143,48 @@ def _dump_complete(data):
     return rest == b"\n" or rest.endswith(b"\n\n")
 
 
-class _RootGroup:
-    """A host group's entry in the root's /etc/group (same name and gid),
-    removed again by close() or at exit."""
+class _RootGroups:
+    """Host groups entered in roots' /etc/group (same name and gid) for
+    as long as some instance uses them: the first hold() adds one, the
+    last release() removes it; whatever is held at exit goes then."""
 
-    def __init__(self, root, name):
-        self.root = root
-        self.name = name
-        self._added = False
-        atexit.register(self.close)
+    def __init__(self):
+        self._held = collections.Counter()  # (root, name) -> holders
+        atexit.register(self._release_all)
 
-    def add(self):
-        gid = grp.getgrnam(self.name).gr_gid
-        self._run("groupadd", "--non-unique", "--gid", str(gid), self.name)
-        self._added = True
+    def hold(self, root, name):
+        if not self._held[(root, name)]:
+            gid = grp.getgrnam(name).gr_gid
+            _run_in_root(root, "groupadd", "--non-unique", "--gid",
+                         str(gid), name)
+        self._held[(root, name)] += 1
 
-    def close(self):
-        if self._added:
-            self._added = False
-            self._run("groupdel", self.name)
+    def release(self, root, name):
+        self._held[(root, name)] -= 1
+        if not self._held[(root, name)]:
+            del self._held[(root, name)]
+            _run_in_root(root, "groupdel", name)
 
-    def _run(self, *argv):
-        res = subprocess.run([argv[0], "--root", self.root, *argv[1:]],
-                             capture_output=True, text=True,
-                             timeout=CMD_TIMEOUT, check=False)
-        if res.returncode != 0:
-            raise DovecotError(f"{' '.join(argv)} in {self.root} failed "
-                               f"({res.returncode}): {res.stderr.strip()}")
+    def _release_all(self):
+        for root, name in list(self._held):
+            try:
+                _run_in_root(root, "groupdel", name)
+            except DovecotError as err:
+                print(f"cleanup: {err}", file=sys.stderr, flush=True)
+        self._held.clear()
+
+
+def _run_in_root(root, *argv):
+    """A shadow tool (groupadd, groupdel) on root's account files."""
+    res = subprocess.run([argv[0], "--root", root, *argv[1:]],
+                         capture_output=True, text=True,
+                         timeout=CMD_TIMEOUT, check=False)
+    if res.returncode != 0:
+        raise DovecotError(f"{' '.join(argv)} in {root} failed "
+                           f"({res.returncode}): {res.stderr.strip()}")
+
+
+_ROOT_GROUPS = _RootGroups()
 
 
 class Dovecot24(Dovecot):
@@ -199,7 +215,7 @@ class Dovecot24(Dovecot):
         self.version = None  # as `dovecot --version` prints it
         self._config_version = None  # its x.y.z, for the config's header
         self._proc_mounted = False
-        self._root_group = None
+        self._root_group = None  # (root, name) while held
 
     @property
     def proc_path(self):
@@ -221,8 +237,8 @@ class Dovecot24(Dovecot):
         self.version = res.stdout.strip()
         self._config_version = m.group(1)
         if self.anvil_group is not None:
-            self._root_group = _RootGroup(self.root, self.anvil_group)
-            self._root_group.add()
+            _ROOT_GROUPS.hold(self.root, self.anvil_group)
+            self._root_group = (self.root, self.anvil_group)
         super()._prepare()
 
     def _mount_proc(self):
@@ -252,7 +268,8 @@ class Dovecot24(Dovecot):
         finally:
             try:
                 if self._root_group is not None:
-                    self._root_group.close()
+                    group, self._root_group = self._root_group, None
+                    _ROOT_GROUPS.release(*group)
             finally:
                 self._unmount_proc()
 
