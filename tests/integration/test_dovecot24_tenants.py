@@ -6,9 +6,10 @@ tenants scoped by Dovecot 2.4's alternative usernames.
 The 2.3 instance (the host's Dovecot) is kickgated's default instance,
 its protocol found out from the conversation; the 2.4 instance (from the
 Debian 13 root, one shared imap process) is instance "d24", pinned to
-protocol 2.4, and instance "d24auto" is the same anvil left to auto.
-Both Dovecots have the same user names logged in, so a kick that reached
-the wrong instance would show. Instances are selected with -a NAME.
+protocol 2.4. Both Dovecots have the same user names logged in, so a
+kick that reached the wrong instance would show. Instances are selected
+with -a NAME. Reloads switch d24 to auto (the same listing) and pin each
+instance to the other's protocol (a clear error, nothing kicked).
 
 Tenants: Unix groups and users created for the test. Tenant A's
 helpdesk has a rule with `fields = user_tenant=tenant-a.example` and no
