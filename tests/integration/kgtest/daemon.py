@@ -146,7 +146,8 @@ class Kickgated(Service):
     """A running kickgated; use as a context manager.
 
     broker: [broker] keys (listen and audit are set here); instances:
-    {name: anvil path}; rules: {name: {key: value}}, written in order.
+    {name: anvil path, or {key: value} for the whole section}; rules:
+    {name: {key: value}}, written in order.
     Values may be strings, numbers, booleans or lists (joined by spaces).
     pass_fds: descriptors of this process that kickgated inherits.
     """
@@ -208,8 +209,10 @@ class Kickgated(Service):
         if self.frontend_account and "frontend_user" not in broker:
             broker["frontend_user"] = self.frontend_account.pw_name
         text = _section("broker", broker)
-        for name, anvil in self.instances.items():
-            text += _section(f"instance {name}", {"anvil": anvil})
+        for name, instance in self.instances.items():
+            settings = (instance if isinstance(instance, dict)
+                        else {"anvil": instance})
+            text += _section(f"instance {name}", settings)
         for name, settings in self.rules.items():
             text += _section(f"rule {name}", settings)
         return text
@@ -385,6 +388,18 @@ class Kickgated(Service):
                     if a.get("pid") == str(pid)]
         wait_until(lines, timeout)
         return lines()
+
+    def run_audited(self, *args, **kwargs):
+        """run(ARGS, ...), and the one audit line the request left,
+        parsed: (Result, {key: value}). DaemonError unless there is
+        exactly one."""
+        res = self.run(*args, **kwargs)
+        lines = self.audit_for(res.pid)
+        if len(lines) != 1:
+            raise DaemonError(f"kickgate {' '.join(args)}: {len(lines)} "
+                              f"audit lines for pid {res.pid}: "
+                              f"{self.log_text()[-2000:]}")
+        return res, lines[0]
 
     def run(self, *args, uid=None, gid=None, groups=None, env=None):
         """Runs kickgate ARGS with -S SOCK after the command word.

@@ -241,7 +241,8 @@ class Dovecot(Service):
 
     def _write_passwd(self):
         uid, gid = self.mail_user.pw_uid, self.mail_user.pw_gid
-        lines = "".join(f"{name}:{{PLAIN}}{pw}:{uid}:{gid}::::\n"
+        lines = "".join(f"{name}:{{PLAIN}}{pw}:{uid}:{gid}::::"
+                        f"{self._passdb_extra(name)}\n"
                         for name, pw in self.users.items())
         path = os.path.join(self.dir, "passwd")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
@@ -249,6 +250,10 @@ class Dovecot(Service):
             f.write(lines)
         # The auth process runs as the internal user and reads this file.
         os.chown(path, 0, self._internal_gid())
+
+    def _passdb_extra(self, _name):
+        """The passwd-file's extra fields for user name: none here."""
+        return ""
 
     # What differs for a Dovecot in another root: where the temp dir is,
     # how paths look from inside, which programs run and whose accounts
@@ -280,6 +285,11 @@ class Dovecot(Service):
             process_limit = process_limit or 1
         if process_limit is not None:
             imap_service += f"  process_limit = {process_limit}\n"
+        anvil_service = ""
+        if self.anvil_group is not None:
+            anvil_service = ("service anvil {\n  unix_listener anvil {\n"
+                             f"    group = {self.anvil_group}\n"
+                             "    mode = 0660\n  }\n}\n")
         return f"""\
 service imap-login {{
   inet_listener imap {{
@@ -310,16 +320,11 @@ protocol imap {{
 protocol pop3 {{
   mail_max_userip_connections = {USERIP_CONNECTIONS}
 }}
-"""
+{anvil_service}"""
 
     def _write_conf(self):
         d = self.dir
         uid, gid = self.mail_user.pw_uid, self.mail_user.pw_gid
-        anvil_service = ""
-        if self.anvil_group is not None:
-            anvil_service = ("service anvil {\n  unix_listener anvil {\n"
-                             f"    group = {self.anvil_group}\n"
-                             "    mode = 0660\n  }\n}\n")
         conf = f"""\
 base_dir = {self.base_dir}
 state_dir = {d}/state
@@ -347,7 +352,7 @@ userdb {{
   driver = passwd-file
   args = {d}/passwd
 }}
-{self._services_conf()}{anvil_service}"""
+{self._services_conf()}"""
         with open(self.conf_path, "w") as f:
             f.write(conf)
 

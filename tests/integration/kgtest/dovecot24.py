@@ -17,16 +17,30 @@ field user_tenant (the domain of the user name), which anvil 2.4 lists
 per connection. Login and internal processes use the root's Debian
 accounts (dovenull, dovecot).
 
+Dovecot resolves the names in its configuration inside the root, so a
+host group given the anvil socket (anvil_group) is added to the root's
+/etc/group with the host's gid for as long as the instance lives
+(groupadd --root; --non-unique, since the root's own system groups may
+hold that gid). An instance may proxy some users' logins to another
+instance (proxy_to, proxied): anvil then lists those sessions under the
+login service, with the backend's address as dest_ip. Dovecot 2.4.1
+kicks a proxied session only in a login process that serves many
+(shared_login): a login process of its own gets anvil's SIGTERM and
+keeps proxying.
+
 anvil 2.4 speaks a protocol of its own (version 2): on accept it writes
 its VERSION line first, the client answers with its VERSION line and an
 empty line; CONNECT-DUMP then returns a header (the alternative username
 fields) and one line per connection.
 """
 
+import atexit
 import collections
+import grp
 import os
 import re
 import subprocess
+import sys
 
 from kgtest.dovecot import (CMD_TIMEOUT, FOREGROUND, INTERNAL_USER,
                             LOGIN_USER, LOOPBACK, DovecotError, Dovecot,
@@ -43,6 +57,11 @@ TENANT_FIELD = "user_tenant"
 # fields follow.
 WHO_COLUMNS = ["username", "service", "pid", "ip", "dest_ip"]
 VERSION_RE = re.compile(r"(\d+\.\d+\.\d+)")
+# 2.4's `doveadm who`: a line per user and service.
+WHO_GROUP_COLUMNS = ["username", "#", "service", "(pids)", "(ips)"]
+WHO_GROUP_RE = re.compile(r"(?P<user>\S+) +(?P<count>\d+) +(?P<service>\S+)"
+                          r" +\((?P<pids>[\d ]*)\) +\((?P<ips>[^()]*)\) *")
+KICKED_RE = re.compile(r"(\d+) connections kicked\n")
 
 # One CONNECT-DUMP row: alt maps each header field to its value (fields
 # beyond a short row's end are missing).
@@ -64,6 +83,14 @@ def build_root():
         raise DovecotError(f"debian13-root failed ({res.returncode}): "
                            f"{res.stderr.strip()[-2000:]}")
     return lines[-1]
+
+
+# What makes a login service serve every client in one process.
+SHARED_LOGIN_SETTINGS = ("  restart_request_count = unlimited\n"
+                         "  client_limit = 100\n"
+                         "  process_limit = 1\n")
+# The backend a proxy sends its users to: the backend listens on it too.
+PROXY_HOST = "127.0.0.1"
 
 
 def _group_gid(group_file, name):
@@ -116,22 +143,79 @@ def _dump_complete(data):
     return rest == b"\n" or rest.endswith(b"\n\n")
 
 
+class _RootGroups:
+    """Host groups entered in roots' /etc/group (same name and gid) for
+    as long as some instance uses them: the first hold() adds one, the
+    last release() removes it; whatever is held at exit goes then."""
+
+    def __init__(self):
+        self._held = collections.Counter()  # (root, name) -> holders
+        atexit.register(self._release_all)
+
+    def hold(self, root, name):
+        if not self._held[(root, name)]:
+            gid = grp.getgrnam(name).gr_gid
+            _run_in_root(root, "groupadd", "--non-unique", "--gid",
+                         str(gid), name)
+        self._held[(root, name)] += 1
+
+    def release(self, root, name):
+        self._held[(root, name)] -= 1
+        if not self._held[(root, name)]:
+            del self._held[(root, name)]
+            _run_in_root(root, "groupdel", name)
+
+    def _release_all(self):
+        for root, name in list(self._held):
+            try:
+                _run_in_root(root, "groupdel", name)
+            except DovecotError as err:
+                print(f"cleanup: {err}", file=sys.stderr, flush=True)
+        self._held.clear()
+
+
+def _run_in_root(root, *argv):
+    """A shadow tool (groupadd, groupdel) on root's account files."""
+    res = subprocess.run([argv[0], "--root", root, *argv[1:]],
+                         capture_output=True, text=True,
+                         timeout=CMD_TIMEOUT, check=False)
+    if res.returncode != 0:
+        raise DovecotError(f"{' '.join(argv)} in {root} failed "
+                           f"({res.returncode}): {res.stderr.strip()}")
+
+
+_ROOT_GROUPS = _RootGroups()
+
+
 class Dovecot24(Dovecot):
     """Runs a private Dovecot 2.4 from the trixie root; use as a context
-    manager. Arguments as for kgtest.dovecot.Dovecot (anvil_group is not
-    offered); root: the trixie root (default: tools/debian13-root builds
-    or reuses it at start)."""
+    manager. Arguments as for kgtest.dovecot.Dovecot; anvil_group names a
+    host group. root: the trixie root (default: tools/debian13-root
+    builds or reuses it at start). proxy_to: a running Dovecot24 that
+    the users in proxied are sent to over IMAP (their logins here are
+    proxies; the others are served here). shared_login: one login
+    process per protocol serves every client."""
 
     SHARED_PROCESS_SETTING = "restart_request_count = unlimited"
 
     def __init__(self, users, shared_imap=False, imap_process_limit=None,
-                 mode=FOREGROUND, root=None):
+                 mode=FOREGROUND, root=None, anvil_group=None,
+                 proxy_to=None, proxied=(), shared_login=False):
         super().__init__(users, shared_imap=shared_imap,
-                         imap_process_limit=imap_process_limit, mode=mode)
+                         imap_process_limit=imap_process_limit,
+                         anvil_group=anvil_group, mode=mode)
+        unknown = set(proxied) - set(users)
+        if unknown or (proxied and proxy_to is None):
+            raise ValueError(f"proxied users {sorted(proxied)} need "
+                             f"proxy_to and must be users ({unknown})")
         self.root = root
+        self.proxy_to = proxy_to
+        self.proxied = frozenset(proxied)
+        self.shared_login = shared_login
         self.version = None  # as `dovecot --version` prints it
         self._config_version = None  # its x.y.z, for the config's header
         self._proc_mounted = False
+        self._root_group = None  # (root, name) while held
 
     @property
     def proc_path(self):
@@ -152,6 +236,9 @@ class Dovecot24(Dovecot):
                                f"{res.stderr!r}")
         self.version = res.stdout.strip()
         self._config_version = m.group(1)
+        if self.anvil_group is not None:
+            _ROOT_GROUPS.hold(self.root, self.anvil_group)
+            self._root_group = (self.root, self.anvil_group)
         super()._prepare()
 
     def _mount_proc(self):
@@ -179,7 +266,12 @@ class Dovecot24(Dovecot):
         try:
             super().stop()
         finally:
-            self._unmount_proc()
+            try:
+                if self._root_group is not None:
+                    group, self._root_group = self._root_group, None
+                    _ROOT_GROUPS.release(*group)
+            finally:
+                self._unmount_proc()
 
     # The root's view ---------------------------------------------------
 
@@ -196,6 +288,22 @@ class Dovecot24(Dovecot):
     def _internal_gid(self):
         return _group_gid(os.path.join(self.root, "etc", "group"),
                           INTERNAL_USER)
+
+    def _passdb_extra(self, name):
+        if name not in self.proxied:
+            return ""
+        return (f"proxy=y host={PROXY_HOST} "
+                f"port={self.proxy_to.imap_port}")
+
+    def _services_conf(self):
+        """The 2.3 harness's sections, and the login services' settings
+        in sections of their own (Dovecot merges sections of one
+        name)."""
+        conf = super()._services_conf()
+        if self.shared_login:
+            for login in ("imap-login", "pop3-login"):
+                conf += f"service {login} {{\n{SHARED_LOGIN_SETTINGS}}}\n"
+        return conf
 
     def _write_conf(self):
         d = self._inner(self.dir)
@@ -273,6 +381,38 @@ userdb static {{
                                    f"columns: {line!r}")
             rows.append(row)
         return rows
+
+    def who_groups(self):
+        """Parses the root's `doveadm who` (without -1): one tuple per
+        line, (username, count, service, (pids), (ips)). 2.4 groups by
+        user and service, and pads its columns (a long name overflows
+        its column)."""
+        res = self.doveadm("who")
+        lines = res.stdout.splitlines()
+        if res.returncode != 0 or not lines or \
+                lines[0].split() != WHO_GROUP_COLUMNS:
+            raise DovecotError(f"doveadm who: {res.returncode} "
+                               f"{res.stdout!r} {res.stderr!r}")
+        groups = []
+        for line in lines[1:]:
+            m = WHO_GROUP_RE.fullmatch(line)
+            if not m:
+                raise DovecotError(f"doveadm who line {line!r}")
+            groups.append((m["user"], int(m["count"]), m["service"],
+                           tuple(int(p) for p in m["pids"].split()),
+                           tuple(m["ips"].split())))
+        return groups
+
+    def kick(self, *args):
+        """Runs the root's `doveadm kick ARGS`; returns the number in its
+        "N connections kicked"."""
+        res = self.doveadm("kick", *args)
+        m = KICKED_RE.fullmatch(res.stdout)
+        if res.returncode != 0 or not m:
+            raise DovecotError(f"doveadm kick {' '.join(args)}: "
+                               f"{res.returncode} {res.stdout!r} "
+                               f"{res.stderr!r}")
+        return int(m.group(1))
 
     def who(self):
         """`doveadm who -1` as a set of (user, service, pid, ip), as

@@ -7,6 +7,7 @@ import concurrent.futures
 import contextlib
 
 from kgtest.env import wait_until
+from kgtest.runner import check
 from kgtest.sessions import ImapSession, Pop3Session, open_sessions
 
 USERS = {"foo": "foo-pw", "bar": "bar-pw", "baz": "baz-pw",
@@ -79,6 +80,19 @@ def disconnected(sessions, expect=()):
     with concurrent.futures.ThreadPoolExecutor(len(sessions)) as pool:
         results = list(pool.map(closed, sessions))
     return {s for s, gone in zip(sessions, results) if gone}
+
+
+def expect_closed(sessions, gone):
+    """Checks that the server closed exactly the sessions in gone and
+    that every other one still works; returns the others."""
+    closed = disconnected(sessions, expect=gone)
+    check(closed == set(gone),
+          f"disconnected {sorted(map(repr, closed))}, expected "
+          f"{sorted(map(repr, gone))}")
+    alive = [s for s in sessions if s not in gone]
+    dead = [s for s in alive if not s.alive()]
+    check(not dead, f"{dead!r} stopped working")
+    return alive
 
 
 def pids_by_session(dovecot):

@@ -191,8 +191,16 @@ class Pop3Session(_Session):
         return line is not None and line.startswith("+OK")
 
 
+def anvil_ident(dovecot, s):
+    """(service, ip, user) as anvil lists session s: a proxy (a Dovecot
+    with proxied users) lists a proxied session under its login
+    service."""
+    proxied = s.user in getattr(dovecot, "proxied", ())
+    return (f"{s.service}-login" if proxied else s.service, s.src, s.user)
+
+
 def _registered(dovecot, sessions):
-    want = collections.Counter((s.service, s.src, s.user) for s in sessions)
+    want = collections.Counter(anvil_ident(dovecot, s) for s in sessions)
     have = collections.Counter()
     for ident, _pid, refcount in dovecot.anvil_dump():
         have[ident] += refcount
