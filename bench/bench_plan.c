@@ -165,7 +165,7 @@ static int feed_all(struct kg_dump_parser *dp, const char *in, size_t len,
 	const struct kg_dump_sink sink = {fn, NULL, ctx};
 	size_t off = 0;
 
-	kg_dump_init(dp);
+	kg_dump_init(dp, 1);
 	while (off < len && !dp->done) {
 		size_t chunk = len - off < READ_SIZE ? len - off : READ_SIZE;
 		size_t used;

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "broker/anvil_client.h"
+#include "broker/anvil_text.h"
+#include "broker/anvil_v2.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -15,8 +17,10 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Both lines go in one write: anvil reads them as one request. */
-static const char anvil_request[] = "VERSION\tanvil\t1\t0\nCONNECT-DUMP\n";
+/* Each protocol's handshake and request go in one write: anvil reads
+ * them as one request. */
+static const char request_v1[] = "VERSION\tanvil\t1\t0\nCONNECT-DUMP\n";
+static const char request_v2[] = KG_ANVIL2_HELLO "CONNECT-DUMP\n";
 
 /* How anvil is read. Anvil writes each dump line with a write() of its
  * own for as long as its socket has room; once the socket is full it
@@ -42,14 +46,17 @@ static const char anvil_request[] = "VERSION\tanvil\t1\t0\nCONNECT-DUMP\n";
 /* Dump bytes read and not yet parsed: p[head, tail). */
 struct inbuf {
 	char *p;
+	size_t cap;
 	size_t head;
 	size_t tail;
+	uint64_t total;   /* bytes read in all */
 	int64_t taken_us; /* when the socket was last emptied */
 };
 
 struct exchange {
 	int fd;
 	pid_t writer; /* the process whose bytes were read; 0 before any */
+	pid_t expect; /* when not 0: the only process that may write */
 	int timeout_ms;
 	int64_t deadline_ms;
 	char *err;
@@ -143,6 +150,11 @@ static enum kg_anvil_status note_writer(struct exchange *s, struct msghdr *mh)
 			            "anvil's dump came from more than one "
 			            "process (pids %d and %d)",
 			            (int)s->writer, (int)cred.pid);
+		if (s->expect != 0 && s->expect != cred.pid)
+			return fail(s,
+			            "anvil answered from pid %d, not from pid "
+			            "%d, which wrote the dump",
+			            (int)cred.pid, (int)s->expect);
 		s->writer = cred.pid;
 	}
 	return KG_ANVIL_OK;
@@ -171,10 +183,10 @@ static enum kg_anvil_status anvil_connect(struct exchange *s, const char *path)
 	return KG_ANVIL_UNREACHABLE;
 }
 
-static enum kg_anvil_status send_request(struct exchange *s)
+static enum kg_anvil_status send_all(struct exchange *s, const char *buf,
+                                     size_t len)
 {
-	size_t len = sizeof(anvil_request) - 1;
-	ssize_t n = send(s->fd, anvil_request, len, MSG_NOSIGNAL);
+	ssize_t n = send(s->fd, buf, len, MSG_NOSIGNAL);
 
 	if (n < 0 && errno == EAGAIN)
 		return timed_out(s);
@@ -221,7 +233,7 @@ static void pace(const struct exchange *s)
 static enum kg_anvil_status take_queued(struct exchange *s, struct inbuf *b)
 {
 	struct iovec iov = {.iov_base = b->p + b->tail,
-	                    .iov_len = READ_BUF_SIZE - b->tail};
+	                    .iov_len = b->cap - b->tail};
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(struct ucred))];
@@ -238,8 +250,11 @@ static enum kg_anvil_status take_queued(struct exchange *s, struct inbuf *b)
 	n = recvmsg(s->fd, &mh, MSG_DONTWAIT);
 	if (n > 0) {
 		b->tail += (size_t)n;
+		b->total += (uint64_t)n;
 		return note_writer(s, &mh);
 	}
+	if (n == 0 && b->total == 0)
+		return KG_ANVIL_HUNG_UP;
 	if (n == 0)
 		return fail(s, "anvil closed the connection mid-dump");
 	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
@@ -275,10 +290,12 @@ static enum kg_anvil_status read_dump(struct exchange *s, struct inbuf *b,
 			return timed_out(s);
 		if (b->head == b->tail)
 			b->head = b->tail = 0;
-		if ((b->head == b->tail ||
-		     now_us() - b->taken_us >= DRAIN_US) &&
-		    take_queued(s, b) != KG_ANVIL_OK)
-			return KG_ANVIL_FAILED;
+		if (b->head == b->tail || now_us() - b->taken_us >= DRAIN_US) {
+			enum kg_anvil_status st = take_queued(s, b);
+
+			if (st != KG_ANVIL_OK)
+				return st;
+		}
 		if (b->head == b->tail) {
 			if (wait_for_more(s, &paused) != KG_ANVIL_OK)
 				return KG_ANVIL_FAILED;
@@ -298,33 +315,205 @@ static enum kg_anvil_status read_dump(struct exchange *s, struct inbuf *b,
 	return KG_ANVIL_OK;
 }
 
-enum kg_anvil_status kg_anvil_dump(const char *path, int timeout_ms,
+static const char *proto_name(uint8_t proto)
+{
+	return proto == KG_PROTO_2 ? "protocol 2 (Dovecot 2.4)"
+	                           : "protocol 1 (Dovecot 2.3)";
+}
+
+/* One conversation in protocol proto. KG_ANVIL_HUNG_UP: anvil speaks the
+ * other one (protocol 1's request got a protocol-2 VERSION; protocol 2's
+ * got nothing before anvil hung up). */
+static enum kg_anvil_status dump_once(struct exchange *s, struct inbuf *b,
+                                      const char *path, uint8_t proto,
+                                      struct kg_dump_parser *p,
+                                      const struct kg_dump_sink *sink)
+{
+	const char *req = proto == KG_PROTO_2 ? request_v2 : request_v1;
+	size_t len = proto == KG_PROTO_2 ? sizeof(request_v2) - 1
+	                                 : sizeof(request_v1) - 1;
+	enum kg_anvil_status st;
+
+	kg_dump_init(p, proto);
+	*b = (struct inbuf){.p = b->p, .cap = b->cap};
+	s->writer = 0;
+	st = anvil_connect(s, path);
+	if (st == KG_ANVIL_OK)
+		st = send_all(s, req, len);
+	if (st == KG_ANVIL_OK)
+		st = read_dump(s, b, p, sink);
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	if (st == KG_ANVIL_OK && p->other_proto)
+		return KG_ANVIL_HUNG_UP;
+	if (st == KG_ANVIL_OK && p->bad_version)
+		return fail(s, "anvil's first line is not %s's VERSION line",
+		            proto_name(proto));
+	return st;
+}
+
+static uint8_t other(uint8_t proto)
+{
+	return proto == KG_PROTO_2 ? KG_PROTO_1 : KG_PROTO_2;
+}
+
+enum kg_anvil_status kg_anvil_dump(const struct kg_anvil_target *t,
                                    const struct kg_dump_sink *sink,
                                    struct kg_dump_parser *p, pid_t *writer,
                                    char *err, size_t errlen)
 {
 	struct exchange s = {.fd = -1,
-	                     .timeout_ms = timeout_ms,
-	                     .deadline_ms = now_ms() + timeout_ms,
+	                     .timeout_ms = t->timeout_ms,
+	                     .deadline_ms = now_ms() + t->timeout_ms,
 	                     .err = err,
 	                     .errlen = errlen};
-	struct inbuf b = {0};
+	struct inbuf b = {.cap = READ_BUF_SIZE};
+	uint8_t proto = t->pinned ? t->pinned : *t->spoken ? *t->spoken : 1;
 	enum kg_anvil_status st;
 
-	kg_dump_init(p);
-	if (timeout_ms <= 0)
+	kg_dump_init(p, proto);
+	*writer = 0;
+	if (t->timeout_ms <= 0)
 		return fail(&s, "anvil timeout must be positive");
-	b.p = malloc(READ_BUF_SIZE);
+	b.p = malloc(b.cap);
 	if (b.p == NULL)
 		return fail(&s, "out of memory for the anvil read buffer");
-	st = anvil_connect(&s, path);
+	st = dump_once(&s, &b, t->path, proto, p, sink);
+	if (st == KG_ANVIL_HUNG_UP && !t->pinned) {
+		proto = other(proto);
+		st = dump_once(&s, &b, t->path, proto, p, sink);
+	}
+	if (st == KG_ANVIL_HUNG_UP)
+		st = t->pinned ? fail(&s,
+		                      "anvil does not speak %s, which the "
+		                      "instance's protocol setting names",
+		                      proto_name(proto))
+		               : fail(&s, "anvil answers neither protocol 1 "
+		                          "nor protocol 2");
 	if (st == KG_ANVIL_OK)
-		st = send_request(&s);
-	if (st == KG_ANVIL_OK)
-		st = read_dump(&s, &b, p, sink);
-	if (s.fd >= 0)
-		close(s.fd);
+		*t->spoken = proto;
 	free(b.p);
 	*writer = s.writer;
+	return st;
+}
+
+/* A reply line of anvil's: one line, read within the deadline. */
+struct line_reader {
+	char buf[256];
+	size_t len;
+};
+
+/* Reads until buf holds a whole line; moves it to line (NUL-terminated,
+ * without '\n') and keeps what follows. */
+static enum kg_anvil_status read_line(struct exchange *s, struct line_reader *r,
+                                      char *line, size_t cap)
+{
+	for (;;) {
+		char *nl = memchr(r->buf, '\n', r->len);
+		struct inbuf b = {.p = r->buf,
+		                  .cap = sizeof(r->buf),
+		                  .tail = r->len,
+		                  .total = 1};
+		enum kg_anvil_status st;
+
+		if (nl != NULL) {
+			size_t n = (size_t)(nl - r->buf);
+
+			if (n >= cap)
+				return fail(s,
+				            "anvil's reply line is too long");
+			memcpy(line, r->buf, n);
+			line[n] = '\0';
+			r->len -= n + 1;
+			memmove(r->buf, nl + 1, r->len);
+			return KG_ANVIL_OK;
+		}
+		if (r->len == sizeof(r->buf))
+			return fail(s, "anvil's reply line is too long");
+		if (wait_readable(s) != KG_ANVIL_OK)
+			return KG_ANVIL_FAILED;
+		st = take_queued(s, &b);
+		if (st == KG_ANVIL_OK && b.tail == r->len)
+			continue; /* woken for nothing */
+		if (st != KG_ANVIL_OK)
+			return st == KG_ANVIL_HUNG_UP
+			               ? fail(s, "anvil closed the connection")
+			               : st;
+		r->len = b.tail;
+	}
+}
+
+/* "KICK-USER \t USER \t GUID \n", the user escaped. */
+static size_t kick_command(const struct kg_anvil_kick *k, char *buf, size_t cap)
+{
+	static const char hex[] = "0123456789abcdef";
+	struct kg_anvil_out o = {.buf = buf, .cap = cap};
+	char guid[32];
+
+	for (size_t i = 0; i < 16; i++) {
+		guid[2 * i] = hex[k->guid[i] >> 4];
+		guid[2 * i + 1] = hex[k->guid[i] & 15];
+	}
+	kg_anvil_put(&o, "KICK-USER\t", 10);
+	kg_anvil_put_escaped(&o, k->user, k->user_len);
+	kg_anvil_put(&o, "\t", 1);
+	kg_anvil_put(&o, guid, sizeof(guid));
+	kg_anvil_put(&o, "\n", 1);
+	return o.full ? 0 : o.len;
+}
+
+static enum kg_anvil_status kick_each(struct exchange *s,
+                                      const struct kg_anvil_kick *k, size_t n,
+                                      size_t *answered)
+{
+	/* The longest command: a user of KG_USER_MAX bytes, all escaped. */
+	size_t cap = 2 * (size_t)KG_USER_MAX + 64;
+	char *cmd = malloc(cap);
+	struct line_reader r = {.len = 0};
+	char line[sizeof(r.buf)];
+	enum kg_anvil_status st;
+
+	if (cmd == NULL)
+		return fail(s, "out of memory for a kick command");
+	st = send_all(s, KG_ANVIL2_HELLO, sizeof(KG_ANVIL2_HELLO) - 1);
+	if (st == KG_ANVIL_OK)
+		st = read_line(s, &r, line, sizeof(line));
+	if (st == KG_ANVIL_OK && !kg_anvil2_version_ok(line, strlen(line)))
+		st = fail(s, "anvil's first line is not protocol 2's VERSION");
+	for (size_t i = 0; i < n && st == KG_ANVIL_OK; i++) {
+		size_t len = kick_command(&k[i], cmd, cap);
+
+		st = len == 0 ? fail(s, "a kick command does not fit")
+		              : send_all(s, cmd, len);
+		if (st == KG_ANVIL_OK)
+			st = read_line(s, &r, line, sizeof(line));
+		if (st == KG_ANVIL_OK)
+			(*answered)++;
+	}
+	free(cmd);
+	return st;
+}
+
+enum kg_anvil_status kg_anvil_kick(const struct kg_anvil_target *t, pid_t anvil,
+                                   const struct kg_anvil_kick *k, size_t n,
+                                   size_t *answered, char *err, size_t errlen)
+{
+	struct exchange s = {.fd = -1,
+	                     .expect = anvil,
+	                     .timeout_ms = t->timeout_ms,
+	                     .deadline_ms = now_ms() + t->timeout_ms,
+	                     .err = err,
+	                     .errlen = errlen};
+	enum kg_anvil_status st;
+
+	*answered = 0;
+	if (t->timeout_ms <= 0)
+		return fail(&s, "anvil timeout must be positive");
+	st = anvil_connect(&s, t->path);
+	if (st == KG_ANVIL_OK)
+		st = kick_each(&s, k, n, answered);
+	if (s.fd >= 0)
+		close(s.fd);
 	return st;
 }

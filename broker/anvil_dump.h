@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Streaming parser for anvil's CONNECT-DUMP reply (Dovecot 2.3 protocol 1).
+/* Streaming parser for anvil's CONNECT-DUMP reply: the framing both
+ * protocols share, and protocol 1's lines (Dovecot 2.3); protocol 2's
+ * (Dovecot 2.4) are in anvil_v2.h.
  *
  * Lines are "IDENT\tPID\tREFCOUNT\n", IDENT \001-escaped and either
  * "service/ip/user" or "service/user"; an empty line ends the dump. As in
@@ -48,15 +50,14 @@ enum kg_line_err {
 	KG_LINE_PID,      /* not decimal 1..INT_MAX */
 	KG_LINE_REFCOUNT, /* not decimal 1..UINT32_MAX */
 	KG_LINE_TOO_LONG, /* over KG_ANVIL_LINE_MAX bytes */
+	/* Protocol 2 only. */
+	KG_LINE_GUID,    /* not 32 hex digits */
+	KG_LINE_FIELD,   /* a value too long or not text */
+	KG_LINE_HEADER,  /* bad, repeated or too many field names */
+	KG_LINE_VERSION, /* anvil's first line is no protocol-2 VERSION */
 };
 
 const char *kg_line_strerror(enum kg_line_err e);
-
-/* The address part of an ident, read as doveadm reads it, by the rules
- * of glibc's inet_pton (AF_INET, then AF_INET6), without a copy. Text that
- * is no address means the connection has none, which is not an error: *a
- * is then left as it was. */
-void kg_anvil_parse_addr(const char *s, size_t len, struct kg_addr *a);
 
 /* Parses one line (without its '\n'). User and service point into
  * scratch, which needs len bytes. */
@@ -84,11 +85,28 @@ struct kg_dump_sink {
 
 /* The longest "\tPID\tREFCOUNT": both at most 10 digits. */
 #define KG_DUMP_TAIL_MAX 22
+/* The longest "PID\t" that starts a protocol-2 line. */
+#define KG_DUMP_HEAD_MAX 11
 
 struct kg_dump_parser {
-	size_t len;     /* bytes held in line */
-	bool skipping;  /* inside an overlong line: drop until '\n' */
-	bool done;      /* the empty line was seen */
+	uint8_t proto; /* 1 (Dovecot 2.3) or 2 (2.4): kg_dump_init's */
+	size_t len;    /* bytes held in line */
+	bool skipping; /* inside an overlong line: drop until '\n' */
+	bool done;     /* the empty line was seen, or the dump is over */
+	/* Protocol 1: anvil's first line was a protocol-2 VERSION, so it
+	 * speaks the other protocol; the dump ends there (done). */
+	bool other_proto;
+	/* Protocol 2: the VERSION line and then the header were read;
+	 * bad_version: the first line was no VERSION (done). */
+	bool versioned;
+	bool headed;
+	bool bad_version;
+	size_t n_names;
+	char names[KG_FIELDS_MAX][KG_FIELD_NAME_MAX + 1];
+	struct kg_field fields[KG_FIELDS_MAX]; /* the current row's */
+	/* The first bytes of an overlong protocol-2 line: its pid. */
+	size_t head_len;
+	char head[KG_DUMP_HEAD_MAX];
 	uint64_t lines; /* good lines */
 	uint64_t malformed;
 	enum kg_line_err first_err;
@@ -99,7 +117,9 @@ struct kg_dump_parser {
 	char scratch[KG_ANVIL_LINE_MAX];
 };
 
-void kg_dump_init(struct kg_dump_parser *p);
+/* proto: 1 or 2, the protocol whose reply follows. For 2, the bytes fed
+ * start with anvil's VERSION line. */
+void kg_dump_init(struct kg_dump_parser *p, uint8_t proto);
 
 /* Feeds bytes as read from anvil. Calls sink->conn for each good line and
  * sink->unreadable for each other one (overlong ones included). Stops at

@@ -186,6 +186,17 @@ static void put_request(struct line *l, const struct kg_request *r)
 		kg_net_format(&r->net, net);
 		put(l, " net=%s", net);
 	}
+	if (r->field_name_len > 0) {
+		put(l, " field=");
+		put_escaped(l, r->field_name, r->field_name_len);
+		put(l, "=\"");
+		put_escaped(l, r->field_value, r->field_value_len);
+		put(l, "\"");
+	}
+	if (r->dest.family != KG_AF_NONE) {
+		kg_net_format(&r->dest, net);
+		put(l, " dest=%s", net);
+	}
 	if (r->path_len > 0) {
 		put(l, " anvil=");
 		put_escaped(l, r->path, r->path_len);
@@ -210,6 +221,16 @@ static void put_caller(struct line *l, uid_t uid, pid_t pid)
 	else
 		put(l, "-");
 	put(l, " pid=%d", (int)pid);
+}
+
+static void put_users(struct line *l, const char *key,
+                      const struct kg_str *users, size_t n)
+{
+	put(l, "%s", key);
+	for (size_t i = 0; i < n; i++) {
+		put(l, "%s", i ? "," : "");
+		put_escaped(l, users[i].s, users[i].len);
+	}
 }
 
 static void build(struct line *l, const struct kg_audit_rec *r, time_t now)
@@ -237,11 +258,9 @@ static void build(struct line *l, const struct kg_audit_rec *r, time_t now)
 	put(l, " pids=");
 	for (size_t i = 0; i < r->n_pids; i++)
 		put(l, "%s%u", i ? "," : "", r->pids[i]);
-	put(l, " users=");
-	for (size_t i = 0; i < r->n_users; i++) {
-		put(l, "%s", i ? "," : "");
-		put_escaped(l, r->users[i].s, r->users[i].len);
-	}
+	put_users(l, " users=", r->users, r->n_users);
+	if (r->n_remained > 0)
+		put_users(l, " remained=", r->remained, r->n_remained);
 }
 
 /* Room for the line with either the syslog header or the stderr prefix

@@ -33,6 +33,9 @@ struct kg_audit_rec {
 	size_t n_pids;
 	const struct kg_str *users;
 	size_t n_users;
+	/* Dovecot 2.4: users with a kicked connection still listed. */
+	const struct kg_str *remained;
+	size_t n_remained;
 	/* NULL: the reply was sent whole; "stalled": cut off, as the client
 	 * did not take it in time; "gone": the client went away. */
 	const char *reply;

@@ -20,6 +20,9 @@ static void send_records(struct kg_reply_writer *w, const struct kg_result *r)
 		kg_rw_user(w, KG_REC_KICKED, r->kicked[i].s, r->kicked[i].len);
 	for (size_t i = 0; i < r->n_warn; i++)
 		kg_rw_user(w, KG_REC_WARN, r->warn[i].s, r->warn[i].len);
+	for (size_t i = 0; i < r->n_remained; i++)
+		kg_rw_user(w, KG_REC_REMAINED, r->remained[i].s,
+		           r->remained[i].len);
 	for (size_t i = 0; i < r->n_pids; i++)
 		kg_rw_pid(w, r->pids[i]);
 	for (size_t i = 0; i < r->n_refused; i++)
@@ -76,6 +79,8 @@ static void audit_result(const struct kg_job *job)
 	        .n_pids = r->n_pids,
 	        .users = r->kicked,
 	        .n_users = r->n_kicked,
+	        .remained = r->remained,
+	        .n_remained = r->n_remained,
 	        .reply = !job->w->failed    ? NULL
 	                 : job->out.stalled ? "stalled"
 	                                    : "gone",
@@ -158,15 +163,32 @@ static void unreachable_text(const struct kg_job *job, char *err, size_t errlen)
 	         in->anvil, in->name, why);
 }
 
+/* The protocol each instance's anvil last spoke. The broker lives as
+ * long as its configuration, so this is learnt once per instance and
+ * again whenever its Dovecot is replaced by the other version. */
+static uint8_t spoken[KG_CONF_MAX_INSTANCES];
+
+void kg_job_target(const struct kg_job *job, struct kg_anvil_target *t)
+{
+	const struct kg_instance *in = &job->cfg->instances[job->instance];
+
+	*t = (struct kg_anvil_target){.path = in->anvil,
+	                              .timeout_ms =
+	                                      (int)job->cfg->anvil_timeout_ms,
+	                              .pinned = (uint8_t)in->protocol,
+	                              .spoken = &spoken[job->instance]};
+}
+
 int kg_job_dump(struct kg_job *job, const struct kg_dump_sink *sink, char *err,
                 size_t errlen)
 {
-	const char *path = job->cfg->instances[job->instance].anvil;
+	struct kg_anvil_target t;
 	enum kg_anvil_status st;
 
+	kg_job_target(job, &t);
 	err[0] = '\0';
-	st = kg_anvil_dump(path, (int)job->cfg->anvil_timeout_ms, sink,
-	                   job->parser, &job->anvil, err, errlen);
+	st = kg_anvil_dump(&t, sink, job->parser, &job->anvil, err, errlen);
+	job->proto = job->parser->proto;
 	if (st == KG_ANVIL_STOPPED)
 		err[0] = '\0'; /* the consumer ran out of memory */
 	if (st == KG_ANVIL_UNREACHABLE)
@@ -174,9 +196,30 @@ int kg_job_dump(struct kg_job *job, const struct kg_dump_sink *sink, char *err,
 	if (job->parser->malformed > 0)
 		kg_log_err(
 		        "anvil %s: %llu malformed line(s) skipped, first: %s",
-		        path, (unsigned long long)job->parser->malformed,
+		        t.path, (unsigned long long)job->parser->malformed,
 		        kg_line_strerror(job->parser->first_err));
 	return st == KG_ANVIL_OK ? 0 : -1;
+}
+
+/* Dovecot 2.3's anvil lists neither alternative usernames nor proxy
+ * destinations: a selection on them would match nothing, silently. */
+static bool selection_listed(const struct kg_job *job)
+{
+	return job->proto == KG_PROTO_2 ||
+	       (job->req.field_name_len == 0 &&
+	        job->req.dest.family == KG_AF_NONE);
+}
+
+static void refuse_unlisted(struct kg_job *job)
+{
+	char text[KG_ERRTEXT_MAX + 1];
+
+	snprintf(text, sizeof(text),
+	         "instance '%s' runs Dovecot 2.3, whose anvil lists no "
+	         "alternative usernames or proxy destinations: --field and "
+	         "-h need Dovecot 2.4",
+	         job->cfg->instances[job->instance].name);
+	kg_job_refuse(job, KG_EXIT_USAGE, "refused", text);
 }
 
 void kg_job_serve_dump(struct kg_job *job, const struct kg_dump_op *op,
@@ -193,6 +236,8 @@ void kg_job_serve_dump(struct kg_job *job, const struct kg_dump_op *op,
 	if (kg_job_dump(job, &sink, err, sizeof(err)) < 0 ||
 	    op->finish(c, res) < 0)
 		kg_job_dump_error(job, err);
+	else if (!selection_listed(job))
+		refuse_unlisted(job);
 	else
 		op->reply(job, c, res);
 	op->free(c);

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "broker/anvil_client.h"
 #include "broker/anvil_dump.h"
 #include "broker/reply_out.h"
 #include "policy/config.h"
@@ -30,6 +31,9 @@ struct kg_result {
 	size_t n_kicked;
 	const struct kg_str *warn; /* users on shared processes (need -f) */
 	size_t n_warn;
+	/* Dovecot 2.4: users with a kicked connection still listed. */
+	const struct kg_str *remained;
+	size_t n_remained;
 	const uint32_t *pids; /* signalled (dry run: passed the checks) */
 	size_t n_pids;
 	const struct kg_refusal *refused;
@@ -45,7 +49,8 @@ struct kg_job {
 	struct kg_request req;
 	int instance;
 	const char *instance_name; /* NULL until resolved */
-	pid_t anvil; /* set by kg_job_dump: the pid that wrote the dump */
+	pid_t anvil;   /* set by kg_job_dump: the pid that wrote the dump */
+	uint8_t proto; /* set by kg_job_dump: the protocol it was in */
 	struct kg_decision dec;
 	struct kg_result result;
 	/* Shared buffers, too large for the stack. */
@@ -72,6 +77,10 @@ void kg_job_refuse(struct kg_job *job, uint8_t status, const char *outcome,
 /* Refuses a failed dump or collection: anvil's reason when err holds one
  * (69), otherwise running out of memory (70). */
 void kg_job_dump_error(struct kg_job *job, const char *err);
+
+/* The job's instance's anvil, as kg_anvil_dump and kg_anvil_kick take
+ * it. */
+void kg_job_target(const struct kg_job *job, struct kg_anvil_target *t);
 
 /* Reads the job's instance's anvil dump into sink and notes the pid that
  * wrote it (job->anvil). Returns 0, or -1 with err set to a reason

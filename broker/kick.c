@@ -21,6 +21,7 @@ const struct kg_kick_ops kg_kick_system = {
         .narrow = kg_plan_restrict,
         .now_ms = kg_now_ms,
         .budget = &ledger,
+        .anvil = &kg_anvil_system,
 };
 
 /* The caller's hourly budget under the deciding rule, as of one reading
@@ -181,16 +182,15 @@ static bool over_budget(struct kg_job *job, const struct kg_plan_result *res,
 	return true;
 }
 
-/* What was really signalled is charged, never a plan or a dry run. When
- * the users could not be counted, conns is what was planned: charging
- * more is safer than charging nothing. */
+/* What was really ended is charged, never a plan or a dry run: acted
+ * says whether anything was. When the users could not be counted, conns
+ * is what was planned: charging more is safer than charging nothing. */
 static void charge(struct kg_job *job, const struct kg_kick_ops *ops,
-                   const struct outcome *o, uint32_t conns)
+                   const struct budget *b, bool acted, uint32_t conns)
 {
-	if (!o->budget.limited || (job->req.flags & KG_REQ_DRY_RUN) ||
-	    o->n_signalled == 0)
+	if (!b->limited || (job->req.flags & KG_REQ_DRY_RUN) || !acted)
 		return;
-	kg_budget_charge(ops->budget, o->budget.entry, o->budget.now, conns);
+	kg_budget_charge(ops->budget, b->entry, b->now, conns);
 }
 
 /* The instance's master, found through anvil. Without it no target can
@@ -252,7 +252,7 @@ static void report_signalled(struct kg_job *job, const struct kg_kick_ops *ops,
 	report_outcome(r, o);
 	narrowed = narrow_to_signalled(ops, plan, o, res);
 	/* Narrowing that failed left the planned count in res. */
-	charge(job, ops, o, res->conns_kicked);
+	charge(job, ops, &o->budget, o->n_signalled > 0, res->conns_kicked);
 	if (narrowed < 0) {
 		end_uncounted(job, o->n_signalled, dry);
 		return;
@@ -301,6 +301,64 @@ static void execute(struct kg_job *job, const struct kg_kick_ops *ops,
 	report_signalled(job, ops, plan, res, o);
 }
 
+/* Reads the budget and checks the limits; false when the kick was
+ * refused (and answered). */
+static bool within_limits(struct kg_job *job, const struct kg_kick_ops *ops,
+                          const struct kg_plan_result *res, struct budget *b)
+{
+	return budget_read(job, ops, b) == 0 && !over_limit(job, res) &&
+	       !over_budget(job, res, b);
+}
+
+/* The status of a kick anvil carried out: whether everything planned
+ * went, and when nothing went because anvil failed, that anvil is to
+ * blame. */
+static uint8_t anvil_status(const struct kg_anvil_outcome *a)
+{
+	if (a->n_remained == 0)
+		return KG_EXIT_OK;
+	return a->gone == 0 && a->err[0] ? KG_EXIT_UNAVAILABLE
+	                                 : KG_EXIT_PARTIAL;
+}
+
+/* Dovecot 2.4: anvil kicks, and a new dump says what went. */
+static void kick_by_anvil(struct kg_job *job, const struct kg_kick_ops *ops,
+                          struct kg_plan *plan, struct kg_plan_result *res,
+                          const struct budget *b)
+{
+	struct kg_result *r = &job->result;
+	struct kg_anvil_outcome a;
+	uint8_t status;
+
+	if (kg_kick_by_anvil(job, ops->anvil, plan, res, &a) < 0) {
+		kg_anvil_outcome_free(&a);
+		kg_job_dump_error(job, "");
+		return;
+	}
+	r->pids = a.pids;
+	r->n_pids = a.n_pids;
+	r->end.pids = (uint32_t)a.n_pids;
+	r->kicked = a.kicked;
+	r->n_kicked = a.n_kicked;
+	if (job->req.flags & KG_REQ_DRY_RUN) {
+		r->end.conns = a.planned;
+		kick_end(job, KG_EXIT_OK, "dry-run", NULL);
+	} else {
+		r->remained = a.remained;
+		r->n_remained = a.n_remained;
+		r->end.flags |= KG_END_CONFIRMED;
+		r->end.conns = a.gone;
+		charge(job, ops, b, a.gone > 0, a.gone);
+		status = anvil_status(&a);
+		kick_end(job, status,
+		         status == KG_EXIT_OK ? "kicked"
+		         : a.gone > 0         ? "partly-kicked"
+		                              : "not-kicked",
+		         a.err[0] ? a.err : NULL);
+	}
+	kg_anvil_outcome_free(&a);
+}
+
 static void kick_planned(struct kg_job *job, const struct kg_kick_ops *ops,
                          struct kg_plan *plan, struct kg_plan_result *res)
 {
@@ -309,11 +367,14 @@ static void kick_planned(struct kg_job *job, const struct kg_kick_ops *ops,
 	        .refused = calloc(res->n_pids + 1, sizeof(struct kg_refusal)),
 	};
 
-	if (o.signalled == NULL || o.refused == NULL)
+	if (o.signalled == NULL || o.refused == NULL) {
 		kg_job_dump_error(job, "");
-	else if (budget_read(job, ops, &o.budget) == 0 &&
-	         !over_limit(job, res) && !over_budget(job, res, &o.budget))
-		execute(job, ops, plan, res, &o);
+	} else if (within_limits(job, ops, res, &o.budget)) {
+		if (kg_plan_by_user(plan))
+			kick_by_anvil(job, ops, plan, res, &o.budget);
+		else
+			execute(job, ops, plan, res, &o);
+	}
 	free(o.signalled);
 	free(o.refused);
 }

@@ -11,6 +11,7 @@
 
 #include "broker/budget.h"
 #include "broker/job.h"
+#include "broker/kick_anvil.h"
 #include "broker/plan.h"
 #include "broker/verify.h"
 
@@ -27,6 +28,8 @@ struct kg_kick_ops {
 	              struct kg_plan_result *out);
 	int64_t (*now_ms)(void);
 	struct kg_budget *budget;
+	/* Dovecot 2.4, where anvil kicks: kg_anvil_system. */
+	const struct kg_anvil_ops *anvil;
 };
 
 extern const struct kg_kick_ops kg_kick_system;

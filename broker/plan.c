@@ -9,6 +9,7 @@
 #include "broker/msort.h"
 #include "broker/pidset.h"
 #include "broker/strarena.h"
+#include "broker/unitmap.h"
 
 /* A connection as the plan keeps it. One outside the scope keeps its pid
  * and refcount only: its user is KG_STRARENA_NONE and its address is never
@@ -39,9 +40,30 @@ struct plan_named {
 	bool matches;
 };
 
+/* Protocol 2: a unit (see unitmap.h), indexed by its number - 1. */
+struct plan_unit {
+	uint32_t pid;     /* the real one */
+	uint32_t user;    /* in matched_users or users; NONE: outside */
+	bool matches;     /* user is in matched_users */
+	uint8_t guid[16]; /* of one of its connections */
+};
+
+/* Protocol 2: an in-scope connection's GUID, for the kick's check. */
+struct plan_guid {
+	uint32_t unit;
+	uint8_t guid[16];
+};
+
 struct kg_plan {
 	struct kg_request req;
 	const struct kg_scope *scope;
+	/* Protocol 2: the dump's rows carry GUIDs, and the planner's
+	 * "processes" are units, one user each in one process, whose
+	 * numbers stand where pids stand for protocol 1. */
+	bool by_user;
+	struct kg_unitmap unitmap;
+	struct kg_chunkarr units; /* struct plan_unit */
+	struct kg_chunkarr guids; /* struct plan_guid */
 	/* In-scope user names, one per connection. They are appended, not
 	 * interned: on a host with a million connections a hash lookup per
 	 * dump line costs more than parsing the line, and only the names on
@@ -89,6 +111,9 @@ struct kg_plan *kg_plan_new(const struct kg_request *req,
 	kg_chunkarr_init(&p->conns, sizeof(struct plan_conn));
 	kg_chunkarr_init(&p->matched_pids, sizeof(uint32_t));
 	kg_chunkarr_init(&p->unreadable, sizeof(struct kg_unreadable_conn));
+	kg_chunkarr_init(&p->units, sizeof(struct plan_unit));
+	kg_chunkarr_init(&p->guids, sizeof(struct plan_guid));
+	kg_unitmap_init(&p->unitmap);
 	kg_strarena_init(&p->users);
 	kg_strarena_init(&p->matched_users);
 	return p;
@@ -106,9 +131,48 @@ static int note_match(struct kg_plan *p, struct plan_conn *pc,
 
 	if (!mp)
 		return -1;
-	*mp = c->pid;
+	*mp = pc->pid;
 	pc->pid |= PID_MATCHED;
 	p->conns_matched += c->refcount;
+	return 0;
+}
+
+/* The unit c belongs to (protocol 2), made on first sight; 0 on
+ * allocation failure. */
+static uint32_t unit_of(struct kg_plan *p, const struct kg_conn *c)
+{
+	uint32_t unit =
+	        kg_unitmap_get(&p->unitmap, c->pid, c->user, c->user_len);
+	struct plan_unit *u;
+
+	if (unit == 0 || unit <= p->units.n)
+		return unit;
+	u = kg_chunkarr_push(&p->units);
+	if (!u)
+		return 0;
+	*u = (struct plan_unit){.pid = c->pid, .user = KG_STRARENA_NONE};
+	memcpy(u->guid, c->guid, sizeof(u->guid));
+	return unit;
+}
+
+/* A unit is named by the first of its connections inside the scope; a
+ * matching one replaces it, so that the name comes from the arena the
+ * result reads. */
+static int note_unit(struct kg_plan *p, uint32_t unit, const struct kg_conn *c,
+                     uint32_t user, bool matches)
+{
+	struct plan_unit *u = kg_chunkarr_at(&p->units, unit - 1);
+	struct plan_guid *g = kg_chunkarr_push(&p->guids);
+
+	if (!g)
+		return -1;
+	g->unit = unit;
+	memcpy(g->guid, c->guid, sizeof(g->guid));
+	if (u->user == KG_STRARENA_NONE || (matches && !u->matches)) {
+		u->user = user;
+		u->matches = matches;
+		memcpy(u->guid, c->guid, sizeof(u->guid));
+	}
 	return 0;
 }
 
@@ -125,7 +189,10 @@ int kg_plan_add(void *plan, const struct kg_conn *c)
 	pc = kg_chunkarr_push(&p->conns);
 	if (!pc)
 		return -1;
-	pc->pid = c->pid;
+	p->by_user |= c->has_guid;
+	pc->pid = c->has_guid ? unit_of(p, c) : c->pid;
+	if (pc->pid == 0)
+		return -1;
 	pc->refcount = c->refcount;
 	pc->user = KG_STRARENA_NONE;
 	if (!kg_conn_in_scope(p->scope, c))
@@ -133,6 +200,8 @@ int kg_plan_add(void *plan, const struct kg_conn *c)
 	matches = kg_conn_matches(&p->req, c);
 	if (kg_strarena_add(arena_of(p, matches), c->user, c->user_len,
 	                    &pc->user) < 0)
+		return -1;
+	if (c->has_guid && note_unit(p, pc->pid, c, pc->user, matches) < 0)
 		return -1;
 	return matches ? note_match(p, pc, c) : 0;
 }
@@ -173,19 +242,69 @@ static int index_matched(struct kg_plan *p)
 	return kg_pidset_build(&p->matched, pids, n);
 }
 
-static void tally_unreadable(struct kg_plan *p)
+static void add_unreadable(struct plan_proc *proc, uint64_t refcount)
 {
+	proc->conns += refcount;
+	proc->outside += refcount;
+	proc->unreadable += refcount;
+}
+
+/* Protocol 2: a line that did not parse names a process, not a user, so
+ * it may be the session of any user there: it counts against every
+ * matched unit on that process. */
+static int tally_unreadable_units(struct kg_plan *p)
+{
+	size_t n = p->matched.n;
+	uint32_t *real = malloc((n + 1) * sizeof(*real));
+	uint64_t *hits = calloc(n + 1, sizeof(*hits));
+	struct kg_pidset set;
+	int rc = -1;
+
+	if (!real || !hits) {
+		free(real);
+		goto out;
+	}
+	for (size_t k = 0; k < n; k++)
+		real[k] = ((const struct plan_unit *)kg_chunkarr_at(
+		                   &p->units, p->matched.pids[k] - 1))
+		                  ->pid;
+	if (kg_pidset_build(&set, real, n) < 0)
+		goto out;
+	for (size_t i = 0; i < p->unreadable.n; i++) {
+		const struct kg_unreadable_conn *u =
+		        kg_chunkarr_at(&p->unreadable, i);
+		ptrdiff_t k = kg_pidset_find(&set, u->pid);
+
+		if (k >= 0)
+			hits[k] += u->refcount;
+	}
+	for (size_t k = 0; k < n; k++) {
+		const struct plan_unit *u =
+		        kg_chunkarr_at(&p->units, p->matched.pids[k] - 1);
+
+		add_unreadable(&p->procs[k],
+		               hits[kg_pidset_find(&set, u->pid)]);
+	}
+	kg_pidset_free(&set);
+	rc = 0;
+out:
+	free(hits);
+	return rc;
+}
+
+static int tally_unreadable(struct kg_plan *p)
+{
+	if (p->by_user)
+		return tally_unreadable_units(p);
 	for (size_t i = 0; i < p->unreadable.n; i++) {
 		const struct kg_unreadable_conn *u =
 		        kg_chunkarr_at(&p->unreadable, i);
 		ptrdiff_t k = kg_pidset_find(&p->matched, u->pid);
 
-		if (k < 0)
-			continue;
-		p->procs[k].conns += u->refcount;
-		p->procs[k].outside += u->refcount;
-		p->procs[k].unreadable += u->refcount;
+		if (k >= 0)
+			add_unreadable(&p->procs[k], u->refcount);
 	}
+	return 0;
 }
 
 /* One pass over every connection: sums up each matched process (the dump
@@ -217,8 +336,7 @@ static int tally(struct kg_plan *p)
 		        .matches = c->pid & PID_MATCHED,
 		};
 	}
-	tally_unreadable(p);
-	return 0;
+	return tally_unreadable(p);
 }
 
 /* A name to sort, with its first 16 bytes as two big-endian numbers
@@ -384,6 +502,51 @@ int kg_plan_restrict(struct kg_plan *p, const uint32_t *pids, size_t n,
 	return 0;
 }
 
+bool kg_plan_by_user(const struct kg_plan *p)
+{
+	return p->by_user;
+}
+
+void kg_plan_unit(struct kg_plan *p, uint32_t id, struct kg_plan_unit *out)
+{
+	const struct plan_unit *u = kg_chunkarr_at(&p->units, id - 1);
+
+	out->pid = u->pid;
+	out->user = kg_strarena_get(arena_of(p, u->matches), u->user);
+	out->guid = u->guid;
+}
+
+static bool unit_listed(const uint32_t *ids, size_t n, uint32_t id)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ids[mid] == id)
+			return true;
+		if (ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+int kg_plan_each_guid(const struct kg_plan *p, const uint32_t *ids, size_t n,
+                      kg_guid_fn fn, void *ctx)
+{
+	for (size_t i = 0; i < p->guids.n; i++) {
+		const struct plan_guid *g = kg_chunkarr_at(&p->guids, i);
+		int rc;
+
+		if (unit_listed(ids, n, g->unit) &&
+		    (rc = fn(ctx, g->unit, g->guid)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
 void kg_plan_free(struct kg_plan *p)
 {
 	if (!p)
@@ -394,5 +557,8 @@ void kg_plan_free(struct kg_plan *p)
 	kg_chunkarr_free(&p->matched_pids);
 	kg_chunkarr_free(&p->unreadable);
 	kg_chunkarr_free(&p->conns);
+	kg_chunkarr_free(&p->units);
+	kg_chunkarr_free(&p->guids);
+	kg_unitmap_free(&p->unitmap);
 	free(p);
 }

@@ -79,4 +79,29 @@ int kg_plan_restrict(struct kg_plan *p, const uint32_t *pids, size_t n,
                      struct kg_plan_result *out);
 void kg_plan_free(struct kg_plan *p);
 
+/* Dovecot 2.4 (the dump's rows carry GUIDs): anvil kicks one user in one
+ * process at a time, so the planner's "processes" are such units
+ * (unitmap.h), and a result's pids are unit numbers. A unit is blocked
+ * when it holds a connection outside the scope (or a line that did not
+ * parse is on its process), shared when it holds an in-scope connection
+ * that does not match: other users of the same process are neither. */
+bool kg_plan_by_user(const struct kg_plan *p);
+
+struct kg_plan_unit {
+	uint32_t pid;        /* the process */
+	struct kg_str user;  /* the user, inside the scope */
+	const uint8_t *guid; /* 16 bytes: one of its connections */
+};
+
+/* Unit id, one of a KG_PLAN_KICK result's pids. Pointers live until
+ * kg_plan_free. */
+void kg_plan_unit(struct kg_plan *p, uint32_t id, struct kg_plan_unit *out);
+
+typedef int (*kg_guid_fn)(void *ctx, uint32_t unit, const uint8_t *guid);
+/* Calls fn with the GUID of every in-scope connection of the units in
+ * ids[0..n) (ascending, as a result's pids are); stops at a non-zero
+ * return and returns it. */
+int kg_plan_each_guid(const struct kg_plan *p, const uint32_t *ids, size_t n,
+                      kg_guid_fn fn, void *ctx);
+
 #endif

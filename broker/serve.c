@@ -192,7 +192,7 @@ void kg_broker_serve(const struct kg_broker_start *st, int client_fd,
 	job.instance = KG_INSTANCE_DEFAULT;
 	job.parser = &parser;
 	job.w = &writer;
-	kg_dump_init(&parser);
+	kg_dump_init(&parser, 1);
 	kg_reply_out_init(&job.out, client_fd);
 	kg_rw_init(&writer, kg_reply_out_emit, &job.out);
 	status = kg_peer_read(client_fd, &st->clients, &peer, &why);

@@ -26,11 +26,18 @@
 #define STAGE_BYTES  ((size_t)1 << RUN_OFF_BITS)
 #define RUNS_MAX     ((size_t)1 << (32 - RUN_OFF_BITS))
 
-/* A packed row: u32 pid, u32 conns, u8 family (| ROW_FOLDED), varint
- * service id, varint user length, the address bytes, the user bytes. */
+/* A packed row: u32 pid, u32 conns, u8 family (| ROW_FOLDED | ROW_V2),
+ * varint service id, varint user length, the address bytes, the user
+ * bytes; then with ROW_V2 (Dovecot 2.4) the GUID, u8 dest family, the
+ * dest bytes, u8 field count and per field a varint name id, u8 value
+ * length and the value. */
 #define ROW_FOLDED 0x80
+#define ROW_V2     0x40
 #define VARINT_MAX 5
-#define ROW_MAX    (4 + 4 + 1 + 2 * VARINT_MAX + 16 + KG_USER_MAX)
+#define FIELD_MAX  (VARINT_MAX + 1 + KG_FIELD_VALUE_MAX)
+#define ROW_MAX                                                                \
+	(4 + 4 + 1 + 2 * VARINT_MAX + 16 + KG_USER_MAX + 16 + 1 + 16 + 1 +     \
+	 KG_FIELDS_MAX * FIELD_MAX)
 _Static_assert(ROW_MAX <= STAGE_BYTES, "a row fits a run");
 
 struct row {
@@ -41,6 +48,11 @@ struct row {
 	const uint8_t *addr;
 	const char *user;
 	size_t user_len;
+	const uint8_t *guid; /* NULL: no ROW_V2 */
+	uint8_t dest_family;
+	const uint8_t *dest;
+	uint8_t n_fields;
+	const uint8_t *fields;
 	size_t size; /* of the packed row */
 };
 
@@ -71,12 +83,14 @@ struct row_cursor {
 	size_t next;
 	const char *name;
 	size_t name_len;
+	struct kg_field fields[KG_FIELDS_MAX]; /* the last row's */
 };
 
 struct kg_who {
 	struct kg_request req;
 	const struct kg_scope *scope;
 	struct kg_strpool *services;
+	struct kg_strpool *field_names;
 	char *stage;
 	size_t stage_len;
 	size_t run_rows; /* staged rows that make a run */
@@ -118,19 +132,68 @@ static size_t get_varint(const uint8_t *p, uint32_t *v)
 	return n;
 }
 
-static size_t pack_row(uint8_t *p, const struct kg_conn *c, uint32_t service)
+/* The ROW_V2 part: ids[i] is the name id of c->fields[i]. */
+static size_t pack_v2(uint8_t *p, const struct kg_conn *c, const uint32_t *ids)
+{
+	size_t dlen = kg_family_len(c->dest.family);
+	size_t n = 16;
+
+	memcpy(p, c->guid, 16);
+	p[n++] = c->dest.family;
+	memcpy(p + n, c->dest.bytes, dlen);
+	n += dlen;
+	p[n++] = (uint8_t)c->n_fields;
+	for (size_t i = 0; i < c->n_fields; i++) {
+		n += put_varint(p + n, ids[i]);
+		p[n++] = (uint8_t)c->fields[i].value_len;
+		memcpy(p + n, c->fields[i].value, c->fields[i].value_len);
+		n += c->fields[i].value_len;
+	}
+	return n;
+}
+
+static size_t pack_row(uint8_t *p, const struct kg_conn *c, uint32_t service,
+                       const uint32_t *field_ids)
 {
 	size_t alen = kg_family_len(c->addr.family);
 	size_t n = 9;
 
 	memcpy(p, &c->pid, 4);
 	memcpy(p + 4, &c->refcount, 4);
-	p[8] = c->addr.family;
+	p[8] = c->addr.family | (c->has_guid ? ROW_V2 : 0);
 	n += put_varint(p + n, service);
 	n += put_varint(p + n, (uint32_t)c->user_len);
 	memcpy(p + n, c->addr.bytes, alen);
 	memcpy(p + n + alen, c->user, c->user_len);
-	return n + alen + c->user_len;
+	n += alen + c->user_len;
+	return c->has_guid ? n + pack_v2(p + n, c, field_ids) : n;
+}
+
+/* Steps over the fields, which kg_who_row alone reads. */
+static size_t skip_fields(const uint8_t *p, uint8_t n_fields)
+{
+	size_t n = 0;
+
+	for (uint8_t i = 0; i < n_fields; i++) {
+		uint32_t id;
+
+		n += get_varint(p + n, &id);
+		n += 1 + p[n];
+	}
+	return n;
+}
+
+static size_t unpack_v2(const uint8_t *p, struct row *r)
+{
+	size_t n = 16;
+
+	r->guid = p;
+	r->dest_family = p[n++];
+	r->dest = p + n;
+	n += kg_family_len(r->dest_family);
+	r->n_fields = p[n++];
+	r->fields = p + n;
+	return n + skip_fields(p + n, r->n_fields);
 }
 
 static void unpack_row(const char *rec, struct row *r)
@@ -145,10 +208,14 @@ static void unpack_row(const char *rec, struct row *r)
 	n += get_varint(p + n, &r->service);
 	n += get_varint(p + n, &len);
 	r->addr = p + n;
-	n += kg_family_len(r->flags & ~ROW_FOLDED);
+	n += kg_family_len(r->flags & ~(ROW_FOLDED | ROW_V2));
 	r->user = rec + n;
 	r->user_len = len;
-	r->size = n + len;
+	n += len;
+	r->guid = NULL;
+	if (r->flags & ROW_V2)
+		n += unpack_v2(p + n, r);
+	r->size = n;
 }
 
 static struct prefix name_prefix(const char *s, size_t len)
@@ -176,7 +243,16 @@ static int cmp_prefixes(const struct prefix *a, const struct prefix *b)
 
 static uint8_t row_family(const struct row *r)
 {
-	return r->flags & (uint8_t)~ROW_FOLDED;
+	return r->flags & (uint8_t) ~(ROW_FOLDED | ROW_V2);
+}
+
+/* Rows of Dovecot 2.4 are connections, each with its GUID: two of them
+ * never fold into one, and go in GUID order. */
+static int cmp_guids(const struct row *x, const struct row *y)
+{
+	if (!x->guid || !y->guid)
+		return (x->guid != NULL) - (y->guid != NULL);
+	return memcmp(x->guid, y->guid, 16);
 }
 
 /* The listing's order: user (bytewise), service, pid, address. */
@@ -193,9 +269,10 @@ static int cmp_unpacked(const struct kg_who *w, const struct row *x,
 	                    kg_strpool_get(w->services, y->service))))
 		return c;
 	if ((c = cmp_u64(x->pid, y->pid)) ||
-	    (c = cmp_u64(row_family(x), row_family(y))))
+	    (c = cmp_u64(row_family(x), row_family(y))) ||
+	    (c = memcmp(x->addr, y->addr, kg_family_len(row_family(x)))))
 		return c;
-	return memcmp(x->addr, y->addr, kg_family_len(row_family(x)));
+	return cmp_guids(x, y);
 }
 
 static int cmp_keys(const void *a, const void *b, void *ctx)
@@ -227,14 +304,15 @@ struct kg_who *kg_who_new_runs(const struct kg_request *req,
 	w->scope = scope;
 	w->run_rows = run_rows;
 	w->services = kg_strpool_new();
+	w->field_names = kg_strpool_new();
 	/* Pages never written cost no memory: a small listing stays small. */
 	w->stage = malloc(STAGE_BYTES);
 	w->keys = malloc(run_rows * sizeof(*w->keys));
 	w->order_in_run = malloc(run_rows * sizeof(*w->order_in_run));
 	w->scratch = malloc(run_rows * sizeof(*w->scratch));
 	w->cursor = calloc(1, sizeof(*w->cursor));
-	if (!w->services || !w->stage || !w->keys || !w->order_in_run ||
-	    !w->scratch || !w->cursor) {
+	if (!w->services || !w->field_names || !w->stage || !w->keys ||
+	    !w->order_in_run || !w->scratch || !w->cursor) {
 		kg_who_free(w);
 		return NULL;
 	}
@@ -300,25 +378,42 @@ static int flush_run(struct kg_who *w)
 	return 0;
 }
 
+/* The fields' names, interned. A connection has at most KG_FIELDS_MAX
+ * fields, each within the limits (the parser's checks). */
+static int intern_fields(struct kg_who *w, const struct kg_conn *c,
+                         uint32_t *ids)
+{
+	if (c->n_fields > KG_FIELDS_MAX)
+		return -1;
+	for (size_t i = 0; i < c->n_fields; i++) {
+		if (c->fields[i].value_len > KG_FIELD_VALUE_MAX ||
+		    kg_strpool_intern(w->field_names, c->fields[i].name,
+		                      c->fields[i].name_len, &ids[i]) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int kg_who_add(void *who, const struct kg_conn *c)
 {
 	struct kg_who *w = who;
-	uint32_t service;
+	uint32_t service, field_ids[KG_FIELDS_MAX];
 	size_t size;
 
 	if (w->finished || c->user_len > KG_USER_MAX)
 		return -1;
-	if (!kg_conn_in_scope(w->scope, c) ||
-	    !kg_conn_matches(&w->req, c))
+	if (!kg_conn_in_scope(w->scope, c) || !kg_conn_matches(&w->req, c))
 		return 0;
 	if (kg_strpool_intern(w->services, c->service, c->service_len,
-	                      &service) < 0)
+	                      &service) < 0 ||
+	    intern_fields(w, c, field_ids) < 0)
 		return -1;
 	if ((w->n_keys == w->run_rows ||
 	     STAGE_BYTES - w->stage_len < ROW_MAX) &&
 	    flush_run(w) < 0)
 		return -1;
-	size = pack_row((uint8_t *)w->stage + w->stage_len, c, service);
+	size = pack_row((uint8_t *)w->stage + w->stage_len, c, service,
+	                field_ids);
 	w->keys[w->n_keys++] = (struct stage_key){
 	        .prefix = name_prefix(c->user, c->user_len),
 	        .off = (uint32_t)w->stage_len,
@@ -555,12 +650,41 @@ static const char *shared_name(const struct kg_who *w, size_t i,
 	return prev.user;
 }
 
+/* A row's Dovecot 2.4 part, its fields into the cursor's array. */
+static void put_v2(const struct kg_who *w, const struct row *r,
+                   struct kg_who_row *out)
+{
+	const uint8_t *p = r->fields;
+
+	out->has_guid = r->guid != NULL;
+	out->dest.family = KG_AF_NONE;
+	out->fields = w->cursor->fields;
+	out->n_fields = 0;
+	if (!r->guid)
+		return;
+	memcpy(out->guid, r->guid, 16);
+	kg_addr_set(&out->dest, r->dest_family, r->dest);
+	for (uint8_t i = 0; i < r->n_fields; i++) {
+		struct kg_field *f = &w->cursor->fields[i];
+		struct kg_str name;
+		uint32_t id;
+
+		p += get_varint(p, &id);
+		name = kg_strpool_get(w->field_names, id);
+		*f = (struct kg_field){name.s, name.len, (const char *)p + 1,
+		                       p[0]};
+		p += 1 + p[0];
+	}
+	out->n_fields = r->n_fields;
+}
+
 void kg_who_row(const struct kg_who *w, size_t i, struct kg_who_row *out)
 {
 	struct row r;
 	struct kg_str service;
 
 	unpack_row(row_at(w, w->order[i]), &r);
+	put_v2(w, &r, out);
 	service = kg_strpool_get(w->services, r.service);
 	out->pid = r.pid;
 	out->conns = r.conns;
@@ -585,5 +709,6 @@ void kg_who_free(struct kg_who *w)
 	free(w->cursor);
 	drop_stage(w);
 	kg_strpool_free(w->services);
+	kg_strpool_free(w->field_names);
 	free(w);
 }

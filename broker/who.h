@@ -46,7 +46,8 @@ int kg_who_add(void *who, const struct kg_conn *c);
  * fails: the collection is complete. */
 int kg_who_finish(struct kg_who *w, struct kg_who_result *out);
 /* Row i (i < n_rows) in sorted order. Its strings live until
- * kg_who_free. */
+ * kg_who_free; its fields array until the next call. Rows of Dovecot
+ * 2.4 are one connection each, with its GUID, and never share a row. */
 void kg_who_row(const struct kg_who *w, size_t i, struct kg_who_row *out);
 void kg_who_free(struct kg_who *w);
 

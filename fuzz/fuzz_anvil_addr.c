@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/anvil_dump.h"
+#include "broker/anvil_text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

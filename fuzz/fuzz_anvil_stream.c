@@ -66,7 +66,7 @@ static void run(const char *buf, size_t len, size_t chunk, struct outcome *o)
 
 	memset(o, 0, sizeof(*o));
 	o->hash = 0xcbf29ce484222325u;
-	kg_dump_init(&parser);
+	kg_dump_init(&parser, 1);
 	while (o->used < len && !parser.done) {
 		size_t n = len - o->used < chunk ? len - o->used : chunk;
 		size_t used = 0;

@@ -54,6 +54,21 @@ static int count_conn(void *ctx, const struct kg_conn *c)
 	return t->stop_at != 0 && t->lines == t->stop_at;
 }
 
+/* A dump in whatever protocol the fake anvil speaks, found out afresh. */
+static enum kg_anvil_status dump_at(struct fixture *f, const char *path,
+                                    int timeout_ms, struct tally *t)
+{
+	uint8_t spoken = KG_PROTO_AUTO;
+	const struct kg_anvil_target target = {.path = path,
+	                                       .timeout_ms = timeout_ms,
+	                                       .pinned = KG_PROTO_AUTO,
+	                                       .spoken = &spoken};
+
+	return kg_anvil_dump(&target,
+	                     &(struct kg_dump_sink){count_conn, NULL, t},
+	                     &f->parser, &f->writer, f->err, sizeof(f->err));
+}
+
 static int64_t now_ms(void)
 {
 	struct timespec ts;
@@ -231,11 +246,7 @@ static void test_full_dump_in_small_chunks_is_parsed(void **state)
 	char *dump = make_dump(3000, 1, &len, &sum);
 
 	start_anvil(f, dump, len, HOLD);
-	assert_int_equal(
-	        kg_anvil_dump(f->path, 5000,
-	                      &(struct kg_dump_sink){count_conn, NULL, &t},
-	                      &f->parser, &f->writer, f->err, sizeof(f->err)),
-	        KG_ANVIL_OK);
+	assert_int_equal(dump_at(f, f->path, 5000, &t), KG_ANVIL_OK);
 	assert_true(f->parser.done);
 	assert_int_equal(f->parser.lines, 3000);
 	assert_int_equal(f->parser.malformed, 0);
@@ -263,11 +274,7 @@ static void test_dump_from_two_writers_fails(void **state)
 		signal(SIGPIPE, SIG_IGN);
 		serve_two_writers(f->lfd, dump, len);
 	}
-	assert_int_equal(
-	        kg_anvil_dump(f->path, 5000,
-	                      &(struct kg_dump_sink){count_conn, NULL, &t},
-	                      &f->parser, &f->writer, f->err, sizeof(f->err)),
-	        KG_ANVIL_FAILED);
+	assert_int_equal(dump_at(f, f->path, 5000, &t), KG_ANVIL_FAILED);
 	assert_non_null(strstr(f->err, "anvil's dump came from more than one "
 	                               "process"));
 	assert_int_equal(f->writer, f->child);
@@ -280,11 +287,7 @@ static void test_empty_dump_is_ok(void **state)
 	struct tally t = {0};
 
 	start_anvil(f, "\n", 1, HOLD);
-	assert_int_equal(
-	        kg_anvil_dump(f->path, 5000,
-	                      &(struct kg_dump_sink){count_conn, NULL, &t},
-	                      &f->parser, &f->writer, f->err, sizeof(f->err)),
-	        KG_ANVIL_OK);
+	assert_int_equal(dump_at(f, f->path, 5000, &t), KG_ANVIL_OK);
 	assert_int_equal(f->parser.lines, 0);
 	assert_int_equal(t.lines, 0);
 	assert_anvil_exit_ok(f);
@@ -301,11 +304,7 @@ static void test_stalled_anvil_times_out(void **state)
 
 	start_anvil(f, dump, len, HOLD);
 	start = now_ms();
-	assert_int_equal(
-	        kg_anvil_dump(f->path, 300,
-	                      &(struct kg_dump_sink){count_conn, NULL, &t},
-	                      &f->parser, &f->writer, f->err, sizeof(f->err)),
-	        KG_ANVIL_FAILED);
+	assert_int_equal(dump_at(f, f->path, 300, &t), KG_ANVIL_FAILED);
 	took = now_ms() - start;
 	assert_string_equal(f->err, "anvil timed out after 300 ms");
 	assert_true(took >= 299);
@@ -324,11 +323,7 @@ static void test_close_mid_dump_is_an_error(void **state)
 	char *dump = make_dump(50, 0, &len, &sum);
 
 	start_anvil(f, dump, len - 7, CLOSE);
-	assert_int_equal(
-	        kg_anvil_dump(f->path, 5000,
-	                      &(struct kg_dump_sink){count_conn, NULL, &t},
-	                      &f->parser, &f->writer, f->err, sizeof(f->err)),
-	        KG_ANVIL_FAILED);
+	assert_int_equal(dump_at(f, f->path, 5000, &t), KG_ANVIL_FAILED);
 	assert_string_equal(f->err, "anvil closed the connection mid-dump");
 	assert_int_equal(t.lines, 49);
 	assert_anvil_exit_ok(f);
@@ -344,11 +339,7 @@ static void test_missing_socket_is_unreachable_with_errno(void **state)
 	char path[160];
 
 	snprintf(path, sizeof(path), "%s/missing", f->dir);
-	assert_int_equal(
-	        kg_anvil_dump(path, 1000,
-	                      &(struct kg_dump_sink){count_conn, NULL, &t},
-	                      &f->parser, &f->writer, f->err, sizeof(f->err)),
-	        KG_ANVIL_UNREACHABLE);
+	assert_int_equal(dump_at(f, path, 1000, &t), KG_ANVIL_UNREACHABLE);
 	assert_string_equal(f->err, strerror(ENOENT));
 	assert_int_equal(f->writer, 0);
 }
@@ -366,11 +357,7 @@ static void test_full_listen_queue_times_out(void **state)
 	assert_int_equal(connect(filler, (struct sockaddr *)&sa, sizeof(sa)),
 	                 0);
 	start = now_ms();
-	assert_int_equal(
-	        kg_anvil_dump(f->path, 200,
-	                      &(struct kg_dump_sink){count_conn, NULL, &t},
-	                      &f->parser, &f->writer, f->err, sizeof(f->err)),
-	        KG_ANVIL_FAILED);
+	assert_int_equal(dump_at(f, f->path, 200, &t), KG_ANVIL_FAILED);
 	took = now_ms() - start;
 	assert_string_equal(f->err, "anvil timed out after 200 ms");
 	assert_true(took >= 190);
@@ -395,11 +382,7 @@ static void test_overlong_line_is_skipped_then_good_lines_parse(void **state)
 	script[long_len] = '\n';
 	memcpy(script + long_len + 1, good, sizeof(good) - 1);
 	start_anvil(f, script, len, HOLD);
-	assert_int_equal(
-	        kg_anvil_dump(f->path, 5000,
-	                      &(struct kg_dump_sink){count_conn, NULL, &t},
-	                      &f->parser, &f->writer, f->err, sizeof(f->err)),
-	        KG_ANVIL_OK);
+	assert_int_equal(dump_at(f, f->path, 5000, &t), KG_ANVIL_OK);
 	assert_int_equal(f->parser.malformed, 1);
 	assert_int_equal(f->parser.first_err, KG_LINE_TOO_LONG);
 	assert_int_equal(f->parser.lines, 3);
@@ -417,11 +400,7 @@ static void test_callback_failure_stops_the_dump(void **state)
 	char *dump = make_dump(200, 1, &len, &sum);
 
 	start_anvil(f, dump, len, HOLD);
-	assert_int_equal(
-	        kg_anvil_dump(f->path, 5000,
-	                      &(struct kg_dump_sink){count_conn, NULL, &t},
-	                      &f->parser, &f->writer, f->err, sizeof(f->err)),
-	        KG_ANVIL_STOPPED);
+	assert_int_equal(dump_at(f, f->path, 5000, &t), KG_ANVIL_STOPPED);
 	assert_int_equal(t.lines, 5);
 	assert_string_equal(f->err, "processing the anvil dump failed");
 	assert_int_not_equal(reap_anvil(f), 3);
@@ -437,11 +416,7 @@ static void test_overlong_socket_path_is_refused(void **state)
 	memset(path, 'a', sizeof(path) - 1);
 	path[0] = '/';
 	path[sizeof(path) - 1] = '\0';
-	assert_int_equal(
-	        kg_anvil_dump(path, 1000,
-	                      &(struct kg_dump_sink){count_conn, NULL, &t},
-	                      &f->parser, &f->writer, f->err, sizeof(f->err)),
-	        KG_ANVIL_FAILED);
+	assert_int_equal(dump_at(f, path, 1000, &t), KG_ANVIL_FAILED);
 	assert_string_equal(f->err, "anvil socket path too long (199 bytes)");
 }
 

@@ -323,7 +323,7 @@ static size_t sample_end(void)
 static void run_sample(struct kg_dump_parser *p, struct recorder *r,
                        size_t (*chunk)(size_t max))
 {
-	kg_dump_init(p);
+	kg_dump_init(p, 1);
 	assert_int_equal(
 	        feed_chunked(p, sample_dump, sizeof(sample_dump) - 1, r, chunk),
 	        sample_end());
@@ -392,7 +392,7 @@ static void check_line_lengths(const size_t *lens, size_t n, uint64_t bad,
 	for (size_t i = 0; i < sizeof(chunkers) / sizeof(chunkers[0]); i++) {
 		struct recorder r = {0};
 
-		kg_dump_init(p);
+		kg_dump_init(p, 1);
 		assert_int_equal(feed_chunked(p, dump, cap, &r, chunkers[i]),
 		                 cap);
 		assert_true(p->done);
@@ -441,7 +441,7 @@ static int feed_setup(void **state)
 
 	if (!f)
 		return -1;
-	kg_dump_init(&f->p);
+	kg_dump_init(&f->p, 1);
 	*state = f;
 	return 0;
 }
@@ -556,7 +556,7 @@ static void test_feed_overlong_line_keeps_its_pid(void **state)
 	for (size_t i = 0; i < sizeof(chunkers) / sizeof(chunkers[0]); i++) {
 		struct recorder r = {0};
 
-		kg_dump_init(p);
+		kg_dump_init(p, 1);
 		assert_int_equal(feed_chunked(p, dump, len, &r, chunkers[i]),
 		                 len);
 		assert_int_equal(r.unreadable, 1);

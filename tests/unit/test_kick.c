@@ -275,7 +275,7 @@ static struct kg_job *kick_job(const struct kg_decision *dec, uint8_t flags,
 	                      .dec = *dec,
 	                      .parser = &parser,
 	                      .w = &w};
-	kg_dump_init(&parser);
+	kg_dump_init(&parser, 1);
 	kg_rw_init(&w, client_emit, NULL);
 	kg_audit_open(NULL);
 	return &job;
@@ -470,7 +470,7 @@ static void list_rows(const struct kg_scope *scope, uint64_t malformed,
 	                              .may_who = true},
 	                      .parser = &parser,
 	                      .w = &w};
-	kg_dump_init(&parser);
+	kg_dump_init(&parser, 1);
 	parser.malformed = malformed;
 	kg_rw_init(&w, client_emit, NULL);
 	kg_audit_open(NULL);
