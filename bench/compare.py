@@ -24,9 +24,11 @@ would include the bench's own memory, inherited at fork).
 
 Dovecot 2.4 runs from the Debian 13 root (kgtest/dovecot24.py), its
 doveadm chrooted into it (`chroot ROOT doveadm -c CONF`), kickgated on
-the host, reading the same anvil through ROOT/<base_dir>/anvil with
-protocol = 2.4; the floor reads with -2. Its sizes are --sizes-24, and
-its table comes second, without targets.
+the host, reading the same anvil through ROOT/<base_dir>/anvil (its
+protocol found out from the conversation: protocol = auto, the default);
+the floor reads with -2. Before measuring, doveadm's `who -1` must list
+the N connections. The 2.4 sizes are --sizes-24; their table comes
+second, without targets.
 
 Last, real IMAP sessions (Dovecot 2.3): SESSIONS logins spread over 100
 users, killed by one glob; the time from starting the command to the last
@@ -100,18 +102,15 @@ def root_version():
 # A Dovecot line the bench runs against: its instances (a class of
 # kgtest), how synthetic connections are registered in its anvil, the
 # floor's options for its protocol, the exit codes doveadm's no-match
-# kick ends with (2.3 fails, 2.4 reports "0 connections kicked"), the
-# [broker] settings kickgated needs for it besides the anvil, and how to
-# ask its version.
+# kick ends with (2.3 fails, 2.4 reports "0 connections kicked") and how
+# to ask its version.
 Line = collections.namedtuple(
-    "Line", "name dovecot register floor_args no_match_exit broker version")
+    "Line", "name dovecot register floor_args no_match_exit version")
 
 LINES = {
-    "2.3": Line("2.3", Dovecot, synthetic.register, (), (68,), {},
-                host_version),
+    "2.3": Line("2.3", Dovecot, synthetic.register, (), (68,), host_version),
     "2.4": Line("2.4", Dovecot24, synthetic24.register,
-                synthetic24.FLOOR_ARGS, (0,), {"protocol": "2.4"},
-                root_version),
+                synthetic24.FLOOR_ARGS, (0,), root_version),
 }
 
 
@@ -169,8 +168,7 @@ class Bench:
         """The rows of line's table for n connections."""
         with line.dovecot({"probe": "probe-pw"}) as dovecot, \
                 line.register(dovecot.anvil_path, n, self.floor), \
-                Kickgated({"anvil": dovecot.anvil_path,
-                           **line.broker}) as kg:
+                Kickgated({"anvil": dovecot.anvil_path}) as kg:
             check_listed(dovecot, n)
             return self.size_rows(line, n, dovecot, kg)
 
