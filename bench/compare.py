@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""kickgate against doveadm, side by side, on a real Dovecot 2.3 anvil.
+"""kickgate against doveadm, side by side, on real Dovecot 2.3 and 2.4 anvils.
 
 For each size N a private Dovecot is started and N synthetic connections
-are registered in its anvil (kgtest/synthetic.py) over one client
-connection, which stays open while measuring. Each connection has its own
-user, "userI@tenantK.example", and its own pid above the kernel's largest
+are registered in its anvil (kgtest/synthetic.py, for 2.4
+kgtest/synthetic24.py) over one client connection, which stays open
+while measuring. Each connection has its own user,
+"userI@tenantK.example", and its own pid above the kernel's largest
 possible pid, so no kick or signal can ever reach a real process.
 Addresses alternate between IPv4 and IPv6; users are spread over ten
 tenants, so "*@tenant7.example" matches a tenth of them.
@@ -17,11 +18,22 @@ reader) and once with -p, paced as kickgated reads (see
 broker/anvil_client.c). Every command runs once per round, RUNS rounds;
 the table shows medians. Peak memory is the broker's VmHWM (reset through
 /proc/PID/clear_refs before each kickgate run, the largest over the runs)
-and doveadm's ru_maxrss.
+and doveadm's ru_maxrss. bench/timed starts each command and takes its
+time and ru_maxrss (started straight from Python, a command's ru_maxrss
+would include the bench's own memory, inherited at fork).
 
-Last, real IMAP sessions: SESSIONS logins spread over 100 users, killed by
-one glob; the time from starting the command to the last session seeing
-end of file. Five sessions of another user must survive each kick.
+Dovecot 2.4 runs from the Debian 13 root (kgtest/dovecot24.py), its
+doveadm chrooted into it (`chroot ROOT doveadm -c CONF`), kickgated on
+the host, reading the same anvil through ROOT/<base_dir>/anvil (its
+protocol found out from the conversation: protocol = auto, the default);
+the floor reads with -2. Before measuring, doveadm's `who -1` must list
+the N connections. The 2.4 sizes are --sizes-24; their table comes
+second, without targets.
+
+Last, real IMAP sessions (Dovecot 2.3): SESSIONS logins spread over 100
+users, killed by one glob; the time from starting the command to the last
+session seeing end of file. Five sessions of another user must survive
+each kick.
 
 Needs root (it starts Dovecot and kickgated) and a build: KG_BUILD_DIR, or
 --build. bench/run builds and runs this.
@@ -40,9 +52,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 
-from kgtest import env, synthetic  # noqa: E402
+from kgtest import env, synthetic, synthetic24  # noqa: E402
 from kgtest.daemon import Kickgated  # noqa: E402
 from kgtest.dovecot import Dovecot  # noqa: E402
+from kgtest.dovecot24 import Dovecot24, build_root  # noqa: E402
 from kgtest.sessions import ImapSession, wait_registered  # noqa: E402
 
 TENTH_GLOB = "*@tenant7.example"
@@ -75,6 +88,32 @@ class ManySessionsDovecot(Dovecot):
                     f"{self.stats_clients}\n}}\n")
 
 
+def host_version():
+    return subprocess.run(["dovecot", "--version"], capture_output=True,
+                          text=True, check=False).stdout.strip()
+
+
+def root_version():
+    return subprocess.run(["chroot", build_root(), "/usr/sbin/dovecot",
+                           "--version"], capture_output=True, text=True,
+                          check=False).stdout.strip()
+
+
+# A Dovecot line the bench runs against: its instances (a class of
+# kgtest), how synthetic connections are registered in its anvil, the
+# floor's options for its protocol, the exit codes doveadm's no-match
+# kick ends with (2.3 fails, 2.4 reports "0 connections kicked") and how
+# to ask its version.
+Line = collections.namedtuple(
+    "Line", "name dovecot register floor_args no_match_exit version")
+
+LINES = {
+    "2.3": Line("2.3", Dovecot, synthetic.register, (), (68,), host_version),
+    "2.4": Line("2.4", Dovecot24, synthetic24.register,
+                synthetic24.FLOOR_ARGS, (0,), root_version),
+}
+
+
 # One measured command: its name in the table, argv, the exit codes it
 # may end with, and whether its peak is the broker's (a kickgate command).
 Op = collections.namedtuple("Op", "name argv expect broker",
@@ -87,51 +126,51 @@ class Bench:
         self.runs = runs
         self.floor = os.path.join(build, "bench", "floor")
         self.kickgate = os.path.join(build, "kickgate")
+        self.timer = os.path.join(build, "bench", "timed")
 
     # Commands ------------------------------------------------------------
 
-    @staticmethod
-    def timed(argv):
-        """(seconds, peak RSS in bytes, exit code) of one run."""
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        _, status, ru = os.wait4(proc.pid, 0)
-        elapsed = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        return elapsed, ru.ru_maxrss * 1024, proc.returncode
+    def timed(self, argv):
+        """(seconds, peak RSS in bytes, exit code) of one run, as
+        bench/timed measures it."""
+        r, w = os.pipe()
+        with os.fdopen(r) as report:
+            try:
+                proc = subprocess.Popen([self.timer, str(w), *argv],
+                                        stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL,
+                                        pass_fds=(w,))
+            finally:
+                os.close(w)
+            proc.wait()
+            fields = report.read().split()
+        if len(fields) != 2:
+            raise BenchError(f"{' '.join(argv)}: not timed (exit "
+                             f"{proc.returncode})")
+        return float(fields[0]), int(fields[1]) * 1024, proc.returncode
 
     # Anvil -----------------------------------------------------------------
 
-    def register(self, dovecot, n):
-        """Registers n connections; returns the open anvil connection."""
-        return synthetic.register(dovecot.anvil_path, n, self.floor)
-
-    def check_anvil_keeps_connections(self):
+    def check_anvil_keeps_connections(self, line):
         """Records whether anvil drops a client's connections when the
         client disconnects (the bench keeps its connection open either
         way)."""
-        with Dovecot({"probe": "probe-pw"}) as dovecot:
-            sock = self.register(dovecot, 3)
-            sock.close()
+        with line.dovecot({"probe": "probe-pw"}) as dovecot:
+            line.register(dovecot.anvil_path, 3, self.floor).close()
             time.sleep(1)
-            return synthetic.dump_count(self.floor,
-                                        dovecot.anvil_path) == 3
+            return synthetic.dump_count(self.floor, dovecot.anvil_path,
+                                        line.floor_args) == 3
 
     # Measurements --------------------------------------------------------
 
-    def size(self, n):
-        """The rows of the table for n connections."""
-        rows = []
-        with Dovecot({"probe": "probe-pw"}) as dovecot:
-            keep = self.register(dovecot, n)
-            try:
-                with Kickgated({"anvil": dovecot.anvil_path}) as kg:
-                    rows = self.size_rows(n, dovecot, kg)
-            finally:
-                keep.close()
-        return rows
+    def size(self, line, n):
+        """The rows of line's table for n connections."""
+        with line.dovecot({"probe": "probe-pw"}) as dovecot, \
+                line.register(dovecot.anvil_path, n, self.floor), \
+                Kickgated({"anvil": dovecot.anvil_path}) as kg:
+            check_listed(dovecot, n)
+            return self.size_rows(line, n, dovecot, kg)
 
     def run_once(self, op, kg):
         """(seconds, peak bytes) of one run of op: for kickgate the
@@ -163,17 +202,19 @@ class Bench:
         return {name: (statistics.median(times[name]), peaks[name])
                 for name in times}
 
-    def size_rows(self, n, dovecot, kg):
+    def size_rows(self, line, n, dovecot, kg):
+        floor = [self.floor, *line.floor_args]
         anvil = dovecot.anvil_path
-        da = ["doveadm", "-c", dovecot.conf_path]
+        da = dovecot.doveadm_argv()
         kgc = [self.kickgate]
         kick = f"kick {NO_MATCH}"
         dry = f"kick -n '{TENTH_GLOB}'"
         who = "who > /dev/null"
-        ops = [Op("floor", [self.floor, anvil], (0,), False),
-               Op("paced", [self.floor, "-p", anvil], (0,), False),
+        ops = [Op("floor", floor + [anvil], (0,), False),
+               Op("paced", floor + ["-p", anvil], (0,), False),
                Op(kick, kgc + ["kick", "-S", kg.sock, NO_MATCH], (68,)),
-               Op("da " + kick, da + ["kick", NO_MATCH], (68,), False),
+               Op("da " + kick, da + ["kick", NO_MATCH],
+                  line.no_match_exit, False),
                Op(dry, kgc + ["kick", "-n", "-S", kg.sock, TENTH_GLOB],
                   (0, 68)),
                Op(who, kgc + ["who", "-S", kg.sock], (0,)),
@@ -242,6 +283,19 @@ class Bench:
                 s.close()
 
 
+def check_listed(dovecot, n):
+    """Checks that doveadm's `who -1` lists the n connections, a header
+    line above them."""
+    res = subprocess.run(dovecot.doveadm_argv("who", "-1"),
+                         capture_output=True, text=True,
+                         timeout=CMD_TIMEOUT, check=False)
+    listed = len(res.stdout.splitlines()) - 1
+    if res.returncode != 0 or listed != n:
+        raise BenchError(f"doveadm who -1 listed {listed} connections, "
+                         f"not {n}: exit {res.returncode} "
+                         f"{res.stderr.strip()}")
+
+
 def wait_all_eof(sel, n, t0):
     """Reads every registered socket until end of file; returns when the
     last one got there."""
@@ -278,7 +332,7 @@ def mib(b):
     return "-" if b is None else f"{b / MIB:.1f}"
 
 
-def print_table(rows, real, small):
+def print_table(rows, real=None):
     head = ("N", "operation", "kickgate s", "doveadm s", "kg/doveadm",
             "kg/floor", "kg/floor -p", "broker MiB", "doveadm MiB")
     lines = [head]
@@ -296,7 +350,6 @@ def print_table(rows, real, small):
     for r in lines:
         print("  ".join(c.rjust(w) if i != 1 else c.ljust(w)
                         for i, (c, w) in enumerate(zip(r, width))))
-    targets(rows, real, small)
 
 
 def targets(rows, real, small):
@@ -331,38 +384,59 @@ def targets(rows, real, small):
         print(f"{'met ' if ok else 'MISS'}  {what}")
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--build", default=os.environ.get("KG_BUILD_DIR",
-                                                      "build"))
-    ap.add_argument("--sizes", default="100,10000,100000,1000000",
-                    help="comma-separated connection counts")
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--sessions", type=int, default=1000,
-                    help="real IMAP sessions to kick (0: skip)")
-    args = ap.parse_args()
-    if args.runs < 5:
-        ap.error("--runs must be at least 5: the table shows medians")
-    env.require_root_and_dovecot()
-    os.environ["KG_BUILD_DIR"] = args.build
-    bench = Bench(args.build, args.runs)
-    kept = bench.check_anvil_keeps_connections()
-    print(f"anvil {'keeps' if kept else 'drops'} a client's connections "
-          f"when the client disconnects; this bench keeps its own open\n",
-          flush=True)
+def sizes(text):
+    return [int(n) for n in text.split(",") if n]
+
+
+def measure_line(bench, line, ns):
+    """Runs line's sizes; returns its rows and, for a size of at most 100
+    connections, (n, kickgate s, doveadm s) of the no-match kick."""
+    kept = bench.check_anvil_keeps_connections(line)
+    print(f"anvil {line.name} {'keeps' if kept else 'drops'} a client's "
+          f"connections when the client disconnects; this bench keeps its "
+          f"own open", flush=True)
     rows = []
     small = None
-    for n in (int(s) for s in args.sizes.split(",")):
-        print(f"measuring N={n:,} ...", file=sys.stderr, flush=True)
-        size_rows = bench.size(n)
+    for n in ns:
+        print(f"measuring Dovecot {line.name}, N={n:,} ...", file=sys.stderr,
+              flush=True)
+        size_rows = bench.size(line, n)
         rows += size_rows
         if n <= 100:
             k = next(r for r in size_rows if r[1].startswith("kick nosuch"))
             small = (n, k[2], k[3])
-    version = subprocess.run(["dovecot", "--version"], capture_output=True,
-                             text=True, check=False).stdout.strip()
-    print(f"median of {args.runs} runs; {os.cpu_count()} CPUs; Dovecot "
-          f"{version}", flush=True)
+    return rows, small
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", default=os.environ.get("KG_BUILD_DIR",
+                                                      "build"))
+    ap.add_argument("--sizes", type=sizes, default="100,10000,100000,1000000",
+                    help="comma-separated connection counts, Dovecot 2.3 "
+                    "(empty: none)")
+    ap.add_argument("--sizes-24", type=sizes, default="10000,100000",
+                    help="comma-separated connection counts, Dovecot 2.4 "
+                    "(empty: none)")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--sessions", type=int, default=1000,
+                    help="real IMAP sessions to kick, Dovecot 2.3 (0: skip)")
+    args = ap.parse_args()
+    if args.runs < 5:
+        ap.error("--runs must be at least 5: the table shows medians")
+    if args.sessions and not args.sizes:
+        ap.error("--sessions needs --sizes: its row is in the 2.3 table")
+    if args.sizes:
+        env.require_root_and_dovecot()
+    else:
+        env.require_root()
+    os.environ["KG_BUILD_DIR"] = args.build
+    bench = Bench(args.build, args.runs)
+    tables = []
+    for line, ns in ((LINES["2.3"], args.sizes),
+                     (LINES["2.4"], args.sizes_24)):
+        if ns:
+            tables.append((line, *measure_line(bench, line, ns)))
     real = None
     failure = None
     if args.sessions:
@@ -373,7 +447,14 @@ def main():
             real = (kt, dt, args.sessions)
         except (BenchError, OSError, subprocess.SubprocessError) as err:
             failure = f"real sessions: {err}"
-    print_table(rows, real, small)
+    for line, rows, small in tables:
+        print(f"\nDovecot {line.version()}: median of {args.runs} runs; "
+              f"{os.cpu_count()} CPUs", flush=True)
+        if line.name == "2.3":
+            print_table(rows, real)
+            targets(rows, real, small)
+        else:
+            print_table(rows)
     if failure:
         print(f"\nFAILED {failure}")
         return 1

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The floor for anything that reads anvil: one CONNECT-DUMP, read and
- * discarded. Usage: floor [-p] ANVIL_SOCKET. Prints the bytes and lines
- * read.
+ * discarded. Usage: floor [-p] [-2] ANVIL_SOCKET. Prints the bytes read
+ * and the dump's connection lines.
  *
  * It does only what every consumer of the dump must do: connect, ask,
  * read until the empty line that ends the dump. Blocking reads, no
@@ -9,7 +9,13 @@
  *
  * -p paces the reads as kickgated does (broker/anvil_client.c): after a
  * read shorter than PACE_BYTES it pauses PACE_MS, so that anvil's socket
- * fills and anvil writes in large blocks instead of line by line. */
+ * fills and anvil writes in large blocks instead of line by line.
+ *
+ * -2 speaks Dovecot 2.4's anvil protocol (version 2), as doveadm 2.4
+ * does: the client's VERSION line and an empty line (an admin client),
+ * then the request. Before the dump's lines come two that are not
+ * connections: the server's VERSION line and the header naming the
+ * alternative username fields, which is empty when there are none. */
 #include <errno.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -26,9 +32,19 @@
 #define PACE_BYTES (64 * 1024)
 #define PACE_MS    1
 
-static const char request[] = "VERSION\tanvil\t1\t0\nCONNECT-DUMP\n";
+static const char request_v1[] = "VERSION\tanvil\t1\t0\nCONNECT-DUMP\n";
+static const char request_v2[] =
+        "VERSION\tanvil-client\t2\t0\n\nCONNECT-DUMP\n";
 
-static int connect_anvil(const char *path)
+/* Where the reader is in the reply: lines still to skip before the
+ * dump's own, the length of the line read so far, connection lines. */
+struct reader {
+	unsigned skip;
+	size_t line_len;
+	uint64_t lines;
+};
+
+static int connect_anvil(const char *path, const char *request)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct timeval tv = {.tv_sec = TIMEOUT_S};
@@ -43,8 +59,7 @@ static int connect_anvil(const char *path)
 	if (fd < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
 	    connect(fd, (const struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    write(fd, request, sizeof(request) - 1) !=
-	            (ssize_t)(sizeof(request) - 1)) {
+	    write(fd, request, strlen(request)) != (ssize_t)strlen(request)) {
 		fprintf(stderr, "floor: %s: %s\n", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -53,40 +68,55 @@ static int connect_anvil(const char *path)
 	return fd;
 }
 
-/* The dump ends at the first empty line: a '\n' right after another one,
- * or as the very first byte. prev carries the byte before buf across
- * reads. */
-static bool ends_dump(const char *buf, size_t n, char *prev, uint64_t *lines)
+/* The dump ends at its first empty line once the skipped lines are
+ * behind; the line length carries across reads. */
+static bool ends_dump(const char *buf, size_t n, struct reader *r)
 {
 	const char *p = buf;
 	const char *end = buf + n;
+	const char *nl;
 
-	while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-		char before = p == buf ? *prev : p[-1];
+	while ((nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		bool empty = r->line_len == 0 && nl == p;
 
-		if (before == '\n')
+		r->line_len = 0;
+		p = nl + 1;
+		if (r->skip) {
+			r->skip--;
+			continue;
+		}
+		if (empty)
 			return true;
-		(*lines)++;
-		p++;
+		r->lines++;
 	}
-	*prev = buf[n - 1];
+	r->line_len += (size_t)(end - p);
 	return false;
 }
 
 int main(int argc, char **argv)
 {
 	static char buf[READ_SIZE];
-	uint64_t bytes = 0, lines = 0;
-	char prev = '\n';
+	uint64_t bytes = 0;
+	struct reader r = {0};
+	bool paced = false;
+	bool v2 = false;
+	int opt;
 	int fd;
 
-	bool paced = argc == 3 && strcmp(argv[1], "-p") == 0;
-
-	if (argc != 2 + paced) {
-		fprintf(stderr, "usage: floor [-p] ANVIL_SOCKET\n");
+	while ((opt = getopt(argc, argv, "p2")) != -1) {
+		if (opt == 'p')
+			paced = true;
+		else if (opt == '2')
+			v2 = true;
+		else
+			break;
+	}
+	if (opt != -1 || optind != argc - 1) {
+		fprintf(stderr, "usage: floor [-p] [-2] ANVIL_SOCKET\n");
 		return 64;
 	}
-	fd = connect_anvil(argv[1 + paced]);
+	r.skip = v2 ? 2 : 0;
+	fd = connect_anvil(argv[optind], v2 ? request_v2 : request_v1);
 	if (fd < 0)
 		return 69;
 	for (;;) {
@@ -101,13 +131,13 @@ int main(int argc, char **argv)
 			return 69;
 		}
 		bytes += (uint64_t)n;
-		if (ends_dump(buf, (size_t)n, &prev, &lines))
+		if (ends_dump(buf, (size_t)n, &r))
 			break;
 		if (paced && n < PACE_BYTES)
 			poll(NULL, 0, PACE_MS);
 	}
 	close(fd);
 	printf("%llu bytes, %llu lines\n", (unsigned long long)bytes,
-	       (unsigned long long)lines);
+	       (unsigned long long)r.lines);
 	return 0;
 }

@@ -496,12 +496,15 @@ userdb {{
         """The running master's pid, as in base_dir/master.pid."""
         return self._master[0] if self._master else None
 
+    def doveadm_argv(self, *args):
+        """The argv that runs doveadm with args against this instance."""
+        return [*self._program("doveadm"), "-c", self._inner(self.conf_path),
+                *args]
+
     def doveadm(self, *args):
         """Runs doveadm against this instance."""
-        return subprocess.run([*self._program("doveadm"), "-c",
-                               self._inner(self.conf_path), *args],
-                              capture_output=True, text=True,
-                              timeout=CMD_TIMEOUT, check=False)
+        return subprocess.run(self.doveadm_argv(*args), capture_output=True,
+                              text=True, timeout=CMD_TIMEOUT, check=False)
 
     def who(self):
         """Parses `doveadm who -1` into a set of (user, service, pid, ip).

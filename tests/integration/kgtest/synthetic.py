@@ -13,7 +13,6 @@ pid_max, so no kick and no signal can ever reach a real process.
 Addresses alternate between IPv4 and IPv6.
 """
 
-import contextlib
 import os
 import socket
 import subprocess
@@ -51,25 +50,29 @@ def connect_lines(n, pid0):
     return b"".join(lines)
 
 
-def dump_count(floor, anvil):
-    """How many lines anvil's CONNECT-DUMP holds, read by bench/floor."""
-    res = subprocess.run([floor, anvil], capture_output=True, text=True,
-                         timeout=REGISTER_TIMEOUT, check=False)
+def dump_count(floor, anvil, floor_args=()):
+    """How many connection lines anvil's CONNECT-DUMP holds, read by
+    bench/floor (floor_args: its options, e.g. -2 for protocol 2)."""
+    res = subprocess.run([floor, *floor_args, anvil], capture_output=True,
+                         text=True, timeout=REGISTER_TIMEOUT, check=False)
     if res.returncode != 0:
         raise RuntimeError(f"floor failed: {res.stderr.strip()}")
     return int(res.stdout.split()[2])
 
 
-def register(anvil, n, floor, expect_total=None):
-    """Registers n connections; returns the open anvil connection once
-    the dump lists expect_total lines (default n)."""
-    want = n if expect_total is None else expect_total
+def hold(anvil, payload, count, want, handshake=None):
+    """Connects to anvil, runs handshake(sock) if given, sends payload
+    (CONNECT lines after any VERSION line) and returns the connection
+    open once count() == want."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
+        sock.settimeout(REGISTER_TIMEOUT)
         sock.connect(anvil)
-        sock.sendall(connect_lines(n, first_pid()))
-        if not wait_until(lambda: dump_count(floor, anvil) == want,
-                          REGISTER_TIMEOUT, interval=0.5):
+        if handshake:
+            handshake(sock)
+        sock.sendall(payload)
+        if not wait_until(lambda: count() == want, REGISTER_TIMEOUT,
+                          interval=0.5):
             raise RuntimeError(f"anvil did not list {want} connections")
     except BaseException:
         sock.close()
@@ -77,10 +80,20 @@ def register(anvil, n, floor, expect_total=None):
     return sock
 
 
-@contextlib.contextmanager
+def register(anvil, n, floor, expect_total=None):
+    """Registers n connections; returns the open anvil connection once
+    the dump lists expect_total lines (default n)."""
+    want = n if expect_total is None else expect_total
+    return hold(anvil, connect_lines(n, first_pid()),
+                lambda: dump_count(floor, anvil), want)
+
+
+def floor_path():
+    """The build's bench/floor."""
+    return os.path.join(build_dir(), "bench", "floor")
+
+
 def registered(anvil, n):
-    """register() with the build's bench/floor as the dump counter, the
-    connection held for the with block."""
-    sock = register(anvil, n, os.path.join(build_dir(), "bench", "floor"))
-    with sock:
-        yield sock
+    """register() with the build's bench/floor as the dump counter; the
+    connection is a context manager, held for the with block."""
+    return register(anvil, n, floor_path())
