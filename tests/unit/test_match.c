@@ -160,6 +160,7 @@ static void test_plan_kicks_by_field(void **state)
 	};
 	struct kg_request req = tu_request(KG_OP_KICK, NULL, NULL, 0);
 	struct kg_plan_result r;
+	struct kg_plan_unit u;
 	struct kg_plan *p;
 
 	(void)state;
@@ -170,9 +171,15 @@ static void test_plan_kicks_by_field(void **state)
 		assert_int_equal(kg_plan_add(p, &conns[i]), 0);
 	assert_int_equal(kg_plan_finish(p, &r), 0);
 	assert_int_equal(r.verdict, KG_PLAN_KICK);
+	/* Dovecot 2.4 connections: the plan's ids are units (user, pid). */
+	assert_true(kg_plan_by_user(p));
 	assert_int_equal(r.n_pids, 2);
-	assert_int_equal(r.pids[0], 10);
-	assert_int_equal(r.pids[1], 12);
+	kg_plan_unit(p, r.pids[0], &u);
+	assert_int_equal(u.pid, 10);
+	assert_memory_equal(u.user.s, "alice", 5);
+	kg_plan_unit(p, r.pids[1], &u);
+	assert_int_equal(u.pid, 12);
+	assert_memory_equal(u.user.s, "carol", 5);
 	assert_int_equal(r.conns_matched, 2);
 	kg_plan_free(p);
 }
