@@ -48,6 +48,14 @@ struct plan_unit {
 	uint8_t guid[16]; /* of one of its connections */
 };
 
+/* Protocol 2: what a connection adds to struct plan_conn, indexed like
+ * kg_plan.conns. The user's keyed hash places a connection outside the
+ * scope in its unit without keeping its name. */
+struct plan_conn24 {
+	uint64_t user_hash;
+	uint8_t guid[16];
+};
+
 /* Protocol 2: an in-scope connection's GUID, for the kick's check. */
 struct plan_guid {
 	uint32_t unit;
@@ -59,8 +67,13 @@ struct kg_plan {
 	const struct kg_scope *scope;
 	/* Protocol 2: the dump's rows carry GUIDs, and the planner's
 	 * "processes" are units, one user each in one process, whose
-	 * numbers stand where pids stand for protocol 1. */
+	 * numbers stand where pids stand for protocol 1. Units are made
+	 * when the plan is first finished, for the matched processes only:
+	 * a dump of a hundred thousand connections that match nothing
+	 * costs no map of them. */
 	bool by_user;
+	bool units_made;
+	struct kg_chunkarr conns24; /* struct plan_conn24 */
 	struct kg_unitmap unitmap;
 	struct kg_chunkarr units; /* struct plan_unit */
 	struct kg_chunkarr guids; /* struct plan_guid */
@@ -111,6 +124,7 @@ struct kg_plan *kg_plan_new(const struct kg_request *req,
 	kg_chunkarr_init(&p->conns, sizeof(struct plan_conn));
 	kg_chunkarr_init(&p->matched_pids, sizeof(uint32_t));
 	kg_chunkarr_init(&p->unreadable, sizeof(struct kg_unreadable_conn));
+	kg_chunkarr_init(&p->conns24, sizeof(struct plan_conn24));
 	kg_chunkarr_init(&p->units, sizeof(struct plan_unit));
 	kg_chunkarr_init(&p->guids, sizeof(struct plan_guid));
 	kg_unitmap_init(&p->unitmap);
@@ -137,12 +151,12 @@ static int note_match(struct kg_plan *p, struct plan_conn *pc,
 	return 0;
 }
 
-/* The unit c belongs to (protocol 2), made on first sight; 0 on
- * allocation failure. */
-static uint32_t unit_of(struct kg_plan *p, const struct kg_conn *c)
+/* The unit of a connection on pid (protocol 2), made on first sight; 0
+ * on allocation failure. */
+static uint32_t unit_of(struct kg_plan *p, uint32_t pid,
+                        const struct plan_conn24 *c24)
 {
-	uint32_t unit =
-	        kg_unitmap_get(&p->unitmap, c->pid, c->user, c->user_len);
+	uint32_t unit = kg_unitmap_get(&p->unitmap, pid, c24->user_hash);
 	struct plan_unit *u;
 
 	if (unit == 0 || unit <= p->units.n)
@@ -150,16 +164,16 @@ static uint32_t unit_of(struct kg_plan *p, const struct kg_conn *c)
 	u = kg_chunkarr_push(&p->units);
 	if (!u)
 		return 0;
-	*u = (struct plan_unit){.pid = c->pid, .user = KG_STRARENA_NONE};
-	memcpy(u->guid, c->guid, sizeof(u->guid));
+	*u = (struct plan_unit){.pid = pid, .user = KG_STRARENA_NONE};
+	memcpy(u->guid, c24->guid, sizeof(u->guid));
 	return unit;
 }
 
 /* A unit is named by the first of its connections inside the scope; a
  * matching one replaces it, so that the name comes from the arena the
  * result reads. */
-static int note_unit(struct kg_plan *p, uint32_t unit, const struct kg_conn *c,
-                     uint32_t user, bool matches)
+static int note_unit(struct kg_plan *p, uint32_t unit,
+                     const struct plan_conn24 *c, uint32_t user, bool matches)
 {
 	struct plan_unit *u = kg_chunkarr_at(&p->units, unit - 1);
 	struct plan_guid *g = kg_chunkarr_push(&p->guids);
@@ -176,6 +190,18 @@ static int note_unit(struct kg_plan *p, uint32_t unit, const struct kg_conn *c,
 	return 0;
 }
 
+static int add_conn24(struct kg_plan *p, const struct kg_conn *c)
+{
+	struct plan_conn24 *c24 = kg_chunkarr_push(&p->conns24);
+
+	if (!c24)
+		return -1;
+	c24->user_hash = kg_unitmap_hash(&p->unitmap, c->user, c->user_len);
+	memcpy(c24->guid, c->guid, sizeof(c24->guid));
+	p->by_user = true;
+	return 0;
+}
+
 int kg_plan_add(void *plan, const struct kg_conn *c)
 {
 	struct kg_plan *p = plan;
@@ -189,9 +215,8 @@ int kg_plan_add(void *plan, const struct kg_conn *c)
 	pc = kg_chunkarr_push(&p->conns);
 	if (!pc)
 		return -1;
-	p->by_user |= c->has_guid;
-	pc->pid = c->has_guid ? unit_of(p, c) : c->pid;
-	if (pc->pid == 0)
+	pc->pid = c->pid;
+	if (c->has_guid && add_conn24(p, c) < 0)
 		return -1;
 	pc->refcount = c->refcount;
 	pc->user = KG_STRARENA_NONE;
@@ -200,8 +225,6 @@ int kg_plan_add(void *plan, const struct kg_conn *c)
 	matches = kg_conn_matches(&p->req, c);
 	if (kg_strarena_add(arena_of(p, matches), c->user, c->user_len,
 	                    &pc->user) < 0)
-		return -1;
-	if (c->has_guid && note_unit(p, pc->pid, c, pc->user, matches) < 0)
 		return -1;
 	return matches ? note_match(p, pc, c) : 0;
 }
@@ -240,6 +263,44 @@ static int index_matched(struct kg_plan *p)
 		pids[i] =
 		        *(const uint32_t *)kg_chunkarr_at(&p->matched_pids, i);
 	return kg_pidset_build(&p->matched, pids, n);
+}
+
+/* Protocol 2: turns the plan's connections on matched processes into
+ * connections of units, the unit numbers standing for their pids, and
+ * the matched set into one of units. Every other connection gets pid 0,
+ * which no unit has. Done once: the plan stays in units after. */
+static int make_units(struct kg_plan *p)
+{
+	size_t j = 0;
+
+	if (!p->by_user || p->units_made)
+		return 0;
+	p->units_made = true;
+	for (size_t i = 0; i < p->conns.n; i++) {
+		struct plan_conn *pc = kg_chunkarr_at(&p->conns, i);
+		const struct plan_conn24 *c24 = kg_chunkarr_at(&p->conns24, i);
+		uint32_t pid = pc->pid & PID_MASK;
+		bool matches = pc->pid & PID_MATCHED;
+		uint32_t unit;
+
+		if (kg_pidset_find(&p->matched, pid) < 0) {
+			pc->pid = 0;
+			continue;
+		}
+		unit = unit_of(p, pid, c24);
+		if (unit == 0 ||
+		    (pc->user != KG_STRARENA_NONE &&
+		     note_unit(p, unit, c24, pc->user, matches) < 0))
+			return -1;
+		pc->pid = unit | (matches ? PID_MATCHED : 0);
+		/* matched_pids lists the matching connections' pids in the
+		 * order they came. */
+		if (matches)
+			*(uint32_t *)kg_chunkarr_at(&p->matched_pids, j++) =
+			        unit;
+	}
+	kg_pidset_free(&p->matched);
+	return index_matched(p);
 }
 
 static void add_unreadable(struct plan_proc *proc, uint64_t refcount)
@@ -471,7 +532,7 @@ int kg_plan_finish(struct kg_plan *p, struct kg_plan_result *out)
 		out->verdict = KG_PLAN_NO_MATCH;
 		return 0;
 	}
-	if (index_matched(p) < 0 || tally(p) < 0)
+	if (index_matched(p) < 0 || make_units(p) < 0 || tally(p) < 0)
 		return -1;
 	return decide(p, out);
 }
@@ -557,6 +618,7 @@ void kg_plan_free(struct kg_plan *p)
 	kg_chunkarr_free(&p->matched_pids);
 	kg_chunkarr_free(&p->unreadable);
 	kg_chunkarr_free(&p->conns);
+	kg_chunkarr_free(&p->conns24);
 	kg_chunkarr_free(&p->units);
 	kg_chunkarr_free(&p->guids);
 	kg_unitmap_free(&p->unitmap);

@@ -92,10 +92,14 @@ static int grow(struct kg_unitmap *m)
 	return 0;
 }
 
-uint32_t kg_unitmap_get(struct kg_unitmap *m, uint32_t pid, const char *user,
-                        size_t user_len)
+uint64_t kg_unitmap_hash(const struct kg_unitmap *m, const char *user,
+                         size_t user_len)
 {
-	uint64_t hash = hash_user(m->key, user, user_len);
+	return hash_user(m->key, user, user_len);
+}
+
+uint32_t kg_unitmap_get(struct kg_unitmap *m, uint32_t pid, uint64_t hash)
+{
 	struct unit_slot *s;
 
 	if (pid == 0 || ((m->n + 1) * 2 > m->cap && grow(m) < 0))

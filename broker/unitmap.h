@@ -24,10 +24,12 @@ struct kg_unitmap {
 };
 
 void kg_unitmap_init(struct kg_unitmap *m);
-/* The unit of user on pid: 1, 2, ... in order of first sight. 0 on
- * allocation failure. */
-uint32_t kg_unitmap_get(struct kg_unitmap *m, uint32_t pid, const char *user,
-                        size_t user_len);
+/* The keyed hash that stands for user in this map. */
+uint64_t kg_unitmap_hash(const struct kg_unitmap *m, const char *user,
+                         size_t user_len);
+/* The unit of the user whose hash is given, on pid: 1, 2, ... in order of
+ * first sight. 0 on allocation failure. */
+uint32_t kg_unitmap_get(struct kg_unitmap *m, uint32_t pid, uint64_t hash);
 void kg_unitmap_free(struct kg_unitmap *m);
 
 #endif
