@@ -118,6 +118,7 @@ static int client_emit(void *ctx, const uint8_t *pkt, size_t len)
 struct seen {
 	char pids[256];
 	char users[256];
+	char remained[256];
 	size_t n_pids, n_users, n_refused;
 	bool ended;
 	struct kg_reply_end end;
@@ -135,6 +136,10 @@ static int on_user(void *ctx, enum kg_rec_type type, const char *name,
 {
 	struct seen *s = ctx;
 
+	if (type == KG_REC_REMAINED) {
+		append(s->remained, name, len);
+		return 0;
+	}
 	assert_int_equal(type, KG_REC_KICKED);
 	append(s->users, name, len);
 	s->n_users++;
@@ -816,6 +821,7 @@ static void test_anvil_kick_some_remained(void **state)
 	struct kg_decision d = hiding(0);
 	char err[BUF_SIZE];
 	const char *line;
+	struct seen s;
 
 	(void)state;
 	assert_true(kick24_as(&d, 0, 1u << 3, TU24_ANSWER_ALL, err) &
@@ -827,6 +833,21 @@ static void test_anvil_kick_some_remained(void **state)
 	assert_field(line, "pids", "201,202");
 	assert_field(line, "users", "u1,u2");
 	assert_field(line, "remained", "u3");
+	/* A caller whose rule hides sessions learns the status alone. */
+	s = decode_reply();
+	assert_hidden(&s);
+	assert_int_equal(s.end.status, KG_EXIT_PARTIAL);
+	assert_true(s.end.flags & KG_END_CONFIRMED);
+	/* One who may see them reads who went, who stayed, and why 75. */
+	kick24_as(&helpdesk, 0, 1u << 3, TU24_ANSWER_ALL, err);
+	s = decode_reply();
+	assert_true(s.ended);
+	assert_string_equal(s.users, "u1,u2");
+	assert_string_equal(s.remained, "u3");
+	assert_string_equal(s.pids, "201,202");
+	assert_int_equal(s.end.status, KG_EXIT_PARTIAL);
+	assert_int_equal(s.end.conns, 3);
+	assert_true(s.end.flags & KG_END_CONFIRMED);
 	/* One of u1's two connections stayed: u1 is in both lists. */
 	kick24_as(&d, 0, 1u << 1, TU24_ANSWER_ALL, err);
 	line = audit_line(err);
