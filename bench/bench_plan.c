@@ -148,8 +148,7 @@ static int count_match(void *ctx, const struct kg_conn *c)
 {
 	struct counter *k = ctx;
 
-	if (kg_conn_in_scope(&scope_all, c) &&
-	    kg_conn_matches(k->req, c))
+	if (kg_conn_in_scope(&scope_all, c) && kg_conn_matches(k->req, c))
 		k->n++;
 	return 0;
 }

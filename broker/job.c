@@ -193,11 +193,13 @@ int kg_job_dump(struct kg_job *job, const struct kg_dump_sink *sink, char *err,
 		err[0] = '\0'; /* the consumer ran out of memory */
 	if (st == KG_ANVIL_UNREACHABLE)
 		unreachable_text(job, err, errlen);
-	if (job->parser->malformed > 0)
+	if (job->parser->malformed > 0 && !job->malformed_logged) {
+		job->malformed_logged = true;
 		kg_log_err(
 		        "anvil %s: %llu malformed line(s) skipped, first: %s",
 		        t.path, (unsigned long long)job->parser->malformed,
 		        kg_line_strerror(job->parser->first_err));
+	}
 	return st == KG_ANVIL_OK ? 0 : -1;
 }
 
@@ -205,9 +207,8 @@ int kg_job_dump(struct kg_job *job, const struct kg_dump_sink *sink, char *err,
  * destinations: a selection on them would match nothing, silently. */
 static bool selection_listed(const struct kg_job *job)
 {
-	return job->proto == KG_PROTO_2 ||
-	       (job->req.field_name_len == 0 &&
-	        job->req.dest.family == KG_AF_NONE);
+	return job->proto == KG_PROTO_2 || (job->req.field_name_len == 0 &&
+	                                    job->req.dest.family == KG_AF_NONE);
 }
 
 static void refuse_unlisted(struct kg_job *job)

@@ -51,6 +51,9 @@ struct kg_job {
 	const char *instance_name; /* NULL until resolved */
 	pid_t anvil;   /* set by kg_job_dump: the pid that wrote the dump */
 	uint8_t proto; /* set by kg_job_dump: the protocol it was in */
+	/* A kick on Dovecot 2.4 dumps again and again while it waits for
+	 * the connections to go: anvil's malformed lines are logged once. */
+	bool malformed_logged;
 	struct kg_decision dec;
 	struct kg_result result;
 	/* Shared buffers, too large for the stack. */

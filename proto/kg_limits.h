@@ -39,7 +39,7 @@ enum kg_exit {
 	/* Dovecot 2.4: anvil was asked to kick, and some of the planned
 	 * connections were still there when kickgated looked again. */
 	KG_EXIT_PARTIAL = 75,
-	KG_EXIT_NOPERM = 77,      /* denied by policy */
+	KG_EXIT_NOPERM = 77, /* denied by policy */
 };
 
 #endif
