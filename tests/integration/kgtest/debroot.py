@@ -21,8 +21,8 @@ hold that gid).
 
 Overlay is a copy of a cached root that costs nothing and is thrown away:
 an overlayfs mount (the cached root below, an upper and a work directory
-in a temp dir), with proc, the host's /dev and a tmpfs on /run mounted
-inside. Leaving it kills what still runs in it, unmounts everything and
+in a temp dir), with proc, a /dev of the basic devices and a tmpfs on
+/run mounted inside. Leaving it kills what still runs in it, unmounts everything and
 removes the temp dir; it never writes to the cached root.
 """
 
@@ -35,6 +35,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -53,6 +54,9 @@ VERSION_RE = re.compile(r"(\d+\.\d+\.\d+)")
 LOCK_TIMEOUT = 900
 OVERLAY_PREFIX = "kgov"
 KILL_TIMEOUT = 10
+# A copy's /dev: name -> (major, minor) of a character device, mode 0666.
+DEVICES = {"null": (1, 3), "zero": (1, 5), "full": (1, 7),
+           "random": (1, 8), "urandom": (1, 9), "tty": (5, 0)}
 
 
 def build_root(suite):
@@ -331,9 +335,10 @@ class Overlay(Service):
     """A writable, throwaway copy of the cached root lower: an overlayfs
     mount at .path (upper and work directories in a temp dir under
     parent), holding lower's lock (ROOT.lock) shared so that no rebuild
-    replaces lower meanwhile. Inside: proc on /proc, the host's /dev
-    (bound, without its submounts) and an empty tmpfs on /run, as a
-    booted system has. Use as a context manager."""
+    replaces lower meanwhile. Inside: proc on /proc, a /dev of the
+    basic devices (DEVICES; no syslog socket, so nothing run inside
+    writes to the host's log) and an empty tmpfs on /run, as a booted
+    system has. Use as a context manager."""
 
     def __init__(self, lower, parent="/tmp"):
         self.lower = os.path.realpath(lower)
@@ -368,7 +373,9 @@ class Overlay(Service):
                     f"upperdir={os.path.join(self.tmp, 'upper')},"
                     f"workdir={os.path.join(self.tmp, 'work')}")
         self._mount("proc", "proc", self.inside("/proc"))
-        self._mount(None, "/dev", self.inside("/dev"), "--bind")
+        self._mount("tmpfs", "tmpfs", self.inside("/dev"), "-o",
+                    "mode=0755,nosuid")
+        _make_dev(self.inside("/dev"))
         self._mount("tmpfs", "tmpfs", self.inside("/run"), "-o",
                     "mode=0755,nosuid,nodev")
 
@@ -400,6 +407,20 @@ class Overlay(Service):
                 self._lock = None
         if errors:
             raise DovecotError("; ".join(errors))
+
+
+def _make_dev(dev):
+    """The device nodes and links a chroot needs, in the tmpfs dev."""
+    for name, (major, minor) in DEVICES.items():
+        path = os.path.join(dev, name)
+        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(major, minor))
+        os.chmod(path, 0o666)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "fd/0"),
+                         ("stdout", "fd/1"), ("stderr", "fd/2")):
+        os.symlink(target, os.path.join(dev, name))
+    for name in ("pts", "shm"):
+        os.mkdir(os.path.join(dev, name), 0o755)
+    os.chmod(os.path.join(dev, "shm"), 0o1777)
 
 
 def _try_lock(f):
