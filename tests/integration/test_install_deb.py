@@ -48,8 +48,18 @@ theirs from it). The cached roots leave out manuals and docs (dpkg
 path-exclude); the copy puts dpkg back to its defaults, as on any
 Debian system, before the install.
 
-piuparts (Debian's install/upgrade/purge tester) is not run: see
-README, "Install tests".
+piuparts, Debian's own install and purge tester, then runs on the same
+packages in another copy of each root (without /proc and the other
+mounts, which piuparts copies with the tree otherwise): install and
+purge, and install, remove, install again (the config-files-remaining
+state). Offline: the copy's apt sources are an empty local repository,
+and the docs the cached root leaves out stay out (debsums would report
+them missing). Its check of the files left after a purge ignores
+/var/cache/debconf/tmp.ci/, where apt's debconf preconfiguring extracts
+templates (the root never ran it before); its "broken symlinks"
+warnings are the base system's docs the root leaves out. It has no
+upgrade from an older version to test here (none is in an archive);
+the flow above upgrades over itself.
 
 Needs root, dpkg-buildpackage with the build dependencies, and the
 roots (a cold build downloads from Debian's archive): without them it
@@ -136,6 +146,11 @@ IGNORED = {
 }
 ACCOUNT_FILES = ("etc/passwd", "etc/group", "etc/shadow", "etc/gshadow")
 CMD_TIMEOUT = 60
+PIUPARTS_TIMEOUT = 600
+# piuparts' runs: name -> options besides the common ones.
+PIUPARTS_RUNS = {"install_purge": [],
+                 "install_remove_install": ["--install-remove-install"]}
+EMPTY_REPO = "/var/lib/kickgate-test-repo"
 APT_TIMEOUT = 300
 START_TIMEOUT = 15
 STOP_TIMEOUT = 10
@@ -724,6 +739,47 @@ CASES = [
 ]
 
 
+def piuparts_case(options):
+    def case(st):
+        argv = ["piuparts", "-d", st.suite, "--existing-chroot", st.ov.path,
+                "--keep-sources-list", "--no-upgrade-test",
+                "-i", "/var/cache/debconf/tmp.ci/", *options,
+                *(st.debs[p] for p in PACKAGES)]
+        start = time.monotonic()
+        res = subprocess.run(argv, capture_output=True, text=True,
+                             timeout=PIUPARTS_TIMEOUT, env=dict(
+                                 os.environ, TMPDIR=st.ov.tmp), check=False)
+        out = res.stdout + res.stderr
+        print(f"{st.suite}: piuparts {' '.join(options) or '(defaults)'}: "
+              f"{time.monotonic() - start:.0f} s", flush=True)
+        failures = [line for line in out.splitlines()
+                    if ("FAIL" in line or "ERROR" in line) and
+                    "Broken symlinks" not in line]
+        check(res.returncode == 0 and "PASS: All tests." in out,
+              f"piuparts exit {res.returncode}:\n" +
+              "\n".join(failures[-40:]) + "\n" + out[-2000:])
+    return case
+
+
+def piuparts_fixture(suite, debs):
+    """A copy of the root without system mounts, whose apt sources are
+    an empty local repository."""
+    @contextlib.contextmanager
+    def make():
+        with debroot.Overlay(debroot.build_root(suite),
+                             system_mounts=False) as ov:
+            repo = ov.inside(EMPTY_REPO)
+            os.makedirs(repo)
+            open(os.path.join(repo, "Packages"), "w").close()
+            with open(ov.inside("/etc/apt/sources.list"), "w") as f:
+                f.write(f"deb [trusted=yes] file:{EMPTY_REPO} ./\n")
+            sources = ov.inside("/etc/apt/sources.list.d")
+            for name in os.listdir(sources):
+                os.unlink(os.path.join(sources, name))
+            yield types.SimpleNamespace(suite=suite, debs=debs, ov=ov)
+    return make
+
+
 def fixture(suite, debs):
     @contextlib.contextmanager
     def make():
@@ -751,7 +807,7 @@ def suite_cases(suite):
 
 def main():
     env.require_root()
-    for tool in ("dpkg-buildpackage", "dh", "git", "mount"):
+    for tool in ("dpkg-buildpackage", "dh", "git", "mount", "piuparts"):
         if shutil.which(tool) is None:
             env.skip_or_fail(f"'{tool}' not found (tools/install-deps "
                              "installs what the package build needs)")
@@ -779,6 +835,9 @@ def main():
     runner = Runner()
     for suite in SUITES:
         runner.group(suite_cases(suite), fixture(suite, debs))
+        runner.group([(f"{suite}_piuparts_{name}", piuparts_case(options))
+                      for name, options in PIUPARTS_RUNS.items()],
+                     piuparts_fixture(suite, debs))
     sys.exit(runner.finish())
 
 

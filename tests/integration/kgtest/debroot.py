@@ -338,11 +338,14 @@ class Overlay(Service):
     replaces lower meanwhile. Inside: proc on /proc, a /dev of the
     basic devices (DEVICES; no syslog socket, so nothing run inside
     writes to the host's log) and an empty tmpfs on /run, as a booted
-    system has. Use as a context manager."""
+    system has; with system_mounts=False, none of them (for a tool
+    that copies the tree, which must not descend into /proc). Use as a
+    context manager."""
 
-    def __init__(self, lower, parent="/tmp"):
+    def __init__(self, lower, parent="/tmp", system_mounts=True):
         self.lower = os.path.realpath(lower)
         self.parent = parent
+        self.system_mounts = system_mounts
         self.tmp = None
         self.path = None
         self._lock = None
@@ -372,6 +375,8 @@ class Overlay(Service):
                     f"lowerdir={self.lower},"
                     f"upperdir={os.path.join(self.tmp, 'upper')},"
                     f"workdir={os.path.join(self.tmp, 'work')}")
+        if not self.system_mounts:
+            return
         self._mount("proc", "proc", self.inside("/proc"))
         self._mount("tmpfs", "tmpfs", self.inside("/dev"), "-o",
                     "mode=0755,nosuid")
