@@ -104,10 +104,14 @@ GROUP = "kickgate"
 ACCOUNTS = ("_kickgate", "_kickgate-broker")
 CONFIG = "/etc/kickgate/kickgated.conf"
 EXAMPLE = "/usr/share/doc/kickgated/examples/kickgated.conf.example"
-# The first rule, README's: group kickgate may see and kick everyone.
+# The first rule, README's (and the installed file's commented one):
+# members of group kickgate may see and kick everyone's sessions, at most
+# 100 at a time and without -f.
 RULE = f"""
 [rule helpdesk]
 principals = group:{GROUP}
+force = no
+max_sessions = 100
 """
 EXCLUDES = "/etc/dpkg/dpkg.cfg.d/99mmdebstrap"
 UNIT_DIRS = ("/usr/lib/systemd/system", "/lib/systemd/system")
@@ -506,9 +510,12 @@ def case_files(st):
                   inner in ("/etc", "/lib", "/lib/systemd", "/usr"),
                   f"{package}: {inner} outside Debian's places")
             info = os.lstat(path(st, inner))
+            # A symbolic link's own mode is always 0777 (merged /usr's
+            # /lib is one).
+            bad = stat.S_ISUID | stat.S_ISGID | (
+                0 if stat.S_ISLNK(info.st_mode) else stat.S_IWOTH)
             check(info.st_uid == 0 and info.st_gid == 0 and
-                  not info.st_mode & (stat.S_ISUID | stat.S_ISGID |
-                                      stat.S_IWOTH),
+                  not info.st_mode & bad,
                   f"{package}: {inner} uid {info.st_uid} gid "
                   f"{info.st_gid} mode {info.st_mode:o}")
     for name in ("kickgated.service", "kickgated.socket"):
