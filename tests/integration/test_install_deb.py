@@ -128,8 +128,8 @@ EXPECTED = {
                   "/usr/share/man/man5/kickgated.conf.5.gz", CONFIG,
                   "/usr/share/doc/kickgated/copyright"],
 }
-# Directories a package's files may be in.
-ALLOWED_PREFIXES = ("/usr/", "/etc/kickgate/", "/lib/systemd/system/")
+# Directories a package's files may be in (and their parents).
+ALLOWED_DIRS = ("/usr", "/etc/kickgate", "/lib/systemd/system")
 # Changed files the purge comparison leaves out, and why.
 IGNORED = {
     "var/log/": "dpkg's and apt's logs of the install and the purge",
@@ -506,9 +506,10 @@ def case_files(st):
             check(inner in listed and os.path.isfile(path(st, inner)),
                   f"{package}: {inner} not installed")
         for inner in listed - {"/."}:
-            check(inner.startswith(ALLOWED_PREFIXES) or
-                  inner in ("/etc", "/lib", "/lib/systemd", "/usr"),
-                  f"{package}: {inner} outside Debian's places")
+            check(any((inner + "/").startswith(d + "/") or
+                      (d + "/").startswith(inner + "/")
+                      for d in ALLOWED_DIRS),
+                  f"{package}: {inner} outside {ALLOWED_DIRS}")
             info = os.lstat(path(st, inner))
             # A symbolic link's own mode is always 0777 (merged /usr's
             # /lib is one).
