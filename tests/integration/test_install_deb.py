@@ -36,6 +36,12 @@ changes. In the copy:
 - upgrade over itself (`apt install --reinstall` of the same packages):
   the edited conffile and the accounts are kept, the daemon starts again
   and serves;
+- a broker without root, as README and README.Debian describe it:
+  Dovecot's anvil socket given to group _kickgate-broker (in
+  dovecot.conf, and Dovecot restarted), broker_user = _kickgate-broker
+  (and on Dovecot 2.4, protocol = 2.4) in the [broker] section; the
+  broker runs as that account, with CAP_KILL alone on 2.3 and no
+  capability on 2.4, and alice's kick still ends exactly foo's session;
 - purge: the accounts and every file the packages or their scripts made
   are gone. The copy's changed files (the overlay's upper layer) are
   compared with what they were before the install, except IGNORED.
@@ -79,7 +85,7 @@ import sys
 import time
 import types
 
-from kgtest import debbuild, debroot, env
+from kgtest import confinement, debbuild, debroot, env
 from kgtest.daemon import BROKER_RE
 from kgtest.dovecot import DovecotError
 from kgtest.dovecot24 import Dovecot24
@@ -709,6 +715,43 @@ def case_reinstall(st):
     st.daemon.stop()
 
 
+@step("nonroot_broker", "kick")
+def case_nonroot_broker(st):
+    """README's broker without root on the same Dovecot."""
+    broker = ACCOUNTS[1]
+    st.dovecot.reconfigure(anvil_group=broker)
+    st.dovecot.restart()
+    text = read(st, CONFIG)
+    line = re.search(r"^broker_user = root\b.*$", text, re.MULTILINE)
+    check(line, f"no 'broker_user = root' line in {CONFIG}")
+    setting = f"broker_user = {broker}"
+    if st.dovecot.version.startswith("2.4"):
+        setting += "\nprotocol = 2.4"
+    with open(path(st, CONFIG), "w") as f:
+        f.write(text[:line.start()] + setting + text[line.end():])
+    must(in_root(st, "kickgated", "-t"), f"kickgated -t with {setting!r}")
+    sessions = open_sessions(st.dovecot, SESSIONS)
+    try:
+        st.daemon = InstalledDaemon(st)
+        st.daemon.start()
+        pid = int(BROKER_RE.findall(st.daemon.log())[-1])
+        confinement.wait_filtered([pid])
+        account = entries(st, "passwd")[broker]
+        caps = (confinement.ANVIL_KICKS_CAPS
+                if st.dovecot.version.startswith("2.4")
+                else (confinement.CAP_KILL,))
+        problems = confinement.check_broker(pid, int(account[2]),
+                                            int(account[3]), caps=caps)
+        check(not problems, f"broker as {broker}: {problems}")
+        res = kickgate(st, "kick", "foo")
+        check_kicked(st, res, "foo", 1)
+        expect_closed(sessions, [s for s in sessions if s.user == "foo"])
+        st.daemon.stop()
+    finally:
+        for s in sessions:
+            s.close()
+
+
 @step("purge", "install")
 def case_purge(st):
     if st.daemon is not None:
@@ -743,6 +786,7 @@ CASES = [
     ("helpdesk_who_lists_the_rest", case_who),
     ("user_outside_the_group_refused", case_outsider),
     ("reinstall_keeps_config_and_accounts", case_reinstall),
+    ("broker_without_root", case_nonroot_broker),
     ("purge_leaves_nothing", case_purge),
 ]
 

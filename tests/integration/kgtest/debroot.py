@@ -17,7 +17,7 @@ Dovecot resolves the names in its configuration inside the root, so a
 host group given the anvil socket (anvil_group) is added to the root's
 /etc/group with the host's gid for as long as the instance lives
 (groupadd --root; --non-unique, since the root's own system groups may
-hold that gid).
+hold that gid); a group the root has already is used as it is.
 
 Overlay is a copy of a cached root that costs nothing and is thrown away:
 an overlayfs mount (the cached root below, an upper and a work directory
@@ -84,6 +84,14 @@ def group_gid(group_file, name):
             if len(fields) >= 3 and fields[0] == name:
                 return int(fields[2])
     raise DovecotError(f"no group {name} in {group_file}")
+
+
+def _has_group(root, name):
+    try:
+        group_gid(os.path.join(root, "etc", "group"), name)
+    except DovecotError:
+        return False
+    return True
 
 
 def run_in_root(root, *argv):
@@ -173,7 +181,8 @@ class Rooted:
                                f"{res.stderr!r}")
         self.version = res.stdout.strip()
         self._config_version = m.group(1)
-        if self.anvil_group is not None:
+        if self.anvil_group is not None and not _has_group(
+                self.root, self.anvil_group):
             _ROOT_GROUPS.hold(self.root, self.anvil_group)
             self._root_group = (self.root, self.anvil_group)
         super()._prepare()

@@ -440,6 +440,12 @@ userdb {{
                 self.dir = None
             self._accounts.close()
 
+    def reconfigure(self, anvil_group):
+        """Gives the anvil socket to anvil_group (mode 0660) from the next
+        restart() on, as an admin's edit of dovecot.conf would."""
+        self.anvil_group = anvil_group
+        self._write_conf()
+
     def restart(self, mode=None, how="doveadm"):
         """Stops the master and starts a fresh one with the same
         configuration and ports, as an admin would: `doveadm stop` (how
