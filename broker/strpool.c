@@ -5,7 +5,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "broker/chunkarr.h"
 #include "broker/strarena.h"
@@ -147,7 +148,12 @@ struct kg_strpool *kg_strpool_new(void)
 		return NULL;
 	kg_strarena_init(&p->arena);
 	kg_chunkarr_init(&p->refs, sizeof(uint32_t));
-	if (getrandom(p->key, sizeof(p->key), 0) != sizeof(p->key) ||
+	/* The system call itself, not glibc's getrandom(): from glibc 2.41 on
+	 * (Debian 13) on Linux 6.11 or later, that first sets up a per-thread
+	 * vDSO state with all signals blocked, and the broker's seccomp filter
+	 * allows getrandom but not rt_sigprocmask. */
+	if (syscall(SYS_getrandom, p->key, sizeof(p->key), 0) !=
+	            (long)sizeof(p->key) ||
 	    set_index(p, INDEX_MIN) < 0) {
 		kg_strpool_free(p);
 		return NULL;

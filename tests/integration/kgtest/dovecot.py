@@ -323,12 +323,12 @@ protocol pop3 {{
 {anvil_service}"""
 
     def _write_conf(self):
-        d = self.dir
+        d = self._inner(self.dir)
         uid, gid = self.mail_user.pw_uid, self.mail_user.pw_gid
         conf = f"""\
-base_dir = {self.base_dir}
+base_dir = {self._inner(self.base_dir)}
 state_dir = {d}/state
-log_path = {self.log_path}
+log_path = {self._inner(self.log_path)}
 protocols = imap pop3
 listen = {", ".join(LOOPBACK)}
 ssl = no
@@ -439,6 +439,12 @@ userdb {{
                 shutil.rmtree(self.dir, ignore_errors=True)
                 self.dir = None
             self._accounts.close()
+
+    def reconfigure(self, anvil_group):
+        """Gives the anvil socket to anvil_group (mode 0660) from the next
+        restart() on, as an admin's edit of dovecot.conf would."""
+        self.anvil_group = anvil_group
+        self._write_conf()
 
     def restart(self, mode=None, how="doveadm"):
         """Stops the master and starts a fresh one with the same

@@ -2,29 +2,19 @@
 """A private, throwaway Dovecot 2.4 instance on loopback, run from a
 Debian 13 (trixie) root.
 
-The root comes from tools/debian13-root (built once, cached outside the
-source tree). Dovecot runs chrooted into it: `chroot ROOT
-/usr/sbin/dovecot -c CONF`, with /proc mounted inside for as long as the
-instance lives. Its temp dir (configuration, passwd-file, base_dir, state,
-log, mail) is ROOT/tmp/kgd...: Dovecot sees it as /tmp/kgd..., the host
-(and so the tests) as ROOT/tmp/kgd...; the paths of this class are host
-paths, as in kgtest.dovecot.
+The root comes from tools/debian-root trixie (built once, cached outside
+the source tree); Dovecot runs chrooted into it as kgtest.debroot.Rooted
+describes: the paths of this class are host paths, as in kgtest.dovecot.
 
 Everything else is the 2.3 harness's (kgtest.dovecot.Dovecot): the mail
 user, ports, start modes, restart, stopping. The configuration is in 2.4
 syntax: passwd-file passdb, static userdb, and the alternative username
 field user_tenant (the domain of the user name), which anvil 2.4 lists
 per connection. Login and internal processes use the root's Debian
-accounts (dovenull, dovecot).
-
-Dovecot resolves the names in its configuration inside the root, so a
-host group given the anvil socket (anvil_group) is added to the root's
-/etc/group with the host's gid for as long as the instance lives
-(groupadd --root; --non-unique, since the root's own system groups may
-hold that gid). An instance may proxy some users' logins to another
-instance (proxy_to, proxied): anvil then lists those sessions under the
-login service, with the backend's address as dest_ip. Dovecot 2.4.1
-kicks a proxied session only in a login process that serves many
+accounts (dovenull, dovecot). An instance may proxy some users' logins
+to another instance (proxy_to, proxied): anvil then lists those sessions
+under the login service, with the backend's address as dest_ip. Dovecot
+2.4.1 kicks a proxied session only in a login process that serves many
 (shared_login): a login process of its own gets anvil's SIGTERM and
 keeps proxying.
 
@@ -34,29 +24,21 @@ empty line; CONNECT-DUMP then returns a header (the alternative username
 fields) and one line per connection.
 """
 
-import atexit
 import collections
-import grp
-import os
 import re
-import subprocess
-import sys
 
-from kgtest.dovecot import (CMD_TIMEOUT, FOREGROUND, INTERNAL_USER,
-                            LOGIN_USER, LOOPBACK, DovecotError, Dovecot,
-                            _anvil_connect, _anvil_recv, _anvil_unescape)
+from kgtest import debroot
+from kgtest.debroot import Rooted
+from kgtest.dovecot import (FOREGROUND, INTERNAL_USER, LOGIN_USER, LOOPBACK,
+                            DovecotError, Dovecot, _anvil_connect,
+                            _anvil_recv, _anvil_unescape)
 
-TOOL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
-                    "..", "tools", "debian13-root")
-# A cold build downloads and unpacks about 100 packages.
-ROOT_BUILD_TIMEOUT = 900
 SERVER_VERSION = b"VERSION\tanvil-server\t2\t0\n"
 CLIENT_HANDSHAKE = b"VERSION\tanvil-client\t2\t0\n\n"
 TENANT_FIELD = "user_tenant"
 # The first columns of 2.4's `doveadm who -1`; alternative username
 # fields follow.
 WHO_COLUMNS = ["username", "service", "pid", "ip", "dest_ip"]
-VERSION_RE = re.compile(r"(\d+\.\d+\.\d+)")
 # 2.4's `doveadm who`: a line per user and service.
 WHO_GROUP_COLUMNS = ["username", "#", "service", "(pids)", "(ips)"]
 WHO_GROUP_RE = re.compile(r"(?P<user>\S+) +(?P<count>\d+) +(?P<service>\S+)"
@@ -70,19 +52,9 @@ AnvilConnection = collections.namedtuple(
 
 
 def build_root():
-    """Builds or reuses the trixie root (tools/debian13-root); returns its
-    path. Raises DovecotError when it cannot be had."""
-    try:
-        res = subprocess.run([TOOL], stdin=subprocess.DEVNULL,
-                             capture_output=True, text=True,
-                             timeout=ROOT_BUILD_TIMEOUT, check=False)
-    except (OSError, subprocess.TimeoutExpired) as err:
-        raise DovecotError(f"debian13-root: {err}") from err
-    lines = res.stdout.splitlines()
-    if res.returncode != 0 or not lines or not os.path.isdir(lines[-1]):
-        raise DovecotError(f"debian13-root failed ({res.returncode}): "
-                           f"{res.stderr.strip()[-2000:]}")
-    return lines[-1]
+    """Builds or reuses the trixie root (tools/debian-root trixie);
+    returns its path. Raises DovecotError when it cannot be had."""
+    return debroot.build_root("trixie")
 
 
 # What makes a login service serve every client in one process.
@@ -91,15 +63,6 @@ SHARED_LOGIN_SETTINGS = ("  restart_request_count = unlimited\n"
                          "  process_limit = 1\n")
 # The backend a proxy sends its users to: the backend listens on it too.
 PROXY_HOST = "127.0.0.1"
-
-
-def _group_gid(group_file, name):
-    with open(group_file) as f:
-        for line in f:
-            fields = line.rstrip("\n").split(":")
-            if len(fields) >= 3 and fields[0] == name:
-                return int(fields[2])
-    raise DovecotError(f"no group {name} in {group_file}")
 
 
 def anvil_handshake(sock):
@@ -143,151 +106,34 @@ def _dump_complete(data):
     return rest == b"\n" or rest.endswith(b"\n\n")
 
 
-class _RootGroups:
-    """Host groups entered in roots' /etc/group (same name and gid) for
-    as long as some instance uses them: the first hold() adds one, the
-    last release() removes it; whatever is held at exit goes then."""
-
-    def __init__(self):
-        self._held = collections.Counter()  # (root, name) -> holders
-        atexit.register(self._release_all)
-
-    def hold(self, root, name):
-        if not self._held[(root, name)]:
-            gid = grp.getgrnam(name).gr_gid
-            _run_in_root(root, "groupadd", "--non-unique", "--gid",
-                         str(gid), name)
-        self._held[(root, name)] += 1
-
-    def release(self, root, name):
-        self._held[(root, name)] -= 1
-        if not self._held[(root, name)]:
-            del self._held[(root, name)]
-            _run_in_root(root, "groupdel", name)
-
-    def _release_all(self):
-        for root, name in list(self._held):
-            try:
-                _run_in_root(root, "groupdel", name)
-            except DovecotError as err:
-                print(f"cleanup: {err}", file=sys.stderr, flush=True)
-        self._held.clear()
-
-
-def _run_in_root(root, *argv):
-    """A shadow tool (groupadd, groupdel) on root's account files."""
-    res = subprocess.run([argv[0], "--root", root, *argv[1:]],
-                         capture_output=True, text=True,
-                         timeout=CMD_TIMEOUT, check=False)
-    if res.returncode != 0:
-        raise DovecotError(f"{' '.join(argv)} in {root} failed "
-                           f"({res.returncode}): {res.stderr.strip()}")
-
-
-_ROOT_GROUPS = _RootGroups()
-
-
-class Dovecot24(Dovecot):
+class Dovecot24(Rooted, Dovecot):
     """Runs a private Dovecot 2.4 from the trixie root; use as a context
     manager. Arguments as for kgtest.dovecot.Dovecot; anvil_group names a
-    host group. root: the trixie root (default: tools/debian13-root
-    builds or reuses it at start). proxy_to: a running Dovecot24 that
+    host group; root and base_dir as for kgtest.debroot.Rooted (the
+    default root: tools/debian-root trixie builds or reuses it at
+    start). proxy_to: a running Dovecot24 that
     the users in proxied are sent to over IMAP (their logins here are
     proxies; the others are served here). shared_login: one login
     process per protocol serves every client."""
 
     SHARED_PROCESS_SETTING = "restart_request_count = unlimited"
+    SUITE = "trixie"
 
     def __init__(self, users, shared_imap=False, imap_process_limit=None,
                  mode=FOREGROUND, root=None, anvil_group=None,
-                 proxy_to=None, proxied=(), shared_login=False):
+                 proxy_to=None, proxied=(), shared_login=False,
+                 base_dir=None):
         super().__init__(users, shared_imap=shared_imap,
                          imap_process_limit=imap_process_limit,
-                         anvil_group=anvil_group, mode=mode)
+                         anvil_group=anvil_group, mode=mode, root=root,
+                         base_dir=base_dir)
         unknown = set(proxied) - set(users)
         if unknown or (proxied and proxy_to is None):
             raise ValueError(f"proxied users {sorted(proxied)} need "
                              f"proxy_to and must be users ({unknown})")
-        self.root = root
         self.proxy_to = proxy_to
         self.proxied = frozenset(proxied)
         self.shared_login = shared_login
-        self.version = None  # as `dovecot --version` prints it
-        self._config_version = None  # its x.y.z, for the config's header
-        self._proc_mounted = False
-        self._root_group = None  # (root, name) while held
-
-    @property
-    def proc_path(self):
-        return os.path.join(self.root, "proc")
-
-    # Lifecycle -----------------------------------------------------------
-
-    def _prepare(self):
-        if self.root is None:
-            self.root = build_root()
-        self._mount_proc()
-        res = subprocess.run([*self._program("dovecot"), "--version"],
-                             capture_output=True, text=True,
-                             timeout=CMD_TIMEOUT, check=False)
-        m = VERSION_RE.match(res.stdout.strip())
-        if res.returncode != 0 or not m:
-            raise DovecotError(f"dovecot --version: {res.stdout!r} "
-                               f"{res.stderr!r}")
-        self.version = res.stdout.strip()
-        self._config_version = m.group(1)
-        if self.anvil_group is not None:
-            _ROOT_GROUPS.hold(self.root, self.anvil_group)
-            self._root_group = (self.root, self.anvil_group)
-        super()._prepare()
-
-    def _mount_proc(self):
-        """Mounts a proc file system on ROOT/proc, stacked on any that is
-        there already: each instance unmounts one again, so instances may
-        overlap."""
-        res = subprocess.run(["mount", "-t", "proc", "proc", self.proc_path],
-                             capture_output=True, text=True,
-                             timeout=CMD_TIMEOUT, check=False)
-        if res.returncode != 0:
-            raise DovecotError(f"mount proc on {self.proc_path}: "
-                               f"{res.stderr}")
-        self._proc_mounted = True
-
-    def _unmount_proc(self):
-        if not self._proc_mounted:
-            return
-        res = subprocess.run(["umount", self.proc_path], capture_output=True,
-                             text=True, timeout=CMD_TIMEOUT, check=False)
-        if res.returncode != 0:
-            raise DovecotError(f"umount {self.proc_path}: {res.stderr}")
-        self._proc_mounted = False
-
-    def stop(self):
-        try:
-            super().stop()
-        finally:
-            try:
-                if self._root_group is not None:
-                    group, self._root_group = self._root_group, None
-                    _ROOT_GROUPS.release(*group)
-            finally:
-                self._unmount_proc()
-
-    # The root's view ---------------------------------------------------
-
-    def _temp_parent(self):
-        return os.path.join(self.root, "tmp")
-
-    def _inner(self, path):
-        return "/" + os.path.relpath(path, self.root)
-
-    def _program(self, name):
-        sbin = "sbin" if name == "dovecot" else "bin"
-        return ["chroot", self.root, f"/usr/{sbin}/{name}"]
-
-    def _internal_gid(self):
-        return _group_gid(os.path.join(self.root, "etc", "group"),
-                          INTERNAL_USER)
 
     def _passdb_extra(self, name):
         if name not in self.proxied:
