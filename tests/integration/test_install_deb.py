@@ -54,6 +54,9 @@ theirs from it). The cached roots leave out manuals and docs (dpkg
 path-exclude); the copy puts dpkg back to its defaults, as on any
 Debian system, before the install.
 
+lintian, pedantic and with informational tags, checks the packages
+once, before the roots: nothing beyond the overrides debian/ justifies.
+
 piuparts, Debian's own install and purge tester, then runs on the same
 packages in another copy of each root (without /proc and the other
 mounts, which piuparts copies with the tree otherwise): install and
@@ -157,6 +160,7 @@ IGNORED = {
 ACCOUNT_FILES = ("etc/passwd", "etc/group", "etc/shadow", "etc/gshadow")
 CMD_TIMEOUT = 60
 PIUPARTS_TIMEOUT = 600
+LINTIAN_TIMEOUT = 300
 # piuparts' runs: name -> options besides the common ones.
 PIUPARTS_RUNS = {"install_purge": [],
                  "install_remove_install": ["--install-remove-install"]}
@@ -791,6 +795,30 @@ CASES = [
 ]
 
 
+def lintian_case(st):
+    """lintian, pedantic and with informational tags, finds nothing in
+    the packages (debug symbol packages included) beyond the overrides
+    debian/ justifies."""
+    build_dir = os.path.dirname(st.debs[PACKAGES[0]])
+    debs = sorted(os.path.join(build_dir, n) for n in os.listdir(build_dir)
+                  if n.endswith(".deb"))
+    res = subprocess.run(["lintian", "-I", "-E", "--pedantic", "--fail-on",
+                          "error,warning", *debs], capture_output=True,
+                         text=True, timeout=LINTIAN_TIMEOUT, check=False)
+    tags = [line for line in res.stdout.splitlines()
+            if re.match(r"[EWIPX]: ", line)]
+    check(res.returncode == 0 and not tags,
+          f"lintian exit {res.returncode} on {len(debs)} packages:\n" +
+          "\n".join(tags or [res.stdout[-2000:], res.stderr[-2000:]]))
+
+
+def lintian_fixture(debs):
+    @contextlib.contextmanager
+    def make():
+        yield types.SimpleNamespace(debs=debs)
+    return make
+
+
 def piuparts_case(options):
     def case(st):
         argv = ["piuparts", "-d", st.suite, "--existing-chroot", st.ov.path,
@@ -859,7 +887,8 @@ def suite_cases(suite):
 
 def main():
     env.require_root()
-    for tool in ("dpkg-buildpackage", "dh", "git", "mount", "piuparts"):
+    for tool in ("dpkg-buildpackage", "dh", "git", "mount", "piuparts",
+                 "lintian"):
         if shutil.which(tool) is None:
             env.skip_or_fail(f"'{tool}' not found (tools/install-deps "
                              "installs what the package build needs)")
@@ -885,6 +914,7 @@ def main():
         except DovecotError as err:
             env.skip_or_fail(f"no Debian {suite} root: {err}")
     runner = Runner()
+    runner.group([("lintian", lintian_case)], lintian_fixture(debs))
     for suite in SUITES:
         runner.group(suite_cases(suite), fixture(suite, debs))
         runner.group([(f"{suite}_piuparts_{name}", piuparts_case(options))
