@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""A stand-in for Dovecot 2.3's anvil socket, for integration and fault tests.
+"""A stand-in for Dovecot's anvil socket, for integration and fault tests.
 
 It listens on a UNIX stream socket and answers each client that sends
 "VERSION\tanvil\t1\t0\n" and "CONNECT-DUMP\n" with the bytes of a dump file,
@@ -29,6 +29,21 @@ was, or was never, contacted. The process, and each child, never lives
 longer than --lifetime seconds (300 by default), so a stalled run cannot
 hang a test suite; the children also die with the fake.
 
+--protocol 2 stands in for Dovecot 2.4's anvil instead: on accept the
+fake writes "VERSION\tanvil-server\t2\t0\n" first, reads the client's
+"VERSION\tanvil-client\t2\t0\n" and the empty line after it, then
+answers commands one at a time on that connection until the client
+closes it: "CONNECT-DUMP" with the bytes of the dump file (read afresh
+for each, and holding the whole of 2.4's reply: the header line, the
+rows and the empty line), "KICK-USER\t..." with the line --kick-reply
+("1" by default). Any other command, or another handshake, closes the
+connection. --command-file gets each command line appended as received,
+without its line feed, so that a test can assert what it was asked.
+--after-kick names a dump file for every CONNECT-DUMP that comes after
+a KICK-USER, as after a kick that took the connections. --stall-after and
+--close-after cut each dump's bytes as for protocol 1; the connection
+then answers nothing more.
+
 The socket appears only once it is listening (bound under a temporary name,
 then renamed), and only after the children have taken their names and the
 children file is written, so a test may wait for the path to exist and then
@@ -46,6 +61,14 @@ import threading
 import time
 
 REQUEST = b"VERSION\tanvil\t1\t0\nCONNECT-DUMP\n"
+# Protocol 2: the server's first line, the client's (an empty line
+# follows it), and the commands answered.
+SERVER_HELLO_2 = b"VERSION\tanvil-server\t2\t0\n"
+CLIENT_HELLO_2 = b"VERSION\tanvil-client\t2\t0"
+DUMP_2 = b"CONNECT-DUMP"
+KICK_2 = b"KICK-USER\t"
+# A protocol-2 command line longer than this closes the connection.
+LINE_MAX_2 = 1 << 20
 HANDSHAKE_TIMEOUT = 10.0
 CHILD_READY_TIMEOUT = 10.0
 CHILDREN_FILE = "children"
@@ -89,7 +112,23 @@ def parse_args(argv):
                     help="answer from a child named NAME, not this process")
     ap.add_argument("--lifetime", type=float, default=300.0,
                     help="exit after this many seconds (default 300)")
+    ap.add_argument("--protocol", type=int, choices=(1, 2), default=1,
+                    help="anvil protocol: 1 (Dovecot 2.3, the default) or "
+                         "2 (Dovecot 2.4)")
+    ap.add_argument("--command-file", metavar="F",
+                    help="protocol 2: append each command line received")
+    ap.add_argument("--kick-reply", default="1", metavar="LINE",
+                    help="protocol 2: the answer to KICK-USER (default 1)")
+    ap.add_argument("--after-kick", metavar="F",
+                    help="protocol 2: the dump file once a KICK-USER came")
     args = ap.parse_args(argv)
+    if args.protocol != 2:
+        for name in ("command_file", "after_kick"):
+            if getattr(args, name) is not None:
+                ap.error("--%s needs --protocol 2" %
+                         name.replace("_", "-"))
+    if "\n" in args.kick_reply:
+        ap.error("--kick-reply must be one line")
     if args.chunk < 1:
         ap.error("--chunk must be at least 1")
     for name in ("stall_after", "close_after"):
@@ -120,6 +159,9 @@ class Server:
         self.deadline = time.monotonic() + args.lifetime
         self.count_lock = threading.Lock()
         self.accepted = 0
+        # Protocol 2: set once a KICK-USER came, on any connection.
+        self.kicked = threading.Event()
+        self.command_lock = threading.Lock()
 
     def left(self):
         return max(0.0, self.deadline - time.monotonic())
@@ -148,15 +190,15 @@ class Server:
             return False
         return True
 
-    def read_dump(self):
+    def read_dump(self, path=None):
         """Read per connection, so that a test can name in the dump the
         children's pids, known only once the fake runs."""
-        with open(self.args.dump, "rb") as f:
+        with open(path or self.args.dump, "rb") as f:
             return f.read()
 
-    def send_dump(self, conn):
+    def send_dump(self, conn, path=None):
         a = self.args
-        dump = self.read_dump()
+        dump = self.read_dump(path)
         limit = len(dump)
         for cut in (a.stall_after, a.close_after):
             if cut is not None:
@@ -185,6 +227,86 @@ class Server:
                 # only; the client sees whatever was sent.
                 if err.filename is not None:
                     print("fake_anvil: %s" % err, file=sys.stderr)
+
+    # Protocol 2 ----------------------------------------------------------
+
+    def note_command(self, line):
+        if not self.args.command_file:
+            return
+        with self.command_lock:
+            with open(self.args.command_file, "ab") as f:
+                f.write(line + b"\n")
+
+    def dump_path_2(self):
+        a = self.args
+        if a.after_kick is not None and self.kicked.is_set():
+            return a.after_kick
+        return a.dump
+
+    def answer_2(self, conn, line):
+        """Answers one command; False when the connection is to end."""
+        a = self.args
+        if line == DUMP_2:
+            self.send_dump(conn, self.dump_path_2())
+            if a.close_after is not None:
+                return False
+            if a.stall_after is not None:
+                self.hold(conn)
+                return False
+            return True
+        if line.startswith(KICK_2):
+            # Set before the answer: a dump the client asks for once it
+            # has read it comes after the kick.
+            self.kicked.set()
+            conn.sendall(a.kick_reply.encode() + b"\n")
+            return True
+        print("fake_anvil: unexpected command %r" % line, file=sys.stderr)
+        return False
+
+    def serve_2(self, conn):
+        with conn:
+            try:
+                conn.settimeout(min(HANDSHAKE_TIMEOUT, self.timeout()))
+                conn.sendall(SERVER_HELLO_2)
+                lines = LineReader(conn)
+                hello = (lines.next(), lines.next())
+                if hello != (CLIENT_HELLO_2, b""):
+                    print("fake_anvil: unexpected handshake %r" % (hello,),
+                          file=sys.stderr)
+                    return
+                conn.settimeout(self.timeout())
+                while True:
+                    line = lines.next()
+                    if line is None:
+                        return
+                    self.note_command(line)
+                    if not self.answer_2(conn, line):
+                        return
+            except OSError as err:
+                if err.filename is not None:
+                    print("fake_anvil: %s" % err, file=sys.stderr)
+
+
+class LineReader:
+    """Lines from a socket, without their line feed; None once the client
+    has closed it (or sent a line over LINE_MAX_2 bytes)."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.buf = b""
+
+    def next(self):
+        while b"\n" not in self.buf:
+            if len(self.buf) > LINE_MAX_2:
+                print("fake_anvil: a command line is too long",
+                      file=sys.stderr)
+                return None
+            data = self.conn.recv(4096)
+            if not data:
+                return None
+            self.buf += data
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line
 
 
 def child_main(name, parent, ready_fd, deadline):
@@ -273,7 +395,8 @@ def serve_until_done(server, lsock):
         except socket.timeout:
             break
         server.record()
-        t = threading.Thread(target=server.serve, args=(conn,), daemon=True)
+        serve = server.serve_2 if server.args.protocol == 2 else server.serve
+        t = threading.Thread(target=serve, args=(conn,), daemon=True)
         t.start()
         threads.append(t)
         if server.args.once:

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """A fake anvil socket (tests/tools/fake_anvil.py) serving a dump that a
-test can replace at any time.
+test can replace at any time, in anvil protocol 1 (Dovecot 2.3) or 2
+(Dovecot 2.4).
 
 The process listening on the fake's socket can pass as Dovecot's master
 (comm="dovecot") with service processes of its own (children=["imap"]),
@@ -54,10 +55,16 @@ class FakeAnvil:
     holds their pids in the same order, .pid the listener's. options: more
     fake_anvil.py options. connections() counts the clients accepted so
     far.
+
+    protocol 2: the fake answers as Dovecot 2.4's anvil; dump is then the
+    whole reply to CONNECT-DUMP (header line, rows, empty line; by
+    default no fields and no rows), commands() lists the command lines it
+    was sent, in order, and after_kick, when given, is the dump every
+    CONNECT-DUMP after a KICK-USER gets.
     """
 
-    def __init__(self, parent, name, dump="\n", comm=None, children=(),
-                 options=(), serve_as="anvil"):
+    def __init__(self, parent, name, dump=None, comm=None, children=(),
+                 options=(), serve_as="anvil", protocol=1, after_kick=None):
         self.dir = os.path.join(parent, name)
         os.mkdir(self.dir)
         # The confined broker connects without bypassing permissions.
@@ -65,11 +72,21 @@ class FakeAnvil:
         self.path = os.path.join(self.dir, "anvil")
         self.count_path = os.path.join(self.dir, "count")
         self.dump_path = os.path.join(self.dir, "dump")
+        self.command_path = os.path.join(self.dir, "commands")
         self.children = []
+        if dump is None:
+            dump = "\n" if protocol == 1 else "\n\n"
         self.set_dump(dump)
         argv = [sys.executable, FAKE_ANVIL, "--socket", self.path, "--dump",
                 self.dump_path, "--count-file", self.count_path,
                 "--lifetime", str(LIFETIME), *options]
+        if protocol != 1:
+            argv += ["--protocol", str(protocol), "--command-file",
+                     self.command_path]
+        if after_kick is not None:
+            after_path = os.path.join(self.dir, "after-kick")
+            _write_whole(after_path, after_kick)
+            argv += ["--after-kick", after_path]
         if comm is not None:
             argv += ["--comm", comm]
         if serve_as is not None:
@@ -97,11 +114,7 @@ class FakeAnvil:
     def set_dump(self, dump):
         """Replaces the dump whole (write, then rename), so a connection
         never reads half of it."""
-        data = dump.encode() if isinstance(dump, str) else dump
-        tmp = self.dump_path + ".tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.rename(tmp, self.dump_path)
+        _write_whole(self.dump_path, dump)
 
     def connections(self):
         try:
@@ -110,7 +123,26 @@ class FakeAnvil:
         except FileNotFoundError:
             return 0
 
+    def commands(self):
+        """Protocol 2: the command lines received so far, in order, each
+        without its line feed."""
+        try:
+            with open(self.command_path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        return data.decode(errors="surrogateescape").split("\n")[:-1]
+
     def stop(self):
         """Stops the fake, which kills and reaps its children (bounded);
         Popen ignores signals to a process that has already exited."""
         stop_process(self.proc, STOP_TIMEOUT)
+
+
+def _write_whole(path, dump):
+    """Writes text or bytes to path, then renames it into place."""
+    data = dump.encode() if isinstance(dump, str) else dump
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.rename(tmp, path)
