@@ -33,6 +33,10 @@ changes. In the copy:
   Dovecot (which runs on loopback with its sockets in /run/dovecot, as
   Debian's does) while bar's stay; `kickgate who` as alice lists what
   is left, and a user outside the group is refused;
+- a reload (README step 5: `kickgated -t`, then the unit's ExecReload):
+  the rule narrowed to `users = foo` is in force at once in the running
+  daemon (alice sees none of bar's sessions and cannot kick them), and
+  put back, so is the old one;
 - upgrade over itself (`apt install --reinstall` of the same packages):
   the edited conffile and the accounts are kept, the daemon starts again
   and serves;
@@ -159,6 +163,7 @@ IGNORED = {
 }
 ACCOUNT_FILES = ("etc/passwd", "etc/group", "etc/shadow", "etc/gshadow")
 CMD_TIMEOUT = 60
+EXIT_NO_MATCH = 68
 PIUPARTS_TIMEOUT = 600
 LINTIAN_TIMEOUT = 300
 # piuparts' runs: name -> options besides the common ones.
@@ -693,6 +698,50 @@ def case_outsider(st):
     st.sessions = expect_closed(st.sessions, [])
 
 
+def reload_daemon(st):
+    """README's `kickgated -t && systemctl reload kickgated`: the check,
+    then the unit's ExecReload with $MAINPID, the supervisor's pid (chroot
+    execs kickgated in its place); True when the log says reloaded."""
+    must(in_root(st, "kickgated", "-t"), "kickgated -t before the reload")
+    reloads = unit_settings(st, "kickgated.service").get("ExecReload", [])
+    check(reloads == ["/bin/kill -HUP $MAINPID"], f"ExecReload {reloads}")
+    done = st.daemon.log().count("reloaded ")
+    argv = shlex.split(reloads[0].replace("$MAINPID",
+                                          str(st.daemon.proc.pid)))
+    must(subprocess.run(argv, capture_output=True, text=True,
+                        timeout=CMD_TIMEOUT, check=False), "ExecReload")
+    return env.wait_until(lambda: st.daemon.log().count("reloaded ") > done,
+                          START_TIMEOUT)
+
+
+@step("reload", "kick")
+def case_reload(st):
+    """After an edit, a reload (README step 5) puts the new rule in force
+    in the running daemon: narrowed to foo's sessions, alice sees none of
+    bar's and cannot kick them; put back, she sees them again."""
+    before = read(st, CONFIG)
+    check(before.endswith(RULE), f"{CONFIG} does not end with the rule")
+    with open(path(st, CONFIG), "w") as f:
+        f.write(before + "users = foo\n")
+    try:
+        check(reload_daemon(st), f"no reload: {st.daemon.log()[-2000:]}")
+        res = kickgate(st, "who", "-1")
+        got, _want = who1(st, res)
+        check(got == set(), f"who -1 under users = foo: {sorted(got)}")
+        res = kickgate(st, "kick", "bar")
+        check(res.returncode == EXIT_NO_MATCH,
+              f"kick bar under users = foo: exit {res.returncode}, "
+              f"{res.stdout!r} {res.stderr!r}")
+        st.sessions = expect_closed(st.sessions, [])
+    finally:
+        with open(path(st, CONFIG), "w") as f:
+            f.write(before)
+    check(reload_daemon(st), f"no reload: {st.daemon.log()[-2000:]}")
+    got, want = who1(st, kickgate(st, "who", "-1"))
+    check(got == want and {u for u, *_ in got} == {"bar"},
+          f"who -1 after the rule came back: {sorted(got)}")
+
+
 @step("reinstall", "kick")
 def case_reinstall(st):
     st.daemon.stop()
@@ -789,6 +838,7 @@ CASES = [
     ("helpdesk_kicks_through_installed_daemon", case_kick),
     ("helpdesk_who_lists_the_rest", case_who),
     ("user_outside_the_group_refused", case_outsider),
+    ("reload_puts_an_edit_in_force", case_reload),
     ("reinstall_keeps_config_and_accounts", case_reinstall),
     ("broker_without_root", case_nonroot_broker),
     ("purge_leaves_nothing", case_purge),
