@@ -70,8 +70,7 @@ struct kg_plan {
 	 * numbers stand where pids stand for protocol 1. Units are made
 	 * when the plan is first finished, for the matched processes only:
 	 * a dump of a hundred thousand connections that match nothing
-	 * costs no map of them. */
-	bool by_user;
+	 * costs no map of them. A plan is by user when it holds such rows. */
 	bool units_made;
 	struct kg_chunkarr conns24; /* struct plan_conn24 */
 	struct kg_unitmap unitmap;
@@ -198,7 +197,6 @@ static int add_conn24(struct kg_plan *p, const struct kg_conn *c)
 		return -1;
 	c24->user_hash = kg_unitmap_hash(&p->unitmap, c->user, c->user_len);
 	memcpy(c24->guid, c->guid, sizeof(c24->guid));
-	p->by_user = true;
 	return 0;
 }
 
@@ -273,7 +271,7 @@ static int make_units(struct kg_plan *p)
 {
 	size_t j = 0;
 
-	if (!p->by_user || p->units_made)
+	if (!kg_plan_by_user(p) || p->units_made)
 		return 0;
 	p->units_made = true;
 	for (size_t i = 0; i < p->conns.n; i++) {
@@ -355,7 +353,7 @@ out:
 
 static int tally_unreadable(struct kg_plan *p)
 {
-	if (p->by_user)
+	if (kg_plan_by_user(p))
 		return tally_unreadable_units(p);
 	for (size_t i = 0; i < p->unreadable.n; i++) {
 		const struct kg_unreadable_conn *u =
@@ -565,7 +563,7 @@ int kg_plan_restrict(struct kg_plan *p, const uint32_t *pids, size_t n,
 
 bool kg_plan_by_user(const struct kg_plan *p)
 {
-	return p->by_user;
+	return p->conns24.n > 0;
 }
 
 void kg_plan_unit(struct kg_plan *p, uint32_t id, struct kg_plan_unit *out)
