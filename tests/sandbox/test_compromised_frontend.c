@@ -570,6 +570,28 @@ static void unlisted_anvil_is_denied_and_never_contacted(void **state)
 	assert_int_equal(t.hits[1], 0);
 }
 
+/* -h is a right of its own (by_dest), which this config's rule lacks:
+ * the broker denies a kick by destination before anvil is asked,
+ * whatever the frontend let through. */
+static void destination_without_the_right_is_denied(void **state)
+{
+	struct kg_request r = {.op = KG_OP_KICK};
+	uint8_t req[KG_REQ_MAX];
+	size_t len;
+	unsigned int before;
+
+	(void)state;
+	r.dest = (struct kg_net){KG_AF_INET, 8, {127}};
+	assert_int_equal(kg_request_encode(&r, req, sizeof(req), &len),
+	                 KG_WIRE_OK);
+	count_anvil_hits();
+	before = t.hits[0];
+	assert_int_equal(ask_as(UID_ALLOWED, req, len), KG_EXIT_NOPERM);
+	count_anvil_hits();
+	assert_int_equal(t.hits[0], before);
+	assert_broker_running();
+}
+
 static void message_without_fd_is_dropped(void **state)
 {
 	uint8_t req[KG_REQ_MAX];
@@ -775,6 +797,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(identity_comes_from_the_passed_socket),
 	        cmocka_unit_test(unlisted_anvil_is_denied_and_never_contacted),
+	        cmocka_unit_test(destination_without_the_right_is_denied),
 	        cmocka_unit_test(message_without_fd_is_dropped),
 	        cmocka_unit_test(message_with_two_fds_is_dropped),
 	        cmocka_unit_test(oversized_message_is_dropped),
